@@ -1,0 +1,1 @@
+"""Data-set analysis: colour statistics, skin tone (ITA), hard images."""

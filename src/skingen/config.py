@@ -1,0 +1,128 @@
+"""Dataclass configs: defaults < YAML file < ``--set key=value`` overrides; unknown keys are an error.
+
+Configs are frozen dataclasses, possibly nested (a field whose type is another dataclass). Keys are
+addressed with dots: ``crop.max_per_photo=6``. Values in ``--set`` are parsed as YAML scalars/lists,
+so ``--set split=[0.7,0.15,0.15]`` and ``--set auto_mask=true`` work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from skingen.errors import SkingenError
+
+T = TypeVar("T")
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(value: Any, typ: Any, key: str) -> Any:
+    """Convert a YAML value to the annotated type (tuples from lists, floats from ints)."""
+    origin = typing.get_origin(typ)
+    if dataclasses.is_dataclass(typ):
+        if not isinstance(value, dict):
+            raise SkingenError(f"config key '{key}' is a section; expected a mapping, got {value!r}")
+        return from_dict(typ, value, prefix=f"{key}.")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise SkingenError(f"config key '{key}' expects a list, got {value!r}")
+        args = typing.get_args(typ)
+        item = args[0] if args else Any
+        return tuple(_coerce(v, item, key) for v in value)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        args = [a for a in typing.get_args(typ) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, args[0], key) if len(args) == 1 else value
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if typ in (int, float, str, bool) and not isinstance(value, typ):
+        raise SkingenError(f"config key '{key}' expects {typ.__name__}, got {value!r}")
+    return value
+
+
+def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
+    """Build ``cls`` from a (nested) mapping. Unknown keys raise an error listing the valid ones."""
+    types = _field_types(cls)
+    unknown = sorted(set(data) - set(types))
+    if unknown:
+        valid = ", ".join(prefix + k for k in types)
+        raise SkingenError(f"unknown config key '{prefix}{unknown[0]}' (valid keys: {valid})")
+    kwargs = {k: _coerce(v, types[k], prefix + k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain nested dict (tuples become lists) — what YAML/JSON files store."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, (tuple, list)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return plain(dataclasses.asdict(config))
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``'crop.max_per_photo=6'`` -> (['crop', 'max_per_photo'], 6)."""
+    if "=" not in text:
+        raise SkingenError(f"override '{text}' must look like key=value")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise SkingenError(f"override '{text}' has an empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise SkingenError(f"override '{text}': cannot parse value ({exc.__class__.__name__})") from None
+    return key.split("."), value
+
+
+def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
+    """Resolve a config: dataclass defaults, then the YAML file at ``path``, then ``overrides``."""
+    data: dict[str, Any] = to_dict(cls())
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise SkingenError(f"config file not found: {path}")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise SkingenError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+        if not isinstance(loaded, dict):
+            raise SkingenError(f"{path}: expected a mapping of config keys at the top level")
+        _merge(data, loaded, cls, "")
+    for text in overrides or []:
+        keys, value = parse_override(text)
+        _merge(data, _nest(keys, value), cls, "")
+    return from_dict(cls, data)
+
+
+def _nest(keys: list[str], value: Any) -> dict[str, Any]:
+    out: Any = value
+    for k in reversed(keys):
+        out = {k: out}
+    return out
+
+
+def _merge(base: dict[str, Any], new: dict[str, Any], cls: type, prefix: str) -> None:
+    """Deep-merge ``new`` into ``base``, checking keys against ``cls`` so typos fail early."""
+    types = _field_types(cls)
+    for k, v in new.items():
+        if k not in types:
+            valid = ", ".join(prefix + n for n in types)
+            raise SkingenError(f"unknown config key '{prefix}{k}' (valid keys: {valid})")
+        if dataclasses.is_dataclass(types[k]) and isinstance(v, dict):
+            _merge(base[k], v, types[k], f"{prefix}{k}.")
+        else:
+            base[k] = v

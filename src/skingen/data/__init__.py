@@ -1,0 +1,1 @@
+"""Data: manifests, preparation of crops, masks, demo data and torch datasets."""

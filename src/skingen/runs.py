@@ -1,0 +1,163 @@
+"""Run folders and safe writes.
+
+A run folder is numbered (``runs/00012-dcgan-demo/``) and created with an atomic ``mkdir``, so two
+processes never share one and nothing earlier is overwritten. Every file is written atomically
+(temp file in the same folder, then ``os.replace``): an interrupted write leaves the old file or none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from skingen.errors import SkingenError
+
+_RUN_RE = re.compile(r"^(\d{5})-")
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temp path next to ``path``; on success it replaces ``path`` atomically, on error it is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+class JsonlWriter:
+    """Appends one JSON object per line and flushes, so a crash loses at most the line being written."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a", encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._fh.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> "JsonlWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Read a JSON-lines file; a torn last line (interrupted write) is ignored."""
+    records = []
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:
+                break
+            raise SkingenError(f"{path}: line {i + 1} is not valid JSON") from None
+    return records
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.]+", "-", text).strip("-")[:40] or "run"
+
+
+def new_run_dir(outdir: str | Path, *parts: str) -> Path:
+    """Create ``outdir/NNNNN-part1-part2`` with the next free number; never reuses an existing folder."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    name = "-".join(_slug(p) for p in parts if p)
+    for _ in range(1000):
+        taken = [int(m.group(1)) for p in outdir.iterdir() if (m := _RUN_RE.match(p.name))]
+        number = max(taken, default=-1) + 1
+        path = outdir / f"{number:05d}-{name}" if name else outdir / f"{number:05d}"
+        try:
+            path.mkdir()  # atomic: fails if another process took this number first
+            return path
+        except FileExistsError:
+            continue
+    raise SkingenError(f"could not create a new run folder in {outdir}")
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _git_sha() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment_info(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Versions, device, git sha and command line — what ``env.json`` records for every run."""
+    from importlib import metadata
+
+    versions = {}
+    for pkg in ("skingen", "torch", "torchvision", "numpy", "pillow", "scikit-image", "diffusers", "accelerate"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    info: dict[str, Any] = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "versions": versions,
+        "git_sha": _git_sha(),
+        "command": sys.argv,
+    }
+    if "torch" in sys.modules:
+        import torch
+
+        info["cuda"] = torch.cuda.is_available()
+        if torch.cuda.is_available():
+            info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    info.update(extra or {})
+    return info
+
+
+def write_env_json(run_dir: str | Path, **extra: Any) -> dict[str, Any]:
+    info = environment_info(extra)
+    write_json(Path(run_dir) / "env.json", info)
+    return info
