@@ -120,7 +120,7 @@ def render_demo_photo(seed: int, size: tuple[int, int] | None = None) -> DemoPho
     L0, a0, b0 = _sample_skin_lab(rng)
     # Healthy skin: tone variation (blotchy, low frequency) + fine texture (pores, hair follicles).
     lab = np.empty((h, w, 3), np.float32)
-    lab[..., 0] = L0 + 1.5 * _smooth_noise(rng, (h, w), min(h, w) / 8) + 0.8 * _smooth_noise(rng, (h, w), 0.8)
+    lab[..., 0] = L0 + 2.5 * _smooth_noise(rng, (h, w), min(h, w) / 8) + 1.5 * _smooth_noise(rng, (h, w), 0.8)
     lab[..., 1] = a0 + 1.0 * _smooth_noise(rng, (h, w), min(h, w) / 10)
     lab[..., 2] = b0 + 0.8 * _smooth_noise(rng, (h, w), min(h, w) / 10)
     # Rash: erythema raises a*, lowers L*; on dark skin it is subtler and darker (violaceous).
@@ -145,18 +145,18 @@ def render_demo_photo(seed: int, size: tuple[int, int] | None = None) -> DemoPho
     # Lighting: linear gradient + vignetting + body-curvature shading (mean about 1).
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     angle = rng.uniform(0, 2 * np.pi)
-    grad = ((xx / w - 0.5) * np.cos(angle) + (yy / h - 0.5) * np.sin(angle)) * rng.uniform(0.0, 0.35)
+    grad = ((xx / w - 0.5) * np.cos(angle) + (yy / h - 0.5) * np.sin(angle)) * rng.uniform(0.1, 0.6)
     r2 = ((xx / w - 0.5) ** 2 + (yy / h - 0.5) ** 2)
     vignette = -rng.uniform(0, 0.5) * (r2 - r2.mean())
     curve = 0.0
-    if rng.random() < 0.5:  # a limb or torso: darker towards its sides
+    if rng.random() < 0.6:  # a limb or torso: darker towards its sides
         t = (xx / w if rng.random() < 0.5 else yy / h) - 0.5
-        curve = -rng.uniform(0.05, 0.25) * (t ** 2 * 4 - 1 / 3)
+        curve = -rng.uniform(0.1, 0.4) * (t ** 2 * 4 - 1 / 3)
     light = 1.0 + grad + vignette + curve
     cast = 1.0 + rng.normal(0, 0.03, 3).astype(np.float32)  # mild white-balance error
     rgb = rgb * light[..., None] * cast
     # Optics and sensor: slight defocus, noise.
-    rgb = gaussian_filter(rgb, (rng.uniform(0.0, 1.0),) * 2 + (0,))
+    rgb = gaussian_filter(rgb, (rng.uniform(0.0, 0.8),) * 2 + (0,))
     rgb = rgb + rng.normal(0, rng.uniform(0.004, 0.015), rgb.shape).astype(np.float32)
     image = np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
     return DemoPhoto(image=image, lesion=lesion, skin=skin, skin_lab=(L0, a0, b0))

@@ -1,0 +1,53 @@
+"""``manifest.csv``: the one currency between commands, a row per image of a data folder.
+
+Paths in a manifest are relative to the folder holding it. Columns are the core ones below (in
+this order), then any extra columns a later step added (e.g. ``ita`` from ``analyze``), which are
+kept as they are when a manifest is rewritten.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+from skingen.errors import SkingenError
+from skingen.runs import atomic_path
+
+MANIFEST = "manifest.csv"
+CORE_COLUMNS = ("id", "image", "lesion", "coloured", "label", "source_id", "split", "origin",
+                "crop_box", "sha256", "photo", "lesion_fraction")
+SYNTHETIC_COLUMNS = ("model", "checkpoint", "seed", "parent_id", "edit_map")
+SPLITS = ("train", "val", "test")
+
+
+def read_manifest(folder: str | Path) -> list[dict[str, str]]:
+    """Rows of ``folder/manifest.csv`` as dicts of strings; checks the core columns exist."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise SkingenError(f"no {MANIFEST} in {folder} (run `skingen prepare` first)")
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in ("id", "image", "split") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise SkingenError(f"{path}: missing column(s) {', '.join(missing)}")
+        return list(reader)
+
+
+def write_manifest(folder: str | Path, rows: list[dict[str, object]]) -> Path:
+    """Write rows atomically; core columns first, extra columns after in first-seen order."""
+    path = Path(folder) / MANIFEST
+    extra: list[str] = []
+    for row in rows:
+        extra.extend(k for k in row if k not in CORE_COLUMNS and k not in extra)
+    columns = [c for c in CORE_COLUMNS if any(c in r for r in rows) or c in ("id", "image", "split")] + extra
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="raise")
+        writer.writeheader()
+        writer.writerows({c: r.get(c, "") for c in columns} for r in rows)
+    return path
+
+
+def manifest_sha256(folder: str | Path) -> str:
+    """Hash of the manifest file: recorded by every run that reads the folder."""
+    return hashlib.sha256((Path(folder) / MANIFEST).read_bytes()).hexdigest()

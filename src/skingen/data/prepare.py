@@ -1,0 +1,338 @@
+"""``skingen prepare``: photos (+ masks) -> a data folder of square crops, masks and a manifest.
+
+Output (``out/``): ``images/<id>.png`` crops, ``lesion/<id>.png`` masks and ``coloured/<id>.png``
+coloured masks (when a lesion mask exists), ``manifest.csv``, ``skipped.csv`` (every input file not
+used, with the reason) and ``prepare.json`` (resolved config, counts, versions).
+
+Policy:
+- Lesion mask from ``--masks`` or ``--auto-mask`` (:mod:`skingen.data.masks`), else one centred
+  square crop per photo. Crop choice: :mod:`skingen.data.crops`.
+- Photos smaller than the crop size are upscaled up to ``crop.max_upscale`` (2x); smaller ones are
+  skipped with a reason. Crops failing the contrast/sharpness thresholds are dropped (and counted).
+- Exact duplicates (same decoded pixels) are skipped; near-duplicates (perceptual hash distance
+  <= ``near_dup_bits`` and mean absolute difference of 16x16 thumbnails <= ``near_dup_mad``) and photos
+  sharing a ``source_id`` form one group; a group's crops all go to one split. Splits are drawn per
+  label over shuffled groups (weighted by crop count) with ``seed``: deterministic.
+- Never writes into the input; builds ``out`` in a hidden staging folder next to it and renames it
+  at the end, so an interrupted run leaves no half-made data folder.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from skingen.config import to_dict
+from skingen.data.crops import CropConfig, QualityConfig, centred_box, lesion_boxes, quality_problem
+from skingen.data.manifest import SPLITS, write_manifest
+from skingen.data.masks import AutoMaskConfig, auto_lesion_mask, coloured_mask, skin_mask
+from skingen.data.sources import CsvColumns, Photo, Skipped, discover
+from skingen.errors import SkingenError
+from skingen.imageio import read_image, read_mask, write_image, write_mask
+from skingen.runs import atomic_path, environment_info, file_sha256, write_json
+from skingen.seeding import numpy_rng
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    size: int = 256
+    split: tuple[float, ...] = (0.8, 0.1, 0.1)  # train, val, test
+    seed: int = 0
+    auto_mask: bool = False
+    near_dup_bits: int = 10  # perceptual-hash Hamming distance (of 64 bits)
+    near_dup_mad: float = 16.0  # mean abs difference of 16x16 RGB thumbnails, 0..255
+    crop: CropConfig = field(default_factory=CropConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    auto: AutoMaskConfig = field(default_factory=AutoMaskConfig)
+
+    def __post_init__(self) -> None:
+        if len(self.split) != 3 or any(f < 0 for f in self.split) or abs(sum(self.split) - 1) > 1e-6:
+            raise SkingenError(f"split must be three non-negative fractions summing to 1 (train,val,test), got {self.split}")
+        if self.size < 8:
+            raise SkingenError(f"size must be at least 8 px, got {self.size}")
+
+
+@dataclass
+class PrepareReport:
+    out: Path
+    photos_found: int
+    photos_used: int
+    crops: dict[str, int]
+    skipped: list[Skipped]
+    dropped_crops: dict[str, int]
+    groups: int
+    seconds: float
+
+
+@dataclass
+class _PhotoResult:
+    index: int
+    rows: list[dict[str, str]] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    skip: str | None = None
+    pixel_sha: str = ""
+    phash: int = 0
+    thumb: np.ndarray | None = None
+
+
+def _resize(arr: np.ndarray, size: int, mask: bool = False) -> np.ndarray:
+    from PIL import Image
+
+    if mask:  # area-average, then >= 0.5: a fair binary mask at any scale
+        im = Image.fromarray(arr.astype(np.float32), mode="F").resize((size, size), Image.BOX if arr.shape[0] >= size else Image.BILINEAR)
+        return np.asarray(im) >= 0.5
+    return np.asarray(Image.fromarray(arr).resize((size, size), Image.LANCZOS))
+
+
+def _fingerprint(image: np.ndarray) -> tuple[str, int, np.ndarray]:
+    import hashlib
+
+    import imagehash
+    from PIL import Image
+
+    im = Image.fromarray(image)
+    ph = int(str(imagehash.phash(im)), 16)
+    thumb = np.asarray(im.resize((16, 16), Image.BOX), dtype=np.int16)
+    return hashlib.sha256(image.tobytes() + str(image.shape).encode()).hexdigest(), ph, thumb
+
+
+def _process(index: int, photo: Photo, cfg: PrepareConfig, staging: Path, use_masks: bool) -> _PhotoResult:
+    """Read one photo, choose crops, write them to ``staging``. Never raises for bad input."""
+    res = _PhotoResult(index)
+    try:
+        image = read_image(photo.path)
+        res.pixel_sha, res.phash, res.thumb = _fingerprint(image)
+        h, w = image.shape[:2]
+        min_side = math.ceil(cfg.size / cfg.crop.max_upscale)
+        if min(h, w) < min_side:
+            res.skip = (f"too small: {w}x{h} px (a {cfg.size} px crop needs a short side of at least "
+                        f"{min_side} px; upscaling is capped at {cfg.crop.max_upscale:g}x)")
+            return res
+        lesion = skin = None
+        if photo.mask is not None:
+            lesion = read_mask(photo.mask)
+            if lesion.shape != (h, w):
+                res.skip = f"mask {photo.mask.name} is {lesion.shape[1]}x{lesion.shape[0]} but the image is {w}x{h}"
+                return res
+        elif cfg.auto_mask:
+            lesion, skin = auto_lesion_mask(image, cfg.auto)
+        boxes = lesion_boxes(lesion, min_side, cfg.crop) if lesion is not None else []
+        if not boxes:
+            box = centred_box(h, w)
+            boxes = [(box, float(lesion[box[1]:box[1] + box[2], box[0]:box[0] + box[2]].mean()) if lesion is not None else 0.0)]
+        stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in photo.path.stem)[:40]
+        for k, ((x0, y0, s), _) in enumerate(boxes):
+            crop = _resize(image[y0:y0 + s, x0:x0 + s], cfg.size)
+            problem = quality_problem(crop, cfg.quality)
+            if problem:
+                res.dropped.append(problem.split(" (")[0])
+                continue
+            cid = f"{index:05d}-{stem}-{k}"
+            row = {"id": cid, "image": f"images/{cid}.png", "label": photo.label, "source_id": photo.source_id,
+                   "origin": "real", "crop_box": f"{x0},{y0},{x0 + s},{y0 + s}", "photo": photo.rel}
+            write_image(staging / row["image"], crop)
+            row["sha256"] = file_sha256(staging / row["image"])
+            if lesion is not None:
+                les = _resize(lesion[y0:y0 + s, x0:x0 + s], cfg.size, mask=True)
+                crop_skin = _resize(skin[y0:y0 + s, x0:x0 + s], cfg.size, mask=True) if skin is not None else skin_mask(crop, cfg.auto)
+                row["lesion"], row["coloured"] = f"lesion/{cid}.png", f"coloured/{cid}.png"
+                row["lesion_fraction"] = f"{les.mean():.4f}"
+                write_mask(staging / row["lesion"], les)
+                write_image(staging / row["coloured"], coloured_mask(crop, les, crop_skin))
+            res.rows.append(row)
+        if not res.rows:
+            res.skip = f"all {len(boxes)} crop(s) dropped: {', '.join(sorted(set(res.dropped)))}"
+    except SkingenError as exc:
+        res.skip = str(exc).split(": ", 1)[-1] if str(exc).startswith(str(photo.path)) else str(exc)
+    except Exception as exc:  # one bad photo must not stop the others; report it by name
+        res.skip = f"unexpected error: {type(exc).__name__}: {exc}"
+    return res
+
+
+class _UnionFind:
+    def __init__(self, n: int):
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, i: int, j: int) -> None:
+        a, b = self.find(i), self.find(j)
+        if a != b:
+            self.parent[max(a, b)] = min(a, b)
+
+
+def _near_duplicate_pairs(phashes: np.ndarray, thumbs: np.ndarray, bits: int, mad: float) -> list[tuple[int, int]]:
+    """Pairs (i < j) whose 64-bit pHash differ in <= ``bits`` bits and whose thumbnails are close."""
+    n = len(phashes)
+    if n < 2:
+        return []
+    as_bytes = phashes.astype(">u8").view(np.uint8).reshape(n, 8)
+    bit_rows = np.unpackbits(as_bytes, axis=1).astype(np.uint8)  # [n, 64]
+    pairs = []
+    for start in range(0, n, 512):  # chunked: memory stays O(512 * n)
+        block = bit_rows[start:start + 512]
+        dist = (block[:, None, :] != bit_rows[None, :, :]).sum(-1)
+        for i, j in zip(*np.nonzero(dist <= bits)):
+            i += start
+            if i < j and np.abs(thumbs[i] - thumbs[j]).mean() <= mad:
+                pairs.append((int(i), int(j)))
+    return pairs
+
+
+def assign_splits(groups: dict[str, tuple[str, int]], fractions: tuple[float, ...], seed: int) -> dict[str, str]:
+    """``{group: (label, n_crops)}`` -> ``{group: split}``, per label over shuffled groups, filling the
+    split that is furthest below its target share of crops. Deterministic for ``seed``."""
+    by_label: dict[str, list[str]] = defaultdict(list)
+    for g, (label, _) in sorted(groups.items()):
+        by_label[label].append(g)
+    out = {}
+    for label, names in sorted(by_label.items()):
+        order = numpy_rng(seed, "split", label).permutation(len(names))
+        counts = dict.fromkeys(SPLITS, 0)
+        for idx in order:
+            g = names[idx]
+            n = groups[g][1]
+            total = sum(counts.values()) + n
+            deficit = {s: f * total - counts[s] for s, f in zip(SPLITS, fractions) if f > 0}
+            split = max(deficit, key=lambda s: (deficit[s], -SPLITS.index(s)))
+            counts[split] += n
+            out[g] = split
+    return out
+
+
+def _check_paths(src: Path, out: Path, masks: Path | None) -> None:
+    src_r, out_r = src.resolve(), out.resolve()
+    for inp in [src_r if src_r.is_dir() else src_r.parent] + ([masks.resolve()] if masks else []):
+        if out_r == inp or inp in out_r.parents:
+            raise SkingenError(f"refusing to write into the input folder {inp}; choose --out elsewhere")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise SkingenError(f"{out} already exists and is not empty; prepare never mixes into an existing "
+                           "data folder — choose a new --out")
+
+
+def prepare(src: str | Path, out: str | Path, cfg: PrepareConfig = PrepareConfig(), masks: str | Path | None = None,
+            label: str = "", columns: CsvColumns = CsvColumns(), root: str | Path | None = None,
+            workers: int = 1, progress: Callable[[int, int], None] | None = None) -> PrepareReport:
+    """Prepare a data folder (module docstring). Raises ``SkingenError`` when nothing usable was found."""
+    t0 = time.perf_counter()
+    src, out = Path(src), Path(out)
+    masks_p = Path(masks) if masks is not None else None
+    if masks_p is not None and cfg.auto_mask:
+        raise SkingenError("use either --masks or --auto-mask, not both")
+    _check_paths(src, out, masks_p)
+    photos, skipped = discover(src, masks_p, label, columns, root)
+    use_masks = masks_p is not None or any(p.mask for p in photos)
+    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "images").mkdir(parents=True)
+    try:
+        results = _run_all(photos, cfg, staging, use_masks, workers, progress)
+        report = _finish(photos, results, skipped, cfg, staging, src, masks_p)
+        if report.photos_used == 0:
+            raise SkingenError(f"nothing usable in {src}: {len(photos)} photo(s) found, "
+                               f"{len(report.skipped)} file(s) skipped (see the reasons above)")
+        if out.exists():
+            out.rmdir()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    report.out = out
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _run_all(photos: list[Photo], cfg: PrepareConfig, staging: Path, use_masks: bool, workers: int,
+             progress: Callable[[int, int], None] | None) -> list[_PhotoResult]:
+    results: list[_PhotoResult] = []
+    if workers <= 1 or len(photos) < 4:
+        for i, p in enumerate(photos):
+            results.append(_process(i, p, cfg, staging, use_masks))
+            if progress:
+                progress(i + 1, len(photos))
+        return results
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_process, i, p, cfg, staging, use_masks) for i, p in enumerate(photos)]
+        for done, f in enumerate(futures, start=1):
+            results.append(f.result())
+            if progress:
+                progress(done, len(photos))
+    return results
+
+
+def _finish(photos: list[Photo], results: list[_PhotoResult], skipped: list[Skipped], cfg: PrepareConfig,
+            staging: Path, src: Path, masks: Path | None) -> PrepareReport:
+    dropped = Counter(reason for r in results for reason in r.dropped)
+    first_by_sha: dict[str, int] = {}
+    used: list[_PhotoResult] = []
+    for r in results:
+        photo = photos[r.index]
+        if r.pixel_sha and r.pixel_sha in first_by_sha:
+            for row in r.rows:  # its crops duplicate another photo's: remove them
+                for key in ("image", "lesion", "coloured"):
+                    if row.get(key):
+                        (staging / row[key]).unlink(missing_ok=True)
+            skipped.append(Skipped(photo.rel, f"exact duplicate of {photos[first_by_sha[r.pixel_sha]].rel}"))
+            continue
+        if r.pixel_sha:
+            first_by_sha[r.pixel_sha] = r.index
+        if r.skip:
+            skipped.append(Skipped(photo.rel, r.skip))
+        else:
+            used.append(r)
+    # Groups: same user source_id, or near-duplicate pictures.
+    uf = _UnionFind(len(used))
+    by_source: dict[str, int] = {}
+    for k, r in enumerate(used):
+        sid = photos[r.index].source_id
+        if sid in by_source:
+            uf.union(by_source[sid], k)
+        by_source.setdefault(sid, k)
+    if used:
+        ph = np.array([r.phash for r in used], dtype=np.uint64)
+        th = np.stack([r.thumb for r in used]).astype(np.float32)
+        for i, j in _near_duplicate_pairs(ph, th, cfg.near_dup_bits, cfg.near_dup_mad):
+            uf.union(i, j)
+    group_of = {k: photos[used[uf.find(k)].index].source_id for k in range(len(used))}
+    groups: dict[str, tuple[str, int]] = {}
+    for k, r in enumerate(used):
+        label, n = groups.get(group_of[k], (photos[r.index].label, 0))
+        groups[group_of[k]] = (label, n + len(r.rows))
+    split_of = assign_splits(groups, tuple(cfg.split), cfg.seed)
+    rows = []
+    for k, r in enumerate(used):
+        for row in r.rows:
+            rows.append({**row, "source_id": group_of[k], "split": split_of[group_of[k]]})
+    crops = {s: sum(r["split"] == s for r in rows) for s in SPLITS}
+    if rows:
+        write_manifest(staging, rows)
+    skipped.sort(key=lambda s: s.path)
+    with atomic_path(staging / "skipped.csv") as tmp:
+        import csv
+
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["path", "reason"])
+            writer.writerows((s.path, s.reason) for s in skipped)
+    report = PrepareReport(out=staging, photos_found=len(photos), photos_used=len(used), crops=crops,
+                           skipped=skipped, dropped_crops=dict(dropped), groups=len(groups), seconds=0.0)
+    write_json(staging / "prepare.json", {
+        "config": to_dict(cfg), "input": str(src.resolve()), "masks": str(masks.resolve()) if masks else None,
+        "photos_found": len(photos), "photos_used": len(used), "groups": len(groups), "crops": crops,
+        "skipped": len(skipped), "dropped_crops": dict(dropped), "env": environment_info(),
+    })
+    return report
