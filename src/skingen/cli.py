@@ -18,7 +18,7 @@ from skingen.errors import SkingenError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Synthetic skin-illness images to augment small clinical data sets.")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # soft wrap: an error stays one line
 
 
 @contextmanager

@@ -147,7 +147,7 @@ def to_tensor(image: np.ndarray):
     """``uint8 [H,W,3]`` -> float tensor ``[3,H,W]`` in [-1, 1]."""
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div(127.5).sub(1.0)
+    return torch.tensor(image).permute(2, 0, 1).float().div(127.5).sub(1.0)
 
 
 def from_tensor(images) -> np.ndarray:

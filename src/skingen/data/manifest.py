@@ -40,7 +40,7 @@ def write_manifest(folder: str | Path, rows: list[dict[str, object]]) -> Path:
     extra: list[str] = []
     for row in rows:
         extra.extend(k for k in row if k not in CORE_COLUMNS and k not in extra)
-    columns = [c for c in CORE_COLUMNS if any(c in r for r in rows) or c in ("id", "image", "split")] + extra
+    columns = list(CORE_COLUMNS) + extra
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="raise")
         writer.writeheader()

@@ -214,8 +214,11 @@ def assign_splits(groups: dict[str, tuple[str, int]], fractions: tuple[float, ..
 
 
 def _check_paths(src: Path, out: Path, masks: Path | None) -> None:
+    if not src.exists():
+        raise SkingenError(f"input not found: {src}")
     src_r, out_r = src.resolve(), out.resolve()
-    for inp in [src_r if src_r.is_dir() else src_r.parent] + ([masks.resolve()] if masks else []):
+    # A CSV's photos may live anywhere; a new, empty out can never overwrite them.
+    for inp in ([src_r] if src_r.is_dir() else []) + ([masks.resolve()] if masks else []):
         if out_r == inp or inp in out_r.parents:
             raise SkingenError(f"refusing to write into the input folder {inp}; choose --out elsewhere")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):

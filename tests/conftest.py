@@ -1,0 +1,33 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data() -> Path:
+    """../shared/data (or $SKINGEN_SHARED_DATA). Skips when absent, fails when CI says it must exist."""
+    path = Path(os.environ.get("SKINGEN_SHARED_DATA", REPO.parent / "shared" / "data"))
+    if not path.is_dir():
+        if os.environ.get("SKINGEN_REQUIRE_SHARED_DATA") == "1":
+            pytest.fail(f"SKINGEN_REQUIRE_SHARED_DATA=1 but {path} does not exist")
+        pytest.skip(f"shared real data not found at {path} (set SKINGEN_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_raw(tmp_path_factory) -> Path:
+    """Twelve demo photos with masks, made once per test session."""
+    from skingen.data.demo import write_demo_data
+
+    return write_demo_data(tmp_path_factory.mktemp("demo") / "raw", n=12, seed=0)
+
+
+def rgb_noise(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A textured skin-like uint8 [H,W,3] image that passes the quality filters."""
+    rng = np.random.default_rng(seed)
+    base = np.array([200, 150, 130], np.float32)
+    img = base + rng.normal(0, 20, (h, w, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)

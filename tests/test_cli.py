@@ -1,0 +1,38 @@
+import json
+
+from typer.testing import CliRunner
+
+from skingen.cli import app
+
+runner = CliRunner()
+
+
+def test_prepare_cli_summary_and_errors(tmp_path, demo_raw):
+    res = runner.invoke(app, ["prepare", str(demo_raw / "images"), "--out", str(tmp_path / "d"),
+                              "--masks", str(demo_raw / "masks"), "--size", "32", "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "d" / "manifest.csv").is_file() and "train" in res.output
+    again = runner.invoke(app, ["prepare", str(demo_raw / "images"), "--out", str(tmp_path / "d")])
+    assert again.exit_code == 1 and "not empty" in again.output and "Traceback" not in again.output
+    bad = runner.invoke(app, ["prepare", str(demo_raw / "images"), "--out", str(tmp_path / "e"), "--set", "crop.maxx=2"])
+    assert bad.exit_code == 1 and "unknown config key 'crop.maxx'" in bad.output and "crop.max_per_photo" in bad.output
+    nothing = runner.invoke(app, ["prepare", str(tmp_path / "missing"), "--out", str(tmp_path / "f")])
+    assert nothing.exit_code == 1 and "input not found" in nothing.output
+
+
+def test_dry_run_prints_resolved_config(tmp_path):
+    res = runner.invoke(app, ["prepare", "x", "--out", str(tmp_path / "d"), "--size", "64", "--split", "0.7,0.2,0.1",
+                              "--set", "crop.max_per_photo=6", "--dry-run"])
+    assert res.exit_code == 0, res.output
+    assert "size: 64" in res.output and "max_per_photo: 6" in res.output and "- 0.7" in res.output
+    assert not (tmp_path / "d").exists()
+
+
+def test_demo_end_to_end(tmp_path):
+    res = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--n", "8", "--size", "32"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert summary["given_masks"]["photos_used"] == 8 and sum(summary["given_masks"]["crops"].values()) >= 8
+    assert 0.2 < summary["auto_mask_iou_mean"] <= 1
+    html = (tmp_path / "demo" / "summary.html").read_text()
+    assert html.count("data:image/png;base64,") == 3

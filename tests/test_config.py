@@ -1,0 +1,48 @@
+from dataclasses import dataclass, field
+
+import pytest
+
+from skingen.config import load_config, to_dict
+from skingen.errors import SkingenError
+
+
+@dataclass(frozen=True)
+class Inner:
+    k: int = 3
+    scales: tuple[float, ...] = (1.0, 0.5)
+
+
+@dataclass(frozen=True)
+class Outer:
+    size: int = 256
+    rate: float = 0.1
+    name: str = "x"
+    inner: Inner = field(default_factory=Inner)
+
+
+def test_defaults_then_yaml_then_overrides(tmp_path):
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("size: 64\ninner:\n  k: 5\n")
+    cfg = load_config(Outer, cfg_file, ["inner.k=7", "rate=1", "inner.scales=[0.25]"])
+    assert cfg == Outer(size=64, rate=1.0, name="x", inner=Inner(k=7, scales=(0.25,)))
+    assert isinstance(cfg.rate, float)
+    assert to_dict(cfg)["inner"]["scales"] == [0.25]
+
+
+def test_unknown_key_names_key_and_valid_keys(tmp_path):
+    with pytest.raises(SkingenError) as err:
+        load_config(Outer, None, ["inner.kk=1"])
+    assert "inner.kk" in str(err.value) and "inner.k" in str(err.value) and "inner.scales" in str(err.value)
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("sise: 64\n")
+    with pytest.raises(SkingenError, match="'sise'.*size"):
+        load_config(Outer, cfg_file)
+
+
+def test_bad_values_are_clear_errors(tmp_path):
+    with pytest.raises(SkingenError, match="size.*expects int"):
+        load_config(Outer, None, ["size=big"])
+    with pytest.raises(SkingenError, match="key=value"):
+        load_config(Outer, None, ["size"])
+    with pytest.raises(SkingenError, match="not found"):
+        load_config(Outer, tmp_path / "missing.yaml")
