@@ -197,3 +197,12 @@ def test_assign_splits_grouped_and_proportional():
     assert split != assign_splits(groups, (0.8, 0.1, 0.1), seed=1)
     with pytest.raises(SkingenError, match="split"):
         PrepareConfig(split=(0.5, 0.4))
+
+
+def test_masks_folder_inside_src_is_not_read_as_photos(tmp_path, demo_raw):
+    src = tmp_path / "raw"
+    shutil.copytree(demo_raw / "images", src)
+    shutil.copytree(demo_raw / "masks", src / "masks")
+    report = prepare(src, tmp_path / "d", CFG, masks=src / "masks")
+    assert report.photos_found == 12 and report.photos_used == 12
+    assert not any(r["photo"].startswith("masks/") for r in read_manifest(tmp_path / "d"))

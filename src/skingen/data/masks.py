@@ -50,7 +50,7 @@ def _lab(image: np.ndarray) -> np.ndarray:
 
 
 def skin_mask(image: np.ndarray, cfg: AutoMaskConfig = AutoMaskConfig(), lab: np.ndarray | None = None) -> np.ndarray:
-    """Rule-based skin detection on ``uint8 [H,W,3]`` -> ``bool [H,W]`` (steps 2 of the module docstring)."""
+    """Rule-based skin detection on ``uint8 [H,W,3]`` -> ``bool [H,W]`` (step 2 of the module docstring)."""
     from skimage import morphology
     from skimage.color import rgb2ycbcr
 

@@ -105,7 +105,7 @@ def _fingerprint(image: np.ndarray) -> tuple[str, int, np.ndarray]:
     return hashlib.sha256(image.tobytes() + str(image.shape).encode()).hexdigest(), ph, thumb
 
 
-def _process(index: int, photo: Photo, cfg: PrepareConfig, staging: Path, use_masks: bool) -> _PhotoResult:
+def _process(index: int, photo: Photo, cfg: PrepareConfig, staging: Path) -> _PhotoResult:
     """Read one photo, choose crops, write them to ``staging``. Never raises for bad input."""
     res = _PhotoResult(index)
     try:
@@ -237,12 +237,11 @@ def prepare(src: str | Path, out: str | Path, cfg: PrepareConfig = PrepareConfig
         raise SkingenError("use either --masks or --auto-mask, not both")
     _check_paths(src, out, masks_p)
     photos, skipped = discover(src, masks_p, label, columns, root)
-    use_masks = masks_p is not None or any(p.mask for p in photos)
     staging = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "images").mkdir(parents=True)
     try:
-        results = _run_all(photos, cfg, staging, use_masks, workers, progress)
+        results = _run_all(photos, cfg, staging, workers, progress)
         report = _finish(photos, results, skipped, cfg, staging, src, masks_p)
         if report.photos_used == 0:
             raise SkingenError(f"nothing usable in {src}: {len(photos)} photo(s) found, "
@@ -259,17 +258,17 @@ def prepare(src: str | Path, out: str | Path, cfg: PrepareConfig = PrepareConfig
     return report
 
 
-def _run_all(photos: list[Photo], cfg: PrepareConfig, staging: Path, use_masks: bool, workers: int,
+def _run_all(photos: list[Photo], cfg: PrepareConfig, staging: Path, workers: int,
              progress: Callable[[int, int], None] | None) -> list[_PhotoResult]:
     results: list[_PhotoResult] = []
     if workers <= 1 or len(photos) < 4:
         for i, p in enumerate(photos):
-            results.append(_process(i, p, cfg, staging, use_masks))
+            results.append(_process(i, p, cfg, staging))
             if progress:
                 progress(i + 1, len(photos))
         return results
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_process, i, p, cfg, staging, use_masks) for i, p in enumerate(photos)]
+        futures = [pool.submit(_process, i, p, cfg, staging) for i, p in enumerate(photos)]
         for done, f in enumerate(futures, start=1):
             results.append(f.result())
             if progress:

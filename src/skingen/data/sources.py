@@ -102,8 +102,11 @@ def discover(src: str | Path, masks_dir: str | Path | None = None, label: str = 
     if masks_dir is not None:
         index, mask_skips = index_masks(Path(masks_dir))
         skipped += mask_skips
+        masks_root = Path(masks_dir).resolve()
         matched = []
         for p in photos:
+            if masks_root in p.path.resolve().parents:  # masks kept inside SRC are not photos
+                continue
             m = p.mask or index.get(p.path.stem.lower())
             if m is None:
                 skipped.append(Skipped(p.rel, f"no mask named {p.path.stem}.* in {masks_dir}"))
