@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/skingen demo --out demo_out
+	$(VENV)/bin/skingen demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

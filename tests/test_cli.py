@@ -36,3 +36,11 @@ def test_demo_end_to_end(tmp_path):
     assert 0.2 < summary["auto_mask_iou_mean"] <= 1
     html = (tmp_path / "demo" / "summary.html").read_text()
     assert html.count("data:image/png;base64,") == 3
+
+
+def test_demo_default_out_is_a_new_numbered_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        res = runner.invoke(app, ["demo", "--n", "4", "--size", "32"])
+        assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (tmp_path / "demo_out").iterdir()) == ["00000-demo", "00001-demo"]

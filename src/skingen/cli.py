@@ -131,7 +131,7 @@ def demo_data(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("demo_out"), help="New folder for everything the demo writes."),
+    out: Optional[Path] = typer.Option(None, help="New folder for everything [default: the next demo_out/NNNNN-demo]."),
     n: int = typer.Option(60, help="Number of demo photos."),
     size: int = typer.Option(64, help="Crop size in px (small so the demo is fast on a CPU)."),
     seed: int = typer.Option(0, help="Seed."),
@@ -139,7 +139,10 @@ def demo(
     """Run the whole chain end to end on demo data and write an HTML summary."""
     from skingen.chain import run_demo
 
+    from skingen.runs import new_run_dir
+
     with _user_errors():
+        out = out if out is not None else new_run_dir("demo_out", "demo")
         path = run_demo(out, n=n, size=size, seed=seed, workers=_default_workers(),
                         log=lambda s: console.print(f"[bold]demo[/] {s}", highlight=False))
     console.print(f"open {path}")
