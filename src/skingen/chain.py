@@ -21,13 +21,14 @@ from skingen.runs import write_json
 from skingen.viz import contact_sheet, html_table, write_html
 
 
-def auto_mask_iou(photo_dir: Path, mask_dir: Path, stems: list[str], cfg: AutoMaskConfig = AutoMaskConfig()) -> list[float]:
-    """IoU of the auto lesion mask against the given masks, one value per stem (photo ``*.jpg``/``*.png``)."""
+def auto_masks_vs_truth(photo_dir: Path, mask_dir: Path, cfg: AutoMaskConfig = AutoMaskConfig()
+                        ) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """For each ``*.jpg`` photo (sorted): (auto lesion mask, given mask ``<stem>.png``, their IoU)."""
     out = []
-    for stem in stems:
-        photo = next(p for p in photo_dir.glob(f"{stem}.*"))
+    for photo in sorted(photo_dir.glob("*.jpg")):
         lesion, _ = auto_lesion_mask(read_image(photo), cfg)
-        out.append(iou(lesion, read_mask(mask_dir / f"{stem}.png")))
+        truth = read_mask(mask_dir / f"{photo.stem}.png")
+        out.append((lesion, truth, iou(lesion, truth)))
     return out
 
 
@@ -44,8 +45,8 @@ def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, worker
     given = prepare(raw / "images", out / "data", cfg, masks=raw / "masks", workers=workers)
     log(f"prepare with auto masks at {size} px")
     auto = prepare(raw / "images", out / "data-auto", PrepareConfig(size=size, seed=seed, auto_mask=True), workers=workers)
-    stems = sorted(p.stem for p in (raw / "images").glob("*.jpg"))
-    ious = auto_mask_iou(raw / "images", raw / "masks", stems)
+    compared = auto_masks_vs_truth(raw / "images", raw / "masks")
+    ious = [c[2] for c in compared]
     summary = {"photos": n, "size": size, "given_masks": _counts(given), "auto_masks": _counts(auto),
                "auto_mask_iou_mean": float(np.mean(ious)), "auto_mask_iou_median": float(np.median(ious))}
     write_json(out / "summary.json", summary)
@@ -54,8 +55,8 @@ def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, worker
     lesions = [read_mask(out / "data" / r["lesion"]) for r in rows]
     coloured = [read_image(out / "data" / r["coloured"]) for r in rows]
     photos = [read_image(p) for p in sorted((raw / "images").glob("*.jpg"))[:8]]
-    auto_masks = [auto_lesion_mask(p)[0] for p in photos]
-    true_masks = [read_mask(raw / "masks" / f"{s}.png") for s in stems[:8]]
+    auto_masks = [c[0] for c in compared[:8]]
+    true_masks = [c[1] for c in compared[:8]]
     path = out / "summary.html"
     write_html(path, "skingen demo", [
         ("Data", "Crops written per split (given = the generator's exact masks; auto = training-free erythema masks).",

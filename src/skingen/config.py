@@ -8,6 +8,7 @@ so ``--set split=[0.7,0.15,0.15]`` and ``--set auto_mask=true`` work.
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,7 +38,7 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
         args = typing.get_args(typ)
         item = args[0] if args else Any
         return tuple(_coerce(v, item, key) for v in value)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(typ) if a is not type(None)]
         if value is None:
             return None
@@ -101,10 +102,10 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
             raise SkingenError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
         if not isinstance(loaded, dict):
             raise SkingenError(f"{path}: expected a mapping of config keys at the top level")
-        _merge(data, loaded, cls, "")
+        _merge(data, loaded)
     for text in overrides or []:
         keys, value = parse_override(text)
-        _merge(data, _nest(keys, value), cls, "")
+        _merge(data, _nest(keys, value))
     return from_dict(cls, data)
 
 
@@ -115,14 +116,10 @@ def _nest(keys: list[str], value: Any) -> dict[str, Any]:
     return out
 
 
-def _merge(base: dict[str, Any], new: dict[str, Any], cls: type, prefix: str) -> None:
-    """Deep-merge ``new`` into ``base``, checking keys against ``cls`` so typos fail early."""
-    types = _field_types(cls)
+def _merge(base: dict[str, Any], new: dict[str, Any]) -> None:
+    """Deep-merge ``new`` into ``base``; ``from_dict`` then checks every key against the dataclass."""
     for k, v in new.items():
-        if k not in types:
-            valid = ", ".join(prefix + n for n in types)
-            raise SkingenError(f"unknown config key '{prefix}{k}' (valid keys: {valid})")
-        if dataclasses.is_dataclass(types[k]) and isinstance(v, dict):
-            _merge(base[k], v, types[k], f"{prefix}{k}.")
+        if isinstance(base.get(k), dict) and isinstance(v, dict):
+            _merge(base[k], v)
         else:
             base[k] = v

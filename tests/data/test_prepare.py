@@ -180,7 +180,9 @@ def test_class_tree_labels_and_csv_columns(tmp_path, demo_raw):
                      root=demo_raw)
     rows = read_manifest(tmp_path / "d2")
     assert report.photos_used == 5 and "excluded by flag=mouth" in report.skipped[0].reason
-    assert {r["split"] for r in rows if r["source_id"] == "gA"} == {next(r["split"] for r in rows if r["source_id"] == "gA")}
+    group_a = [r for r in rows if r["source_id"] == "gA"]
+    assert {r["photo"] for r in group_a} == {"images/demo_0001.jpg", "images/demo_0002.jpg"}
+    assert len({r["split"] for r in group_a}) == 1
     with pytest.raises(SkingenError, match="no column 'nope'"):
         prepare(listing, tmp_path / "d3", CFG, columns=CsvColumns(image="nope"))
 

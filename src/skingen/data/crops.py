@@ -70,8 +70,7 @@ def lesion_boxes(lesion: np.ndarray, min_side: int, cfg: CropConfig) -> list[tup
         total = integral[y0 + s, x0 + s] - integral[y0, x0 + s] - integral[y0 + s, x0] + integral[y0, x0]
         return float(total) / (s * s)
 
-    sides = sorted({max(min_side, round(f * short)) for f in cfg.scales if round(f * short) >= min_side} or {short},
-                   reverse=True)
+    sides = sorted({round(f * short) for f in cfg.scales if round(f * short) >= min_side} or {short}, reverse=True)
     candidates: set[Box] = set()
     for side in sides:
         side = min(side, short)

@@ -85,12 +85,14 @@ def _redness(image: np.ndarray, lab: np.ndarray, feature: str) -> np.ndarray:
     raise ValueError(f"unknown auto-mask feature '{feature}' (use a, logrg or both)")
 
 
-def _resize_bool(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resize ``bool [H,W]`` to ``shape`` (H, W): area average (bilinear when enlarging), then >= 0.5."""
     from PIL import Image
 
     if mask.shape == shape:
         return mask
-    im = Image.fromarray(mask.astype(np.float32), mode="F").resize((shape[1], shape[0]), Image.BILINEAR)
+    method = Image.BOX if shape[0] <= mask.shape[0] else Image.BILINEAR
+    im = Image.fromarray(mask.astype(np.float32), mode="F").resize((shape[1], shape[0]), method)
     return np.asarray(im) >= 0.5
 
 
@@ -127,7 +129,7 @@ def auto_lesion_mask(image: np.ndarray, cfg: AutoMaskConfig = AutoMaskConfig()) 
     lesion = (z > cfg.z_threshold) & (diff - med > cfg.min_delta) & skin
     lesion = morphology.remove_small_objects(lesion, max_size=max(cfg.min_area - 1, 0))
     shape = image.shape[:2]
-    return _resize_bool(lesion, shape), _resize_bool(skin, shape)
+    return resize_mask(lesion, shape), resize_mask(skin, shape)
 
 
 def dominant_colours(image: np.ndarray, lesion: np.ndarray, skin: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -19,6 +19,8 @@ Policy:
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import math
 import os
 import shutil
@@ -34,7 +36,7 @@ import numpy as np
 from skingen.config import to_dict
 from skingen.data.crops import CropConfig, QualityConfig, centred_box, lesion_boxes, quality_problem
 from skingen.data.manifest import SPLITS, write_manifest
-from skingen.data.masks import AutoMaskConfig, auto_lesion_mask, coloured_mask, skin_mask
+from skingen.data.masks import AutoMaskConfig, auto_lesion_mask, coloured_mask, resize_mask, skin_mask
 from skingen.data.sources import CsvColumns, Photo, Skipped, discover
 from skingen.errors import SkingenError
 from skingen.imageio import read_image, read_mask, write_image, write_mask
@@ -84,18 +86,13 @@ class _PhotoResult:
     thumb: np.ndarray | None = None
 
 
-def _resize(arr: np.ndarray, size: int, mask: bool = False) -> np.ndarray:
+def _resize(image: np.ndarray, size: int) -> np.ndarray:
     from PIL import Image
 
-    if mask:  # area-average, then >= 0.5: a fair binary mask at any scale
-        im = Image.fromarray(arr.astype(np.float32), mode="F").resize((size, size), Image.BOX if arr.shape[0] >= size else Image.BILINEAR)
-        return np.asarray(im) >= 0.5
-    return np.asarray(Image.fromarray(arr).resize((size, size), Image.LANCZOS))
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.LANCZOS))
 
 
 def _fingerprint(image: np.ndarray) -> tuple[str, int, np.ndarray]:
-    import hashlib
-
     import imagehash
     from PIL import Image
 
@@ -142,8 +139,8 @@ def _process(index: int, photo: Photo, cfg: PrepareConfig, staging: Path) -> _Ph
             write_image(staging / row["image"], crop)
             row["sha256"] = file_sha256(staging / row["image"])
             if lesion is not None:
-                les = _resize(lesion[y0:y0 + s, x0:x0 + s], cfg.size, mask=True)
-                crop_skin = _resize(skin[y0:y0 + s, x0:x0 + s], cfg.size, mask=True) if skin is not None else skin_mask(crop, cfg.auto)
+                les = resize_mask(lesion[y0:y0 + s, x0:x0 + s], (cfg.size, cfg.size))
+                crop_skin = resize_mask(skin[y0:y0 + s, x0:x0 + s], (cfg.size, cfg.size)) if skin is not None else skin_mask(crop, cfg.auto)
                 row["lesion"], row["coloured"] = f"lesion/{cid}.png", f"coloured/{cid}.png"
                 row["lesion_fraction"] = f"{les.mean():.4f}"
                 write_mask(staging / row["lesion"], les)
@@ -323,13 +320,10 @@ def _finish(photos: list[Photo], results: list[_PhotoResult], skipped: list[Skip
     if rows:
         write_manifest(staging, rows)
     skipped.sort(key=lambda s: s.path)
-    with atomic_path(staging / "skipped.csv") as tmp:
-        import csv
-
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["path", "reason"])
-            writer.writerows((s.path, s.reason) for s in skipped)
+    with atomic_path(staging / "skipped.csv") as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "reason"])
+        writer.writerows((s.path, s.reason) for s in skipped)
     report = PrepareReport(out=staging, photos_found=len(photos), photos_used=len(used), crops=crops,
                            skipped=skipped, dropped_crops=dict(dropped), groups=len(groups), seconds=0.0)
     write_json(staging / "prepare.json", {
