@@ -157,6 +157,18 @@ def environment_info(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     return info
 
 
+def peak_memory_mb(device: Any = None) -> float:
+    """Peak memory so far: allocated CUDA memory on a GPU device, else this process's peak RSS."""
+    import resource
+
+    if device is not None and getattr(device, "type", str(device)).startswith("cuda"):
+        import torch
+
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return rss / (2**20 if sys.platform == "darwin" else 2**10)
+
+
 def write_env_json(run_dir: str | Path, **extra: Any) -> dict[str, Any]:
     info = environment_info(extra)
     write_json(Path(run_dir) / "env.json", info)
