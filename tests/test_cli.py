@@ -34,8 +34,11 @@ def test_demo_end_to_end(tmp_path):
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert summary["given_masks"]["photos_used"] == 8 and sum(summary["given_masks"]["crops"].values()) >= 8
     assert 0.2 < summary["auto_mask_iou_mean"] <= 1
+    for family in ("dcgan", "cvae"):
+        assert len(list((tmp_path / "demo" / "synth" / family).glob("seed*.png"))) == 16
+        assert summary["models"][family]["seconds_per_image"] > 0
     html = (tmp_path / "demo" / "summary.html").read_text()
-    assert html.count("data:image/png;base64,") == 3
+    assert html.count("data:image/png;base64,") == 5
 
 
 def test_demo_default_out_is_a_new_numbered_folder(tmp_path, monkeypatch):

@@ -40,6 +40,28 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+@contextmanager
+def staged_dir(out: str | Path, what: str = "output") -> Iterator[Path]:
+    """Build the new folder ``out`` under a hidden staging name next to it; on success it is renamed
+    to ``out``, on any error (or Ctrl-C) removed. ``out`` must not exist or be an empty folder."""
+    import shutil
+
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise SkingenError(f"{out} already exists and is not empty; choose a new folder for the {what}")
+    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        if out.exists():
+            out.rmdir()
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)

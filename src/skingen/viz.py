@@ -28,6 +28,9 @@ def contact_sheet(images: list[np.ndarray], captions: list[str] | None = None, c
         if arr.dtype == bool:
             arr = arr.astype(np.uint8) * 255
         im = Image.fromarray(arr).convert("RGB")
+        if max(im.size) * 2 <= cell:  # small images (16-64 px samples) are enlarged, pixels kept sharp
+            factor = cell // max(im.size)
+            im = im.resize((im.width * factor, im.height * factor), Image.NEAREST)
         im.thumbnail((cell, cell))
         x, y = (i % columns) * cell, (i // columns) * (cell + caption_h)
         sheet.paste(im, (x, y))

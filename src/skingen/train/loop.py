@@ -62,9 +62,27 @@ def run_config_class(family: str) -> type:
         frozen=True)
 
 
-def resolve_config(family: str, path: str | Path | None = None, overrides: list[str] | None = None):
-    """Defaults < YAML preset (sections ``model:`` and ``train:``) < ``--set`` overrides."""
-    cfg = load_config(run_config_class(family), path, overrides)
+PRESETS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def presets() -> list[str]:
+    """Names of the shipped YAML presets, e.g. ``dcgan``, ``dcgan-64``, ``tiny/dcgan``."""
+    return sorted(str(p.relative_to(PRESETS).with_suffix("")) for p in PRESETS.rglob("*.yaml"))
+
+
+def preset_path(name_or_path: str | Path) -> Path:
+    """A YAML file path as given, or the shipped preset of that name (``tiny/cvae``)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if (PRESETS / f"{name_or_path}.yaml").is_file():
+        return PRESETS / f"{name_or_path}.yaml"
+    raise SkingenError(f"config '{name_or_path}' is neither a file nor a preset (presets: {', '.join(presets())})")
+
+
+def resolve_config(family: str, config: str | Path | None = None, overrides: list[str] | None = None):
+    """Defaults < YAML file or preset name (sections ``model:`` and ``train:``) < ``--set`` overrides."""
+    cfg = load_config(run_config_class(family), preset_path(config) if config is not None else None, overrides)
     if cfg.train.mixed_precision not in PRECISIONS:
         raise SkingenError(f"train.mixed_precision must be one of {', '.join(PRECISIONS)}")
     if cfg.train.batch < 1 or cfg.train.images < 1 or cfg.train.tick < 1 or cfg.train.snapshot < 1:
@@ -151,6 +169,7 @@ def _fit(run_dir: Path | None, family: str, data: Path, cfg: Any, ckpt: dict[str
 
     label_column = getattr(cfg.model, "label_column", None)
     dataset = ManifestDataset(data, split=tc.split, size=cfg.model.size, label_column=label_column or "label")
+    data_labels = sorted({r.get("label", "") for r in dataset.rows})  # the illness classes it was trained on
     if label_column and not cfg.model.labels:  # the model learns the class names from the data, in index order
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, labels=tuple(dataset.labels)))
     if run_dir is None:
@@ -237,7 +256,8 @@ def _fit(run_dir: Path | None, family: str, data: Path, cfg: Any, ckpt: dict[str
                 say(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
                 sums, count, tick_start, tick_images = {}, 0, time.perf_counter(), images_seen
             if done or images_seen // tc.snapshot > before // tc.snapshot:
-                _snapshot(accelerator, run_dir, model, ema, optimizers, gen, cfg, family, images_seen, step, preview)
+                _snapshot(accelerator, run_dir, model, ema, optimizers, gen, cfg, family, images_seen, step, preview,
+                          data_labels)
     finally:
         if stats_file:
             stats_file.close()
@@ -256,12 +276,12 @@ def _write_run_files(run_dir: Path, family: str, data: Path, cfg: Any) -> None:
 
 
 def _snapshot(accelerator, run_dir: Path, model: GenerativeModel, ema, optimizers, gen: torch.Generator, cfg: Any,
-              family: str, images_seen: int, step: int, preview: dict[str, Any]) -> None:
+              family: str, images_seen: int, step: int, preview: dict[str, Any], data_labels: list[str]) -> None:
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return
     config = {"family": family, "model": to_dict(cfg.model), "train": to_dict(cfg.train),
-              "images_seen": images_seen, "step": step}
+              "images_seen": images_seen, "step": step, "data_labels": data_labels}
     train_state = {"images_seen": images_seen, "step": step, "generator": gen.get_state(),
                    "ema_n_averaged": int(ema.n_averaged), "optimizers": {k: o.state_dict() for k, o in optimizers.items()}}
     if accelerator.scaler is not None:
