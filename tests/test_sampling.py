@@ -67,8 +67,18 @@ def test_sample_errors(runs, tiny_data, tmp_path):
     assert not (tmp_path / "a").exists()  # nothing half-written is kept
     with pytest.raises(SkingenError, match="--strength only applies"):
         sample_to_folder(runs["cvae"], tmp_path / "b", [0], strength=0.5)
+    with pytest.raises(SkingenError, match="fp16 sampling needs a GPU"):
+        sample_to_folder(runs["dcgan"], tmp_path / "d", [0], precision="fp16")
     with pytest.raises(SkingenError, match="no checkpoint found"):
         sample_to_folder(tmp_path, tmp_path / "c", [0])
+
+
+def test_bf16_sampling_stays_close_to_fp32(runs, tmp_path):
+    sample_to_folder(runs["dcgan"], tmp_path / "f32", [0, 1])
+    sample_to_folder(runs["dcgan"], tmp_path / "b16", [0, 1], precision="bf16")
+    a = read_image(tmp_path / "f32" / "seed000001.png").astype(int)
+    b = read_image(tmp_path / "b16" / "seed000001.png").astype(int)
+    assert np.abs(a - b).mean() < 8  # same image up to bf16 rounding (8-bit levels)
 
 
 def test_split_data_arg():

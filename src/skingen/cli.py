@@ -211,6 +211,7 @@ def sample(
     strength: Optional[float] = typer.Option(None, help="How far to move from the real crop (with --from) [default: the model's]."),
     label: Optional[str] = typer.Option(None, help="Class for label-conditional models [default: classes in turn by seed]."),
     no_ema: bool = typer.Option(False, "--no-ema", help="Use the trained weights instead of their moving average."),
+    precision: str = typer.Option("fp32", help="fp32, bf16 (about 2x faster on recent CPUs and GPUs) or fp16 (GPU)."),
     cpu: bool = typer.Option(False, "--cpu", help="Sample on the CPU even when a GPU is available."),
 ) -> None:
     """Generate images named by seed, with a synthetic manifest.csv and the measured seconds per image."""
@@ -225,9 +226,9 @@ def sample(
         seed_list = list(range(n)) if n is not None else parse_seeds(seeds)
         with _progress("sample") as progress:
             report = sample_to_folder(run, out, seed_list, batch=batch, source=from_, strength=strength, label=label,
-                                      device=_device(cpu), ema=not no_ema, progress=progress)
+                                      device=_device(cpu), ema=not no_ema, precision=precision, progress=progress)
     console.print(f"wrote {report.n} images to {report.out}: {report.seconds_per_image:.4f} s/image "
-                  f"(batch {report.batch}, {report.device}; model time only), {report.seconds_total:.1f} s in all")
+                  f"(batch {report.batch}, {report.device}, {precision}; model time only), {report.seconds_total:.1f} s in all")
 
 
 @app.command()

@@ -4,6 +4,8 @@ Each image depends only on (checkpoint, seed, condition), so ``--seeds 0-99`` in
 halves gives identical files. With ``source`` (a data folder, optionally ``DATA:split``) the model
 varies real crops: seed ``s`` varies the crop number ``s mod len(split)``, recorded as ``parent_id``.
 The seconds per image are measured around the model only (not file writing) and saved.
+``precision="bf16"`` runs the networks under autocast (about 2x faster on CPUs with AVX-512 BF16 and on
+GPUs); images then differ slightly from fp32 ones, so the precision is recorded with them.
 """
 
 from __future__ import annotations
@@ -46,12 +48,13 @@ def split_data_arg(text: str) -> tuple[Path, str | None]:
 
 def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: int = 16,
                      source: str | Path | None = None, strength: float | None = None, label: str | None = None,
-                     device: str = "cpu", ema: bool = True,
+                     device: str = "cpu", ema: bool = True, precision: str = "fp32",
                      progress: Callable[[int, int], None] | None = None) -> SampleReport:
     """Write ``seed{NNNNNN}.png`` for each seed, ``manifest.csv`` (origin=synthetic) and ``sample.json`` to ``out``."""
     t0 = time.perf_counter()
     if batch < 1:
         raise SkingenError("--batch must be at least 1")
+    autocast = _autocast(precision, device)
     model, ckpt = load_model(run, ema=ema, device=device)
     family, cfg = ckpt["config"]["family"], model.config
     options = {} if strength is None else {"strength": strength}
@@ -79,7 +82,8 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
                 cond_fields["source"] = torch.stack([it["image"] for it in items])
             cond = Condition(**cond_fields) if cond_fields else None
             t = time.perf_counter()
-            images = model.sample(chunk, cond, **options)
+            with autocast:
+                images = model.sample(chunk, cond, **options).float()
             if images.device.type == "cuda":
                 torch.cuda.synchronize(images.device)
             seconds += time.perf_counter() - t
@@ -105,8 +109,20 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
             "model": family, "checkpoint": report.checkpoint, "ema": ema, "n": report.n, "batch": batch,
             "device": device, "seconds_model": seconds, "seconds_total": report.seconds_total,
             "seconds_per_image": report.seconds_per_image, "source": str(source) if source else None,
-            "strength": strength, "label": label})
+            "strength": strength, "label": label, "precision": precision})
     return report
+
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _autocast(precision: str, device: str):
+    if precision not in PRECISIONS:
+        raise SkingenError(f"precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
+    device_type = torch.device(device).type
+    if precision == "fp16" and device_type == "cpu":
+        raise SkingenError("fp16 sampling needs a GPU; on a CPU use bf16")
+    return torch.autocast(device_type, dtype=PRECISIONS[precision] or torch.float32, enabled=precision != "fp32")
 
 
 def _parents(source: str | Path, cfg):
