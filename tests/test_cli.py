@@ -29,7 +29,7 @@ def test_dry_run_prints_resolved_config(tmp_path):
 
 
 def test_demo_end_to_end(tmp_path):
-    res = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--n", "8", "--size", "32"])
+    res = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--n", "8", "--size", "32", "--train-images", "256"])
     assert res.exit_code == 0, res.output
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert summary["given_masks"]["photos_used"] == 8 and sum(summary["given_masks"]["crops"].values()) >= 8
@@ -44,6 +44,6 @@ def test_demo_end_to_end(tmp_path):
 def test_demo_default_out_is_a_new_numbered_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for _ in range(2):
-        res = runner.invoke(app, ["demo", "--n", "4", "--size", "32"])
+        res = runner.invoke(app, ["demo", "--n", "4", "--size", "32", "--train-images", "0"])
         assert res.exit_code == 0, res.output
     assert sorted(p.name for p in (tmp_path / "demo_out").iterdir()) == ["00000-demo", "00001-demo"]

@@ -35,9 +35,12 @@ def auto_masks_vs_truth(photo_dir: Path, mask_dir: Path, cfg: AutoMaskConfig = A
     return out
 
 
-def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, workers: int = 1,
+def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, workers: int = 1, train_images: int = 3000,
              log: Callable[[str], None] = lambda s: None) -> Path:
-    """Run the demo chain into ``out`` (must be new or empty); returns the path of ``summary.html``."""
+    """Run the demo chain into ``out`` (must be new or empty); returns the path of ``summary.html``.
+
+    ``train_images``: duration of each tiny model's training (0 skips the model stages).
+    """
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise SkingenError(f"{out} is not empty; choose a new --out for the demo")
@@ -54,9 +57,10 @@ def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, worker
                "auto_mask_iou_mean": float(np.mean(ious)), "auto_mask_iou_median": float(np.median(ious))}
     write_json(out / "summary.json", summary)
     models = {}
-    for family in ("dcgan", "cvae"):
-        log(f"train {family} (preset tiny/{family}) and sample 16 images")
-        cfg = resolve_config(family, f"tiny/{family}", [f"train.seed={seed}"])
+    for family in ("dcgan", "cvae") if train_images > 0 else ():
+        log(f"train {family} (preset tiny/{family}, {train_images} images) and sample 16 images")
+        cfg = resolve_config(family, f"tiny/{family}", [f"train.seed={seed}", f"train.images={train_images}",
+                                                        f"train.batch={min(16, given.crops['train'])}"])
         run = train(family, out / "data", cfg, outdir=out / "runs", cpu=True)
         report = sample_to_folder(run, out / "synth" / family, list(range(16)), batch=16)
         models[family] = {"run": str(run), "seconds_per_image": report.seconds_per_image,

@@ -183,7 +183,8 @@ def train(
                 return
             with _progress("train") as progress:
                 run = loop.train(model, data, cfg, outdir=outdir, desc=desc, cpu=cpu, progress=progress, log=_status)
-    console.print(f"run folder: {run}")
+    if os.environ.get("RANK", "0") == "0":  # one line, not one per process, under torchrun / accelerate launch
+        console.print(f"run folder: {run}")
 
 
 def _status(line: str) -> None:
@@ -285,6 +286,7 @@ def demo(
     n: int = typer.Option(60, help="Number of demo photos."),
     size: int = typer.Option(64, help="Crop size in px (small so the demo is fast on a CPU)."),
     seed: int = typer.Option(0, help="Seed."),
+    train_images: int = typer.Option(3000, help="Training duration of each tiny model in images (0 skips training)."),
 ) -> None:
     """Run the whole chain end to end on demo data and write an HTML summary."""
     from skingen.chain import run_demo
@@ -293,7 +295,7 @@ def demo(
 
     with _user_errors():
         out = out if out is not None else new_run_dir("demo_out", "demo")
-        path = run_demo(out, n=n, size=size, seed=seed, workers=_default_workers(),
+        path = run_demo(out, n=n, size=size, seed=seed, workers=_default_workers(), train_images=train_images,
                         log=lambda s: console.print(f"[bold]demo[/] {s}", highlight=False))
     console.print(f"open {path}")
 

@@ -147,7 +147,7 @@ class GenerativeModel(nn.Module):
 
     # -- helpers for subclasses -----------------------------------------------------------------
     def net(self, name: str) -> nn.Module:
-        return self._wrapped.get(name) or getattr(self, name)
+        return self._wrapped[name] if name in self._wrapped else getattr(self, name)
 
     def use_wrapped(self, name: str, module: nn.Module) -> None:
         if module is not getattr(self, name):
