@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from skingen.errors import SkingenError
 from skingen.inpaint.iterative import Inpainter, RunParams, derive_lesion, run_iterative, step_generator
 from skingen.inpaint.regions import edit_counts
+from tests.conftest import rgb_noise
 
 
 def local_mean(radius: int = 2, noise: float = 0.0) -> Inpainter:
@@ -107,12 +108,14 @@ def test_bad_parameters_are_clear_errors():
         run_iterative(local_mean(), sources(2), [0])
 
 
-def test_derived_lesion_keeps_the_source_mask_outside_the_edits():
-    rng = np.random.default_rng(0)
-    output = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
-    source_lesion = np.zeros((32, 32), bool)
-    source_lesion[:8] = True
-    edits = np.zeros((32, 32), int)
-    edits[:, 16:] = 2
+def test_derived_lesion_keeps_the_source_mask_outside_the_edits_and_re_estimates_inside():
+    output = rgb_noise(64, 64)
+    yy, xx = np.mgrid[:64, :64]
+    output[(yy - 32) ** 2 + (xx - 48) ** 2 < 36] = [200, 90, 90]  # a red macule in the repainted right half
+    source_lesion = np.zeros((64, 64), bool)
+    source_lesion[:8] = True  # the parent's lesion: top rows
+    edits = np.zeros((64, 64), int)
+    edits[:, 32:] = 2
     est = derive_lesion(source_lesion, output, edits)
-    assert np.array_equal(est[:, :16], source_lesion[:, :16])
+    assert np.array_equal(est[:, :32], source_lesion[:, :32])
+    assert est[32, 48] and not est[:8, 32:].all()  # inside: the new macule is found, the old lesion is gone
