@@ -111,11 +111,12 @@ def test_bad_parameters_are_clear_errors():
 def test_derived_lesion_keeps_the_source_mask_outside_the_edits_and_re_estimates_inside():
     output = rgb_noise(64, 64)
     yy, xx = np.mgrid[:64, :64]
-    output[(yy - 32) ** 2 + (xx - 48) ** 2 < 36] = [200, 90, 90]  # a red macule in the repainted right half
+    macule = (yy - 32) ** 2 + (xx - 48) ** 2 < 36
+    output[macule] = [200, 90, 90]  # a red macule in the repainted right half
     source_lesion = np.zeros((64, 64), bool)
     source_lesion[:8] = True  # the parent's lesion: top rows
     edits = np.zeros((64, 64), int)
     edits[:, 32:] = 2
     est = derive_lesion(source_lesion, output, edits)
     assert np.array_equal(est[:, :32], source_lesion[:, :32])
-    assert est[32, 48] and not est[:8, 32:].all()  # inside: the new macule is found, the old lesion is gone
+    assert est[macule].mean() > 0.3 and not est[:8, 32:].any()  # inside: the new macule is found, the old lesion is gone
