@@ -62,7 +62,7 @@ def test_cli_inpaint_errors(tiny_data, tmp_path):
     dcgan = build_model("dcgan", tiny_config("dcgan").model)
     save_checkpoint(tmp_path / "ck", 1, {"family": "dcgan", "model": to_dict(dcgan.config)}, {"model": dcgan.state_dict()})
     res = runner.invoke(app, ["inpaint", str(tmp_path / "ck"), "--from", str(tiny_data), "--out", str(tmp_path / "o")])
-    assert res.exit_code == 1 and "needs an inpainting model" in res.output
+    assert res.exit_code == 1 and "needs an inpainting model" in res.output and "RePaint" in res.output
     res = runner.invoke(app, ["inpaint", str(tmp_path / "ck"), "--from", str(tiny_data), "--out", str(tmp_path / "o"),
                               "--placement", "everywhere"])
     assert res.exit_code == 1 and "placement must be one of" in res.output and not (tmp_path / "o").exists()

@@ -28,8 +28,8 @@ import torch
 from skingen.data.manifest import write_manifest
 from skingen.errors import SkingenError
 from skingen.imageio import from_tensor, write_image, write_mask
+from skingen.inpaint.backends import load_inpainter
 from skingen.inpaint.iterative import RunParams, RunResult, derive_lesion, run_iterative
-from skingen.registry import load_model
 from skingen.runs import staged_dir, write_json
 from skingen.sampling import autocast_for, source_dataset
 from skingen.viz import contact_sheet
@@ -64,19 +64,16 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
                       batch: int = 16, device: str = "cpu", ema: bool = True, precision: str = "fp32",
                       progress: Callable[[int, int], None] | None = None) -> InpaintReport:
     """``runs`` iterative-inpainting runs on each of the first ``n`` crops of ``source`` (``DATA[:split]``,
-    default split train) with the inpainting model of ``run``; writes the new folder ``out``."""
+    default split train) with the denoiser at ``run`` (:func:`~skingen.inpaint.backends.load_inpainter`: an
+    ``inpaint`` run, or a diffusers UNet folder for RePaint); writes the new folder ``out``."""
     if runs < 1 or batch < 1 or (n is not None and n < 1):
         raise SkingenError("--runs, --batch and --n must be at least 1")
     autocast = autocast_for(precision, device)
-    model, ckpt = load_model(run, ema=ema, device=device)
-    family = ckpt["config"]["family"]
-    if not hasattr(model, "inpainter"):
-        raise SkingenError(f"{run} is a '{family}' model; iterative inpainting needs an inpainting model (inpaint)")
-    inpainter = model.inpainter(solver_steps)
-    parents = source_dataset(source, model.config.size)
+    loaded = load_inpainter(run, device=device, ema=ema, solver_steps=solver_steps)
+    inpainter, family, checkpoint = loaded.inpainter, loaded.family, loaded.checkpoint
+    parents = source_dataset(source, loaded.size)
     count = len(parents) if n is None else min(n, len(parents))
     jobs = [(i, seed + i * runs + j) for i in range(count) for j in range(runs)]
-    checkpoint = str(ckpt["path"].resolve())
     rows, seconds, evaluations, pixels = [], 0.0, 0, 0
     with staged_dir(out, "inpainting") as staging:
         for d in ("frames", "edits", "lesion", "runs"):
