@@ -100,7 +100,7 @@ def test_frames_costs_and_early_end():
 
 
 def test_bad_parameters_are_clear_errors():
-    with pytest.raises(SkingenError, match="shape must be one of"):
+    with pytest.raises(SkingenError, match="region shape must be one of"):
         RunParams(shape="circle")
     with pytest.raises(SkingenError, match="context must be at least 1"):
         RunParams(context=0.5)

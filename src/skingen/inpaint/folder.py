@@ -124,7 +124,7 @@ def _write_run(folder: Path, result: RunResult, parent_lesion: np.ndarray, paren
     write_image(folder / f"{name}.png", frames[-1])
     write_image(folder / "edits" / f"{name}.png", np.minimum(counts, 255).astype(np.uint8))
     write_mask(folder / "lesion" / f"{name}.png", derive_lesion(parent_lesion, frames[-1], counts))
-    captions = ["source", *(f"step {k}" for k in range(1, len(frames))), f"edits (max {counts.max()})"]
+    captions = ["source", *(f"step {k}" for k in range(1, len(frames))), f"edits 0-{counts.max()}"]
     cell = max(64, counts.shape[0])
     write_image(folder / "frames" / f"{name}.png",
                 contact_sheet([*frames, edit_map_image(counts)], captions, columns=len(captions), cell=cell))

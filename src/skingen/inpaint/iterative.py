@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from skingen.errors import SkingenError
-from skingen.inpaint.regions import (PLACEMENTS, SHAPES, Region, edit_counts, plan_regions, region_side, torch_rand,
+from skingen.inpaint.regions import (PLACEMENTS, SHAPES, Region, check_choice, edit_counts, plan_regions, region_side, torch_rand,
                                      window_box)
 from skingen.seeding import numpy_rng
 
@@ -56,10 +56,8 @@ class RunParams:
     context: float | None = 2.0         #: window side / region side; None = denoise the whole image
 
     def __post_init__(self) -> None:
-        if self.shape not in SHAPES:
-            raise SkingenError(f"shape must be one of {', '.join(SHAPES)}, got '{self.shape}'")
-        if self.placement not in PLACEMENTS:
-            raise SkingenError(f"placement must be one of {', '.join(PLACEMENTS)}, got '{self.placement}'")
+        check_choice("region shape", self.shape, SHAPES)
+        check_choice("placement", self.placement, PLACEMENTS)
         if self.steps < 1:
             raise SkingenError(f"steps must be at least 1, got {self.steps}")
         if self.context is not None and self.context < 1:

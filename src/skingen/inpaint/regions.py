@@ -30,6 +30,11 @@ PLACEMENTS = ("random", "least-covered")
 Rand = Callable[[int], torch.Tensor]
 
 
+def check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise SkingenError(f"{what} must be one of {', '.join(choices)}, got '{value}'")
+
+
 def torch_rand(generator: torch.Generator) -> Rand:
     """``rand`` drawing from ``generator`` (on the CPU)."""
     return lambda n: torch.rand(n, generator=generator)
@@ -92,8 +97,7 @@ def blob(side: int, rand: Rand) -> torch.Tensor:
 
 def draw_shape(kind: str, side: int, rand: Rand) -> tuple[str, torch.Tensor]:
     """(box | blob, bool ``[side,side]``); ``mixed`` picks box or blob with equal odds."""
-    if kind not in SHAPES:
-        raise SkingenError(f"region shape must be one of {', '.join(SHAPES)}, got '{kind}'")
+    check_choice("region shape", kind, SHAPES)
     if kind == "mixed":
         kind = "box" if float(rand(1)[0]) < 0.5 else "blob"
     return kind, (torch.ones(side, side, dtype=torch.bool) if kind == "box" else blob(side, rand))
@@ -109,8 +113,7 @@ def _pick(allowed: torch.Tensor, rand: Rand) -> tuple[int, int]:
 def place(counts: torch.Tensor, side: int, placement: str, rand: Rand, cap: int | None = None) -> tuple[int, int] | None:
     """Top-left corner for a ``side`` px square on an image whose pixels were repainted ``counts`` times
     (int ``[H,W]``), or None when the repeat ``cap`` leaves no room."""
-    if placement not in PLACEMENTS:
-        raise SkingenError(f"placement must be one of {', '.join(PLACEMENTS)}, got '{placement}'")
+    check_choice("placement", placement, PLACEMENTS)
     c = counts.double()
     # square sums for every top-left corner from the integral image: O(H·W) whatever the side
     s = torch.nn.functional.pad(c.cumsum(0).cumsum(1), (1, 0, 1, 0))

@@ -30,7 +30,7 @@ from torch import nn
 
 from skingen.errors import SkingenError
 from skingen.inpaint.iterative import Inpainter, RunParams, run_iterative
-from skingen.inpaint.regions import SHAPES, Rand, random_regions, window_box
+from skingen.inpaint.regions import SHAPES, Rand, check_choice, random_regions, window_box
 from skingen.models.base import Condition, GenerativeModel, StepContext
 from skingen.nn.unet import make_unet, size_multiple
 
@@ -67,9 +67,10 @@ class InpaintModel(GenerativeModel):
         c = config
         if not 0 < c.region_min <= c.region_max <= 1:
             raise SkingenError(f"inpaint: need 0 < region_min <= region_max <= 1, got {c.region_min}, {c.region_max}")
-        bad = [s for s in c.region_shapes if s not in SHAPES]
-        if bad or not c.region_shapes:
-            raise SkingenError(f"inpaint: region_shapes must be a non-empty list of {', '.join(SHAPES)}")
+        if not c.region_shapes:
+            raise SkingenError("inpaint: region_shapes is empty")
+        for shape in c.region_shapes:
+            check_choice("inpaint: region_shapes entry", shape, SHAPES)
         if c.solver_steps < 1:
             raise SkingenError("inpaint: solver_steps must be at least 1")
         self.unet = make_unet(c.size, 7, 3, c.widths, c.layers_per_block, c.attention or None)
