@@ -24,12 +24,12 @@ import numpy as np
 import torch
 
 from skingen.errors import SkingenError
-from skingen.inpaint.regions import (PLACEMENTS, SHAPES, Region, check_choice, edit_counts, plan_regions, region_side, torch_rand,
-                                     window_box)
+from skingen.inpaint.regions import (PLACEMENTS, SHAPES, Region, check_choice, edit_counts, plan_regions, region_side,
+                                     torch_rand, window_box)
 from skingen.seeding import numpy_rng
 
 #: ``fill(source [B,3,h,w] in [-1,1], keep float {0,1} [B,1,h,w], generators: one per row) -> [B,3,h,w]``:
-#: new content where ``keep`` = 0 (what it returns where ``keep`` = 1 is ignored); it moves the inputs to its own device
+#: new content where ``keep`` = 0 (what it returns where ``keep`` = 1 is ignored); it moves inputs to its own device
 FillFn = Callable[[torch.Tensor, torch.Tensor, list[torch.Generator]], torch.Tensor]
 
 

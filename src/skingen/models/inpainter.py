@@ -118,8 +118,10 @@ class InpaintModel(GenerativeModel):
         return {"loss/diffusion": loss.item(),
                 "loss/region": ((se * region).sum() / (3 * region.sum()).clamp(min=1)).item()}
 
-    def predict_clean(self, noisy: torch.Tensor, source: torch.Tensor, keep: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """The network's estimate of the clean image from ``noisy`` at timesteps ``t`` ``[N]``: x0 = √ᾱ·x_t − √(1−ᾱ)·v."""
+    def predict_clean(self, noisy: torch.Tensor, source: torch.Tensor, keep: torch.Tensor, t: torch.Tensor
+                      ) -> torch.Tensor:
+        """The network's estimate of the clean image from ``noisy`` at timesteps ``t`` ``[N]``:
+        x0 = √ᾱ·x_t − √(1−ᾱ)·v."""
         v = self.unet(torch.cat([noisy, source * keep, keep], 1), t).sample
         ab = self.scheduler.alphas_cumprod.to(noisy.device)[t].view(-1, 1, 1, 1)
         return ab.sqrt() * noisy - (1 - ab).sqrt() * v
@@ -130,10 +132,11 @@ class InpaintModel(GenerativeModel):
         noise levels spread over the schedule (noise from ``seed``): a repeatable measure of how well the
         network inpaints ``images`` (in image space, so no timestep's irreducible noise dominates it)."""
         n = len(images)
-        t = torch.linspace(0, self.config.timesteps - 1, levels).round().long().repeat_interleave(n)
+        dev = images.device
+        t = torch.linspace(0, self.config.timesteps - 1, levels).round().long().repeat_interleave(n).to(dev)
         x0, kp = images.repeat(levels, 1, 1, 1), keep.repeat(levels, 1, 1, 1)
-        noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(images.device)
-        pred = self.predict_clean(self.scheduler.add_noise(x0, noise, t.to(images.device)), x0, kp, t.to(images.device))
+        noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(dev)
+        pred = self.predict_clean(self.scheduler.add_noise(x0, noise, t), x0, kp, t)
         region = 1 - kp
         return float(((pred - x0).pow(2) * region).sum() / (3 * region.sum()))
 
