@@ -91,10 +91,7 @@ def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, worker
         *[(f"{family} samples", f"Seeds 0-15 from the tiny {family} preset (32 px, a few thousand images of training "
            f"on the CPU: a smoke test of the chain, not a quality result); {m['seconds_per_image'] * 1000:.1f} ms per "
            f"image.", contact_sheet(m["images"], columns=16, cell=64)) for family, m in models.items() if "images" in m],
-        *[("inpaint: iterative runs", f"Each row: a crop, the image after each of {m['steps']} inpainting steps of the tiny "
-           f"inpaint preset, and the edit map (how often each pixel was repainted); {m['seconds_per_image']:.2f} s and "
-           f"{m['evaluations_per_image']:.0f} model evaluations per image.", m["strips"])
-          for family, m in models.items() if "strips" in m],
+        *_inpaint_section(models.get("inpaint")),
     ])
     log(f"summary: {path}")
     return path
@@ -115,6 +112,15 @@ def _inpaint_stage(out: Path, seed: int, train_images: int, n_train: int, log: C
     strips = [read_image(p) for p in sorted((report.out / "frames").glob("seed*.png"))]
     return {"run": str(run), "seconds_per_image": report.seconds_per_image, "steps": steps,
             "evaluations_per_image": report.evaluations_per_image, "strips": np.vstack(strips)}
+
+
+def _inpaint_section(m: dict | None) -> list[tuple[str, str, np.ndarray]]:
+    if m is None:
+        return []
+    return [("inpaint: iterative runs", f"Each row: a crop, the image after each of {m['steps']} inpainting steps of "
+             f"the tiny inpaint preset, and the edit map (how often each pixel was repainted); "
+             f"{m['seconds_per_image']:.2f} s and {m['evaluations_per_image']:.0f} model evaluations per image.",
+             m["strips"])]
 
 
 def _counts(report: PrepareReport) -> dict[str, object]:

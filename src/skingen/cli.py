@@ -146,7 +146,8 @@ def train(
     model: str = typer.Argument(..., help="Model family (see `skingen list`)."),
     data: Optional[Path] = typer.Option(None, help="Prepared data folder (from `skingen prepare`)."),
     config: Optional[str] = typer.Option(None, help="YAML file with model: and train: sections, or a preset name: "
-                                         "dcgan, dcgan-128, dcgan-64, tiny/dcgan, cvae, cvae-64, tiny/cvae, inpaint, inpaint-64, tiny/inpaint."),
+                                         "dcgan, dcgan-128, dcgan-64, tiny/dcgan, cvae, cvae-64, tiny/cvae, "
+                                         "inpaint, inpaint-64, tiny/inpaint."),
     set_: list[str] = typer.Option([], "--set", help="Override a key, e.g. --set train.images=50000 --set model.size=64."),
     outdir: Path = typer.Option(Path("runs"), help="Folder for numbered run folders."),
     desc: str = typer.Option("", help="Short description appended to the run folder name."),
@@ -234,7 +235,8 @@ def sample(
 
 @app.command()
 def inpaint(
-    run: Path = typer.Argument(..., help="Run folder (or checkpoint) of an `inpaint` model."),
+    run: Path = typer.Argument(..., help="Run folder (or checkpoint) of an `inpaint` model, or a local diffusers "
+                               "folder with an unconditional UNet2DModel (then inpainted by RePaint)."),
     from_: str = typer.Option(..., "--from", help="Source crops: DATA[:split] [default split: train]."),
     out: Path = typer.Option(..., "--out", help="New folder for the results (must not exist or be empty)."),
     runs: int = typer.Option(1, help="Runs per source crop (different seeds give different images)."),
