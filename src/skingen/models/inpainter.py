@@ -49,6 +49,7 @@ class InpaintConfig:
     region_shapes: tuple[str, ...] = ("box", "blob")
     window_prob: float = 0.5                         #: fraction of training batches cut to the context window
     context: float = 2.0                             #: training window side / region side
+    kept_weight: float = 1.0                         #: loss weight of kept pixels relative to repainted ones
     lr: float = 2e-4
 
 
@@ -71,6 +72,8 @@ class InpaintModel(GenerativeModel):
             raise SkingenError("inpaint: region_shapes is empty")
         for shape in c.region_shapes:
             check_choice("inpaint: region_shapes entry", shape, SHAPES)
+        if c.kept_weight < 0:
+            raise SkingenError("inpaint: kept_weight must be >= 0")
         if c.solver_steps < 1:
             raise SkingenError("inpaint: solver_steps must be at least 1")
         self.unet = make_unet(c.size, 7, 3, c.widths, c.layers_per_block, c.attention or None)
@@ -109,12 +112,14 @@ class InpaintModel(GenerativeModel):
         target = self.scheduler.get_velocity(x0, noise, t)
         pred = self.net("unet")(torch.cat([self.scheduler.add_noise(x0, noise, t), x0 * keep, keep], 1), t).sample
         se = (pred.float() - target).pow(2)
-        loss = se.mean()
+        region = 1 - keep
+        # kept pixels are pasted back after sampling; their weight only sets how much the network learns about them
+        weight = region + self.config.kept_weight * keep
+        loss = (se * weight).sum() / (3 * weight.sum())
         opt = ctx.optimizers["unet"]
         opt.zero_grad(set_to_none=True)
         ctx.backward(loss)
         opt.step()
-        region = 1 - keep
         return {"loss/diffusion": loss.item(),
                 "loss/region": ((se * region).sum() / (3 * region.sum()).clamp(min=1)).item()}
 
