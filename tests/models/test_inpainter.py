@@ -85,6 +85,6 @@ def test_kept_weight_zero_trains_on_the_region_only():
     model = tiny_inpainter("model.kept_weight=0")
     losses = model.train_step({"image": four_images()}, step_context(model))
     assert losses["loss/diffusion"] == pytest.approx(losses["loss/region"], rel=1e-5)
-    plain_model = tiny_inpainter()
+    plain_model = tiny_inpainter("model.kept_weight=1")
     plain = plain_model.train_step({"image": four_images()}, step_context(plain_model))
     assert plain["loss/diffusion"] != pytest.approx(plain["loss/region"], rel=1e-3)

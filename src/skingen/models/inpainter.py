@@ -49,7 +49,7 @@ class InpaintConfig:
     region_shapes: tuple[str, ...] = ("box", "blob")
     window_prob: float = 0.5                         #: fraction of training batches cut to the context window
     context: float = 2.0                             #: training window side / region side
-    kept_weight: float = 1.0                         #: loss weight of kept pixels relative to repainted ones
+    kept_weight: float = 0.1                         #: loss weight of kept pixels relative to repainted ones
     lr: float = 2e-4
 
 
@@ -113,7 +113,8 @@ class InpaintModel(GenerativeModel):
         pred = self.net("unet")(torch.cat([self.scheduler.add_noise(x0, noise, t), x0 * keep, keep], 1), t).sample
         se = (pred.float() - target).pow(2)
         region = 1 - keep
-        # kept pixels are pasted back after sampling; their weight only sets how much the network learns about them
+        # kept pixels are pasted back after sampling, and they dominate the area: at weight 1 (a plain mean) a 64 px
+        # model on the measles crops needed ~40k images to reach the region error that weight 0.1 reached in 4.8k
         weight = region + self.config.kept_weight * keep
         loss = (se * weight).sum() / (3 * weight.sum())
         opt = ctx.optimizers["unet"]
