@@ -173,6 +173,7 @@ def evaluate(real: ImageSet, fakes: list[ImageSet], cfg: EvaluateConfig = Evalua
              progress: Callable[[int, int], None] | None = None) -> Evaluation:
     """Measure each of ``fakes`` against ``real`` (module docstring). ``cache=None`` disables the feature cache."""
     t0 = time.perf_counter()
+    hits0, misses0 = (cache.hits, cache.misses) if cache is not None else (0, 0)
     if not fakes:
         raise SkingenError("nothing to evaluate: give at least one --fake folder")
     if len(real) < 2:
@@ -250,7 +251,7 @@ def evaluate(real: ImageSet, fakes: list[ImageSet], cfg: EvaluateConfig = Evalua
     record["notes"] = list(dict.fromkeys(notes))
     record["seconds"] = round(time.perf_counter() - t0, 2)
     if cache is not None:
-        record["cache"] = {"dir": str(cache.root), "hits": cache.hits, "misses": cache.misses}
+        record["cache"] = {"dir": str(cache.root), "hits": cache.hits - hits0, "misses": cache.misses - misses0}
     return Evaluation(record, sheets, record["notes"])
 
 
