@@ -155,7 +155,7 @@ def evaluate(
     fake: list[Path] = typer.Option(..., "--fake", help="Folder of synthetic images (with or without manifest.csv); repeat for more."),
     out: Path = typer.Option(..., "--out", help="New report folder (must not exist or be empty)."),
     metrics: Optional[str] = typer.Option(None, help="Comma list (default: fid,kid,prdc,swd,memorisation,diversity,speed)."),
-    features: Optional[str] = typer.Option(None, help="Feature spaces for FID/KID/PRDC (default: inception,pixels,colour)."),
+    features: Optional[str] = typer.Option(None, help="Feature spaces for FID/KID/PRDC (default: inception,colour,pixels; the first available one fills the main table)."),
     train: Optional[str] = typer.Option(None, help="Training images for memorisation (default: DATA:train when it exists, else --real)."),
     inception_weights: Optional[Path] = typer.Option(None, help="FID Inception weights file (pt_inception-2015-12-05-6726825d.pth) (default: $SKINGEN_INCEPTION_WEIGHTS, the torch hub cache, then download)."),
     inception_mode: Optional[str] = typer.Option(None, help="Resize to 299 px: legacy-tf (as published FIDs) or clean (PIL bicubic) (default: legacy-tf)."),
@@ -173,7 +173,7 @@ def evaluate(
     from skingen.eval.cache import FeatureCache
     from skingen.eval.evaluate import EvaluateConfig, evaluate as run_evaluate
     from skingen.eval.imagesets import open_data, open_folder
-    from skingen.eval.report import check_out_dir, summary_table, write_report
+    from skingen.eval.report import check_out_dir, summary_caption, summary_table, write_report
 
     with _user_errors():
         overrides = list(set_)
@@ -199,7 +199,7 @@ def evaluate(
                                   allow_download=not no_download, device=device, cache=cache, progress=progress)
         html = write_report(result, out)
     header, rows = summary_table(result.record)
-    table = Table(title=f"{real_set.label} (N={len(real_set)}) at {result.record['size']} px", show_header=True)
+    table = Table(caption=summary_caption(result.record), show_header=True)
     for i, col in enumerate(header):
         table.add_column(col, justify="left" if i == 0 else "right")
     for row in rows:

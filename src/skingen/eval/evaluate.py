@@ -40,7 +40,8 @@ FEATURE_METRICS = ("fid", "kid", "prdc")
 @dataclass(frozen=True)
 class EvaluateConfig:
     metrics: tuple[str, ...] = METRICS
-    features: tuple[str, ...] = ("inception", "pixels", "colour")
+    # order matters: the first available one is the main table's (colour before pixels: see README)
+    features: tuple[str, ...] = ("inception", "colour", "pixels")
     inception_mode: str = "legacy-tf"  # or "clean" (see eval/features.py)
     size: int = 0  # evaluation size in px; 0 = the real set's image size
     batch_size: int = 32

@@ -30,9 +30,8 @@ def primary_extractor(record: dict) -> str | None:
 def summary_table(record: dict) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the main comparison table (one row per synthetic set)."""
     ex = primary_extractor(record)
-    real_div = record["real"].get("diversity", {}).get("ms_ssim")
-    header = ["set", "N", f"FID {ex}", f"KID×10³ {ex}", "precision", "recall", "density", "coverage",
-              "SWD×10³", "memorised", f"MS-SSIM (real {_fmt(real_div, '.3f')})", "s/image"]
+    header = ["set", "N", "FID", "KID×10³", "precision", "recall", "density", "coverage", "SWD×10³", "memorised",
+              "MS-SSIM", "s/image"]
     rows = []
     for s in record["sets"]:
         m = s["metrics"]
@@ -47,6 +46,14 @@ def summary_table(record: dict) -> tuple[list[str], list[list[str]]]:
             _fmt(div.get("ms_ssim"), ".3f"), _fmt(speed.get("seconds_per_image"), ".3g"),
         ])
     return header, rows
+
+
+def summary_caption(record: dict) -> str:
+    """What the main table's columns are measured against and in."""
+    real = record["real"]
+    div = real.get("diversity", {}).get("ms_ssim")
+    return (f"real: {real['path']} (N={real['n']}) at {record['size']} px; FID, KID and precision/recall/density/"
+            f"coverage in {primary_extractor(record) or 'no'} features; real MS-SSIM {_fmt(div, '.3f')}")
 
 
 def feature_table(record: dict) -> tuple[list[str], list[list[str]]]:
@@ -115,11 +122,13 @@ def write_report(evaluation, out: str | Path) -> Path:
     write_json(out / "metrics.json", {**record, "env": environment_info()})
     tables = [("Comparison", summary_table(record)), ("By feature space", feature_table(record)),
               ("SWD per pyramid level", swd_table(record))]
+    captions = {"Comparison": summary_caption(record)}
     notes = "\n".join(f"- {n}" for n in record["notes"]) or "- none"
     md = [f"# skingen evaluate\n\n{_context(record)}\n"]
-    md += [f"## {title}\n\n{_markdown(*t)}\n" for title, t in tables]
+    md += [f"## {title}\n\n" + (f"{captions[title]}\n\n" if title in captions else "") + f"{_markdown(*t)}\n"
+           for title, t in tables]
     md.append(f"## Notes\n\n{notes}\n")
-    sections = [(title, "", html_table(*t)) for title, t in tables]
+    sections = [(title, captions.get(title, ""), html_table(*t)) for title, t in tables]
     for name, sheet in evaluation.sheets.items():
         path = out / "memorisation" / f"{safe_name(name)}.png"
         write_image(path, sheet)
