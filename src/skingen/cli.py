@@ -156,7 +156,7 @@ def evaluate(
     out: Path = typer.Option(..., "--out", help="New report folder (must not exist or be empty)."),
     metrics: Optional[str] = typer.Option(None, help="Comma list (default: fid,kid,prdc,swd,memorisation,diversity,speed)."),
     features: Optional[str] = typer.Option(None, help="Feature spaces for FID/KID/PRDC (default: inception,colour,pixels; the first available one fills the main table)."),
-    train: Optional[str] = typer.Option(None, help="Training images for memorisation (default: DATA:train when it exists, else --real)."),
+    train: Optional[str] = typer.Option(None, help="Training images for memorisation: DATA[:split] or an image folder (default: DATA:train when it exists, else --real)."),
     inception_weights: Optional[Path] = typer.Option(None, help="FID Inception weights file (pt_inception-2015-12-05-6726825d.pth) (default: $SKINGEN_INCEPTION_WEIGHTS, the torch hub cache, then download)."),
     inception_mode: Optional[str] = typer.Option(None, help="Resize to 299 px: legacy-tf (as published FIDs) or clean (PIL bicubic) (default: legacy-tf)."),
     no_download: bool = typer.Option(False, "--no-download", help="Never try to download the Inception weights."),
@@ -172,7 +172,7 @@ def evaluate(
     from skingen.config import load_config
     from skingen.eval.cache import FeatureCache
     from skingen.eval.evaluate import EvaluateConfig, evaluate as run_evaluate
-    from skingen.eval.imagesets import open_data, open_folder
+    from skingen.eval.imagesets import open_any, open_data, open_folder
     from skingen.eval.report import check_out_dir, summary_caption, summary_table, write_report
 
     with _user_errors():
@@ -188,7 +188,7 @@ def evaluate(
         real_set = open_data(real)
         names = [f.name for f in fake]
         fakes = [open_folder(f, name=f"{f.parent.name}/{f.name}" if names.count(f.name) > 1 else f.name) for f in fake]
-        train_set = open_data(train) if train else None
+        train_set = open_any(train) if train else None
         if device == "auto":
             import torch
 

@@ -159,3 +159,11 @@ def test_cli_bad_input_is_one_line(sets, tmp_path):
     empty.mkdir()
     res = runner.invoke(app, ["evaluate", "--real", str(data), "--fake", str(empty), "--out", str(tmp_path / "y")])
     assert res.exit_code == 1 and "no images in" in res.output
+
+
+def test_open_any_tells_data_folders_from_image_folders(sets):
+    from skingen.eval.imagesets import open_any
+
+    data, copies, fresh, _ = sets
+    assert open_any(f"{data}:train").split == "train" and len(open_any(data)) == 30
+    assert len(open_any(copies)) == 8 and open_any(fresh).rows[0]["origin"] == "synthetic"

@@ -168,6 +168,25 @@ def _set_info(images: ImageSet) -> dict:
             "models": images.column_values("model"), "checkpoints": images.column_values("checkpoint")}
 
 
+@dataclass
+class _Run:
+    """What every synthetic set is measured against, computed once per evaluation."""
+
+    cfg: EvaluateConfig
+    real: ImageSet
+    train: ImageSet | None
+    size: int
+    device: str
+    metric_ex: list[FeatureExtractor]
+    memo_ex: FeatureExtractor | None
+    real_feats: dict
+    real_desc: list | None
+    train_feats: np.ndarray | None
+    prog: _Progress
+    notes: list[str]
+    sheets: dict[str, np.ndarray] = field(default_factory=dict)
+
+
 def evaluate(real: ImageSet, fakes: list[ImageSet], cfg: EvaluateConfig = EvaluateConfig(), *,
              train: ImageSet | None = None, inception_weights=None, allow_download: bool = True,
              device: str = "cpu", cache: FeatureCache | None = None,
@@ -182,23 +201,20 @@ def evaluate(real: ImageSet, fakes: list[ImageSet], cfg: EvaluateConfig = Evalua
     notes: list[str] = []
     size = cfg.size or _image_size(real)
     metric_ex, memo_ex, unavailable = _extractors(cfg, inception_weights, allow_download, device, notes)
-    want_swd = "swd" in cfg.metrics
     train = (train or default_train_set(real)) if memo_ex else None
     div_pairs = cfg.diversity.pairs if "diversity" in cfg.metrics else 0
-    n_sets = 1 + len(fakes)
     total = len(real) + (len(train) if train is not None and train is not real else 0) + sum(map(len, fakes)) \
-        + 2 * div_pairs * n_sets
+        + 2 * div_pairs * (1 + len(fakes))
     prog = _Progress(total, progress)
-    for s in [real] + list(fakes):
-        if note := _size_note(s, size):
-            notes.append(note)
+    notes += [n for n in (_size_note(s, size) for s in [real, *fakes]) if n]
 
     real_ex = metric_ex + ([memo_ex] if memo_ex and train is real and memo_ex not in metric_ex else [])
-    real_feats, real_desc = _scan(real, real_ex, size, cfg, cache, want_swd, prog)
+    real_feats, real_desc = _scan(real, real_ex, size, cfg, cache, "swd" in cfg.metrics, prog)
     train_feats = None
     if memo_ex is not None:
         train_feats = (real_feats if train is real else
                        _scan(train, [memo_ex], size, cfg, cache, False, prog)[0])[memo_ex.name]
+    run = _Run(cfg, real, train, size, device, metric_ex, memo_ex, real_feats, real_desc, train_feats, prog, notes)
 
     record = {
         "real": {**_set_info(real), "split": real.split, "image_size": _image_size(real)},
@@ -208,58 +224,68 @@ def evaluate(real: ImageSet, fakes: list[ImageSet], cfg: EvaluateConfig = Evalua
         "extractors": {ex.name: ex.describe() for ex in metric_ex}
         | ({"memorisation": memo_ex.describe()} if memo_ex else {}),
         "unavailable": unavailable,
-        "sets": [],
     }
     if div_pairs:
-        record["real"]["diversity"] = _diversity(real, size, cfg, device, prog, notes)
-    sheets = {}
-    for fake in fakes:
-        common = {"n_real": len(real), "n_fake": len(fake), "size": size, "real_manifest_sha256": real.manifest_sha256,
-                  "fake_manifest_sha256": fake.manifest_sha256, "checkpoints": fake.column_values("checkpoint")}
-        scan_ex = metric_ex + ([memo_ex] if memo_ex and memo_ex not in metric_ex else [])
-        fake_feats, fake_desc = _scan(fake, scan_ex, size, cfg, None, want_swd, prog)
-        metrics: dict[str, dict] = {}
-
-        def run(key: str, fn: Callable[[], dict]) -> None:
-            try:
-                metrics[key] = {**fn(), **common}
-            except SkingenError as exc:
-                metrics[key] = {"error": str(exc), **common}
-                notes.append(f"{fake.name}: {key}: {exc}")
-
-        for ex in metric_ex:
-            a, b, mode = real_feats[ex.name], fake_feats[ex.name], ex.describe()
-            if "fid" in cfg.metrics:
-                run(f"fid/{ex.name}", lambda: {"value": frechet_distance(a, b), "extractor": ex.name, "mode": mode,
-                                               "note": _dim_note(a, b)})
-            if "kid" in cfg.metrics:
-                run(f"kid/{ex.name}", lambda: _kid(a, b, cfg, ex.name, mode, notes))
-            if "prdc" in cfg.metrics:
-                run(f"prdc/{ex.name}", lambda: {**precision_recall_density_coverage(a, b, cfg.prdc.k),
-                                                "extractor": ex.name, "mode": mode})
-        if want_swd:
-            run("swd", lambda: {**swd(real_desc, fake_desc, SwdDescriptors(size, cfg.swd).levels, cfg.swd, cfg.seed),
-                                "normalise": cfg.swd.normalise, "per_image": cfg.swd.per_image})
-        if memo_ex is not None:
-            run("memorisation", lambda: _memorisation(fake, train, fake_feats[memo_ex.name], train_feats, memo_ex,
-                                                      size, cfg, sheets))
-        if div_pairs:
-            run("diversity", lambda: _diversity(fake, size, cfg, device, prog, notes))
-        if "speed" in cfg.metrics:
-            value, source = seconds_per_image(fake)
-            metrics["speed"] = {"seconds_per_image": value, "source": source}
-        record["sets"].append({**_set_info(fake), "metrics": metrics})
+        record["real"]["diversity"] = _diversity(real, run)
+    record["sets"] = [{**_set_info(fake), "metrics": _measure(run, fake)} for fake in fakes]
     record["notes"] = list(dict.fromkeys(notes))
     record["seconds"] = round(time.perf_counter() - t0, 2)
     if cache is not None:
         record["cache"] = {"dir": str(cache.root), "hits": cache.hits - hits0, "misses": cache.misses - misses0}
-    return Evaluation(record, sheets, record["notes"])
+    return Evaluation(record, run.sheets, record["notes"])
 
 
-def _dim_note(a: np.ndarray, b: np.ndarray) -> str:
+def _measure(run: _Run, fake: ImageSet) -> dict[str, dict]:
+    """Every requested metric of one synthetic set; a metric that fails is recorded with its error."""
+    cfg = run.cfg
+    common = {"n_real": len(run.real), "n_fake": len(fake), "size": run.size,
+              "real_manifest_sha256": run.real.manifest_sha256, "fake_manifest_sha256": fake.manifest_sha256,
+              "checkpoints": fake.column_values("checkpoint")}
+    scan_ex = run.metric_ex + ([run.memo_ex] if run.memo_ex and run.memo_ex not in run.metric_ex else [])
+    feats, desc = _scan(fake, scan_ex, run.size, cfg, None, "swd" in cfg.metrics, run.prog)
+    metrics: dict[str, dict] = {}
+
+    def measure(key: str, fn: Callable[[], dict]) -> None:
+        try:
+            metrics[key] = {**fn(), **common}
+        except SkingenError as exc:
+            metrics[key] = {"error": str(exc), **common}
+            run.notes.append(f"{fake.name}: {key}: {exc}")
+
+    for ex in run.metric_ex:
+        a, b, mode = run.real_feats[ex.name], feats[ex.name], ex.describe()
+        if "fid" in cfg.metrics:
+            measure(f"fid/{ex.name}", lambda: _fid(a, b, ex.name, mode, run.notes))
+        if "kid" in cfg.metrics:
+            measure(f"kid/{ex.name}", lambda: _kid(a, b, cfg, ex.name, mode, run.notes))
+        if "prdc" in cfg.metrics:
+            measure(f"prdc/{ex.name}", lambda: {**precision_recall_density_coverage(a, b, cfg.prdc.k),
+                                                "extractor": ex.name, "mode": mode})
+    if "swd" in cfg.metrics:
+        levels = SwdDescriptors(run.size, cfg.swd).levels
+        measure("swd", lambda: {**swd(run.real_desc, desc, levels, cfg.swd, cfg.seed),
+                                "normalise": cfg.swd.normalise, "per_image": cfg.swd.per_image})
+    if run.memo_ex is not None:
+        measure("memorisation", lambda: _memorisation(run, fake, feats[run.memo_ex.name]))
+    if "diversity" in cfg.metrics:
+        measure("diversity", lambda: _diversity(fake, run))
+    if "speed" in cfg.metrics:
+        value, source = seconds_per_image(fake)
+        metrics["speed"] = {"seconds_per_image": value, "source": source}
+    return metrics
+
+
+def _fid(a, b, name: str, mode: dict, notes: list[str]) -> dict:
+    note = _dim_note(a, b, name)
+    if note:
+        notes.append(note)
+    return {"value": frechet_distance(a, b), "extractor": name, "mode": mode, "note": note}
+
+
+def _dim_note(a: np.ndarray, b: np.ndarray, name: str) -> str:
     n = min(len(a), len(b))
-    return (f"N={n} < feature dim {a.shape[1]}: covariance is rank-deficient and FID is biased upwards; "
-            "compare only at equal N" if n < a.shape[1] else "")
+    return (f"FID in {name} features: N={n} < feature dim {a.shape[1]}, the covariance is rank-deficient and FID is "
+            "biased upwards; compare sets only at equal N" if n < a.shape[1] else "")
 
 
 def _kid(a, b, cfg: EvaluateConfig, name: str, mode: dict, notes: list[str]) -> dict:
@@ -270,11 +296,11 @@ def _kid(a, b, cfg: EvaluateConfig, name: str, mode: dict, notes: list[str]) -> 
             "extractor": name, "mode": mode}
 
 
-def _memorisation(fake: ImageSet, train: ImageSet, fake_feats, train_feats, ex: FeatureExtractor, size: int,
-                  cfg: EvaluateConfig, sheets: dict) -> dict:
-    r = memorisation(fake_feats, train_feats, list(train.groups), cfg.memorisation.ratio)
+def _memorisation(run: _Run, fake: ImageSet, fake_feats: np.ndarray) -> dict:
+    cfg, train, ex, size = run.cfg, run.train, run.memo_ex, run.size
+    r = memorisation(fake_feats, run.train_feats, list(train.groups), cfg.memorisation.ratio)
     order = np.argsort(r.ratio, kind="stable")[: cfg.memorisation.sheet_pairs]
-    sheets[fake.name] = closest_pairs_sheet(r, fake.load(order, size), train.load(r.nearest[order], size), order)
+    run.sheets[fake.name] = closest_pairs_sheet(r, fake.load(order, size), train.load(r.nearest[order], size), order)
     closest = [{"fake": fake.ids[i], "train": train.ids[int(r.nearest[i])], "ratio": float(r.ratio[i]),
                 "distance": float(r.d1[i])} for i in order]
     return {"fraction": r.fraction, "flagged": r.flagged, "threshold": r.threshold, "n_train": len(train),
@@ -282,17 +308,17 @@ def _memorisation(fake: ImageSet, train: ImageSet, fake_feats, train_feats, ex: 
             "median_ratio": float(np.median(r.ratio)), "closest": closest}
 
 
-def _diversity(images: ImageSet, size: int, cfg: EvaluateConfig, device: str, prog: _Progress,
-               notes: list[str]) -> dict:
+def _diversity(images: ImageSet, run: _Run) -> dict:
     done = [0]
+    size = run.size
 
     def step(d: int, _total: int) -> None:
-        prog.advance(2 * (d - done[0]))
+        run.prog.advance(2 * (d - done[0]))
         done[0] = d
 
-    r = ms_ssim_diversity(images, size, cfg.diversity, cfg.seed, cfg.batch_size, device, step)
+    r = ms_ssim_diversity(images, size, run.cfg.diversity, run.cfg.seed, run.cfg.batch_size, run.device, step)
     if r.scales < 5:
-        notes.append(f"MS-SSIM uses {r.scales} of 5 scales at {size} px (torchmetrics' 11 px window needs >= 176 px for 5)")
+        run.notes.append(f"MS-SSIM uses {r.scales} of 5 scales at {size} px (torchmetrics' 11 px window needs >= 176 px for 5)")
     return {"ms_ssim": r.mean, "std": r.std, "pairs": r.pairs, "scales": r.scales, "n": len(images)}
 
 

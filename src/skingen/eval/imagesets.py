@@ -139,6 +139,18 @@ def open_folder(folder: str | Path, name: str | None = None) -> ImageSet:
                     fingerprint=_hash(["folder", listing]))
 
 
+def open_any(spec: str | Path) -> ImageSet:
+    """``DATA[:split]`` for a prepared data folder (a manifest with real rows and splits), else an image folder."""
+    folder, split = parse_data_spec(spec)
+    if split is None and (folder / MANIFEST).is_file():
+        rows = read_manifest(folder, required=("image",))
+        if not (rows and "split" in rows[0] and any(r.get("origin", "") in ("", "real") for r in rows)):
+            return open_folder(folder)
+    elif split is None:
+        return open_folder(folder)
+    return open_data(spec)
+
+
 def _from_rows(name: str, folder: Path, rows: list[dict], split: str | None, sha: str, fingerprint: str) -> ImageSet:
     paths = []
     for r in rows:
