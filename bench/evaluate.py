@@ -76,33 +76,40 @@ def main() -> None:
     from skingen.eval.swd import SwdDescriptors
 
     results = []
+
+    def add(row: dict) -> None:  # print as we go: the whole run takes many minutes on 2 cores
+        results.append(row)
+        ips = f"{row['images_per_s']:.1f}" if "images_per_s" in row else ""
+        print(f"{row['stage']:58s} {ips:>10s} {str(row.get('seconds', '')):>8s}  {row['note']}", flush=True)
+
+    print(f"{'stage':58s} {'images/s':>10s} {'seconds':>8s}  note")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         t0 = time.perf_counter()
         real_dir, fake_dir = make_sets(tmp, args.n, args.size)
-        print(f"wrote {2 * args.n} PNGs of {args.size} px in {time.perf_counter() - t0:.0f} s")
+        print(f"wrote {2 * args.n} PNGs of {args.size} px in {time.perf_counter() - t0:.0f} s", flush=True)
         real, fake = open_data(real_dir), open_folder(fake_dir)
         weights = args.inception_weights or write_random_inception_weights(tmp / "random.pth")
         note = "" if args.inception_weights else "random weights (real ones not downloadable here)"
 
         t0 = time.perf_counter()
         sample = real.load(range(args.sample), args.size)
-        results.append({"stage": "read PNG + decode", "images_per_s": args.sample / (time.perf_counter() - t0), "note": ""})
+        add({"stage": "read PNG + decode", "images_per_s": args.sample / (time.perf_counter() - t0), "note": ""})
         for spec in ("pixels", "pixels:64", "colour"):
             ex = make_extractor(spec)
-            results.append({"stage": f"features {ex.name}", "images_per_s": rate(lambda s, b: ex(b), sample, 32), "note": ""})
+            add({"stage": f"features {ex.name}", "images_per_s": rate(lambda s, b: ex(b), sample, 32), "note": ""})
         inc = InceptionExtractor(weights, mode="legacy-tf")
         inc.load()
-        results.append({"stage": "features inception (legacy-tf)", "images_per_s": rate(lambda s, b: inc(b), sample[:64], 32),
+        add({"stage": "features inception (legacy-tf)", "images_per_s": rate(lambda s, b: inc(b), sample[:64], 32),
                         "note": note})
         inc_clean = InceptionExtractor(weights, mode="clean")
-        results.append({"stage": "features inception (clean)", "images_per_s": rate(lambda s, b: inc_clean(b), sample[:64], 32),
+        add({"stage": "features inception (clean)", "images_per_s": rate(lambda s, b: inc_clean(b), sample[:64], 32),
                         "note": note})
         desc = SwdDescriptors(args.size)
-        results.append({"stage": "SWD descriptors", "images_per_s": rate(desc.add, sample, 32), "note": "5 levels x 128"})
+        add({"stage": "SWD descriptors", "images_per_s": rate(desc.add, sample, 32), "note": "5 levels x 128"})
         t0 = time.perf_counter()
         ms_ssim_diversity(real, args.size, DiversityConfig(pairs=64))
-        results.append({"stage": "MS-SSIM pairs", "images_per_s": 64 / (time.perf_counter() - t0), "note": "pairs/s incl. reading"})
+        add({"stage": "MS-SSIM pairs", "images_per_s": 64 / (time.perf_counter() - t0), "note": "pairs/s incl. reading"})
 
         totals = {}
         for label, features, w in (("pixels+colour", ("pixels", "colour"), None),
@@ -111,12 +118,8 @@ def main() -> None:
             t0 = time.perf_counter()
             ev = evaluate(real, [fake], cfg, inception_weights=w, allow_download=False, cache=None)
             totals[label] = time.perf_counter() - t0
-            results.append({"stage": f"TOTAL evaluate {args.n} vs {args.n}: {label}", "seconds": round(totals[label], 1),
+            add({"stage": f"TOTAL evaluate {args.n} vs {args.n}: {label}", "seconds": round(totals[label], 1),
                             "note": (note if w else "") + "; all metrics, 200 MS-SSIM pairs per set, no cache"})
-    print(f"{'stage':58s} {'images/s':>10s} {'seconds':>8s}  note")
-    for r in results:
-        ips = f"{r['images_per_s']:.1f}" if "images_per_s" in r else ""
-        print(f"{r['stage']:58s} {ips:>10s} {str(r.get('seconds', '')):>8s}  {r['note']}")
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluate.json").write_text(json.dumps({"n": args.n, "size": args.size, "threads": args.threads,

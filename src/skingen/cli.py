@@ -151,7 +151,7 @@ def demo(
 
 @app.command()
 def evaluate(
-    real: str = typer.Option(..., "--real", help="Prepared data folder, optionally one split: DATA or DATA:test."),
+    real: str = typer.Option(..., "--real", help="Prepared data folder, optionally one split (DATA or DATA:test), or a folder of real images."),
     fake: list[Path] = typer.Option(..., "--fake", help="Folder of synthetic images (with or without manifest.csv); repeat for more."),
     out: Path = typer.Option(..., "--out", help="New report folder (must not exist or be empty)."),
     metrics: Optional[str] = typer.Option(None, help="Comma list (default: fid,kid,prdc,swd,memorisation,diversity,speed)."),
@@ -172,7 +172,7 @@ def evaluate(
     from skingen.config import load_config
     from skingen.eval.cache import FeatureCache
     from skingen.eval.evaluate import EvaluateConfig, evaluate as run_evaluate
-    from skingen.eval.imagesets import open_any, open_data, open_folder
+    from skingen.eval.imagesets import open_any, open_folder
     from skingen.eval.report import check_out_dir, summary_caption, summary_table, write_report
 
     with _user_errors():
@@ -185,7 +185,7 @@ def evaluate(
                 overrides.append(f"{key}={value}")
         cfg = load_config(EvaluateConfig, config, overrides)
         check_out_dir(out)
-        real_set = open_data(real)
+        real_set = open_any(real)
         names = [f.name for f in fake]
         fakes = [open_folder(f, name=f"{f.parent.name}/{f.name}" if names.count(f.name) > 1 else f.name) for f in fake]
         train_set = open_any(train) if train else None

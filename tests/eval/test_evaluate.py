@@ -151,7 +151,7 @@ def test_cli_without_inception_weights_still_reports_everything_else(sets, tmp_p
 def test_cli_bad_input_is_one_line(sets, tmp_path):
     data, copies, _, _ = sets
     for extra, message in (([f"--real={data}:val"], "no real rows in split 'val'"),
-                           ([f"--real={tmp_path / 'none'}"], "data folder not found"),
+                           ([f"--real={tmp_path / 'none'}"], "folder not found"),
                            ([f"--real={data}", "--metrics", "fid,beauty"], "unknown metric 'beauty'")):
         res = runner.invoke(app, ["evaluate", *extra, "--fake", str(copies), "--out", str(tmp_path / "x")])
         assert res.exit_code == 1 and message in res.output and "Traceback" not in res.output, res.output

@@ -142,7 +142,7 @@ class InceptionExtractor(FeatureExtractor):
             raise FeaturesUnavailable(self._missing("no local weights and downloading is off"))
         if path is not None:
             try:  # refuse anything that is not a plain tensor dict before torch-fidelity unpickles it
-                torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                torch.load(path, map_location="cpu", weights_only=True)
             except Exception as exc:
                 raise SkingenError(f"{path}: not a loadable Inception state dict ({exc.__class__.__name__})") from None
         try:
