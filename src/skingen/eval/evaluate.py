@@ -143,6 +143,8 @@ def _extractors(cfg: EvaluateConfig, inception_weights, allow_download: bool, de
     if any(m in cfg.metrics for m in FEATURE_METRICS):
         for spec in dict.fromkeys(cfg.features):
             ex = build(spec)
+            if any(e.name == ex.name for e in metric_ex):  # 'pixels' and 'pixels:16' are one space
+                continue
             try:
                 ex.load()
             except FeaturesUnavailable as exc:
