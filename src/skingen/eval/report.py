@@ -16,6 +16,10 @@ def _fmt(value, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def _kid_text(kid: dict) -> str:
+    return f"{kid['value'] * 1e3:.3g} ± {kid['std'] * 1e3:#.2g}" if kid else "n/a"
+
+
 def _get(metrics: dict, key: str) -> dict:
     entry = metrics.get(key) or {}
     return {} if "error" in entry else entry
@@ -39,7 +43,7 @@ def summary_table(record: dict) -> tuple[list[str], list[list[str]]]:
         memo, div, speed = _get(m, "memorisation"), _get(m, "diversity"), m.get("speed", {})
         rows.append([
             s["name"], str(s["n"]), _fmt(fid.get("value"), ".4g"),
-            f"{kid['value'] * 1e3:.3g} ± {kid['std'] * 1e3:.2g}" if kid else "n/a",
+            _kid_text(kid),
             *(_fmt(prdc.get(k), ".3f") for k in ("precision", "recall", "density", "coverage")),
             _fmt(_get(m, "swd").get("mean"), ".2f"),
             f"{memo['fraction']:.1%} ({memo['flagged']}/{s['n']})" if memo else "n/a",
@@ -65,7 +69,7 @@ def feature_table(record: dict) -> tuple[list[str], list[list[str]]]:
             m = s["metrics"]
             fid, kid, prdc = _get(m, f"fid/{ex}"), _get(m, f"kid/{ex}"), _get(m, f"prdc/{ex}")
             rows.append([s["name"], ex, _fmt(fid.get("value"), ".4g"),
-                         f"{kid['value'] * 1e3:.3g} ± {kid['std'] * 1e3:.2g}" if kid else "n/a",
+                         _kid_text(kid),
                          *(_fmt(prdc.get(k), ".3f") for k in ("precision", "recall", "density", "coverage"))])
     return header, rows
 
