@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from skingen.errors import SkingenError
+from skingen.runs import atomic_path, file_sha256
 
 WEIGHTS_ENV = "SKINGEN_INCEPTION_WEIGHTS"
 INCEPTION_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
@@ -112,12 +113,6 @@ def find_inception_weights(explicit: str | Path | None = None) -> Path | None:
     return next((hub / f for f in WEIGHTS_FILES if (hub / f).is_file()), None)
 
 
-def _sha256(path: Path) -> str:
-    from skingen.runs import file_sha256
-
-    return file_sha256(path)
-
-
 class InceptionExtractor(FeatureExtractor):
     """FID InceptionV3 through torch-fidelity (module docstring). ``device`` is chosen by the caller."""
 
@@ -156,7 +151,7 @@ class InceptionExtractor(FeatureExtractor):
             raise FeaturesUnavailable(self._missing(f"download failed: {exc}")) from None
         if path is None:
             path = find_inception_weights()
-        self._weights_sha = _sha256(path) if path is not None else "downloaded"
+        self._weights_sha = file_sha256(path) if path is not None else "downloaded"
         self._net = net.to(self.device)
 
     @staticmethod
@@ -210,8 +205,6 @@ def write_random_inception_weights(path: str | Path, seed: int = 0) -> Path:
         empty = Path(tmp) / "empty.pt"
         torch.save({}, empty)
         net = _KeepInit("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(empty))
-    from skingen.runs import atomic_path
-
     with atomic_path(path) as tmp_path:
         torch.save(net.state_dict(), tmp_path)
     return path
