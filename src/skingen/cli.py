@@ -356,7 +356,7 @@ def evaluate(
         table.add_column(col, justify="left" if i == 0 else "right")
     for row in rows:
         table.add_row(*row)
-    console.print(table)
+    console.print(table, width=max(console.width, 160))  # 12 columns: never squeeze numbers into "0.1…"
     for note in result.notes:
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     console.print(f"open {html}")
