@@ -4,9 +4,15 @@ ITA = arctan((L* - 50) / b*) * 180 / pi (Chardon et al. 1991), with L*, b* from 
 (D65, as computed by ``skimage.color.rgb2lab`` on sRGB in [0, 1]: L* in [0, 100], *not* OpenCV's
 8-bit scaling where L is 0..255 and a/b are offset by 128). We evaluate it as ``atan2(L*-50, b*)``,
 which equals the formula for b* > 0 and stays finite when b* is ~0 (it tends to +-90 deg).
+
+The Fitzpatrick types attached to the categories are the commonly used *approximate* mapping, not a
+clinical Fitzpatrick phototype (which is about how skin reacts to sun, not its colour in a photo).
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,6 +25,7 @@ ITA_CATEGORIES: tuple[tuple[float, str, str], ...] = (
     (-30.0, "brown", "V"),
     (-np.inf, "dark", "VI"),
 )
+UNKNOWN = "unknown"  # category of an image with too little healthy skin to measure
 
 
 def ita_degrees(L: np.ndarray | float, b: np.ndarray | float) -> np.ndarray | float:
@@ -28,7 +35,10 @@ def ita_degrees(L: np.ndarray | float, b: np.ndarray | float) -> np.ndarray | fl
 
 
 def ita_category(ita: float) -> str:
-    """Six ITA categories: very light > 55, light 41-55, intermediate 28-41, tan 10-28, brown -30-10, dark < -30."""
+    """Six ITA categories: very light > 55, light 41-55, intermediate 28-41, tan 10-28, brown -30-10,
+    dark < -30; ``'unknown'`` for NaN (not measurable)."""
+    if math.isnan(ita):
+        return UNKNOWN
     for lower, name, _ in ITA_CATEGORIES:
         if ita > lower:
             return name
@@ -36,8 +46,57 @@ def ita_category(ita: float) -> str:
 
 
 def fitzpatrick_approx(ita: float) -> str:
-    """The commonly used *approximate* ITA -> Fitzpatrick I-VI mapping (not a clinical Fitzpatrick type)."""
+    """The commonly used *approximate* ITA -> Fitzpatrick I-VI mapping (not a clinical Fitzpatrick type);
+    ``'unknown'`` for NaN."""
+    if math.isnan(ita):
+        return UNKNOWN
     for lower, _, fitz in ITA_CATEGORIES:
         if ita > lower:
             return fitz
     return ITA_CATEGORIES[-1][2]
+
+
+@dataclass(frozen=True)
+class SkinTone:
+    """Median CIELAB colour of an image's healthy skin and its ITA (NaN when not measurable)."""
+
+    L: float
+    a: float
+    b: float
+    ita: float
+    healthy_fraction: float  # share of the image's pixels used (healthy skin)
+
+    @property
+    def category(self) -> str:
+        return ita_category(self.ita)
+
+    @property
+    def fitzpatrick(self) -> str:
+        return fitzpatrick_approx(self.ita)
+
+
+def measure_skin_tone(image: np.ndarray, lesion: np.ndarray | None = None, lab: np.ndarray | None = None,
+                      min_healthy_fraction: float = 0.05, exclude_lesion: bool = True) -> SkinTone:
+    """Skin tone of ``uint8 [H,W,3]`` sRGB from its healthy-skin pixels.
+
+    Healthy skin = rule-based skin detection (:func:`skingen.data.masks.skin_mask`, which drops
+    background such as clothes and walls) minus the lesion mask ``bool [H,W]`` (True = ill skin) when
+    ``exclude_lesion``. L*, a*, b* are medians over those pixels (robust to shadows, hair, specular
+    highlights); ITA is computed from the median L* and b*. With fewer than ``min_healthy_fraction`` of
+    the pixels left, every value is NaN (category ``'unknown'``). ``lab`` (``float [H,W,3]``, from
+    ``skimage.color.rgb2lab`` on [0, 1] floats) can be passed to avoid recomputing it.
+    """
+    from skingen.data.masks import skin_mask
+
+    if lab is None:
+        from skimage.color import rgb2lab
+
+        lab = rgb2lab(image.astype(np.float32) / 255.0)
+    healthy = skin_mask(image, lab=lab)
+    if lesion is not None and exclude_lesion:
+        healthy &= ~lesion
+    fraction = float(healthy.mean())
+    if fraction < min_healthy_fraction or not healthy.any():
+        return SkinTone(math.nan, math.nan, math.nan, math.nan, fraction)
+    L, a, b = (float(v) for v in np.median(lab[healthy], axis=0))
+    return SkinTone(L, a, b, ita_degrees(L, b), fraction)

@@ -22,8 +22,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
-import os
-import shutil
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
@@ -40,7 +38,7 @@ from skingen.data.masks import AutoMaskConfig, auto_lesion_mask, coloured_mask, 
 from skingen.data.sources import CsvColumns, Photo, Skipped, discover
 from skingen.errors import SkingenError
 from skingen.imageio import read_image, read_mask, write_image, write_mask
-from skingen.runs import atomic_path, environment_info, file_sha256, write_json
+from skingen.runs import atomic_path, environment_info, file_sha256, staged_dir, write_json
 from skingen.seeding import numpy_rng
 
 
@@ -234,22 +232,13 @@ def prepare(src: str | Path, out: str | Path, cfg: PrepareConfig = PrepareConfig
         raise SkingenError("use either --masks or --auto-mask, not both")
     _check_paths(src, out, masks_p)
     photos, skipped = discover(src, masks_p, label, columns, root)
-    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "images").mkdir(parents=True)
-    try:
+    with staged_dir(out) as staging:
+        (staging / "images").mkdir()
         results = _run_all(photos, cfg, staging, workers, progress)
         report = _finish(photos, results, skipped, cfg, staging, src, masks_p)
         if report.photos_used == 0:
             raise SkingenError(f"nothing usable in {src}: {len(photos)} photo(s) found, "
                                f"{len(report.skipped)} file(s) skipped (see the reasons above)")
-        if out.exists():
-            out.rmdir()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     report.out = out
     report.seconds = time.perf_counter() - t0
     return report
