@@ -28,7 +28,7 @@ class AutoencoderConfig:
     channels: tuple[int, ...] = (16, 32, 64, 64)  # one stride-2 convolution each: 64 px -> 4 px
     latent_channels: int = 8
     epochs: int = 30
-    max_steps: int = 2000  # caps the time on large data sets (each step is one batch)
+    max_steps: int = 1000  # caps the time on large data sets (each step is one batch)
     batch_size: int = 32
     lr: float = 2e-3
     seed: int = 0
@@ -51,10 +51,11 @@ def build_autoencoder(cfg: AutoencoderConfig):
         layers += [nn.Conv2d(c_in, c, 4, stride=2, padding=1), nn.SiLU()]
         c_in = c
     layers += [nn.Conv2d(c_in, cfg.latent_channels, 1), nn.Conv2d(cfg.latent_channels, c_in, 1), nn.SiLU()]
-    for c in list(reversed(cfg.channels[:-1])) + [cfg.channels[0]]:
+    for c in reversed(cfg.channels[:-1]):
         layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c, 3, padding=1), nn.SiLU()]
         c_in = c
-    layers += [nn.Conv2d(c_in, 3, 3, padding=1), nn.Tanh()]
+    # The last step goes straight to RGB: a full-resolution hidden layer would double the cost.
+    layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, 3, 3, padding=1), nn.Tanh()]
     return nn.Sequential(*layers)
 
 
