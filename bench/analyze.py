@@ -10,7 +10,6 @@ Prints a table and writes bench/results/analyze.json. Target: 8,000 crops of 256
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -21,7 +20,7 @@ from skingen.data.demo import write_demo_data
 from skingen.data.manifest import read_manifest, write_manifest
 from skingen.data.prepare import PrepareConfig, prepare
 
-REPO = Path(__file__).resolve().parents[1]
+from table import print_and_save  # bench/table.py: scripts run with bench/ on sys.path
 
 
 def make_crops(tmp: Path, n: int, size: int, workers: int) -> Path:
@@ -65,12 +64,7 @@ def main() -> None:
         rows.append({"stage": "analyze --no-autoencoder", "crops": res.images, "size": args.size,
                      "workers": args.workers, "seconds": round(sec, 2), "images_per_s": round(res.images / sec, 1)})
     cols = ["stage", "crops", "size", "workers", "seconds", "images_per_s"]
-    print(" | ".join(cols))
-    for r in rows:
-        print(" | ".join(str(r[c]) for c in cols))
-    out = REPO / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "analyze.json").write_text(json.dumps(rows, indent=2))
+    print_and_save(rows, cols, "analyze")
 
 
 if __name__ == "__main__":

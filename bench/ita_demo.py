@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import tempfile
 from pathlib import Path
+
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from skingen.data.manifest import read_manifest
 from skingen.data.prepare import PrepareConfig, prepare
 from skingen.imageio import read_image, read_mask
 
-REPO = Path(__file__).resolve().parents[1]
+from table import print_and_save  # bench/table.py: scripts run with bench/ on sys.path
 
 
 def score(pairs: list[tuple[float, float]]) -> dict:
@@ -67,12 +67,7 @@ def main() -> None:
                     pairs.append((tone.ita, float(truth[Path(r["photo"]).stem]["true_ita"])))
                 rows.append({"images of": f"{args.size} px crops", "masks": masks, "lesion excluded": exclude, **score(pairs)})
     cols = ["images of", "masks", "lesion excluded", "images", "unknown", "median_abs_error_deg", "category_agreement"]
-    print(" | ".join(cols))
-    for r in rows:
-        print(" | ".join(str(r[c]) for c in cols))
-    out = REPO / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "ita_demo.json").write_text(json.dumps(rows, indent=2))
+    print_and_save(rows, cols, "ita_demo")
 
 
 if __name__ == "__main__":

@@ -52,3 +52,13 @@ def test_too_little_healthy_skin_is_unknown():
     assert math.isnan(tone.ita) and tone.category == "unknown" and tone.fitzpatrick == "unknown"
     assert ita_category(float("nan")) == "unknown" and fitzpatrick_approx(float("nan")) == "unknown"
     assert fitzpatrick_approx(56) == "I" and fitzpatrick_approx(-31) == "VI" and fitzpatrick_approx(20) == "IV"
+
+
+def test_pinkish_skin_with_negative_b_has_no_ita():
+    from skimage.color import lab2rgb, rgb2lab
+
+    rgb = np.round(lab2rgb(np.array([[[55.0, 30.0, -3.0]]])) * 255).astype(np.uint8)[0, 0]
+    assert rgb2lab(rgb[None, None] / 255.0)[0, 0, 2] < 0
+    tone = measure_skin_tone(flat(rgb))
+    assert tone.healthy_fraction == 1.0 and tone.b < 0  # taken as skin, colour measured ...
+    assert math.isnan(tone.ita) and tone.category == "unknown"  # ... but ITA is undefined

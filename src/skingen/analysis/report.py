@@ -52,7 +52,7 @@ class AnalyzeConfig:
     min_healthy_fraction: float = 0.05  # ITA needs at least this share of the crop to be healthy skin
     exclude_lesion: bool = True  # measure skin tone without the lesion (ill skin) pixels
     gmm_components: int = 3
-    gmm_samples: int = 20000  # pixel values drawn per channel to fit each mixture
+    gmm_samples: int = 10000  # pixel values drawn per channel to fit each mixture (enough for 3 components)
     sheet_images: int = 16  # images per contact sheet
     outliers: OutlierConfig = field(default_factory=OutlierConfig)
     autoencoder: AutoencoderConfig = field(default_factory=AutoencoderConfig)
@@ -370,7 +370,7 @@ def _report_html(page: _Page, path: Path, f: _Findings) -> None:
     overview = html_table(["", "value"], [
         ["images (crops)", n],
         ["with a lesion mask", int((~np.isnan(stats["lesion_fraction"])).sum())],
-        ["skin tone measured", f"{measured} ({ita_counts[UNKNOWN]} with too little healthy skin)"],
+        ["skin tone measured", f"{measured} of {n} (not measurable: {ita_counts[UNKNOWN]})"],
         ["median ITA", _fmt(float(np.nanmedian(stats["ita"])), 3) + "°" if measured else "–"],
         ["high-saturation outliers", len(groups["saturation_high"])],
         ["dark / bright outliers (L*)", f"{len(groups['luminosity_low'])} / {len(groups['luminosity_high'])}"],
@@ -414,7 +414,8 @@ def _report_html(page: _Page, path: Path, f: _Findings) -> None:
     unknown = [i for i in range(n) if categories[i] == UNKNOWN][:k]
     sections.append(("Skin tone not measurable",
                      f"Crops where less than {100 * cfg.min_healthy_fraction:.0f}% of the pixels are healthy skin "
-                     f"(mostly lesion, background or colours the skin detector rejects): {ita_counts[UNKNOWN]}.",
+                     "(mostly lesion, background or colours the skin detector rejects), or where that skin is not "
+                     f"yellowish (median b* ≤ 0, where ITA is undefined): {ita_counts[UNKNOWN]}.",
                      page.sheet(unknown, [f"{ids[i]}\nhealthy {100 * stats['healthy_fraction'][i]:.0f}%" for i in unknown])))
 
     # Colour distributions.
@@ -431,23 +432,29 @@ def _report_html(page: _Page, path: Path, f: _Findings) -> None:
         sections.append(("Colour distribution of the original photos", f"Skipped: {photos_note}.", None))
 
     # Outliers.
-    sat = groups["saturation_high"][np.argsort(-stats["saturation_mean"][groups["saturation_high"]])][:k]
+    def group_sheet(title: str, group: str, column: str, sign: int, label: str) -> str:
+        """The flagged crops, most extreme first; with none flagged, the 8 most extreme crops for a look."""
+        values = stats[column]
+        flagged = groups[group][np.argsort(sign * values[groups[group]])][:k]
+        shown = flagged if len(flagged) else np.argsort(sign * values)[:8]
+        head = (f"<h3>{title}: {len(groups[group])} outlier(s)</h3>" if len(flagged) else
+                f"<h3>{title}: no outliers; the 8 most extreme crops, for a look</h3>")
+        return head + page.sheet(shown, [f"{ids[i]}\n{label} {values[i]:.2f}" for i in shown])
+
     sections.append(("Saturation",
                      f"Mean HSV saturation per crop (0 = grey, 1 = pure colour). Red: unusually saturated crops, "
                      f"{rule}; limit {sat_hi:.3f}. Strong colour casts, filters and coloured backgrounds land here.",
                      img_tag(figures.value_distribution(stats["saturation_mean"], (sat_lo, sat_hi), "mean saturation",
                                                         "saturation per crop", sides=("high",)), "saturation")
-                     + page.sheet(sat, [f"{ids[i]}\nS {stats['saturation_mean'][i]:.2f}" for i in sat])))
-    low = groups["luminosity_low"][np.argsort(stats["lab_L_mean"][groups["luminosity_low"]])][:k]
-    high = groups["luminosity_high"][np.argsort(-stats["lab_L_mean"][groups["luminosity_high"]])][:k]
+                     + group_sheet("Saturated", "saturation_high", "saturation_mean", -1, "S")))
     sections.append(("Luminosity",
                      f"Mean CIELAB L* per crop (0 = black, 100 = white). Red: unusually dark or bright crops, {rule}; "
                      f"limits {lum_lo:.1f} and {lum_hi:.1f}. Under- and over-exposed photos land here; their skin "
                      "tone (ITA) is the least reliable.",
                      img_tag(figures.value_distribution(stats["lab_L_mean"], (lum_lo, lum_hi), "mean L*",
                                                         "luminosity per crop"), "luminosity")
-                     + "<h3>Dark</h3>" + page.sheet(low, [f"{ids[i]}\nL* {stats['lab_L_mean'][i]:.1f}" for i in low])
-                     + "<h3>Bright</h3>" + page.sheet(high, [f"{ids[i]}\nL* {stats['lab_L_mean'][i]:.1f}" for i in high])))
+                     + group_sheet("Dark", "luminosity_low", "lab_L_mean", 1, "L*")
+                     + group_sheet("Bright", "luminosity_high", "lab_L_mean", -1, "L*")))
 
     # Hard images.
     if difficulty is not None:

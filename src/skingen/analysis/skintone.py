@@ -83,7 +83,7 @@ def measure_skin_tone(image: np.ndarray, lesion: np.ndarray | None = None, lab: 
     background such as clothes and walls) minus the lesion mask ``bool [H,W]`` (True = ill skin) when
     ``exclude_lesion``. L*, a*, b* are medians over those pixels (robust to shadows, hair, specular
     highlights); ITA is computed from the median L* and b*. With fewer than ``min_healthy_fraction`` of
-    the pixels left, every value is NaN (category ``'unknown'``). ``lab`` (``float [H,W,3]``, from
+    the pixels left, every value is NaN (category ``'unknown'``); with a median b* <= 0 only ITA is NaN. ``lab`` (``float [H,W,3]``, from
     ``skimage.color.rgb2lab`` on [0, 1] floats) can be passed to avoid recomputing it.
     """
     from skingen.data.masks import skin_mask
@@ -99,4 +99,7 @@ def measure_skin_tone(image: np.ndarray, lesion: np.ndarray | None = None, lab: 
     if fraction < min_healthy_fraction or not healthy.any():
         return SkinTone(math.nan, math.nan, math.nan, math.nan, fraction)
     L, a, b = (float(v) for v in np.median(lab[healthy], axis=0))
-    return SkinTone(L, a, b, ita_degrees(L, b), fraction)
+    # ITA assumes yellowish skin (b* > 0). With b* <= 0 (a pink/purple cast or diffuse erythema taken for
+    # healthy skin) atan2 leaves [-90, 90] and tiny changes of b* flip it between "very light" and "dark"
+    # (seen on measles crops of one photo: 165 and -139 degrees), so it is reported as not measurable.
+    return SkinTone(L, a, b, ita_degrees(L, b) if b > 0 else math.nan, fraction)
