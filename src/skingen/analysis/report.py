@@ -3,15 +3,15 @@
 Output (``out/``, a new or empty folder, built in a staging folder and renamed at the end):
 ``report.html`` (self-contained, figures embedded), ``stats.csv`` (one row per image: colour statistics,
 ITA, outlier flags, autoencoder difficulty) and ``summary.json`` (counts, limits, mixtures, timings,
-resolved config, versions). The ITA value and category are also written back into the data folder's
-``manifest.csv`` (columns ``ita``, ``ita_category``; replaced on a re-run, other columns kept) so later
-steps can balance and evaluate by skin tone.
+resolved config, versions). The ITA of each crop and of its whole original photo are also written back
+into the data folder's ``manifest.csv`` (:data:`MANIFEST_COLUMNS`; replaced on a re-run, other columns
+kept) so later steps can balance and evaluate by skin tone.
 
 Method (details in :mod:`skingen.analysis.colour`, :mod:`~skingen.analysis.skintone`,
 :mod:`~skingen.analysis.difficulty`):
 - per image: RGB mean/std, HSV saturation, CIELAB means (``skimage.color.rgb2lab``, D65, sRGB in [0, 1]),
   contrast, sharpness, lesion fraction, and ITA from the median colour of healthy skin (skin detection
-  minus the lesion mask); too little healthy skin -> ITA is NaN, category ``unknown``;
+  minus the lesion mask); too little healthy skin or a median b* <= 0 -> ITA is NaN, category ``unknown``;
 - histograms of R, G, B over all crops and over the original photos (when they can be found), each with
   a 3-component Gaussian mixture;
 - outliers: high mean saturation, low or high mean L*, by a robust rule (``outliers.*`` in the config);
@@ -85,7 +85,7 @@ def _crop_job(args: tuple[Path, str, str, float, bool, int]) -> tuple[dict[str, 
 
 def _photo_job(path: Path) -> tuple[np.ndarray, float] | None:
     """Histogram and ITA of a whole original photo; None when unreadable. The photo's lesion mask is not
-    stored, so lesions are not excluded: on whole demo photos that gave the same accuracy
+    stored, so lesions are not excluded: on whole demo photos that changes the accuracy very little
     (bench/ita_demo.py), since the median ignores a minority of lesion pixels."""
     from skingen.analysis.colour import channel_histogram
     from skingen.analysis.skintone import measure_skin_tone
@@ -215,7 +215,8 @@ def analyze(data: str | Path, out: str | Path, cfg: AnalyzeConfig = AnalyzeConfi
     if len(photo_results) < len(names):
         photos_note += f", {len(names) - len(photo_results)} unreadable"
     photo_hist = np.sum([h for h, _ in photo_results.values()], axis=0) if photo_results else None
-    photo_ita = np.array([photo_results[r["photo"]][1] if r.get("photo") in photo_results else math.nan for r in rows])
+    photo_ita = np.array([photo_results[p][1] if (p := (r.get("photo") or "").strip()) in photo_results else math.nan
+                          for r in rows])
     seconds["photos"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()

@@ -76,18 +76,26 @@ class SkinTone:
 
 
 def measure_skin_tone(image: np.ndarray, lesion: np.ndarray | None = None, lab: np.ndarray | None = None,
-                      min_healthy_fraction: float = 0.05, exclude_lesion: bool = True) -> SkinTone:
+                      min_healthy_fraction: float = 0.05, exclude_lesion: bool = True,
+                      work_size: int | None = 128) -> SkinTone:
     """Skin tone of ``uint8 [H,W,3]`` sRGB from its healthy-skin pixels.
 
     Healthy skin = rule-based skin detection (:func:`skingen.data.masks.skin_mask`, which drops
     background such as clothes and walls) minus the lesion mask ``bool [H,W]`` (True = ill skin) when
     ``exclude_lesion``. L*, a*, b* are medians over those pixels (robust to shadows, hair, specular
     highlights); ITA is computed from the median L* and b*. With fewer than ``min_healthy_fraction`` of
-    the pixels left, every value is NaN (category ``'unknown'``); with a median b* <= 0 only ITA is NaN. ``lab`` (``float [H,W,3]``, from
-    ``skimage.color.rgb2lab`` on [0, 1] floats) can be passed to avoid recomputing it.
+    the pixels left, every value is NaN (category ``'unknown'``); with a median b* <= 0 only ITA is NaN.
+    ``lab`` (``float [H,W,3]``, from ``skimage.color.rgb2lab`` on [0, 1] floats) can be passed to avoid
+    recomputing it. An image whose long side exceeds ``work_size`` is measured on a box-downscaled copy:
+    skin detection is most of the cost, and a median over thousands of pixels hardly moves (on the demo
+    photos the ITA accuracy is the same, bench/ita_demo.py).
     """
-    from skingen.data.masks import skin_mask
+    from skingen.data.masks import downscale, resize_mask, skin_mask
 
+    if work_size and max(image.shape[:2]) > work_size:
+        image = downscale(image, work_size)
+        lesion = resize_mask(lesion, image.shape[:2]) if lesion is not None else None
+        lab = None
     if lab is None:
         from skimage.color import rgb2lab
 
@@ -98,7 +106,7 @@ def measure_skin_tone(image: np.ndarray, lesion: np.ndarray | None = None, lab: 
     fraction = float(healthy.mean())
     if fraction < min_healthy_fraction or not healthy.any():
         return SkinTone(math.nan, math.nan, math.nan, math.nan, fraction)
-    L, a, b = (float(v) for v in np.median(lab[healthy], axis=0))
+    L, a, b = (float(np.median(lab[..., c][healthy])) for c in range(3))  # per channel: faster than axis=0
     # ITA assumes yellowish skin (b* > 0). With b* <= 0 (a pink/purple cast or diffuse erythema taken for
     # healthy skin) atan2 leaves [-90, 90] and tiny changes of b* flip it between "very light" and "dark"
     # (seen on measles crops of one photo: 165 and -139 degrees), so it is reported as not measurable.
