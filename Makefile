@@ -24,6 +24,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/prepare.py
+	$(PY) bench/models.py
 
 clean-venv:
 	rm -rf $(VENV)

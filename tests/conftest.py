@@ -31,3 +31,20 @@ def rgb_noise(h: int, w: int, seed: int = 0) -> np.ndarray:
     base = np.array([200, 150, 130], np.float32)
     img = base + rng.normal(0, 20, (h, w, 3))
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(demo_raw, tmp_path_factory) -> Path:
+    """A prepared data folder of 32 px crops from the demo photos (given masks)."""
+    from skingen.data.prepare import PrepareConfig, prepare
+
+    out = tmp_path_factory.mktemp("tiny") / "data"
+    prepare(demo_raw / "images", out, PrepareConfig(size=32), masks=demo_raw / "masks", label="exanthem")
+    return out
+
+
+def tiny_config(family: str, *overrides: str):
+    """The family's ``tiny/<family>`` preset at 16 px (every registered model must ship one)."""
+    from skingen.train.loop import resolve_config
+
+    return resolve_config(family, f"tiny/{family}", ["model.size=16", *overrides])

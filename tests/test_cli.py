@@ -29,18 +29,21 @@ def test_dry_run_prints_resolved_config(tmp_path):
 
 
 def test_demo_end_to_end(tmp_path):
-    res = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--n", "8", "--size", "32"])
+    res = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--n", "8", "--size", "32", "--train-images", "256"])
     assert res.exit_code == 0, res.output
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert summary["given_masks"]["photos_used"] == 8 and sum(summary["given_masks"]["crops"].values()) >= 8
     assert 0.2 < summary["auto_mask_iou_mean"] <= 1
+    for family in ("dcgan", "cvae"):
+        assert len(list((tmp_path / "demo" / "synth" / family).glob("seed*.png"))) == 16
+        assert summary["models"][family]["seconds_per_image"] > 0
     html = (tmp_path / "demo" / "summary.html").read_text()
-    assert html.count("data:image/png;base64,") == 3
+    assert html.count("data:image/png;base64,") == 5
 
 
 def test_demo_default_out_is_a_new_numbered_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for _ in range(2):
-        res = runner.invoke(app, ["demo", "--n", "4", "--size", "32"])
+        res = runner.invoke(app, ["demo", "--n", "4", "--size", "32", "--train-images", "0"])
         assert res.exit_code == 0, res.output
     assert sorted(p.name for p in (tmp_path / "demo_out").iterdir()) == ["00000-demo", "00001-demo"]

@@ -2,7 +2,7 @@
 
 Stages (later issues add theirs here): demo data -> prepare (given masks) -> prepare (auto masks, to
 measure them against the truth) -> analyze (with a tiny autoencoder; ITA checked against the truth)
--> an HTML summary.
+-> train the tiny DCGAN and CVAE presets and sample from them -> an HTML summary.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from skingen.data.prepare import PrepareConfig, PrepareReport, prepare
 from skingen.errors import SkingenError
 from skingen.imageio import read_image, read_mask
 from skingen.runs import write_json
+from skingen.sampling import sample_to_folder
+from skingen.train.loop import resolve_config, train
 from skingen.viz import contact_sheet, html_table, write_html
 
 # Keeps the demo's analyze stage to seconds; the real default is AutoencoderConfig() (64 px).
@@ -39,9 +41,12 @@ def auto_masks_vs_truth(photo_dir: Path, mask_dir: Path, cfg: AutoMaskConfig = A
     return out
 
 
-def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, workers: int = 1,
+def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, workers: int = 1, train_images: int = 3000,
              log: Callable[[str], None] = lambda s: None) -> Path:
-    """Run the demo chain into ``out`` (must be new or empty); returns the path of ``summary.html``."""
+    """Run the demo chain into ``out`` (must be new or empty); returns the path of ``summary.html``.
+
+    ``train_images``: duration of each tiny model's training (0 skips the model stages).
+    """
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise SkingenError(f"{out} is not empty; choose a new --out for the demo")
@@ -62,6 +67,17 @@ def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, worker
                "auto_mask_iou_mean": float(np.mean(ious)), "auto_mask_iou_median": float(np.median(ious)),
                "ita_counts": analysis.ita_counts, "ita_category_agreement": ita_agreement,
                "analysis_seconds": round(analysis.seconds["total"], 2)}
+    write_json(out / "summary.json", summary)
+    models = {}
+    for family in ("dcgan", "cvae") if train_images > 0 else ():
+        log(f"train {family} (preset tiny/{family}, {train_images} images) and sample 16 images")
+        cfg = resolve_config(family, f"tiny/{family}", [f"train.seed={seed}", f"train.images={train_images}",
+                                                        f"train.batch={min(16, given.crops['train'])}"])
+        run = train(family, out / "data", cfg, outdir=out / "runs", cpu=True)
+        report = sample_to_folder(run, out / "synth" / family, list(range(16)), batch=16)
+        models[family] = {"run": str(run), "seconds_per_image": report.seconds_per_image,
+                          "images": [read_image(p) for p in sorted(report.out.glob("seed*.png"))]}
+    summary["models"] = {f: {k: v for k, v in m.items() if k != "images"} for f, m in models.items()}
     write_json(out / "summary.json", summary)
     rows = read_manifest(out / "data")[:16]
     crops = [read_image(out / "data" / r["image"]) for r in rows]
@@ -86,6 +102,9 @@ def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, worker
          f"{100 * ita_agreement['crops']:.0f}% of the crops and {100 * ita_agreement['photos']:.0f}% of the whole photos. "
          "Full report: analysis/report.html.",
          html_table(list(analysis.ita_counts), [list(analysis.ita_counts.values())])),
+        *[(f"{family} samples", f"Seeds 0-15 from the tiny {family} preset (32 px, a few thousand images of training "
+           f"on the CPU: a smoke test of the chain, not a quality result); {m['seconds_per_image'] * 1000:.1f} ms per "
+           f"image.", contact_sheet(m["images"], columns=16, cell=64)) for family, m in models.items()],
     ])
     log(f"summary: {path}")
     return path

@@ -76,7 +76,7 @@ def prepare(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and stop."),
 ) -> None:
     """Cut photos into square crops with lesion and coloured masks, a manifest and grouped splits."""
-    from skingen.config import load_config, to_dict
+    from skingen.config import load_config
     from skingen.data.prepare import PrepareConfig, prepare as run_prepare
     from skingen.data.sources import CsvColumns
 
@@ -92,9 +92,7 @@ def prepare(
             overrides.append("auto_mask=true")
         cfg = load_config(PrepareConfig, config, overrides)
         if dry_run:
-            import yaml
-
-            print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
+            _print_config(cfg)
             return
         columns = CsvColumns(image=image_column, group=group_column, exclude=exclude_column)
         with _progress("prepare") as progress:
@@ -119,6 +117,159 @@ def _print_prepare_summary(report) -> None:
             console.print(f"  {s.path}: {s.reason}", highlight=False, markup=False)
 
 
+def _print_config(cfg: object) -> None:
+    import yaml
+
+    from skingen.config import to_dict
+
+    print(yaml.safe_dump(to_dict(cfg) if not isinstance(cfg, dict) else cfg, sort_keys=False), end="")
+
+
+def _device(cpu: bool) -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() and not cpu else "cpu"
+
+
+@app.command("list")
+def list_models() -> None:
+    """List the registered generative models."""
+    from skingen.registry import models
+
+    table = Table(show_header=True)
+    for col in ("model", "what", "conditions", "sampling options"):
+        table.add_column(col)
+    for name, cls in models().items():
+        table.add_row(name, cls.description, ", ".join(sorted(cls.supports)) or "none",
+                      ", ".join(sorted(cls.sample_options)) or "none")
+    Console().print(table)
+
+
+@app.command()
+def train(
+    model: str = typer.Argument(..., help="Model family (see `skingen list`)."),
+    data: Optional[Path] = typer.Option(None, help="Prepared data folder (from `skingen prepare`)."),
+    config: Optional[str] = typer.Option(None, help="YAML file with model: and train: sections, or a preset name: "
+                                         "dcgan, dcgan-128, dcgan-64, tiny/dcgan, cvae, cvae-64, tiny/cvae."),
+    set_: list[str] = typer.Option([], "--set", help="Override a key, e.g. --set train.images=50000 --set model.size=64."),
+    outdir: Path = typer.Option(Path("runs"), help="Folder for numbered run folders."),
+    desc: str = typer.Option("", help="Short description appended to the run folder name."),
+    resume: Optional[Path] = typer.Option(None, help="Continue this run folder exactly (only --set train.images=N allowed)."),
+    cpu: bool = typer.Option(False, "--cpu", help="Train on the CPU even when a GPU is available."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and stop."),
+) -> None:
+    """Train a generative model; every tick prints one status line, snapshots write checkpoints and grids.
+
+    Several GPUs or machines: `accelerate launch -m skingen.cli train ...`.
+    """
+    from skingen.config import parse_override
+    from skingen.train import loop
+
+    with _user_errors():
+        if resume is not None:
+            images = None
+            for text in set_:
+                keys, value = parse_override(text)
+                if keys != ["train", "images"] or not isinstance(value, int):
+                    raise SkingenError(f"--resume keeps the run's config; only --set train.images=N may change (got '{text}')")
+                images = value
+            if config is not None:
+                raise SkingenError("--resume keeps the run's config; drop --config")
+            _check_family(resume, model)
+            with _progress("train") as progress:
+                run = loop.resume(resume, images=images, cpu=cpu, progress=progress, log=_status)
+        else:
+            if data is None:
+                raise SkingenError("--data is required (a folder made by `skingen prepare`)")
+            cfg = loop.resolve_config(model, config, list(set_))
+            if dry_run:
+                _print_config(cfg)
+                return
+            with _progress("train") as progress:
+                run = loop.train(model, data, cfg, outdir=outdir, desc=desc, cpu=cpu, progress=progress, log=_status)
+    if os.environ.get("RANK", "0") == "0":  # one line, not one per process, under torchrun / accelerate launch
+        console.print(f"run folder: {run}")
+
+
+def _status(line: str) -> None:
+    console.print(line, highlight=False, markup=False)
+
+
+def _check_family(run: Path, model: str) -> None:
+    import yaml
+
+    cfg_file = run / "config.yaml"
+    if cfg_file.is_file():
+        family = (yaml.safe_load(cfg_file.read_text()) or {}).get("family")
+        if family != model:
+            raise SkingenError(f"{run} is a '{family}' run, not '{model}'")
+
+
+@app.command()
+def sample(
+    run: Path = typer.Argument(..., help="Run folder, its checkpoints/ folder or one checkpoint folder."),
+    out: Path = typer.Option(..., "--out", help="New folder for the images (must not exist or be empty)."),
+    n: Optional[int] = typer.Option(None, "--n", help="Number of images (seeds 0..n-1)."),
+    seeds: Optional[str] = typer.Option(None, help="Seed list, e.g. 0-99 or 3,7,100-120."),
+    batch: int = typer.Option(16, help="Images per model call."),
+    from_: Optional[str] = typer.Option(None, "--from", help="Vary real crops of DATA[:split] instead of sampling from scratch."),
+    strength: Optional[float] = typer.Option(None, help="How far to move from the real crop (with --from) [default: the model's]."),
+    label: Optional[str] = typer.Option(None, help="Class for label-conditional models [default: classes in turn by seed]."),
+    no_ema: bool = typer.Option(False, "--no-ema", help="Use the trained weights instead of their moving average."),
+    precision: str = typer.Option("fp32", help="fp32, bf16 (about 2x faster on recent CPUs and GPUs) or fp16 (GPU)."),
+    cpu: bool = typer.Option(False, "--cpu", help="Sample on the CPU even when a GPU is available."),
+) -> None:
+    """Generate images named by seed, with a synthetic manifest.csv and the measured seconds per image."""
+    from skingen.sampling import sample_to_folder
+    from skingen.seeding import parse_seeds
+
+    with _user_errors():
+        if (n is None) == (seeds is None):
+            raise SkingenError("give exactly one of --n N or --seeds LIST")
+        if n is not None and n < 1:
+            raise SkingenError("--n must be at least 1")
+        seed_list = list(range(n)) if n is not None else parse_seeds(seeds)
+        with _progress("sample") as progress:
+            report = sample_to_folder(run, out, seed_list, batch=batch, source=from_, strength=strength, label=label,
+                                      device=_device(cpu), ema=not no_ema, precision=precision, progress=progress)
+    console.print(f"wrote {report.n} images to {report.out}: {report.seconds_per_image:.4f} s/image "
+                  f"(batch {report.batch}, {report.device}, {precision}; model time only), {report.seconds_total:.1f} s in all")
+
+
+@app.command()
+def info(run: Path = typer.Argument(..., help="Run folder or checkpoint folder.")) -> None:
+    """Describe a run: model, data, progress, parameters, checkpoints and the latest training stats."""
+    from skingen.checkpoint import list_checkpoints
+    from skingen.registry import load_model
+    from skingen.runs import read_jsonl
+
+    with _user_errors():
+        model, ckpt = load_model(run)
+        cfg = ckpt["config"]
+        table = Table(show_header=False, title=str(run))
+        table.add_column(style="bold")
+        table.add_column()
+        table.add_row("model", f"{cfg['family']} ({model.description})")
+        table.add_row("checkpoint", f"{ckpt['path']} ({cfg.get('images_seen', '?')} images seen, step {cfg.get('step', '?')})")
+        table.add_row("size", f"{model.config.size} px")
+        for name, count in model.describe().items():
+            table.add_row(f"params {name}", f"{count:,}")
+        run_dir = ckpt["path"].parent.parent
+        table.add_row("checkpoints", ", ".join(p.name for p in list_checkpoints(ckpt["path"].parent)))
+        if (run_dir / "config.yaml").is_file():
+            import yaml
+
+            table.add_row("data", str((yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("data")))
+        if (run_dir / "stats.jsonl").is_file():
+            records = read_jsonl(run_dir / "stats.jsonl")
+            if records:
+                table.add_row("last tick", " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                                     for k, v in records[-1].items()))
+        Console().print(table)
+        console.print("resolved model config:")
+        _print_config(cfg["model"])
+
+
 @app.command()
 def analyze(
     data: Path = typer.Argument(..., help="Prepared data folder (with manifest.csv)."),
@@ -127,22 +278,19 @@ def analyze(
     config: Optional[Path] = typer.Option(None, help="YAML file with AnalyzeConfig keys."),
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set outliers.z=3 --set autoencoder.epochs=10."),
     workers: int = typer.Option(0, help="Worker processes for the statistics [default: CPU count, at most 8]."),
-    device: str = typer.Option("auto", help="Device for the autoencoder: auto (CUDA when available), cpu, cuda, cuda:1, ..."),
+    cpu: bool = typer.Option(False, "--cpu", help="Train the autoencoder on the CPU even when a GPU is available."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and stop."),
 ) -> None:
     """Report colour distributions, outliers, skin tone (ITA) and hard images; add ITA to the manifest."""
     from skingen.analysis.report import AnalyzeConfig, analyze as run_analyze
-    from skingen.config import load_config, to_dict
+    from skingen.config import load_config
 
     with _user_errors():
         cfg = load_config(AnalyzeConfig, config, list(set_))
         if dry_run:
-            import yaml
-
-            print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
+            _print_config(cfg)
             return
-        if device == "auto":
-            device = _auto_device() if not no_autoencoder else "cpu"
+        device = "cpu" if no_autoencoder else _device(cpu)
         with _progress("analyze") as progress:
             res = run_analyze(data, out, cfg, autoencoder=not no_autoencoder, workers=workers or _default_workers(),
                               device=device, progress=progress)
@@ -159,12 +307,6 @@ def analyze(
     console.print(f"original photos: {res.photos_note}", highlight=False, markup=False)
     console.print(("" if res.manifest_updated else "[yellow]warning:[/] ") + res.manifest_note, highlight=False)
     console.print(f"open {res.out / 'report.html'}", highlight=False)
-
-
-def _auto_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @app.command("demo-data")
@@ -187,6 +329,7 @@ def demo(
     n: int = typer.Option(60, help="Number of demo photos."),
     size: int = typer.Option(64, help="Crop size in px (small so the demo is fast on a CPU)."),
     seed: int = typer.Option(0, help="Seed."),
+    train_images: int = typer.Option(3000, help="Training duration of each tiny model in images (0 skips training)."),
 ) -> None:
     """Run the whole chain end to end on demo data and write an HTML summary."""
     from skingen.chain import run_demo
@@ -195,7 +338,7 @@ def demo(
 
     with _user_errors():
         out = out if out is not None else new_run_dir("demo_out", "demo")
-        path = run_demo(out, n=n, size=size, seed=seed, workers=_default_workers(),
+        path = run_demo(out, n=n, size=size, seed=seed, workers=_default_workers(), train_images=train_images,
                         log=lambda s: console.print(f"[bold]demo[/] {s}", highlight=False))
     console.print(f"open {path}")
 

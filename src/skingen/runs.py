@@ -12,7 +12,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,11 +41,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 @contextmanager
-def staged_dir(out: str | Path) -> Iterator[Path]:
-    """Build a whole output folder atomically: yield a hidden staging folder next to ``out``; on success
-    it is renamed to ``out`` (which must be absent or empty), on error it is removed. So an interrupted
-    command never leaves a half-made folder."""
+def staged_dir(out: str | Path, what: str = "output") -> Iterator[Path]:
+    """Build the new folder ``out`` under a hidden staging name next to it; on success it is renamed
+    to ``out``, on any error (or Ctrl-C) removed. ``out`` must not exist or be an empty folder."""
+    import shutil
+
     out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise SkingenError(f"{out} already exists and is not empty; choose a new folder for the {what}")
     staging = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -175,6 +177,18 @@ def environment_info(extra: dict[str, Any] | None = None) -> dict[str, Any]:
             info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     info.update(extra or {})
     return info
+
+
+def peak_memory_mb(device: Any = None) -> float:
+    """Peak memory so far: allocated CUDA memory on a GPU device, else this process's peak RSS."""
+    import resource
+
+    if device is not None and getattr(device, "type", str(device)).startswith("cuda"):
+        import torch
+
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return rss / (2**20 if sys.platform == "darwin" else 2**10)
 
 
 def write_env_json(run_dir: str | Path, **extra: Any) -> dict[str, Any]:

@@ -13,10 +13,10 @@ from skingen.runs import atomic_write_text
 
 
 def contact_sheet(images: list[np.ndarray], captions: list[str] | None = None, columns: int = 8,
-                  cell: int = 128, upscale: bool = False) -> np.ndarray:
+                  cell: int = 128) -> np.ndarray:
     """Tile ``uint8 [H,W,3]`` (or ``bool``/``uint8 [H,W]``) images into one ``uint8`` sheet, with captions
-    under each image (``\n`` starts a second line). Images larger than ``cell`` are shrunk; smaller ones
-    are enlarged to fill it only with ``upscale`` (so small crops line up with their captions)."""
+    under each image (``\n`` starts a second line). Images larger than ``cell`` are shrunk; those at most
+    half of it are enlarged by a whole factor."""
     from PIL import Image, ImageDraw
 
     if not images:
@@ -31,9 +31,9 @@ def contact_sheet(images: list[np.ndarray], captions: list[str] | None = None, c
         if arr.dtype == bool:
             arr = arr.astype(np.uint8) * 255
         im = Image.fromarray(arr).convert("RGB")
-        if upscale and max(im.size) < cell:
-            scale = cell / max(im.size)
-            im = im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS)
+        if max(im.size) * 2 <= cell:  # small images (16-64 px samples) are enlarged, pixels kept sharp
+            factor = cell // max(im.size)
+            im = im.resize((im.width * factor, im.height * factor), Image.NEAREST)
         im.thumbnail((cell, cell))
         x, y = (i % columns) * cell, (i // columns) * (cell + caption_h)
         sheet.paste(im, (x, y))

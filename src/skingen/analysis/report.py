@@ -241,7 +241,7 @@ def analyze(data: str | Path, out: str | Path, cfg: AnalyzeConfig = AnalyzeConfi
         groups={"saturation_high": np.flatnonzero(sat_high), "luminosity_low": np.flatnonzero(lum_low),
                 "luminosity_high": np.flatnonzero(lum_high)})
     found.manifest_updated, found.manifest_note = write_ita_columns(data, rows, stats["ita"], photo_ita, sha_before)
-    with staged_dir(out) as staging:
+    with staged_dir(out, "analysis report") as staging:
         t3 = time.perf_counter()
         _write_stats_csv(staging / "stats.csv", found)
         _report_html(_Page(data, rows, cfg), staging / "report.html", found)
@@ -352,7 +352,7 @@ class _Page:
             return "<p><em>none</em></p>"
         blank = np.full((8, 8, 3), 255, np.uint8)
         images = [read_image(self.data / self.rows[i]["image"]) if i >= 0 else blank for i in indices]
-        return img_tag(contact_sheet(images, list(captions), columns=8, cell=128, upscale=True), "contact sheet")
+        return img_tag(contact_sheet(images, list(captions), columns=8, cell=128), "contact sheet")
 
 
 def _report_html(page: _Page, path: Path, f: _Findings) -> None:

@@ -232,7 +232,7 @@ def prepare(src: str | Path, out: str | Path, cfg: PrepareConfig = PrepareConfig
         raise SkingenError("use either --masks or --auto-mask, not both")
     _check_paths(src, out, masks_p)
     photos, skipped = discover(src, masks_p, label, columns, root)
-    with staged_dir(out) as staging:
+    with staged_dir(out, "prepared data") as staging:
         (staging / "images").mkdir()
         results = _run_all(photos, cfg, staging, workers, progress)
         report = _finish(photos, results, skipped, cfg, staging, src, masks_p)

@@ -1,0 +1,1 @@
+"""Generative model families; each is registered by name in :mod:`skingen.registry`."""

@@ -1,0 +1,190 @@
+"""The interface every generative model family implements (see DESIGN.md, "Generative model interface").
+
+A model is an ``nn.Module`` built from one frozen dataclass config. The generic training loop
+(:mod:`skingen.train.loop`) only ever calls :meth:`GenerativeModel.make_optimizers`,
+:meth:`GenerativeModel.train_step`, :meth:`GenerativeModel.sample` and
+:meth:`GenerativeModel.condition_from_batch`; GANs, VAEs and diffusion models therefore share one loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+import torch
+from torch import nn
+
+from skingen.errors import SkingenError
+
+CONDITION_FIELDS = ("labels", "lesion", "coloured", "source", "keep")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What a sample is conditioned on; every field is optional and batch-aligned with the seeds.
+
+    ``labels`` long ``[N]`` (indices into the model config's ``labels``); ``lesion`` float ``{0,1}``
+    ``[N,1,H,W]`` (1 = ill skin); ``coloured`` float ``[N,3,H,W]`` in [-1, 1]; ``source`` float
+    ``[N,3,H,W]`` in [-1, 1] (an image to vary or inpaint); ``keep`` float ``{0,1}`` ``[N,1,H,W]``
+    (1 = pixel kept from the source).
+    """
+
+    labels: torch.Tensor | None = None
+    lesion: torch.Tensor | None = None
+    coloured: torch.Tensor | None = None
+    source: torch.Tensor | None = None
+    keep: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        channels = {"lesion": 1, "coloured": 3, "source": 3, "keep": 1}
+        sizes = set()
+        for name in CONDITION_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not isinstance(value, torch.Tensor):
+                raise SkingenError(f"condition '{name}' must be a tensor, got {type(value).__name__}")
+            if name == "labels":
+                if value.ndim != 1 or value.dtype not in (torch.int32, torch.int64):
+                    raise SkingenError(f"condition 'labels' must be an integer tensor [N], got {tuple(value.shape)} {value.dtype}")
+            elif value.ndim != 4 or value.shape[1] != channels[name]:
+                raise SkingenError(f"condition '{name}' must be [N,{channels[name]},H,W], got {tuple(value.shape)}")
+            sizes.add(len(value))
+        if len(sizes) > 1:
+            raise SkingenError(f"condition fields have different batch sizes: {sorted(sizes)}")
+
+    def given(self) -> list[str]:
+        return [f for f in CONDITION_FIELDS if getattr(self, f) is not None]
+
+    def __len__(self) -> int:
+        for f in self.given():
+            return len(getattr(self, f))
+        return 0
+
+    def select(self, index: slice | list[int]) -> "Condition":
+        """Rows ``index`` of every given field (for sampling in batches)."""
+        return Condition(**{f: getattr(self, f)[index] for f in self.given()})
+
+    def to(self, device: torch.device | str) -> "Condition":
+        return Condition(**{f: getattr(self, f).to(device) for f in self.given()})
+
+
+@dataclass
+class StepContext:
+    """What the training loop hands to :meth:`GenerativeModel.train_step`.
+
+    ``optimizers`` are the ones :meth:`make_optimizers` returned (wrapped by accelerate);
+    ``backward(loss)`` must be used instead of ``loss.backward()`` (mixed-precision scaling, multi-GPU);
+    ``generator`` is the run's own random stream (saved in checkpoints, so resuming is exact) — draw all
+    training noise from it via :meth:`randn` / :meth:`rand`.
+    """
+
+    optimizers: dict[str, torch.optim.Optimizer]
+    backward: Callable[[torch.Tensor], None]
+    generator: torch.Generator
+    step: int
+    device: torch.device
+
+    def randn(self, *shape: int) -> torch.Tensor:
+        return torch.randn(shape, generator=self.generator, device=self.generator.device).to(self.device)
+
+    def rand(self, *shape: int) -> torch.Tensor:
+        return torch.rand(shape, generator=self.generator, device=self.generator.device).to(self.device)
+
+
+def seeded_normal(seeds: list[int], shape: tuple[int, ...], device: torch.device | str) -> torch.Tensor:
+    """``[len(seeds), *shape]`` standard normal noise, row i drawn from its own generator seeded ``seeds[i]``.
+
+    Drawn on the CPU so an image depends only on (weights, seed, condition), not on the device or batch.
+    """
+    rows = [torch.randn(shape, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
+    return torch.stack(rows).to(device)
+
+
+class GenerativeModel(nn.Module):
+    """Base class. Subclasses set ``name``, ``Config``, ``supports`` (condition fields they accept),
+    ``sample_options`` (keyword options of :meth:`sample`) and implement the abstract methods."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    description: ClassVar[str] = ""
+    supports: ClassVar[frozenset[str]] = frozenset()
+    sample_options: ClassVar[frozenset[str]] = frozenset()
+    #: attribute name of the sub-module whose weights get an EMA copy (used for sampling)
+    ema_module_name: ClassVar[str] = "generator"
+
+    def __init__(self, config: Any):
+        super().__init__()
+        self.config = config
+        # Multi-process runs wrap each trained network (DDP); train_step calls them via self.net(name).
+        # A plain dict (not a ModuleDict) so wrappers never appear in state_dict().
+        self._wrapped: dict[str, nn.Module] = {}
+
+    # -- what the loop calls --------------------------------------------------------------------
+    def networks(self) -> dict[str, nn.Module]:
+        """The separately optimised networks, e.g. ``{"generator": ..., "discriminator": ...}``."""
+        raise NotImplementedError
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
+        """One training step on ``batch`` (items of :class:`~skingen.data.datasets.ManifestDataset`,
+        collated); runs its own backward and optimizer steps; returns namespaced losses (``loss/G``...)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def sample(self, seeds: list[int], cond: Condition | None = None, **options: Any) -> torch.Tensor:
+        """Images ``[len(seeds),3,H,W]`` in [-1, 1]; row i depends only on (weights, ``seeds[i]``, row i of ``cond``)."""
+        raise NotImplementedError
+
+    def condition_from_batch(self, batch: dict[str, Any]) -> Condition | None:
+        """The condition this model would use to re-generate ``batch`` (preview grids, ``sample --from``)."""
+        return None
+
+    def ema_module(self) -> nn.Module:
+        return getattr(self, self.ema_module_name)
+
+    # -- helpers for subclasses -----------------------------------------------------------------
+    def net(self, name: str) -> nn.Module:
+        return self._wrapped[name] if name in self._wrapped else getattr(self, name)
+
+    def use_wrapped(self, name: str, module: nn.Module) -> None:
+        if module is not getattr(self, name):
+            self._wrapped[name] = module
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def check_sample_args(self, seeds: list[int], cond: Condition | None, options: dict[str, Any]) -> None:
+        """Clear errors for a condition or option this model does not support, or a size mismatch."""
+        if not seeds:
+            raise SkingenError("no seeds given")
+        unknown = sorted(set(options) - self.sample_options)
+        if unknown:
+            allowed = ", ".join(sorted(self.sample_options)) or "none"
+            raise SkingenError(f"model '{self.name}' has no sampling option '{unknown[0]}' (options: {allowed})")
+        if cond is None:
+            return
+        unsupported = [f for f in cond.given() if f not in self.supports]
+        if unsupported:
+            allowed = ", ".join(sorted(self.supports)) or "no condition"
+            raise SkingenError(f"model '{self.name}' does not take condition '{unsupported[0]}' (it takes: {allowed})")
+        if len(cond) != len(seeds):
+            raise SkingenError(f"condition has {len(cond)} rows but {len(seeds)} seeds were given")
+        size = getattr(self.config, "size", None)
+        for f in cond.given():
+            value = getattr(cond, f)
+            if value.ndim == 4 and size is not None and tuple(value.shape[-2:]) != (size, size):
+                raise SkingenError(f"condition '{f}' is {tuple(value.shape[-2:])} px but the model makes {size}x{size}")
+        if cond.labels is not None:
+            n = len(getattr(self.config, "labels", ()))
+            if n == 0:
+                raise SkingenError(f"model '{self.name}' was trained without labels")
+            if int(cond.labels.min()) < 0 or int(cond.labels.max()) >= n:
+                raise SkingenError(f"label index out of range 0..{n - 1}")
+
+    def describe(self) -> dict[str, Any]:
+        """Parameter counts per network (for ``skingen info``)."""
+        return {name: sum(p.numel() for p in net.parameters()) for name, net in self.networks().items()}

@@ -1,0 +1,56 @@
+"""Explicit model registry: name -> model class (its ``Config`` dataclass is ``cls.Config``).
+
+Also rebuilds a model from a checkpoint folder alone (its ``config.json``), without extra flags.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from skingen.errors import SkingenError
+
+
+def models() -> dict[str, type]:
+    """Registered families, in the order ``skingen list`` shows them."""
+    from skingen.models.cvae import CVAE
+    from skingen.models.dcgan import DCGAN
+
+    return {cls.name: cls for cls in (DCGAN, CVAE)}
+
+
+def model_class(name: str) -> type:
+    registered = models()
+    if name not in registered:
+        raise SkingenError(f"unknown model '{name}' (registered: {', '.join(registered)})")
+    return registered[name]
+
+
+def build_model(name: str, config: dict[str, Any] | Any):
+    """A fresh model of family ``name`` from a config dataclass or a (validated) plain dict."""
+    from skingen.config import from_dict
+
+    cls = model_class(name)
+    if isinstance(config, dict):
+        config = from_dict(cls.Config, config, prefix="model.")
+    return cls(config)
+
+
+def load_model(path: str | Path, ema: bool = True, device: str = "cpu"):
+    """Rebuild the model saved at ``path`` (checkpoint, ``checkpoints/`` or run folder).
+
+    Returns ``(model, checkpoint)``; with ``ema`` the EMA weights (when saved) replace the trained
+    ones in ``model.ema_module()`` — what sampling should use.
+    """
+    from skingen.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path, map_location=device)
+    cfg = ckpt["config"]
+    if "family" not in cfg or "model" not in cfg:
+        raise SkingenError(f"{ckpt['path'] / 'config.json'} does not describe a skingen model (no 'family'/'model')")
+    model = build_model(cfg["family"], cfg["model"]).to(device)
+    model.load_state_dict(ckpt["weights"]["model"])
+    if ema and "ema" in ckpt["weights"]:
+        model.ema_module().load_state_dict(ckpt["weights"]["ema"])
+    model.eval()
+    return model, ckpt

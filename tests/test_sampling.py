@@ -1,0 +1,111 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from skingen.cli import app
+from skingen.errors import SkingenError
+from skingen.imageio import read_image
+from skingen.sampling import sample_to_folder, split_data_arg
+from skingen.train.loop import train
+from tests.conftest import tiny_config
+
+runner = CliRunner()
+FAST = ("train.images=32", "train.batch=8", "train.tick=32", "train.snapshot=32", "train.grid=4")
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    return {f: train(f, tiny_data, tiny_config(f, *FAST), outdir=out, cpu=True) for f in ("dcgan", "cvae")}
+
+
+def rows(folder):
+    with open(folder / "manifest.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_sample_writes_seed_named_images_and_synthetic_manifest(runs, tmp_path):
+    report = sample_to_folder(runs["dcgan"], tmp_path / "s", [3, 1, 20], batch=2)
+    assert sorted(p.name for p in (tmp_path / "s").glob("*.png")) == ["seed000001.png", "seed000003.png", "seed000020.png"]
+    manifest = rows(tmp_path / "s")
+    assert [r["seed"] for r in manifest] == ["3", "1", "20"]
+    assert {r["origin"] for r in manifest} == {"synthetic"} and {r["model"] for r in manifest} == {"dcgan"}
+    assert all(r["checkpoint"].endswith("step-000004") and r["label"] == "exanthem" for r in manifest)
+    assert float(manifest[0]["seconds_per_image"]) == pytest.approx(report.seconds_per_image, rel=1e-3)
+    meta = json.loads((tmp_path / "s" / "sample.json").read_text())
+    assert meta["n"] == 3 and meta["seconds_per_image"] > 0
+    assert read_image(tmp_path / "s" / "seed000001.png").shape == (16, 16, 3)
+
+
+def test_images_depend_only_on_the_seed(runs, tmp_path):
+    sample_to_folder(runs["cvae"], tmp_path / "all", list(range(6)), batch=6)
+    sample_to_folder(runs["cvae"], tmp_path / "half", [3, 4, 5], batch=1)
+    for s in (3, 4, 5):
+        a = read_image(tmp_path / "all" / f"seed{s:06d}.png").astype(int)
+        b = read_image(tmp_path / "half" / f"seed{s:06d}.png").astype(int)
+        assert np.abs(a - b).max() <= 1  # batch size may change float rounding, never the image
+
+
+def test_vary_real_crops_records_parents(runs, tiny_data, tmp_path):
+    sample_to_folder(runs["cvae"], tmp_path / "v", [0, 1], source=f"{tiny_data}:val", strength=0.2)
+    manifest = rows(tmp_path / "v")
+    val = [r for r in rows(tiny_data) if r["split"] == "val"]
+    assert [r["parent_id"] for r in manifest] == [val[0]["id"], val[1 % len(val)]["id"]]
+    assert manifest[0]["source_id"] == val[0]["source_id"]  # stays in its photo's group
+
+
+def test_sample_errors(runs, tiny_data, tmp_path):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x.png").write_bytes(b"")
+    with pytest.raises(SkingenError, match="not empty"):
+        sample_to_folder(runs["dcgan"], tmp_path / "full", [0])
+    with pytest.raises(SkingenError, match="cannot vary real images"):
+        sample_to_folder(runs["dcgan"], tmp_path / "a", [0], source=str(tmp_path))
+    assert not (tmp_path / "a").exists()  # nothing half-written is kept
+    with pytest.raises(SkingenError, match="--strength only applies"):
+        sample_to_folder(runs["cvae"], tmp_path / "b", [0], strength=0.5)
+    with pytest.raises(SkingenError, match="fp16 sampling needs a GPU"):
+        sample_to_folder(runs["dcgan"], tmp_path / "d", [0], precision="fp16")
+    with pytest.raises(SkingenError, match="no checkpoint found"):
+        sample_to_folder(tmp_path, tmp_path / "c", [0])
+
+
+def test_bf16_sampling_stays_close_to_fp32(runs, tmp_path):
+    sample_to_folder(runs["dcgan"], tmp_path / "f32", [0, 1])
+    sample_to_folder(runs["dcgan"], tmp_path / "b16", [0, 1], precision="bf16")
+    a = read_image(tmp_path / "f32" / "seed000001.png").astype(int)
+    b = read_image(tmp_path / "b16" / "seed000001.png").astype(int)
+    assert np.abs(a - b).mean() < 8  # same image up to bf16 rounding (8-bit levels)
+
+
+def test_split_data_arg():
+    assert split_data_arg("data/x:val") == (split_data_arg("data/x")[0], "val")
+    assert split_data_arg("data/x")[1] is None
+
+
+def test_cli_train_sample_info_list(tiny_data, tmp_path):
+    res = runner.invoke(app, ["train", "cvae", "--data", str(tiny_data), "--config", "tiny/cvae",
+                              "--set", "model.size=16", *sum((["--set", o] for o in FAST), []),
+                              "--outdir", str(tmp_path / "runs"), "--cpu"])
+    assert res.exit_code == 0, res.output
+    run = next((tmp_path / "runs").iterdir())
+    assert "images 32" in res.output and "loss/kl" in res.output
+    res = runner.invoke(app, ["sample", str(run), "--seeds", "0-3", "--out", str(tmp_path / "s"), "--cpu"])
+    assert res.exit_code == 0, res.output
+    assert "s/image" in res.output and len(list((tmp_path / "s").glob("seed*.png"))) == 4
+    res = runner.invoke(app, ["info", str(run)])
+    assert res.exit_code == 0 and "cvae" in res.output and "params vae" in res.output and "size: 16" in res.output
+    res = runner.invoke(app, ["list"])
+    assert res.exit_code == 0 and "dcgan" in res.output and "cvae" in res.output
+    # errors are one clear line
+    for args, msg in [(["sample", str(run), "--out", str(tmp_path / "t"), "--n", "2", "--seeds", "1"], "exactly one of"),
+                      (["train", "cvae", "--resume", str(run), "--set", "model.beta=2"], "only --set train.images"),
+                      (["train", "dcgan", "--resume", str(run)], "is a 'cvae' run"),
+                      (["train", "cvae", "--data", str(tiny_data), "--set", "train.bogus=1", "--dry-run"], "unknown config key")]:
+        res = runner.invoke(app, args)
+        assert res.exit_code == 1 and msg in res.output and "Traceback" not in res.output, (args, res.output)
+    res = runner.invoke(app, ["train", "cvae", "--resume", str(run), "--set", "train.images=48", "--cpu"])
+    assert res.exit_code == 0 and "resumed from step-000004" in res.output
