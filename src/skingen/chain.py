@@ -112,7 +112,8 @@ def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, worker
 
 def _ita_agreement(raw: Path, data: Path) -> dict[str, float]:
     """Share of crops (their own ITA) and of photos (whole-photo ITA) whose ITA category is the true one."""
-    truth = {Path(r["image"]).name: r["true_ita_category"] for r in csv.DictReader(open(raw / "truth.csv"))}
+    with open(raw / "truth.csv", newline="") as fh:
+        truth = {Path(r["image"]).name: r["true_ita_category"] for r in csv.DictReader(fh)}
     rows = read_manifest(data)
     photos = {r["photo"]: r["photo_ita_category"] == truth[r["photo"]] for r in rows}
     return {"crops": float(np.mean([r["ita_category"] == truth[r["photo"]] for r in rows])),

@@ -25,7 +25,7 @@ ITA_CATEGORIES: tuple[tuple[float, str, str], ...] = (
     (-30.0, "brown", "V"),
     (-np.inf, "dark", "VI"),
 )
-UNKNOWN = "unknown"  # category of an image with too little healthy skin to measure
+UNKNOWN = "unknown"  # category when ITA is not measurable (too little healthy skin, or b* <= 0)
 
 
 def ita_degrees(L: np.ndarray | float, b: np.ndarray | float) -> np.ndarray | float:
