@@ -113,3 +113,20 @@ def test_cli_analyze(data, tmp_path):
     assert dry.exit_code == 0 and "z: 2.5" in dry.output and not (tmp_path / "s").exists()
     missing = runner.invoke(app, ["analyze", str(tmp_path / "nothing"), "--out", str(tmp_path / "t")])
     assert missing.exit_code == 1 and "no manifest.csv" in missing.output
+
+
+def test_find_photos_relative_to_a_csv_root(tmp_path):
+    from skingen.analysis.report import find_photos
+
+    (tmp_path / "root" / "sub").mkdir(parents=True)
+    (tmp_path / "root" / "sub" / "x.jpg").write_bytes(b"")
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "data").mkdir()
+    info = {"input": str(tmp_path / "lists" / "photos.csv"), "root": str(tmp_path / "root")}
+    (tmp_path / "data" / "prepare.json").write_text(json.dumps(info))
+    rows = [{"photo": "sub/x.jpg"}, {"photo": "sub/x.jpg"}, {"photo": "sub/missing.jpg"}]
+    found, note = find_photos(tmp_path / "data", rows)
+    assert found == {"sub/x.jpg": tmp_path / "root" / "sub" / "x.jpg"} and note == "1 of 2 original photos found"
+    del info["root"]  # without --root the paths are relative to the CSV's folder
+    (tmp_path / "data" / "prepare.json").write_text(json.dumps(info))
+    assert find_photos(tmp_path / "data", rows)[0] == {}

@@ -114,15 +114,17 @@ def _run_jobs(fn: Callable, jobs: list, workers: int, progress: Callable[[int, i
 
 
 def find_photos(data: Path, rows: list[dict[str, str]]) -> tuple[dict[str, Path], str]:
-    """Original photos of a data folder (the manifest's ``photo`` column, relative to ``prepare``'s input,
-    recorded in ``prepare.json``) -> ({photo column value: path found}, a note saying how many or why none)."""
+    """Original photos of a data folder (the manifest's ``photo`` column, relative to ``prepare``'s input folder,
+    the input CSV's folder or its ``--root``, all recorded in ``prepare.json``) -> ({photo column value: path
+    found}, a note saying how many or why none)."""
     listed = sorted({r.get("photo", "").strip() for r in rows} - {""})
     if not listed:
         return {}, "the manifest has no photo column values (not made by skingen prepare, or synthetic images)"
     bases: list[Path] = []
     try:
-        src = Path(json.loads((data / "prepare.json").read_text())["input"])
-        bases.append(src if src.is_dir() else src.parent)
+        info = json.loads((data / "prepare.json").read_text())
+        src = Path(info["input"])
+        bases.append(Path(info["root"]) if info.get("root") else src if src.is_dir() else src.parent)
     except (OSError, ValueError, KeyError, TypeError):
         pass
     found = {}
@@ -134,7 +136,7 @@ def find_photos(data: Path, rows: list[dict[str, str]]) -> tuple[dict[str, Path]
     if not found:
         where = f"under {bases[0]}" if bases else "(prepare.json with the input folder is missing)"
         return {}, (f"none of the {len(listed)} original photos were found {where}; the data folder or the "
-                    "photos may have moved (a CSV prepared with --root is not resolvable either)")
+                    "photos may have moved")
     return found, f"{len(found)} of {len(listed)} original photos found"
 
 
