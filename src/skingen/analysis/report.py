@@ -369,10 +369,13 @@ def _report_html(page: _Page, path: Path, f: _Findings) -> None:
     ids = f.ids
     rule = (f"robust z-score above {cfg.outliers.z:g} (median ± {cfg.outliers.z:g} × 1.4826 × MAD)"
             if cfg.outliers.method == "robust_z" else f"outside the quartiles ± {cfg.outliers.iqr_k:g} × IQR")
+    with_masks = int((~np.isnan(stats["lesion_fraction"])).sum())
+    lesion_note = ("lesion pixels excluded" if with_masks and cfg.exclude_lesion else
+                   "lesion pixels included: no lesion masks" if not with_masks else "lesion pixels included")
     measured = n - ita_counts[UNKNOWN]
     overview = html_table(["", "value"], [
         ["images (crops)", n],
-        ["with a lesion mask", int((~np.isnan(stats["lesion_fraction"])).sum())],
+        ["with a lesion mask", with_masks],
         ["skin tone measured", f"{measured} of {n} (not measurable: {ita_counts[UNKNOWN]})"],
         ["median ITA", _fmt(float(np.nanmedian(stats["ita"])), 3) + "°" if measured else "–"],
         ["high-saturation outliers", len(groups["saturation_high"])],
@@ -396,7 +399,7 @@ def _report_html(page: _Page, path: Path, f: _Findings) -> None:
     sections.append((
         "Skin tone (Individual Typology Angle)",
         "ITA = arctan((L* − 50) / b*) in degrees, from the median colour of healthy skin in each crop "
-        "(skin detected by colour, lesion pixels excluded). Higher ITA means lighter skin. The Fitzpatrick "
+        f"(skin detected by colour, {lesion_note}). Higher ITA means lighter skin. The Fitzpatrick "
         "types are the commonly used approximate mapping from ITA, not a clinical phototype. Lighting moves "
         "ITA a lot (on demo photos of known skin colour, whole photos land in the right category about 4 "
         "times in 5, single crops about 3 in 5), so read the categories as a rough spread, not a diagnosis; "
