@@ -40,7 +40,11 @@ def _progress(description: str) -> Iterator:
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task(description, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+        def update(done: int, total: int, stage: str | None = None) -> None:
+            bar.update(task, completed=done, total=total, **({"description": stage} if stage else {}))
+
+        yield update
 
 
 def _default_workers() -> int:
@@ -265,6 +269,45 @@ def info(run: Path = typer.Argument(..., help="Run folder or checkpoint folder."
         Console().print(table)
         console.print("resolved model config:")
         _print_config(cfg["model"])
+
+
+@app.command()
+def analyze(
+    data: Path = typer.Argument(..., help="Prepared data folder (with manifest.csv)."),
+    out: Path = typer.Option(..., "--out", help="New folder for the report (must not exist or be empty)."),
+    no_autoencoder: bool = typer.Option(False, "--no-autoencoder", help="Skip the hard-image autoencoder (fast)."),
+    config: Optional[Path] = typer.Option(None, help="YAML file with AnalyzeConfig keys."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set outliers.z=3 --set autoencoder.epochs=10."),
+    workers: int = typer.Option(0, help="Worker processes for the statistics [default: CPU count, at most 8]."),
+    cpu: bool = typer.Option(False, "--cpu", help="Train the autoencoder on the CPU even when a GPU is available."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and stop."),
+) -> None:
+    """Report colour distributions, outliers, skin tone (ITA) and hard images; add ITA to the manifest."""
+    from skingen.analysis.report import AnalyzeConfig, analyze as run_analyze
+    from skingen.config import load_config
+
+    with _user_errors():
+        cfg = load_config(AnalyzeConfig, config, list(set_))
+        if dry_run:
+            _print_config(cfg)
+            return
+        device = "cpu" if no_autoencoder else _device(cpu)
+        with _progress("analyze") as progress:
+            res = run_analyze(data, out, cfg, autoencoder=not no_autoencoder, workers=workers or _default_workers(),
+                              device=device, progress=progress)
+    table = Table(title=f"analysed {res.images} images of {data} in {res.seconds['total']:.1f} s", show_header=True)
+    table.add_column("ITA category")
+    table.add_column("images", justify="right")
+    table.add_column("outliers")
+    table.add_column("images", justify="right")
+    outliers = list(res.outliers.items())
+    for i, (name, count) in enumerate(res.ita_counts.items()):
+        what, n = outliers[i] if i < len(outliers) else ("", "")
+        table.add_row(name, str(count), what.replace("_", " "), str(n))
+    console.print(table)
+    console.print(f"original photos: {res.photos_note}", highlight=False, markup=False)
+    console.print(("" if res.manifest_updated else "[yellow]warning:[/] ") + res.manifest_note, highlight=False)
+    console.print(f"open {res.out / 'report.html'}", highlight=False)
 
 
 @app.command("demo-data")
