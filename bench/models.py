@@ -112,7 +112,7 @@ def main() -> None:
         table.add_column(k, justify="right")
     for r in rows:
         table.add_row(*(str(r[k]) for k in keys))
-    Console().print(table)
+    Console().print(table, width=160)
     results = REPO / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
     (results / "models.json").write_text(json.dumps(rows, indent=2) + "\n")

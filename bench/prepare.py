@@ -7,7 +7,6 @@ Prints a table and writes bench/results/prepare.json. Target: all 209 measles ph
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -15,6 +14,8 @@ from pathlib import Path
 
 from skingen.data.demo import write_demo_data
 from skingen.data.prepare import PrepareConfig, prepare
+
+from table import print_and_save  # bench/table.py: scripts run with bench/ on sys.path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SKINGEN_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -49,12 +50,7 @@ def main() -> None:
         rows.append(run(f"demo ({args.demo_n})", demo / "images", tmp / "d1", PrepareConfig(size=args.size), args.workers, demo / "masks"))
         rows.append(run(f"demo ({args.demo_n})", demo / "images", tmp / "d2", PrepareConfig(size=args.size, auto_mask=True), args.workers))
     cols = ["set", "masks", "photos", "used", "crops", "seconds", "photos_per_s", "crops_per_s", "workers", "size"]
-    print(" | ".join(cols))
-    for r in rows:
-        print(" | ".join(str(r[c]) for c in cols))
-    out = REPO / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "prepare.json").write_text(json.dumps(rows, indent=2))
+    print_and_save(rows, cols, "prepare")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ def test_demo_end_to_end(tmp_path):
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert summary["given_masks"]["photos_used"] == 8 and sum(summary["given_masks"]["crops"].values()) >= 8
     assert 0.2 < summary["auto_mask_iou_mean"] <= 1
+    assert sum(summary["ita_counts"].values()) == sum(summary["given_masks"]["crops"].values())
+    assert (tmp_path / "demo" / "analysis" / "report.html").is_file()
     for family in ("dcgan", "cvae"):
         assert len(list((tmp_path / "demo" / "synth" / family).glob("seed*.png"))) == 16
         assert summary["models"][family]["seconds_per_image"] > 0

@@ -1,17 +1,21 @@
 """``skingen demo``: the whole chain on procedural demo data, in minutes on a laptop CPU.
 
 Stages (later issues add theirs here): demo data -> prepare (given masks) -> prepare (auto masks, to
-measure them against the truth) -> train the tiny DCGAN and CVAE presets and sample from them -> train
-the tiny inpainting model and run iterative inpainting on a few crops -> an HTML summary.
+measure them against the truth) -> analyze (with a tiny autoencoder; ITA checked against the truth)
+-> train the tiny DCGAN and CVAE presets and sample from them -> train the tiny inpainting model and run
+iterative inpainting on a few crops -> an HTML summary.
 """
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from skingen.analysis.difficulty import AutoencoderConfig
+from skingen.analysis.report import AnalyzeConfig, analyze
 from skingen.data.demo import write_demo_data
 from skingen.data.manifest import SPLITS, read_manifest
 from skingen.data.masks import AutoMaskConfig, auto_lesion_mask, iou
@@ -22,6 +26,9 @@ from skingen.runs import write_json
 from skingen.sampling import sample_to_folder
 from skingen.train.loop import resolve_config, train
 from skingen.viz import contact_sheet, html_table, write_html
+
+# Keeps the demo's analyze stage to seconds; the real default is AutoencoderConfig() (64 px).
+_TINY_AE = AutoencoderConfig(size=32, channels=(8, 16, 32), latent_channels=4, epochs=5)
 
 
 def auto_masks_vs_truth(photo_dir: Path, mask_dir: Path, cfg: AutoMaskConfig = AutoMaskConfig()
@@ -53,8 +60,14 @@ def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, worker
     auto = prepare(raw / "images", out / "data-auto", PrepareConfig(size=size, seed=seed, auto_mask=True), workers=workers)
     compared = auto_masks_vs_truth(raw / "images", raw / "masks")
     ious = [c[2] for c in compared]
+    log("analyze the prepared crops (tiny autoencoder)")
+    analysis = analyze(out / "data", out / "analysis", AnalyzeConfig(autoencoder=_TINY_AE),
+                       workers=workers)
+    ita_agreement = _ita_agreement(raw, out / "data")
     summary = {"photos": n, "size": size, "given_masks": _counts(given), "auto_masks": _counts(auto),
-               "auto_mask_iou_mean": float(np.mean(ious)), "auto_mask_iou_median": float(np.median(ious))}
+               "auto_mask_iou_mean": float(np.mean(ious)), "auto_mask_iou_median": float(np.median(ious)),
+               "ita_counts": analysis.ita_counts, "ita_category_agreement": ita_agreement,
+               "analysis_seconds": round(analysis.seconds["total"], 2)}
     write_json(out / "summary.json", summary)
     models = {}
     for family in ("dcgan", "cvae") if train_images > 0 else ():
@@ -88,6 +101,10 @@ def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, worker
          f"{len(ious)} photos: {np.mean(ious):.2f}.", contact_sheet(auto_masks + true_masks, columns=8, cell=128)),
         ("Crops", "Rows: crops, their lesion masks and coloured masks (lesion colour on healthy-skin colour).",
          contact_sheet(crops + lesions + coloured, columns=16, cell=64)),
+        ("Analysis", f"Skin tone (ITA) of the crops; the measured category equals the true one for "
+         f"{100 * ita_agreement['crops']:.0f}% of the crops and {100 * ita_agreement['photos']:.0f}% of the whole photos. "
+         "Full report: analysis/report.html.",
+         html_table(list(analysis.ita_counts), [list(analysis.ita_counts.values())])),
         *[(f"{family} samples", f"Seeds 0-15 from the tiny {family} preset (32 px, a few thousand images of training "
            f"on the CPU: a smoke test of the chain, not a quality result); {m['seconds_per_image'] * 1000:.1f} ms per "
            f"image.", contact_sheet(m["images"], columns=16, cell=64)) for family, m in models.items() if "images" in m],
@@ -121,6 +138,14 @@ def _inpaint_section(m: dict | None) -> list[tuple[str, str, np.ndarray]]:
              f"the tiny inpaint preset, and the edit map (how often each pixel was repainted); "
              f"{m['seconds_per_image']:.2f} s and {m['evaluations_per_image']:.0f} model evaluations per image.",
              m["strips"])]
+def _ita_agreement(raw: Path, data: Path) -> dict[str, float]:
+    """Share of crops (their own ITA) and of photos (whole-photo ITA) whose ITA category is the true one."""
+    with open(raw / "truth.csv", newline="") as fh:
+        truth = {Path(r["image"]).name: r["true_ita_category"] for r in csv.DictReader(fh)}
+    rows = read_manifest(data)
+    photos = {r["photo"]: r["photo_ita_category"] == truth[r["photo"]] for r in rows}
+    return {"crops": float(np.mean([r["ita_category"] == truth[r["photo"]] for r in rows])),
+            "photos": float(np.mean(list(photos.values())))}
 
 
 def _counts(report: PrepareReport) -> dict[str, object]:

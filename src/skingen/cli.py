@@ -10,6 +10,7 @@ from typing import Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -39,7 +40,11 @@ def _progress(description: str) -> Iterator:
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task(description, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+        def update(done: int, total: int, stage: str | None = None) -> None:
+            bar.update(task, completed=done, total=total, **({"description": stage} if stage else {}))
+
+        yield update
 
 
 def _default_workers() -> int:
@@ -306,6 +311,45 @@ def info(run: Path = typer.Argument(..., help="Run folder or checkpoint folder."
         _print_config(cfg["model"])
 
 
+@app.command()
+def analyze(
+    data: Path = typer.Argument(..., help="Prepared data folder (with manifest.csv)."),
+    out: Path = typer.Option(..., "--out", help="New folder for the report (must not exist or be empty)."),
+    no_autoencoder: bool = typer.Option(False, "--no-autoencoder", help="Skip the hard-image autoencoder (fast)."),
+    config: Optional[Path] = typer.Option(None, help="YAML file with AnalyzeConfig keys."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set outliers.z=3 --set autoencoder.epochs=10."),
+    workers: int = typer.Option(0, help="Worker processes for the statistics [default: CPU count, at most 8]."),
+    cpu: bool = typer.Option(False, "--cpu", help="Train the autoencoder on the CPU even when a GPU is available."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and stop."),
+) -> None:
+    """Report colour distributions, outliers, skin tone (ITA) and hard images; add ITA to the manifest."""
+    from skingen.analysis.report import AnalyzeConfig, analyze as run_analyze
+    from skingen.config import load_config
+
+    with _user_errors():
+        cfg = load_config(AnalyzeConfig, config, list(set_))
+        if dry_run:
+            _print_config(cfg)
+            return
+        device = "cpu" if no_autoencoder else _device(cpu)
+        with _progress("analyze") as progress:
+            res = run_analyze(data, out, cfg, autoencoder=not no_autoencoder, workers=workers or _default_workers(),
+                              device=device, progress=progress)
+    table = Table(title=f"analysed {res.images} images of {data} in {res.seconds['total']:.1f} s", show_header=True)
+    table.add_column("ITA category")
+    table.add_column("images", justify="right")
+    table.add_column("outliers")
+    table.add_column("images", justify="right")
+    outliers = list(res.outliers.items())
+    for i, (name, count) in enumerate(res.ita_counts.items()):
+        what, n = outliers[i] if i < len(outliers) else ("", "")
+        table.add_row(name, str(count), what.replace("_", " "), str(n))
+    console.print(table)
+    console.print(f"original photos: {res.photos_note}", highlight=False, markup=False)
+    console.print(("" if res.manifest_updated else "[yellow]warning:[/] ") + res.manifest_note, highlight=False)
+    console.print(f"open {res.out / 'report.html'}", highlight=False)
+
+
 @app.command("demo-data")
 def demo_data(
     out: Path = typer.Argument(..., help="New folder for the demo photos, masks and truth.csv."),
@@ -338,6 +382,67 @@ def demo(
         path = run_demo(out, n=n, size=size, seed=seed, workers=_default_workers(), train_images=train_images,
                         log=lambda s: console.print(f"[bold]demo[/] {s}", highlight=False))
     console.print(f"open {path}")
+
+
+@app.command()
+def evaluate(
+    real: str = typer.Option(..., "--real", help="Prepared data folder, optionally one split (DATA or DATA:test), or a folder of real images."),
+    fake: list[Path] = typer.Option(..., "--fake", help="Folder of synthetic images (with or without manifest.csv); repeat for more."),
+    out: Path = typer.Option(..., "--out", help="New report folder (must not exist or be empty)."),
+    metrics: Optional[str] = typer.Option(None, help="Comma list (default: fid,kid,prdc,swd,memorisation,diversity,speed)."),
+    features: Optional[str] = typer.Option(None, help="Feature spaces for FID/KID/PRDC (default: inception,colour,pixels; the first available one fills the main table)."),
+    train: Optional[str] = typer.Option(None, help="Training images for memorisation: DATA[:split] or an image folder (default: DATA:train when it exists, else --real)."),
+    inception_weights: Optional[Path] = typer.Option(None, help="FID Inception weights file (pt_inception-2015-12-05-6726825d.pth) (default: $SKINGEN_INCEPTION_WEIGHTS, the torch hub cache, then download)."),
+    inception_mode: Optional[str] = typer.Option(None, help="Resize to 299 px: legacy-tf (as published FIDs) or clean (PIL bicubic) (default: legacy-tf)."),
+    no_download: bool = typer.Option(False, "--no-download", help="Never try to download the Inception weights."),
+    size: Optional[int] = typer.Option(None, help="Evaluation size in px (default: the real images' size)."),
+    seed: Optional[int] = typer.Option(None, help="Seed for subsets, projections and pairs (default: 0)."),
+    device: str = typer.Option("auto", help="cpu, cuda, cuda:1, ... for Inception and MS-SSIM (default: cuda when available)."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Real-set feature cache (default: $SKINGEN_CACHE_DIR or ~/.cache/skingen)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the feature cache."),
+    config: Optional[Path] = typer.Option(None, help="YAML file with EvaluateConfig keys."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set kid.subsets=50 --set swd.normalise=per-set."),
+) -> None:
+    """Measure synthetic image sets against real ones: FID/KID, SWD, precision/recall, memorisation, diversity, speed."""
+    from skingen.config import load_config
+    from skingen.eval.cache import FeatureCache
+    from skingen.eval.evaluate import EvaluateConfig, evaluate as run_evaluate
+    from skingen.eval.imagesets import open_any, open_folder
+    from skingen.eval.report import check_out_dir, summary_caption, summary_table, write_report
+
+    with _user_errors():
+        overrides = list(set_)
+        for key, value in (("metrics", metrics), ("features", features)):
+            if value is not None:
+                overrides.append(f"{key}=[{value}]")
+        for key, value in (("inception_mode", inception_mode), ("size", size), ("seed", seed)):
+            if value is not None:
+                overrides.append(f"{key}={value}")
+        cfg = load_config(EvaluateConfig, config, overrides)
+        check_out_dir(out)
+        real_set = open_any(real)
+        names = [f.name for f in fake]
+        fakes = [open_folder(f, name=f"{f.parent.name}/{f.name}" if names.count(f.name) > 1 else f.name) for f in fake]
+        train_set = open_any(train) if train else None
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        cache = None if no_cache else FeatureCache(cache_dir)
+        with _progress("evaluate") as progress:
+            result = run_evaluate(real_set, fakes, cfg, train=train_set, inception_weights=inception_weights,
+                                  allow_download=not no_download, device=device, cache=cache, progress=progress)
+        html = write_report(result, out)
+    header, rows = summary_table(result.record)
+    table = Table(caption=summary_caption(result.record), show_header=True)
+    for i, col in enumerate(header):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table, width=max(console.width, 160))  # 12 columns: never squeeze numbers into "0.1…"
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    console.print(f"open {html}")
 
 
 def main() -> None:

@@ -14,13 +14,16 @@ from skingen.runs import atomic_write_text
 
 def contact_sheet(images: list[np.ndarray], captions: list[str] | None = None, columns: int = 8,
                   cell: int = 128) -> np.ndarray:
-    """Tile ``uint8 [H,W,3]`` (or ``bool``/``uint8 [H,W]``) images into one ``uint8`` sheet, with captions."""
+    """Tile ``uint8 [H,W,3]`` (or ``bool``/``uint8 [H,W]``) images into one ``uint8`` sheet, with captions
+    under each image (``\n`` starts a second line). Images larger than ``cell`` are shrunk; those at most
+    half of it are enlarged by a whole factor."""
     from PIL import Image, ImageDraw
 
     if not images:
         return np.full((cell, cell, 3), 255, np.uint8)
     rows = -(-len(images) // columns)
-    caption_h = 14 if captions else 0
+    lines = max((c.count("\n") + 1 for c in captions), default=0) if captions else 0
+    caption_h = 12 * lines + 2 if lines else 0
     sheet = Image.new("RGB", (columns * cell, rows * (cell + caption_h)), "white")
     draw = ImageDraw.Draw(sheet)
     for i, arr in enumerate(images):
@@ -35,7 +38,8 @@ def contact_sheet(images: list[np.ndarray], captions: list[str] | None = None, c
         x, y = (i % columns) * cell, (i // columns) * (cell + caption_h)
         sheet.paste(im, (x, y))
         if captions:
-            draw.text((x + 2, y + cell), captions[i][: cell // 6], fill=(0, 0, 0))
+            for k, line in enumerate(captions[i].split("\n")):
+                draw.text((x + 2, y + cell + 12 * k), line[: cell // 6], fill=(0, 0, 0))
     return np.asarray(sheet)
 
 
@@ -67,3 +71,20 @@ def html_table(header: list[str], rows: list[list[object]]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def figure_to_image(fig) -> np.ndarray:
+    """Render a ``matplotlib.figure.Figure`` to ``uint8 [H,W,3]`` with the Agg canvas.
+
+    Figures made with ``Figure(...)`` rather than ``pyplot`` need no display, change no global backend
+    and are freed with the object, so library code can draw them safely."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def img_tag(image: np.ndarray, alt: str = "") -> str:
+    """An ``<img>`` element with ``uint8`` ``image`` embedded as a PNG data URI."""
+    return f"<img alt='{html.escape(alt, quote=True)}' src='{png_data_uri(image)}'>"

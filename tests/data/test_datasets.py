@@ -39,3 +39,21 @@ def test_flips_are_deterministic_and_consistent(data):
             assert torch.equal(x["image"], p["image"].flip(-1)) and torch.equal(x["lesion"], p["lesion"].flip(-1))
             assert torch.equal(x["coloured"], p["coloured"].flip(-1))
     assert 0 < flipped < len(plain)
+
+
+def test_resize_label_column_and_in_memory_cache(data):
+    from skingen.data.datasets import InMemoryDataset
+
+    small = ManifestDataset(data, split="train", size=16, label_column="split")
+    item = small[0]
+    assert item["image"].shape == (3, 16, 16) and item["lesion"].shape == (1, 16, 16)
+    assert set(item["lesion"].unique().tolist()) <= {0.0, 1.0}  # nearest: still binary
+    assert small.labels == ["test", "train", "val"] and item["label"] == 1
+    cached = InMemoryDataset(small)
+    assert len(cached) == len(small)
+    for i in (0, len(small) - 1):
+        a, b = cached[i], small[i]
+        assert a["id"] == b["id"] and torch.equal(a["lesion"], b["lesion"])
+        assert (a["image"] - b["image"]).abs().max() <= 1 / 127.5 + 1e-6  # 8-bit storage
+    with pytest.raises(SkingenError, match="no column 'ita_category'"):
+        ManifestDataset(data, label_column="ita_category")

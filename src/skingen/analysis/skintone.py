@@ -4,9 +4,15 @@ ITA = arctan((L* - 50) / b*) * 180 / pi (Chardon et al. 1991), with L*, b* from 
 (D65, as computed by ``skimage.color.rgb2lab`` on sRGB in [0, 1]: L* in [0, 100], *not* OpenCV's
 8-bit scaling where L is 0..255 and a/b are offset by 128). We evaluate it as ``atan2(L*-50, b*)``,
 which equals the formula for b* > 0 and stays finite when b* is ~0 (it tends to +-90 deg).
+
+The Fitzpatrick types attached to the categories are the commonly used *approximate* mapping, not a
+clinical Fitzpatrick phototype (which is about how skin reacts to sun, not its colour in a photo).
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,6 +25,7 @@ ITA_CATEGORIES: tuple[tuple[float, str, str], ...] = (
     (-30.0, "brown", "V"),
     (-np.inf, "dark", "VI"),
 )
+UNKNOWN = "unknown"  # category when ITA is not measurable (too little healthy skin, or b* <= 0)
 
 
 def ita_degrees(L: np.ndarray | float, b: np.ndarray | float) -> np.ndarray | float:
@@ -28,7 +35,10 @@ def ita_degrees(L: np.ndarray | float, b: np.ndarray | float) -> np.ndarray | fl
 
 
 def ita_category(ita: float) -> str:
-    """Six ITA categories: very light > 55, light 41-55, intermediate 28-41, tan 10-28, brown -30-10, dark < -30."""
+    """Six ITA categories: very light > 55, light 41-55, intermediate 28-41, tan 10-28, brown -30-10,
+    dark < -30; ``'unknown'`` for NaN (not measurable)."""
+    if math.isnan(ita):
+        return UNKNOWN
     for lower, name, _ in ITA_CATEGORIES:
         if ita > lower:
             return name
@@ -36,8 +46,68 @@ def ita_category(ita: float) -> str:
 
 
 def fitzpatrick_approx(ita: float) -> str:
-    """The commonly used *approximate* ITA -> Fitzpatrick I-VI mapping (not a clinical Fitzpatrick type)."""
+    """The commonly used *approximate* ITA -> Fitzpatrick I-VI mapping (not a clinical Fitzpatrick type);
+    ``'unknown'`` for NaN."""
+    if math.isnan(ita):
+        return UNKNOWN
     for lower, _, fitz in ITA_CATEGORIES:
         if ita > lower:
             return fitz
     return ITA_CATEGORIES[-1][2]
+
+
+@dataclass(frozen=True)
+class SkinTone:
+    """Median CIELAB colour of an image's healthy skin and its ITA (NaN when not measurable)."""
+
+    L: float
+    a: float
+    b: float
+    ita: float
+    healthy_fraction: float  # share of the image's pixels used (healthy skin)
+
+    @property
+    def category(self) -> str:
+        return ita_category(self.ita)
+
+    @property
+    def fitzpatrick(self) -> str:
+        return fitzpatrick_approx(self.ita)
+
+
+def measure_skin_tone(image: np.ndarray, lesion: np.ndarray | None = None, lab: np.ndarray | None = None,
+                      min_healthy_fraction: float = 0.05, exclude_lesion: bool = True,
+                      work_size: int | None = 128) -> SkinTone:
+    """Skin tone of ``uint8 [H,W,3]`` sRGB from its healthy-skin pixels.
+
+    Healthy skin = rule-based skin detection (:func:`skingen.data.masks.skin_mask`, which drops
+    background such as clothes and walls) minus the lesion mask ``bool [H,W]`` (True = ill skin) when
+    ``exclude_lesion``. L*, a*, b* are medians over those pixels (robust to shadows, hair, specular
+    highlights); ITA is computed from the median L* and b*. With fewer than ``min_healthy_fraction`` of
+    the pixels left, every value is NaN (category ``'unknown'``); with a median b* <= 0 only ITA is NaN.
+    ``lab`` (``float [H,W,3]``, from ``skimage.color.rgb2lab`` on [0, 1] floats) can be passed to avoid
+    recomputing it. An image whose long side exceeds ``work_size`` is measured on a box-downscaled copy:
+    skin detection is most of the cost, and a median over thousands of pixels hardly moves (on the demo
+    photos the ITA accuracy is the same, bench/ita_demo.py).
+    """
+    from skingen.data.masks import downscale, resize_mask, skin_mask
+
+    if work_size and max(image.shape[:2]) > work_size:
+        image = downscale(image, work_size)
+        lesion = resize_mask(lesion, image.shape[:2]) if lesion is not None else None
+        lab = None
+    if lab is None:
+        from skimage.color import rgb2lab
+
+        lab = rgb2lab(image.astype(np.float32) / 255.0)
+    healthy = skin_mask(image, lab=lab)
+    if lesion is not None and exclude_lesion:
+        healthy &= ~lesion
+    fraction = float(healthy.mean())
+    if fraction < min_healthy_fraction or not healthy.any():
+        return SkinTone(math.nan, math.nan, math.nan, math.nan, fraction)
+    L, a, b = (float(np.median(lab[..., c][healthy])) for c in range(3))  # per channel: faster than axis=0
+    # ITA assumes yellowish skin (b* > 0). With b* <= 0 (a pink/purple cast or diffuse erythema taken for
+    # healthy skin) atan2 leaves [-90, 90] and tiny changes of b* flip it between "very light" and "dark"
+    # (seen on measles crops of one photo: 165 and -139 degrees), so it is reported as not measurable.
+    return SkinTone(L, a, b, ita_degrees(L, b) if b > 0 else math.nan, fraction)

@@ -21,14 +21,14 @@ SYNTHETIC_COLUMNS = ("model", "checkpoint", "seed", "parent_id", "edit_map")
 SPLITS = ("train", "val", "test")
 
 
-def read_manifest(folder: str | Path) -> list[dict[str, str]]:
-    """Rows of ``folder/manifest.csv`` as dicts of strings; checks the core columns exist."""
+def read_manifest(folder: str | Path, required: tuple[str, ...] = ("id", "image", "split")) -> list[dict[str, str]]:
+    """Rows of ``folder/manifest.csv`` as dicts of strings; checks the ``required`` columns exist."""
     path = Path(folder) / MANIFEST
     if not path.is_file():
         raise SkingenError(f"no {MANIFEST} in {folder} (run `skingen prepare` first)")
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
-        missing = [c for c in ("id", "image", "split") if c not in (reader.fieldnames or [])]
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
         if missing:
             raise SkingenError(f"{path}: missing column(s) {', '.join(missing)}")
         return list(reader)

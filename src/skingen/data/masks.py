@@ -96,7 +96,7 @@ def resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(im) >= 0.5
 
 
-def _downscale(image: np.ndarray, work_size: int) -> np.ndarray:
+def downscale(image: np.ndarray, work_size: int) -> np.ndarray:
     from PIL import Image
 
     h, w = image.shape[:2]
@@ -112,7 +112,7 @@ def auto_lesion_mask(image: np.ndarray, cfg: AutoMaskConfig = AutoMaskConfig()) 
     from scipy.ndimage import gaussian_filter
     from skimage import morphology
 
-    small = _downscale(image, cfg.work_size)
+    small = downscale(image, cfg.work_size)
     lab = _lab(small)
     skin = skin_mask(small, cfg, lab)
     if skin.mean() < cfg.skin_min_fraction:

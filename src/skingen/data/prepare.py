@@ -235,7 +235,7 @@ def prepare(src: str | Path, out: str | Path, cfg: PrepareConfig = PrepareConfig
     with staged_dir(out, "prepared data") as staging:
         (staging / "images").mkdir()
         results = _run_all(photos, cfg, staging, workers, progress)
-        report = _finish(photos, results, skipped, cfg, staging, src, masks_p)
+        report = _finish(photos, results, skipped, cfg, staging, src, masks_p, Path(root) if root is not None else None)
         if report.photos_used == 0:
             raise SkingenError(f"nothing usable in {src}: {len(photos)} photo(s) found, "
                                f"{len(report.skipped)} file(s) skipped (see the reasons above)")
@@ -263,7 +263,7 @@ def _run_all(photos: list[Photo], cfg: PrepareConfig, staging: Path, workers: in
 
 
 def _finish(photos: list[Photo], results: list[_PhotoResult], skipped: list[Skipped], cfg: PrepareConfig,
-            staging: Path, src: Path, masks: Path | None) -> PrepareReport:
+            staging: Path, src: Path, masks: Path | None, root: Path | None = None) -> PrepareReport:
     dropped = Counter(reason for r in results for reason in r.dropped)
     first_by_sha: dict[str, int] = {}
     used: list[_PhotoResult] = []
@@ -317,6 +317,7 @@ def _finish(photos: list[Photo], results: list[_PhotoResult], skipped: list[Skip
                            skipped=skipped, dropped_crops=dict(dropped), groups=len(groups), seconds=0.0)
     write_json(staging / "prepare.json", {
         "config": to_dict(cfg), "input": str(src.resolve()), "masks": str(masks.resolve()) if masks else None,
+        "root": str(root.resolve()) if root else None,  # what the photo column is relative to, for a CSV with --root
         "photos_found": len(photos), "photos_used": len(used), "groups": len(groups), "crops": crops,
         "skipped": len(skipped), "dropped_crops": dict(dropped), "env": environment_info(),
     })

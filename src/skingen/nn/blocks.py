@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
@@ -36,13 +37,51 @@ def maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
     return _spectral_norm(module) if enabled else module
 
 
+class ResizeConv(nn.Module):
+    """Nearest ×2 upsampling followed by a 3×3 conv (padding 1): ``[N,cin,H,W]`` -> ``[N,cout,2H,2W]``.
+
+    Computed exactly but without materialising the upsampled tensor: each of the four output phases
+    (row/column parity) sees only a 2×2 neighbourhood of the input, with the 3×3 kernel's taps summed
+    where the upsampled pixels repeat. That is 16 instead of 36 multiply-adds per output pixel and
+    channel pair (2.25× fewer), the same function and the same ``conv`` weights as
+    ``Sequential(Upsample(2, "nearest"), Conv2d(cin, cout, 3, padding=1))``. Written by hand because no
+    library ships this re-parametrisation; tests compare it with the plain form.
+    """
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, padding=1)
+
+    @staticmethod
+    def _fold(w: torch.Tensor, dim: int, phase: int) -> torch.Tensor:
+        # taps (-1, 0, +1) of the upsampled grid -> taps of the input: phase 0 reads (i-1, i), phase 1 (i, i+1)
+        a, b, c = w.unbind(dim)
+        return torch.stack((a, b + c) if phase == 0 else (a + b, c), dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        cout = self.conv.out_channels
+        # one 2×2 conv with the four phase kernels stacked: [4*cout, cin, 2, 2], phase index 2*py + px
+        k = torch.cat([self._fold(self._fold(self.conv.weight, 2, py), 3, px) for py in (0, 1) for px in (0, 1)])
+        y = F.conv2d(F.pad(x, (1, 1, 1, 1)), k, self.conv.bias.repeat(4))  # [N, 4*cout, H+1, W+1]
+        y = y.view(n, 4, cout, h + 1, w + 1)
+        # phase (py, px) reads the input window starting at (py, px) of the padded grid
+        phases = torch.stack([y[:, 2 * py + px, :, py:py + h, px:px + w] for py in (0, 1) for px in (0, 1)], 2)
+        return _interleave(phases, n, h, w)
+
+
+def _interleave(phases: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
+    """``[N,C,4,H,W]`` (phase 2*py+px) -> ``[N,C,2H,2W]`` with out[2i+py, 2j+px] = phase[py,px][i, j]."""
+    c = phases.shape[1]
+    return phases.view(n, c, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3).reshape(n, c, 2 * h, 2 * w)
+
+
 class UpBlock(nn.Module):
-    """``[N,cin,H,W]`` -> ``[N,cout,2H,2W]``: nearest ×2, 3×3 conv, GroupNorm, activation."""
+    """``[N,cin,H,W]`` -> ``[N,cout,2H,2W]``: nearest ×2 + 3×3 conv (:class:`ResizeConv`), GroupNorm, activation."""
 
     def __init__(self, cin: int, cout: int, act: type[nn.Module] = nn.ReLU):
         super().__init__()
-        self.body = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
-                                  nn.Conv2d(cin, cout, 3, padding=1), group_norm(cout), act())
+        self.body = nn.Sequential(ResizeConv(cin, cout), group_norm(cout), act())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)

@@ -1,0 +1,330 @@
+"""``evaluate``: measure synthetic image sets against a real one in several complementary ways.
+
+Each set is read once per evaluation (batch by batch) for all feature spaces and the SWD descriptors;
+the real set's and the training set's features come from the on-disk cache when present. Metrics:
+
+- ``fid``, ``kid``, ``prdc``: in every available feature space (``features``; Inception is skipped with
+  a note when its weights cannot be had, the weights-free spaces always work);
+- ``swd``: Laplacian-pyramid sliced Wasserstein distance (no network);
+- ``memorisation``: near-copies of *training* images (the real folder's ``train`` split when it has one,
+  else the real set itself; or the ``train`` set given), with the closest pairs as a contact sheet;
+- ``diversity``: mean MS-SSIM over random pairs, for each synthetic set and for the real set;
+- ``speed``: seconds per image recorded by ``skingen sample``.
+
+A metric that cannot be computed for one set (e.g. too few images) is recorded with its error and a
+note; the others go on. Library code: returns an :class:`Evaluation`, never prints.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from skingen.errors import SkingenError
+from skingen.eval.cache import FeatureCache
+from skingen.eval.diversity import DiversityConfig, ms_ssim_diversity
+from skingen.eval.features import FeatureExtractor, FeaturesUnavailable, make_extractor
+from skingen.eval.fid import KidConfig, frechet_distance, kernel_distance
+from skingen.eval.imagesets import ImageSet, open_data, seconds_per_image
+from skingen.eval.memorisation import MemorisationConfig, closest_pairs_sheet, memorisation
+from skingen.eval.prdc import PrdcConfig, precision_recall_density_coverage
+from skingen.eval.swd import SwdConfig, SwdDescriptors, swd
+
+METRICS = ("fid", "kid", "prdc", "swd", "memorisation", "diversity", "speed")
+FEATURE_METRICS = ("fid", "kid", "prdc")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    metrics: tuple[str, ...] = METRICS
+    # order matters: the first available one is the main table's (colour before pixels: see README)
+    features: tuple[str, ...] = ("inception", "colour", "pixels")
+    inception_mode: str = "legacy-tf"  # or "clean" (see eval/features.py)
+    size: int = 0  # evaluation size in px; 0 = the real set's image size
+    batch_size: int = 32
+    seed: int = 0
+    kid: KidConfig = field(default_factory=KidConfig)
+    prdc: PrdcConfig = field(default_factory=PrdcConfig)
+    swd: SwdConfig = field(default_factory=SwdConfig)
+    memorisation: MemorisationConfig = field(default_factory=MemorisationConfig)
+    diversity: DiversityConfig = field(default_factory=DiversityConfig)
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.metrics if m not in METRICS]
+        if unknown or not self.metrics:
+            raise SkingenError(f"unknown metric '{unknown[0] if unknown else ''}' (choose from {', '.join(METRICS)})")
+        if self.size < 0 or self.batch_size < 1:
+            raise SkingenError("size must be >= 0 (0 = the real images' size) and batch_size >= 1")
+
+
+@dataclass
+class Evaluation:
+    """Everything ``write_report`` needs: JSON-able ``record`` plus the contact sheets (``uint8 [H,W,3]``)."""
+
+    record: dict
+    sheets: dict[str, np.ndarray]
+    notes: list[str]
+
+
+class _Progress:
+    def __init__(self, total: int, callback: Callable[[int, int], None] | None):
+        self.done, self.total, self.callback = 0, total, callback
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self.callback:
+            self.callback(min(self.done, self.total), self.total)
+
+
+def default_train_set(real: ImageSet) -> ImageSet:
+    """The memorisation reference: the real folder's ``train`` split when it has one, else the real set."""
+    if real.manifest_sha256 is None or real.split == "train":
+        return real
+    try:
+        return open_data(f"{real.root}:train")
+    except SkingenError:
+        return real
+
+
+def _image_size(images: ImageSet) -> int:
+    w, h = images.sizes()[0]
+    return min(w, h)
+
+
+def _size_note(images: ImageSet, size: int) -> str:
+    sizes = images.sizes()
+    other = sum(1 for s in sizes if s != (size, size))
+    if not other:
+        return ""
+    shapes = sorted({f"{w}x{h}" for w, h in sizes if (w, h) != (size, size)})[:3]
+    return f"{images.name}: {other} of {len(sizes)} images ({', '.join(shapes)}) centre-cropped and resized to {size} px"
+
+
+def _scan(images: ImageSet, extractors: list[FeatureExtractor], size: int, cfg: EvaluateConfig,
+          cache: FeatureCache | None, want_swd: bool, progress: _Progress) -> tuple[dict, list | None]:
+    """Features per extractor (``float32 [N,D]``; from the cache when ``cache`` has them) and SWD descriptors."""
+    feats: dict[str, np.ndarray] = {}
+    keys = {}
+    for ex in extractors:
+        if cache is not None:
+            keys[ex.name] = FeatureCache.key(images.fingerprint, len(images), size, ex.describe())
+            hit = cache.get(keys[ex.name])
+            if hit is not None:
+                feats[ex.name] = hit
+    todo = [ex for ex in extractors if ex.name not in feats]
+    swd_desc = SwdDescriptors(size, cfg.swd, cfg.seed) if want_swd else None
+    if todo or swd_desc:
+        parts: dict[str, list] = {ex.name: [] for ex in todo}
+        for start, batch in images.batches(size, cfg.batch_size):
+            for ex in todo:
+                parts[ex.name].append(ex(batch))
+            if swd_desc:
+                swd_desc.add(start, batch)
+            progress.advance(len(batch))
+        for ex in todo:
+            feats[ex.name] = np.concatenate(parts[ex.name])
+            if cache is not None:
+                cache.put(keys[ex.name], feats[ex.name])
+    else:
+        progress.advance(len(images))
+    return feats, swd_desc.finish() if swd_desc else None
+
+
+def _extractors(cfg: EvaluateConfig, inception_weights, allow_download: bool, device: str,
+                notes: list[str]) -> tuple[list[FeatureExtractor], FeatureExtractor | None, dict]:
+    """Loaded feature extractors for FID/KID/PRDC, the memorisation extractor, and {name: reason} of skipped ones."""
+    def build(spec: str) -> FeatureExtractor:
+        return make_extractor(spec, inception_weights, cfg.inception_mode, device, allow_download)
+
+    metric_ex, unavailable = [], {}
+    if any(m in cfg.metrics for m in FEATURE_METRICS):
+        for spec in dict.fromkeys(cfg.features):
+            ex = build(spec)
+            if any(e.name == ex.name for e in metric_ex):  # 'pixels' and 'pixels:16' are one space
+                continue
+            try:
+                ex.load()
+            except FeaturesUnavailable as exc:
+                unavailable[ex.name] = str(exc)
+                notes.append(str(exc))
+                continue
+            metric_ex.append(ex)
+    memo_ex = None
+    if "memorisation" in cfg.metrics:
+        memo_ex = build(cfg.memorisation.features)
+        memo_ex = next((e for e in metric_ex if e.describe() == memo_ex.describe()), memo_ex)
+        try:
+            memo_ex.load()
+        except FeaturesUnavailable as exc:
+            unavailable[f"memorisation:{memo_ex.name}"] = str(exc)
+            notes.append(f"memorisation skipped: {exc}")
+            memo_ex = None
+    return metric_ex, memo_ex, unavailable
+
+
+def _set_info(images: ImageSet) -> dict:
+    return {"name": images.name, "path": images.label, "n": len(images), "manifest_sha256": images.manifest_sha256,
+            "models": images.column_values("model"), "checkpoints": images.column_values("checkpoint")}
+
+
+@dataclass
+class _Run:
+    """What every synthetic set is measured against, computed once per evaluation."""
+
+    cfg: EvaluateConfig
+    real: ImageSet
+    train: ImageSet | None
+    size: int
+    device: str
+    metric_ex: list[FeatureExtractor]
+    memo_ex: FeatureExtractor | None
+    real_feats: dict
+    real_desc: list | None
+    train_feats: np.ndarray | None
+    prog: _Progress
+    notes: list[str]
+    sheets: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def evaluate(real: ImageSet, fakes: list[ImageSet], cfg: EvaluateConfig = EvaluateConfig(), *,
+             train: ImageSet | None = None, inception_weights=None, allow_download: bool = True,
+             device: str = "cpu", cache: FeatureCache | None = None,
+             progress: Callable[[int, int], None] | None = None) -> Evaluation:
+    """Measure each of ``fakes`` against ``real`` (module docstring). ``cache=None`` disables the feature cache."""
+    t0 = time.perf_counter()
+    hits0, misses0 = (cache.hits, cache.misses) if cache is not None else (0, 0)
+    if not fakes:
+        raise SkingenError("nothing to evaluate: give at least one --fake folder")
+    if len(real) < 2:
+        raise SkingenError(f"the real set {real.label} has {len(real)} image(s); at least 2 are needed")
+    notes: list[str] = []
+    size = cfg.size or _image_size(real)
+    metric_ex, memo_ex, unavailable = _extractors(cfg, inception_weights, allow_download, device, notes)
+    train = (train or default_train_set(real)) if memo_ex else None
+    div_pairs = cfg.diversity.pairs if "diversity" in cfg.metrics else 0
+    total = len(real) + (len(train) if train is not None and train is not real else 0) + sum(map(len, fakes)) \
+        + 2 * div_pairs * (1 + len(fakes))
+    prog = _Progress(total, progress)
+    notes += [n for n in (_size_note(s, size) for s in [real, *fakes]) if n]
+
+    real_ex = metric_ex + ([memo_ex] if memo_ex and train is real and memo_ex not in metric_ex else [])
+    real_feats, real_desc = _scan(real, real_ex, size, cfg, cache, "swd" in cfg.metrics, prog)
+    train_feats = None
+    if memo_ex is not None:
+        train_feats = (real_feats if train is real else
+                       _scan(train, [memo_ex], size, cfg, cache, False, prog)[0])[memo_ex.name]
+    run = _Run(cfg, real, train, size, device, metric_ex, memo_ex, real_feats, real_desc, train_feats, prog, notes)
+
+    record = {
+        "real": {**_set_info(real), "split": real.split, "image_size": _image_size(real)},
+        "train": {**_set_info(train), "split": train.split} if train is not None else None,
+        "size": size,
+        "config": _config_dict(cfg),
+        "extractors": {ex.name: ex.describe() for ex in metric_ex}
+        | ({"memorisation": memo_ex.describe()} if memo_ex else {}),
+        "unavailable": unavailable,
+    }
+    if div_pairs:
+        record["real"]["diversity"] = _diversity(real, run)
+    record["sets"] = [{**_set_info(fake), "metrics": _measure(run, fake)} for fake in fakes]
+    record["notes"] = list(dict.fromkeys(notes))
+    record["seconds"] = round(time.perf_counter() - t0, 2)
+    if cache is not None:
+        record["cache"] = {"dir": str(cache.root), "hits": cache.hits - hits0, "misses": cache.misses - misses0}
+    return Evaluation(record, run.sheets, record["notes"])
+
+
+def _measure(run: _Run, fake: ImageSet) -> dict[str, dict]:
+    """Every requested metric of one synthetic set; a metric that fails is recorded with its error."""
+    cfg = run.cfg
+    common = {"n_real": len(run.real), "n_fake": len(fake), "size": run.size,
+              "real_manifest_sha256": run.real.manifest_sha256, "fake_manifest_sha256": fake.manifest_sha256,
+              "checkpoints": fake.column_values("checkpoint")}
+    scan_ex = run.metric_ex + ([run.memo_ex] if run.memo_ex and run.memo_ex not in run.metric_ex else [])
+    feats, desc = _scan(fake, scan_ex, run.size, cfg, None, "swd" in cfg.metrics, run.prog)
+    metrics: dict[str, dict] = {}
+
+    def measure(key: str, fn: Callable[[], dict]) -> None:
+        try:
+            metrics[key] = {**fn(), **common}
+        except SkingenError as exc:
+            metrics[key] = {"error": str(exc), **common}
+            run.notes.append(f"{fake.name}: {key}: {exc}")
+
+    for ex in run.metric_ex:
+        a, b, mode = run.real_feats[ex.name], feats[ex.name], ex.describe()
+        if "fid" in cfg.metrics:
+            measure(f"fid/{ex.name}", lambda: _fid(a, b, ex.name, mode, run.notes))
+        if "kid" in cfg.metrics:
+            measure(f"kid/{ex.name}", lambda: _kid(a, b, cfg, ex.name, mode, run.notes))
+        if "prdc" in cfg.metrics:
+            measure(f"prdc/{ex.name}", lambda: {**precision_recall_density_coverage(a, b, cfg.prdc.k),
+                                                "extractor": ex.name, "mode": mode})
+    if "swd" in cfg.metrics:
+        levels = SwdDescriptors(run.size, cfg.swd).levels
+        measure("swd", lambda: {**swd(run.real_desc, desc, levels, cfg.swd, cfg.seed),
+                                "normalise": cfg.swd.normalise, "per_image": cfg.swd.per_image})
+    if run.memo_ex is not None:
+        measure("memorisation", lambda: _memorisation(run, fake, feats[run.memo_ex.name]))
+    if "diversity" in cfg.metrics:
+        measure("diversity", lambda: _diversity(fake, run))
+    if "speed" in cfg.metrics:
+        value, source = seconds_per_image(fake)
+        metrics["speed"] = {"seconds_per_image": value, "source": source}
+    return metrics
+
+
+def _fid(a, b, name: str, mode: dict, notes: list[str]) -> dict:
+    note = _dim_note(a, b, name)
+    if note:
+        notes.append(note)
+    return {"value": frechet_distance(a, b), "extractor": name, "mode": mode, "note": note}
+
+
+def _dim_note(a: np.ndarray, b: np.ndarray, name: str) -> str:
+    n = min(len(a), len(b))
+    return (f"FID in {name} features: N={n} < feature dim {a.shape[1]}, the covariance is rank-deficient and FID is "
+            "biased upwards; compare sets only at equal N" if n < a.shape[1] else "")
+
+
+def _kid(a, b, cfg: EvaluateConfig, name: str, mode: dict, notes: list[str]) -> dict:
+    r = kernel_distance(a, b, cfg.kid, cfg.seed)
+    if r.note:
+        notes.append(r.note)
+    return {"value": r.mean, "std": r.std, "subset_size": r.subset_size, "subsets": r.subsets, "note": r.note,
+            "extractor": name, "mode": mode}
+
+
+def _memorisation(run: _Run, fake: ImageSet, fake_feats: np.ndarray) -> dict:
+    cfg, train, ex, size = run.cfg, run.train, run.memo_ex, run.size
+    r = memorisation(fake_feats, run.train_feats, list(train.groups), cfg.memorisation.ratio)
+    order = np.argsort(r.ratio, kind="stable")[: cfg.memorisation.sheet_pairs]
+    run.sheets[fake.name] = closest_pairs_sheet(r, fake.load(order, size), train.load(r.nearest[order], size), order)
+    closest = [{"fake": fake.ids[i], "train": train.ids[int(r.nearest[i])], "ratio": float(r.ratio[i]),
+                "distance": float(r.d1[i])} for i in order]
+    return {"fraction": r.fraction, "flagged": r.flagged, "threshold": r.threshold, "n_train": len(train),
+            "train_manifest_sha256": train.manifest_sha256, "extractor": ex.name, "mode": ex.describe(),
+            "median_ratio": float(np.median(r.ratio)), "closest": closest}
+
+
+def _diversity(images: ImageSet, run: _Run) -> dict:
+    done = [0]
+    size = run.size
+
+    def step(d: int, _total: int) -> None:
+        run.prog.advance(2 * (d - done[0]))
+        done[0] = d
+
+    r = ms_ssim_diversity(images, size, run.cfg.diversity, run.cfg.seed, run.cfg.batch_size, run.device, step)
+    if r.scales < 5:
+        run.notes.append(f"MS-SSIM uses {r.scales} of 5 scales at {size} px (torchmetrics' 11 px window needs >= 176 px for 5)")
+    return {"ms_ssim": r.mean, "std": r.std, "pairs": r.pairs, "scales": r.scales, "n": len(images)}
+
+
+def _config_dict(cfg: EvaluateConfig) -> dict:
+    from skingen.config import to_dict
+
+    return to_dict(cfg)
