@@ -39,8 +39,11 @@ def test_demo_end_to_end(tmp_path):
     for family in ("dcgan", "cvae"):
         assert len(list((tmp_path / "demo" / "synth" / family).glob("seed*.png"))) == 16
         assert summary["models"][family]["seconds_per_image"] > 0
+    inpainted = tmp_path / "demo" / "synth" / "inpaint"
+    assert len(list(inpainted.glob("seed*.png"))) == 6 and len(list((inpainted / "frames").glob("*.png"))) == 6
+    assert summary["models"]["inpaint"]["evaluations_per_image"] == 6 * 4  # 6 steps x 4 solver steps (tiny preset)
     html = (tmp_path / "demo" / "summary.html").read_text()
-    assert html.count("data:image/png;base64,") == 5
+    assert html.count("data:image/png;base64,") == 6
 
 
 def test_demo_default_out_is_a_new_numbered_folder(tmp_path, monkeypatch):

@@ -2,7 +2,8 @@
 
 Stages (later issues add theirs here): demo data -> prepare (given masks) -> prepare (auto masks, to
 measure them against the truth) -> analyze (with a tiny autoencoder; ITA checked against the truth)
--> train the tiny DCGAN and CVAE presets and sample from them -> an HTML summary.
+-> train the tiny DCGAN and CVAE presets and sample from them -> train the tiny inpainting model and run
+iterative inpainting on a few crops -> an HTML summary.
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, worker
         report = sample_to_folder(run, out / "synth" / family, list(range(16)), batch=16)
         models[family] = {"run": str(run), "seconds_per_image": report.seconds_per_image,
                           "images": [read_image(p) for p in sorted(report.out.glob("seed*.png"))]}
-    summary["models"] = {f: {k: v for k, v in m.items() if k != "images"} for f, m in models.items()}
+    if train_images > 0:
+        models["inpaint"] = _inpaint_stage(out, seed, train_images, given.crops["train"], log)
+    summary["models"] = {f: {k: v for k, v in m.items() if k not in ("images", "strips")} for f, m in models.items()}
     write_json(out / "summary.json", summary)
     rows = read_manifest(out / "data")[:16]
     crops = [read_image(out / "data" / r["image"]) for r in rows]
@@ -104,12 +107,37 @@ def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, worker
          html_table(list(analysis.ita_counts), [list(analysis.ita_counts.values())])),
         *[(f"{family} samples", f"Seeds 0-15 from the tiny {family} preset (32 px, a few thousand images of training "
            f"on the CPU: a smoke test of the chain, not a quality result); {m['seconds_per_image'] * 1000:.1f} ms per "
-           f"image.", contact_sheet(m["images"], columns=16, cell=64)) for family, m in models.items()],
+           f"image.", contact_sheet(m["images"], columns=16, cell=64)) for family, m in models.items() if "images" in m],
+        *_inpaint_section(models.get("inpaint")),
     ])
     log(f"summary: {path}")
     return path
 
 
+def _inpaint_stage(out: Path, seed: int, train_images: int, n_train: int, log: Callable[[str], None]) -> dict:
+    """Train the tiny inpainting model and run 2 iterative runs of 6 steps on 3 training crops."""
+    from skingen.inpaint.folder import inpaint_to_folder
+    from skingen.inpaint.iterative import RunParams
+
+    log(f"train inpaint (preset tiny/inpaint, {train_images} images) and run 3 crops x 2 iterative-inpainting runs")
+    cfg = resolve_config("inpaint", "tiny/inpaint", [f"train.seed={seed}", f"train.images={train_images}",
+                                                     f"train.batch={min(16, n_train)}"])
+    run = train("inpaint", out / "data", cfg, outdir=out / "runs", cpu=True)
+    steps = 6
+    report = inpaint_to_folder(run, out / "data", out / "synth" / "inpaint", RunParams(steps=steps, shape="mixed"),
+                               runs=2, n=3, seed=seed)
+    strips = [read_image(p) for p in sorted((report.out / "frames").glob("seed*.png"))]
+    return {"run": str(run), "seconds_per_image": report.seconds_per_image, "steps": steps,
+            "evaluations_per_image": report.evaluations_per_image, "strips": np.vstack(strips)}
+
+
+def _inpaint_section(m: dict | None) -> list[tuple[str, str, np.ndarray]]:
+    if m is None:
+        return []
+    return [("inpaint: iterative runs", f"Each row: a crop, the image after each of {m['steps']} inpainting steps of "
+             f"the tiny inpaint preset, and the edit map (how often each pixel was repainted); "
+             f"{m['seconds_per_image']:.2f} s and {m['evaluations_per_image']:.0f} model evaluations per image.",
+             m["strips"])]
 def _ita_agreement(raw: Path, data: Path) -> dict[str, float]:
     """Share of crops (their own ITA) and of photos (whole-photo ITA) whose ITA category is the true one."""
     with open(raw / "truth.csv", newline="") as fh:

@@ -151,7 +151,8 @@ def train(
     model: str = typer.Argument(..., help="Model family (see `skingen list`)."),
     data: Optional[Path] = typer.Option(None, help="Prepared data folder (from `skingen prepare`)."),
     config: Optional[str] = typer.Option(None, help="YAML file with model: and train: sections, or a preset name: "
-                                         "dcgan, dcgan-128, dcgan-64, tiny/dcgan, cvae, cvae-64, tiny/cvae."),
+                                         "dcgan, dcgan-128, dcgan-64, tiny/dcgan, cvae, cvae-64, tiny/cvae, "
+                                         "inpaint, inpaint-64, tiny/inpaint."),
     set_: list[str] = typer.Option([], "--set", help="Override a key, e.g. --set train.images=50000 --set model.size=64."),
     outdir: Path = typer.Option(Path("runs"), help="Folder for numbered run folders."),
     desc: str = typer.Option("", help="Short description appended to the run folder name."),
@@ -235,6 +236,45 @@ def sample(
                                       device=_device(cpu), ema=not no_ema, precision=precision, progress=progress)
     console.print(f"wrote {report.n} images to {report.out}: {report.seconds_per_image:.4f} s/image "
                   f"(batch {report.batch}, {report.device}, {precision}; model time only), {report.seconds_total:.1f} s in all")
+
+
+@app.command()
+def inpaint(
+    run: Path = typer.Argument(..., help="Run folder (or checkpoint) of an `inpaint` model, or a local diffusers "
+                               "folder with an unconditional UNet2DModel (then inpainted by RePaint)."),
+    from_: str = typer.Option(..., "--from", help="Source crops: DATA[:split] [default split: train]."),
+    out: Path = typer.Option(..., "--out", help="New folder for the results (must not exist or be empty)."),
+    runs: int = typer.Option(1, help="Runs per source crop (different seeds give different images)."),
+    steps: int = typer.Option(10, help="Regions inpainted per run (at most; --coverage or --repeat-cap may end it sooner)."),
+    n: Optional[int] = typer.Option(None, "--n", help="Use only the first N crops of the split."),
+    shape: str = typer.Option("box", help="Region shape: box, blob or mixed."),
+    size: float = typer.Option(0.25, help="Region side: a fraction of the image side (<= 1) or pixels (> 1)."),
+    size_end: Optional[float] = typer.Option(None, help="Region side at the last step (linear change) [default: --size]."),
+    placement: str = typer.Option("least-covered", help="random, or least-covered (avoids repainting the same pixels)."),
+    coverage: Optional[float] = typer.Option(None, help="End a run once this fraction of pixels has been repainted."),
+    repeat_cap: Optional[int] = typer.Option(None, help="Never repaint a pixel more than this many times."),
+    context: float = typer.Option(2.0, help="Denoise a window this many times the region side (0 = the whole image)."),
+    solver_steps: Optional[int] = typer.Option(None, help="DPM-Solver++ steps per region [default: the model's]."),
+    seed: int = typer.Option(0, help="Seed of the first run (run j of crop i gets seed + i*runs + j)."),
+    batch: int = typer.Option(16, help="Runs processed together (windows per network call)."),
+    no_ema: bool = typer.Option(False, "--no-ema", help="Use the trained weights instead of their moving average."),
+    precision: str = typer.Option("fp32", help="fp32, bf16 or fp16 (GPU)."),
+    cpu: bool = typer.Option(False, "--cpu", help="Run on the CPU even when a GPU is available."),
+) -> None:
+    """Iterative inpainting: turn real crops into new images by repainting one region per step."""
+    from skingen.inpaint.folder import inpaint_to_folder
+    from skingen.inpaint.iterative import RunParams
+
+    with _user_errors():
+        params = RunParams(steps=steps, shape=shape, size=size, size_end=size_end, placement=placement,
+                           coverage=coverage, repeat_cap=repeat_cap, context=context or None)
+        with _progress("inpaint") as progress:
+            report = inpaint_to_folder(run, from_, out, params, runs=runs, n=n, seed=seed, solver_steps=solver_steps,
+                                       batch=batch, device=_device(cpu), ema=not no_ema, precision=precision,
+                                       progress=progress)
+    console.print(f"wrote {report.images} images ({report.sources} crops x {runs} runs) to {report.out}: "
+                  f"{report.seconds_per_image:.3f} s/image, {report.evaluations_per_image:.0f} model evaluations and "
+                  f"{report.pixels_per_image / 1e6:.2f} Mpixels per image ({report.device}, {precision}; model time only)")
 
 
 @app.command()

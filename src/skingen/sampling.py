@@ -54,14 +54,14 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
     t0 = time.perf_counter()
     if batch < 1:
         raise SkingenError("--batch must be at least 1")
-    autocast = _autocast(precision, device)
+    autocast = autocast_for(precision, device)
     model, ckpt = load_model(run, ema=ema, device=device)
     family, cfg = ckpt["config"]["family"], model.config
     options = {} if strength is None else {"strength": strength}
     if source is not None and "source" not in model.supports:
         raise SkingenError(f"model '{family}' cannot vary real images (--from); it takes: "
                            f"{', '.join(sorted(model.supports)) or 'no condition'}")
-    parents = _parents(source, cfg) if source is not None else None
+    parents = source_dataset(source, cfg.size) if source is not None else None
     if parents is None and strength is not None:
         raise SkingenError("--strength only applies when varying real images (--from DATA)")
     labels = list(getattr(cfg, "labels", ()))
@@ -116,7 +116,8 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def _autocast(precision: str, device: str):
+def autocast_for(precision: str, device: str):
+    """The autocast context for sampling at ``precision`` (fp32 | bf16 | fp16) on ``device``."""
     if precision not in PRECISIONS:
         raise SkingenError(f"precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
     device_type = torch.device(device).type
@@ -125,12 +126,12 @@ def _autocast(precision: str, device: str):
     return torch.autocast(device_type, dtype=PRECISIONS[precision] or torch.float32, enabled=precision != "fp32")
 
 
-def _parents(source: str | Path, cfg):
-    """The source data split, resized to the model's size."""
+def source_dataset(source: str | Path, size: int):
+    """The crops of ``DATA[:split]`` (default split: train), resized to ``size``."""
     from skingen.data.datasets import ManifestDataset
 
     folder, split = split_data_arg(str(source))
-    return ManifestDataset(folder, split=split or "train", size=cfg.size)
+    return ManifestDataset(folder, split=split or "train", size=size)
 
 
 def _parent(ds, seed: int) -> dict:

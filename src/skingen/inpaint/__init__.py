@@ -1,0 +1,1 @@
+"""Iterative inpainting: region shapes and placement, and the GLIDE-style iterative algorithm."""

@@ -1,0 +1,68 @@
+"""`skingen inpaint` end to end on a briefly trained tiny model."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from skingen.checkpoint import save_checkpoint
+from skingen.cli import app
+from skingen.config import to_dict
+from skingen.imageio import read_image, read_mask
+from skingen.registry import build_model
+from skingen.train.loop import train
+from tests.conftest import tiny_config
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def inpaint_run(tiny_data, tmp_path_factory):
+    cfg = tiny_config("inpaint", "train.images=32", "train.batch=8", "train.tick=32", "train.snapshot=32", "train.grid=4")
+    return train("inpaint", tiny_data, cfg, outdir=tmp_path_factory.mktemp("runs"), cpu=True)
+
+
+def test_cli_inpaint_writes_runs_with_frames_edit_maps_and_manifest(inpaint_run, tiny_data, tmp_path):
+    out = tmp_path / "inp"
+    res = runner.invoke(app, ["inpaint", str(inpaint_run), "--from", f"{tiny_data}:val", "--n", "2", "--runs", "2",
+                              "--steps", "3", "--size", "6", "--shape", "box", "--solver-steps", "2", "--seed", "10",
+                              "--out", str(out), "--cpu"])
+    assert res.exit_code == 0, res.output
+    assert "4 images (2 crops x 2 runs)" in res.output and "model evaluations" in res.output
+    with open(out / "manifest.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with open(tiny_data / "manifest.csv", newline="") as fh:
+        val = [r for r in csv.DictReader(fh) if r["split"] == "val"]
+    assert [r["seed"] for r in rows] == ["10", "11", "12", "13"]
+    assert [r["parent_id"] for r in rows] == [val[0]["id"]] * 2 + [val[1]["id"]] * 2
+    assert rows[0]["source_id"] == val[0]["source_id"] and {r["origin"] for r in rows} == {"synthetic"}
+    images = [read_image(out / r["image"]) for r in rows]
+    assert images[0].shape == (16, 16, 3) and not np.array_equal(images[0], images[1])  # two runs, two images
+    for r in rows:
+        info = json.loads((out / "runs" / f"seed{int(r['seed']):06d}.json").read_text())
+        counts = np.zeros((16, 16), int)
+        for reg in info["regions"]:
+            counts[reg["top"]:reg["top"] + reg["side"], reg["left"]:reg["left"] + reg["side"]] += 1
+        edits = read_image(out / r["edit_map"])[..., 0].astype(int)
+        assert (edits == counts).all() and counts.sum() == 3 * 36
+        assert edits.max() == int(r["max_repeat"]) and info["evaluations"] == 3 * 2 == int(r["evaluations"])
+        assert read_mask(out / r["lesion"]).shape == (16, 16) and r["lesion_estimated"] == "1"
+        strip = read_image(out / "frames" / f"seed{int(r['seed']):06d}.png")
+        assert strip.shape[1] == 5 * 64  # source, 3 steps, edit map
+    meta = json.loads((out / "inpaint.json").read_text())
+    assert meta["params"]["steps"] == 3 and meta["evaluations_per_image"] == 6 and meta["seconds_per_image"] > 0
+    again = runner.invoke(app, ["inpaint", str(inpaint_run), "--from", str(tiny_data), "--out", str(out)])
+    assert again.exit_code == 1 and "not empty" in again.output
+
+
+def test_cli_inpaint_errors(tiny_data, tmp_path):
+    dcgan = build_model("dcgan", tiny_config("dcgan").model)
+    save_checkpoint(tmp_path / "ck", 1, {"family": "dcgan", "model": to_dict(dcgan.config)}, {"model": dcgan.state_dict()})
+    res = runner.invoke(app, ["inpaint", str(tmp_path / "ck"), "--from", str(tiny_data), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1 and "needs an inpainting model" in res.output and "RePaint" in res.output
+    res = runner.invoke(app, ["inpaint", str(tmp_path / "ck"), "--from", str(tiny_data), "--out", str(tmp_path / "o"),
+                              "--placement", "everywhere"])
+    assert res.exit_code == 1 and "placement must be one of" in res.output and not (tmp_path / "o").exists()

@@ -1,0 +1,122 @@
+"""The iterative algorithm with oracle denoisers (no network): exact bookkeeping, windows, seeds."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from skingen.errors import SkingenError
+from skingen.inpaint.iterative import Inpainter, RunParams, derive_lesion, run_iterative, step_generator
+from skingen.inpaint.regions import edit_counts
+from tests.conftest import rgb_noise
+
+
+def local_mean(radius: int = 2, noise: float = 0.0) -> Inpainter:
+    """Fills each pixel with the mean of the kept pixels within ``radius`` (0 where there are none), plus
+    ``noise`` × normal noise from the row's generator: a local, optionally random denoiser."""
+    def fill(source, keep, generators):
+        k = torch.ones(3, 1, 2 * radius + 1, 2 * radius + 1, dtype=source.dtype)
+        num = F.conv2d(source * keep, k, padding=radius, groups=3)
+        den = F.conv2d(keep.expand(-1, 3, -1, -1), k, padding=radius, groups=3)
+        out = torch.where(den > 0, num / den.clamp(min=1), torch.zeros_like(num))
+        if noise:
+            out = out + noise * torch.stack([torch.randn(source.shape[1:], generator=g) for g in generators])
+        return out
+    return Inpainter(fill)
+
+
+def sources(n: int = 3, size: int = 32) -> torch.Tensor:
+    return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(5)) * 2 - 1
+
+
+def test_kept_pixels_are_bit_for_bit_unchanged():
+    garbage = Inpainter(lambda s, k, g: torch.full_like(s, 7.0) + s.sum())  # ignores keep entirely
+    src = sources()
+    for run in run_iterative(garbage, src, [0, 1, 2], RunParams(steps=6, shape="mixed", size=0.3)):
+        for k, region in enumerate(run.regions):
+            outside = ~region.paint(32)
+            assert torch.equal(run.frames[k + 1][:, outside], run.frames[k][:, outside])
+        untouched = run.edit_map == 0
+        assert torch.equal(run.image[:, untouched], run.frames[0][:, untouched])
+        assert untouched.any() and run.image.max() <= 1  # repainted pixels clipped to the image range
+
+
+def test_edit_map_counts_every_repaint():
+    """An oracle that adds 0.01 wherever it paints: the image then records how often each pixel changed."""
+    plus = Inpainter(lambda s, k, g: s + 0.01)
+    src = torch.full((2, 3, 32, 32), -0.9)
+    runs = run_iterative(plus, src, [3, 4], RunParams(steps=12, size=0.4, placement="random", context=1.5))
+    for run, s in zip(runs, src):
+        painted = ((run.image[0] - s[0]) / 0.01).round().int()
+        assert torch.equal(painted, run.edit_map)
+        assert torch.equal(run.edit_map, edit_counts(run.regions, 32))
+        assert int(run.edit_map.max()) >= 2  # random placement repaints some pixels twice or more
+
+
+def test_window_as_large_as_the_image_equals_the_plain_path():
+    noisy = local_mean(noise=0.3)
+    src = sources(2)
+    plain = run_iterative(noisy, src, [0, 9], RunParams(steps=5, context=None))
+    whole = run_iterative(noisy, src, [0, 9], RunParams(steps=5, context=50.0))
+    by_hand = src.clone()  # the plain path written out: repaint each region of the whole image in turn
+    for i, run in enumerate(plain):
+        for k, region in enumerate(run.regions):
+            keep = ~region.paint(32)
+            out = noisy.fill(by_hand[i:i + 1], keep[None, None].float(), [step_generator(run.seed, k)])[0]
+            by_hand[i] = torch.where(keep, by_hand[i], out.clamp(-1, 1))
+    for a, b, h in zip(plain, whole, by_hand):
+        assert torch.equal(a.image, b.image) and torch.equal(a.image, h)
+        assert a.pixels == 5 * 32 * 32 == b.pixels
+
+
+def test_context_window_equals_whole_image_for_a_local_denoiser_and_costs_less():
+    local = local_mean(radius=2)
+    src = sources(3)
+    params = RunParams(steps=6, size=8, shape="mixed")
+    whole = run_iterative(local, src, [1, 2, 3], RunParams(**{**params.to_dict(), "context": None}))
+    windowed = run_iterative(local, src, [1, 2, 3], params)
+    for a, b in zip(whole, windowed):
+        torch.testing.assert_close(a.image, b.image, atol=1e-6, rtol=0)
+        assert b.pixels == 6 * 16 * 16 < a.pixels
+
+
+def test_seeds_decide_the_output_not_the_batch():
+    noisy = local_mean(noise=0.3)
+    src = sources(1).repeat(3, 1, 1, 1)
+    together = run_iterative(noisy, src, [10, 11, 12], RunParams(steps=4), batch=2)
+    alone = run_iterative(noisy, src[:1], [11], RunParams(steps=4))
+    assert torch.equal(together[1].image, alone[0].image)
+    again = run_iterative(noisy, src[:1], [11], RunParams(steps=4))
+    assert torch.equal(again[0].image, alone[0].image)
+    assert not torch.equal(together[0].image, together[1].image)  # different run seeds, different images
+    assert [r.describe() for r in together[0].regions] != [r.describe() for r in together[1].regions]
+
+
+def test_frames_costs_and_early_end():
+    runs = run_iterative(local_mean(), sources(2), [0, 1], RunParams(steps=20, size=0.5, coverage=0.5))
+    for run in runs:
+        assert len(run.frames) == len(run.regions) + 1 < 21 and run.coverage >= 0.5
+        assert run.evaluations == len(run.regions)
+
+
+def test_bad_parameters_are_clear_errors():
+    with pytest.raises(SkingenError, match="region shape must be one of"):
+        RunParams(shape="circle")
+    with pytest.raises(SkingenError, match="context must be at least 1"):
+        RunParams(context=0.5)
+    with pytest.raises(SkingenError, match="2 sources but 1 seeds"):
+        run_iterative(local_mean(), sources(2), [0])
+
+
+def test_derived_lesion_keeps_the_source_mask_outside_the_edits_and_re_estimates_inside():
+    output = rgb_noise(64, 64)
+    yy, xx = np.mgrid[:64, :64]
+    macule = (yy - 32) ** 2 + (xx - 48) ** 2 < 36
+    output[macule] = [200, 90, 90]  # a red macule in the repainted right half
+    source_lesion = np.zeros((64, 64), bool)
+    source_lesion[:8] = True  # the parent's lesion: top rows
+    edits = np.zeros((64, 64), int)
+    edits[:, 32:] = 2
+    est = derive_lesion(source_lesion, output, edits)
+    assert np.array_equal(est[:, :32], source_lesion[:, :32])
+    assert est[macule].mean() > 0.3 and not est[:8, 32:].any()  # inside: the new macule is found, the old lesion is gone
