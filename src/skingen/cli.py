@@ -218,7 +218,7 @@ def sample(
     strength: Optional[float] = typer.Option(None, help="How far to move from the real crop (with --from) (default: the model's)."),
     label: Optional[str] = typer.Option(None, help="Class for label-conditional models (default: classes in turn by seed)."),
     no_ema: bool = typer.Option(False, "--no-ema", help="Use the trained weights instead of their moving average."),
-    precision: str = typer.Option("fp32", help="fp32, bf16 (about 2x faster on recent CPUs and GPUs) or fp16 (GPU)."),
+    precision: str = typer.Option("fp32", help="fp32, bf16 (2.2x faster batched at 256 px on a 2-core AVX-512 BF16 CPU; GPUs unmeasured) or fp16 (GPU)."),
     cpu: bool = typer.Option(False, "--cpu", help="Sample on the CPU even when a GPU is available."),
 ) -> None:
     """Generate images named by seed, with a synthetic manifest.csv and the measured seconds per image."""
@@ -425,9 +425,7 @@ def evaluate(
         fakes = [open_folder(f, name=f"{f.parent.name}/{f.name}" if names.count(f.name) > 1 else f.name) for f in fake]
         train_set = open_any(train) if train else None
         if device == "auto":
-            import torch
-
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+            device = _device(cpu=False)
         cache = None if no_cache else FeatureCache(cache_dir)
         with _progress("evaluate") as progress:
             result = run_evaluate(real_set, fakes, cfg, train=train_set, inception_weights=inception_weights,

@@ -4,8 +4,9 @@ Each image depends only on (checkpoint, seed, condition), so ``--seeds 0-99`` in
 halves gives identical files. With ``source`` (a data folder, optionally ``DATA:split``) the model
 varies real crops: seed ``s`` varies the crop number ``s mod len(split)``, recorded as ``parent_id``.
 The seconds per image are measured around the model only (not file writing) and saved.
-``precision="bf16"`` runs the networks under autocast (about 2x faster on CPUs with AVX-512 BF16 and on
-GPUs); images then differ slightly from fp32 ones, so the precision is recorded with them.
+``precision="bf16"`` runs the networks under autocast (2.2x faster batched at 256 px on a 2-core CPU with
+AVX-512 BF16, bench/models.py; GPUs unmeasured); images then differ slightly from fp32 ones, so the
+precision is recorded with them.
 """
 
 from __future__ import annotations

@@ -37,23 +37,21 @@ def ita_degrees(L: np.ndarray | float, b: np.ndarray | float) -> np.ndarray | fl
 def ita_category(ita: float) -> str:
     """Six ITA categories: very light > 55, light 41-55, intermediate 28-41, tan 10-28, brown -30-10,
     dark < -30; ``'unknown'`` for NaN (not measurable)."""
-    if math.isnan(ita):
-        return UNKNOWN
-    for lower, name, _ in ITA_CATEGORIES:
-        if ita > lower:
-            return name
-    return ITA_CATEGORIES[-1][1]
+    return _lookup(ita, 1)
 
 
 def fitzpatrick_approx(ita: float) -> str:
     """The commonly used *approximate* ITA -> Fitzpatrick I-VI mapping (not a clinical Fitzpatrick type);
     ``'unknown'`` for NaN."""
+    return _lookup(ita, 2)
+
+
+def _lookup(ita: float, column: int) -> str:
+    """Column ``column`` of the first ``ITA_CATEGORIES`` row whose lower bound ``ita`` exceeds."""
     if math.isnan(ita):
         return UNKNOWN
-    for lower, _, fitz in ITA_CATEGORIES:
-        if ita > lower:
-            return fitz
-    return ITA_CATEGORIES[-1][2]
+    row = next((r for r in ITA_CATEGORIES if ita > r[0]), ITA_CATEGORIES[-1])
+    return row[column]
 
 
 @dataclass(frozen=True)

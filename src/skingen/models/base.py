@@ -61,10 +61,6 @@ class Condition:
             return len(getattr(self, f))
         return 0
 
-    def select(self, index: slice | list[int]) -> "Condition":
-        """Rows ``index`` of every given field (for sampling in batches)."""
-        return Condition(**{f: getattr(self, f)[index] for f in self.given()})
-
     def to(self, device: torch.device | str) -> "Condition":
         return Condition(**{f: getattr(self, f).to(device) for f in self.given()})
 
