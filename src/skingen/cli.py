@@ -485,6 +485,7 @@ def downstream(
     seeds: int = typer.Option(5, help="Training seeds per arm and fraction."),
     ratios: str = typer.Option("0,1,3,10", help="Synthetic images per real training image of the same class."),
     no_classical: bool = typer.Option(False, "--no-classical", help="Leave out the classical-augmentation arms."),
+    classes: Optional[str] = typer.Option(None, help="Study only these classes, e.g. measles,chickenpox,monkeypox (default: all)."),
     classifier: str = typer.Option("small-cnn", help="small-cnn or resnet18."),
     weights: Optional[Path] = typer.Option(None, help="Local ResNet-18 ImageNet state dict (default: from scratch)."),
     size: Optional[int] = typer.Option(None, help="Image size in px (default: 64)."),
@@ -504,6 +505,8 @@ def downstream(
                      f"classical={'false' if no_classical else 'true'}", f"train.arch={classifier}", *set_]
         if size is not None:
             overrides.append(f"train.size={size}")
+        if classes:
+            overrides.append(f"classes=[{','.join(c.strip() for c in classes.split(','))}]")
         if weights is not None:
             overrides.append(f"train.weights={weights}")
         cfg = load_config(StudyConfig, config, overrides)

@@ -41,6 +41,7 @@ class StudyConfig:
     seeds: int = 5
     ratios: tuple[float, ...] = (0, 1, 3, 10)
     classical: bool = True  # include the classical-augmentation arms
+    classes: tuple[str, ...] = ()  # study only these classes (e.g. measles, chickenpox, monkeypox); () = all
     n_boot: int = 1000  # bootstrap resamples for the confidence intervals
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -153,12 +154,17 @@ def run_study(data: str | Path, synthetic: list[str], cfg: StudyConfig = StudyCo
     t0 = time.perf_counter()
     data = Path(data)
     ds = ManifestDataset(data, split=None)
-    labels = tuple(ds.labels)
+    rows = ds.rows
+    if cfg.classes:
+        unknown = sorted(set(cfg.classes) - set(ds.labels))
+        if unknown:
+            raise SkingenError(f"{data}: no class(es) {', '.join(unknown)} (classes: {', '.join(ds.labels)})")
+        rows = [r for r in rows if r.get("label") in cfg.classes]
+    labels = tuple(sorted({r.get("label", "") for r in rows}))
     if "" in labels:
         raise SkingenError(f"{data}: some images have no label; the downstream study needs a class for every image")
     if len(labels) < 2:
         raise SkingenError(f"{data}: the downstream study needs at least 2 classes, found {list(labels)}")
-    rows = ds.rows
     for split in ("train", "test"):
         if not any(r["split"] == split for r in rows):
             raise SkingenError(f"{data}: no images in the {split} split")
