@@ -481,12 +481,12 @@ def downstream(
     data: Path = typer.Option(..., "--data", help="Prepared real data folder with train/val/test splits and labels."),
     synthetic: list[str] = typer.Option([], "--synthetic", help="Synthetic folder (DIR or DIR:LABEL); repeat for more."),
     out: Path = typer.Option(..., "--out", help="New report folder (must not exist or be empty)."),
-    fractions: str = typer.Option("0.1,0.25,0.5,1.0", help="Fractions of the real training data."),
-    seeds: int = typer.Option(5, help="Training seeds per arm and fraction."),
-    ratios: str = typer.Option("0,1,3,10", help="Synthetic images per real training image of the same class."),
+    fractions: Optional[str] = typer.Option(None, help="Fractions of the real training data (default: 0.1,0.25,0.5,1.0)."),
+    seeds: Optional[int] = typer.Option(None, help="Training seeds per arm and fraction (default: 5)."),
+    ratios: Optional[str] = typer.Option(None, help="Synthetic images per real training image of the same class (default: 0,1,3,10)."),
     no_classical: bool = typer.Option(False, "--no-classical", help="Leave out the classical-augmentation arms."),
     classes: Optional[str] = typer.Option(None, help="Study only these classes, e.g. measles,chickenpox,monkeypox (default: all)."),
-    classifier: str = typer.Option("small-cnn", help="small-cnn or resnet18."),
+    classifier: Optional[str] = typer.Option(None, help="small-cnn or resnet18 (default: small-cnn)."),
     weights: Optional[Path] = typer.Option(None, help="Local ResNet-18 ImageNet state dict (default: from scratch)."),
     size: Optional[int] = typer.Option(None, help="Image size in px (default: 64)."),
     config: Optional[Path] = typer.Option(None, help="YAML file with StudyConfig keys."),
@@ -500,9 +500,18 @@ def downstream(
     from skingen.downstream.study import StudyConfig, run_study
 
     with _user_errors():
-        overrides = [f"fractions=[{','.join(map(str, _floats(fractions, '--fractions')))}]",
-                     f"ratios=[{','.join(map(str, _floats(ratios, '--ratios')))}]", f"seeds={seeds}",
-                     f"classical={'false' if no_classical else 'true'}", f"train.arch={classifier}", *set_]
+        overrides = []  # only the options given: a --config file's values stay otherwise
+        if fractions is not None:
+            overrides.append(f"fractions=[{','.join(map(str, _floats(fractions, '--fractions')))}]")
+        if ratios is not None:
+            overrides.append(f"ratios=[{','.join(map(str, _floats(ratios, '--ratios')))}]")
+        if seeds is not None:
+            overrides.append(f"seeds={seeds}")
+        if no_classical:
+            overrides.append("classical=false")
+        if classifier is not None:
+            overrides.append(f"train.arch={classifier}")
+        overrides += list(set_)
         if size is not None:
             overrides.append(f"train.size={size}")
         if classes:
