@@ -119,25 +119,26 @@ def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, worker
 
 
 def _downstream_stage(out: Path, seed: int, workers: int, log: Callable[[str], None]) -> dict:
-    """Exanthem vs healthy demo photos (96 px, 32 px crops): real-only vs classical augmentation, 1 seed."""
+    """Exanthem vs healthy demo photos (192 px, 64 px crops chosen alike for both classes by where the rash is or
+    would be): real-only vs classical augmentation, one seed."""
     from skingen.data.sources import CsvColumns
     from skingen.downstream.report import write_report
     from skingen.downstream.study import StudyConfig, run_study
     from skingen.downstream.train import TrainConfig
 
     log("downstream: exanthem vs healthy detector (small CNN, real only vs classical augmentation)")
-    raw = write_demo_data(out / "raw-2class", n=64, seed=seed + 1, healthy=0.5, size=(96, 96))
-    prepare(raw / "truth.csv", out / "data-2class", PrepareConfig(size=32, seed=seed, split=(0.5, 0.2, 0.3)),
-            columns=CsvColumns(image="image"), workers=workers)
+    raw = write_demo_data(out / "raw-2class", n=40, seed=seed + 1, healthy=0.5, size=(192, 192))
+    prepare(raw / "truth.csv", out / "data-2class", PrepareConfig(size=64, seed=seed, split=(0.5, 0.2, 0.3)),
+            masks=raw / "regions", columns=CsvColumns(image="image"), workers=workers)
     cfg = StudyConfig(fractions=(1.0,), seeds=1, ratios=(0,), n_boot=200,
-                      train=TrainConfig(size=32, images=1200, batch=16, eval_every=400))
+                      train=TrainConfig(size=64, images=2000, batch=16, eval_every=500))
     result = run_study(out / "data-2class", [], cfg)
     write_report(result, cfg, out / "downstream", out / "data-2class")
     rows = {r["arm"]: r for r in result.runs}
     header = ["arm", "train images", "balanced accuracy", "macro-F1", "AUROC"]
     table = html_table(header, [[a, r["n_real"], f"{r['test_balanced_accuracy']:.2f}", f"{r['test_macro_f1']:.2f}",
                                  f"{r['test_auroc']:.2f}"] for a, r in rows.items()])
-    caption = (f"A small CNN told {len(result.test.y)} test crops apart (exanthem vs healthy skin, 32 px), trained on "
+    caption = (f"A small CNN told {len(result.test.y)} test crops apart (exanthem vs healthy skin, 64 px), trained on "
                f"real crops only or with classical augmentation; one seed, so no claim either way. Full report with "
                f"95% intervals: downstream/summary.html.")
     return {"summary": {a: {k: r[k] for k in ("n_real", "test_balanced_accuracy", "test_macro_f1", "test_auroc")}

@@ -36,6 +36,7 @@ class DemoPhoto:
     lesion: np.ndarray  # bool [H,W]
     skin: np.ndarray  # bool [H,W]
     skin_lab: tuple[float, float, float]  # base healthy-skin colour
+    region: np.ndarray | None = None  # bool [H,W]: where the rash would be (healthy photos only)
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
@@ -126,7 +127,9 @@ def render_demo_photo(seed: int, size: tuple[int, int] | None = None, rash: bool
     lab[..., 2] = b0 + 0.8 * _smooth_noise(rng, (h, w), min(h, w) / 10)
     # Rash: erythema raises a*, lowers L*; on dark skin it is subtler and darker (violaceous).
     intensity, papules = _rash_layout(rng, h, w)
+    region = None
     if not rash:
+        region = intensity >= 0.5
         intensity, papules = np.zeros_like(intensity), np.zeros_like(papules)
     darkness = np.clip((60.0 - L0) / 35.0, 0, 1)
     d_a = rng.uniform(10, 22) * (1 - 0.5 * darkness)
@@ -162,7 +165,8 @@ def render_demo_photo(seed: int, size: tuple[int, int] | None = None, rash: bool
     rgb = gaussian_filter(rgb, (rng.uniform(0.0, 0.8),) * 2 + (0,))
     rgb = rgb + rng.normal(0, rng.uniform(0.004, 0.015), rgb.shape).astype(np.float32)
     image = np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
-    return DemoPhoto(image=image, lesion=lesion, skin=skin, skin_lab=(L0, a0, b0))
+    return DemoPhoto(image=image, lesion=lesion, skin=skin, skin_lab=(L0, a0, b0),
+                     region=None if region is None else region & ~background)
 
 
 def write_demo_data(out: str | Path, n: int = 200, seed: int = 0,
@@ -171,7 +175,10 @@ def write_demo_data(out: str | Path, n: int = 200, seed: int = 0,
     """Write ``n`` demo photos to ``out/{images,masks,skin}/`` plus ``truth.csv``. Refuses a non-empty ``out``.
 
     ``healthy``: share of photos rendered without rash and labelled ``healthy`` (every k-th photo; the
-    others are ``exanthem``), for a two-class detector demo. ``size``: (H, W) of every photo (default random)."""
+    others are ``exanthem``), for a two-class detector demo. Then ``out/regions/`` holds, for every photo,
+    where the rash is or would be: cropping both classes by it (``prepare --masks out/regions``) gives
+    crops at the same zoom, so a detector cannot tell the classes apart by crop scale.
+    ``size``: (H, W) of every photo (default random)."""
     from PIL import Image
     from skimage.color import rgb2lab
 
@@ -189,6 +196,8 @@ def write_demo_data(out: str | Path, n: int = 200, seed: int = 0,
         write_image(out / "images" / f"{stem}.jpg", photo.image, quality=quality)
         write_mask(out / "masks" / f"{stem}.png", photo.lesion)
         write_mask(out / "skin" / f"{stem}.png", photo.skin)
+        if healthy > 0:
+            write_mask(out / "regions" / f"{stem}.png", photo.lesion if photo.region is None else photo.region)
         # Measure the rendered healthy skin in the encoded file (what a user's estimator sees).
         seen = np.asarray(Image.open(out / "images" / f"{stem}.jpg").convert("RGB"))
         healthy_px = photo.skin & ~photo.lesion
