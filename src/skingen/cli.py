@@ -524,7 +524,7 @@ def downstream(
             return
         check_out(out)
         with _progress("downstream") as progress:
-            result = run_study(data, list(synthetic), cfg, device=_device(cpu), progress=progress)
+            result = run_study(data, list(synthetic), cfg, device=_device(cpu), progress=progress, log=_status)
         path = write_report(result, cfg, out, data)
     from skingen.downstream.report import console_rows
 

@@ -89,3 +89,13 @@ def test_cli_downstream_and_augment(planted, tmp_path):
     assert sum(r["origin"] == "synthetic" for r in read_manifest(tmp_path / "aug")) == 2
     res = runner.invoke(app, ["downstream", "--data", str(planted), "--out", str(tmp_path / "r2"), "--fractions", "0,1"])
     assert res.exit_code == 1 and "fractions must be in (0, 1]" in res.output
+
+
+def test_blank_corner_greys_the_bottom_left_square(planted):
+    from skingen.downstream.study import load_images
+
+    rows = read_manifest(planted)[:3]
+    x = load_images(planted, rows, ("a", "b"), 16, blank_corner=0.25).x
+    assert (x[:, :, 12:, :4] == 128).all()
+    assert not (x[:, :, :12, :] == 128).all()
+    assert torch.equal(x[:, :, :12], load_images(planted, rows, ("a", "b"), 16).x[:, :, :12])
