@@ -218,15 +218,13 @@ def _given_splits(groups: dict[str, tuple[str, int]], given: dict[str, set[str]]
                   ) -> tuple[dict[str, str], int]:
     """Splits from a CSV split column (module docstring): test wins, then val; val carved from train when
     the column has none. Returns ``({group: split}, groups whose photos were marked differently)``."""
-    if any("" in marks for marks in given.values()):
-        raise SkingenError("the split column is empty for some photos; give every row train, val or test")
     out = {g: "test" if "test" in m else "val" if "val" in m else "train" for g, m in given.items()}
     conflicts = sum(len(m) > 1 for m in given.values())
     if "val" not in out.values() and cfg.split[1] > 0:
         share = cfg.split[1] / (cfg.split[0] + cfg.split[1])
         train_groups = {g: groups[g] for g, s in out.items() if s == "train"}
         carved = assign_splits(train_groups, (1 - share, share, 0.0), cfg.seed)
-        out.update({g: s for g, s in carved.items()})
+        out.update(carved)
     return out, conflicts
 
 
