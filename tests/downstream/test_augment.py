@@ -77,3 +77,14 @@ def test_labels_and_balancing(planted, tmp_path):
     # water filling: the smaller class rises first, limited by what is available
     assert water_fill({"a": 10, "b": 4}, {"a": 5, "b": 5}, 8) == {"a": 3, "b": 5}
     assert water_fill({"a": 10, "b": 4}, {"a": 5, "b": 5}, 4) == {"a": 0, "b": 4}
+
+
+def test_skin_tone_balance_fills_the_rarer_tone_first(planted, tmp_path):
+    train = [r for r in read_manifest(planted) if r["split"] == "train"]
+    tones = {t: sum(r["ita_category"] == t for r in train) for t in ("light", "dark")}
+    rare, common = sorted(tones, key=lambda t: (tones[t], t))
+    gap = tones[common] - tones[rare]
+    synth = write_synthetic(tmp_path / "tone", [{"label": "a", "ita_category": t} for t in ("light", "dark") for _ in range(gap + 4)])
+    augment(planted, [str(synth)], tmp_path / "o", ratio=(gap + 2) / len(train), balance="skin-tone")
+    added = [r["ita_category"] for r in read_manifest(tmp_path / "o") if r["origin"] == "synthetic"]
+    assert added.count(rare) == gap + 1 and added.count(common) == 1
