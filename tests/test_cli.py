@@ -44,6 +44,8 @@ def test_demo_end_to_end(tmp_path):
     assert summary["models"]["inpaint"]["evaluations_per_image"] == 6 * 4  # 6 steps x 4 solver steps (tiny preset)
     html = (tmp_path / "demo" / "summary.html").read_text()
     assert html.count("data:image/png;base64,") == 6
+    assert set(summary["downstream"]) == {"real", "real+classical"}  # the tiny detector study ran
+    assert (tmp_path / "demo" / "downstream" / "summary.csv").is_file()
 
 
 def test_demo_default_out_is_a_new_numbered_folder(tmp_path, monkeypatch):

@@ -47,7 +47,8 @@ def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, worker
              log: Callable[[str], None] = lambda s: None) -> Path:
     """Run the demo chain into ``out`` (must be new or empty); returns the path of ``summary.html``.
 
-    ``train_images``: duration of each tiny model's training (0 skips the model stages).
+    ``train_images``: duration of each tiny model's training (0 skips the model stages and the downstream
+    detector stage, whose classifiers see at most 2000 images).
     """
     out = Path(out)
     if out.exists() and any(out.iterdir()):
@@ -82,8 +83,9 @@ def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, worker
     if train_images > 0:
         models["inpaint"] = _inpaint_stage(out, seed, train_images, given.crops["train"], log)
     summary["models"] = {f: {k: v for k, v in m.items() if k not in ("images", "strips")} for f, m in models.items()}
-    downstream = _downstream_stage(out, seed, workers, log)
-    summary["downstream"] = downstream["summary"]
+    downstream = _downstream_stage(out, seed, workers, min(2000, train_images), log) if train_images > 0 else None
+    if downstream:
+        summary["downstream"] = downstream["summary"]
     write_json(out / "summary.json", summary)
     rows = read_manifest(out / "data")[:16]
     crops = [read_image(out / "data" / r["image"]) for r in rows]
@@ -112,15 +114,15 @@ def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, worker
            f"on the CPU: a smoke test of the chain, not a quality result); {m['seconds_per_image'] * 1000:.1f} ms per "
            f"image.", contact_sheet(m["images"], columns=16, cell=64)) for family, m in models.items() if "images" in m],
         *_inpaint_section(models.get("inpaint")),
-        ("Downstream detector (tiny)", downstream["caption"], downstream["table"]),
+        *([("Downstream detector (tiny)", downstream["caption"], downstream["table"])] if downstream else []),
     ])
     log(f"summary: {path}")
     return path
 
 
-def _downstream_stage(out: Path, seed: int, workers: int, log: Callable[[str], None]) -> dict:
+def _downstream_stage(out: Path, seed: int, workers: int, images: int, log: Callable[[str], None]) -> dict:
     """Exanthem vs healthy demo photos (192 px, 64 px crops chosen alike for both classes by where the rash is or
-    would be): real-only vs classical augmentation, one seed."""
+    would be): real-only vs classical augmentation, one seed, ``images`` training images seen per classifier."""
     from skingen.data.sources import CsvColumns
     from skingen.downstream.report import write_report
     from skingen.downstream.study import StudyConfig, run_study
@@ -131,7 +133,7 @@ def _downstream_stage(out: Path, seed: int, workers: int, log: Callable[[str], N
     prepare(raw / "truth.csv", out / "data-2class", PrepareConfig(size=64, seed=seed, split=(0.5, 0.2, 0.3)),
             masks=raw / "regions", columns=CsvColumns(image="image"), workers=workers)
     cfg = StudyConfig(fractions=(1.0,), seeds=1, ratios=(0,), n_boot=200,
-                      train=TrainConfig(size=64, images=2000, batch=16, eval_every=500))
+                      train=TrainConfig(size=64, images=max(16, images), batch=16, eval_every=500))
     result = run_study(out / "data-2class", [], cfg)
     write_report(result, cfg, out / "downstream", out / "data-2class")
     rows = {r["arm"]: r for r in result.runs}
