@@ -534,7 +534,7 @@ def downstream(
         table.add_column(col, justify="left" if i == 0 else "right")
     for row in rows:
         table.add_row(*row)
-    console.print(table, width=max(console.width, 160))
+    console.print(table, width=max(console.width, 200))  # 8 columns of "0.123 [0.100, 0.150]"
     console.print(f"open {path}", highlight=False)
 
 

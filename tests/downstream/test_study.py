@@ -42,17 +42,20 @@ def test_fractions_are_group_safe_per_class_and_nested():
 def test_planted_signal_study_beats_chance(tmp_path):
     """Four classes (chance balanced accuracy 0.25) told apart by a planted colour square: real-only and
     classical arms reach >= 0.75 on the test split; a synthetic set of noise images adds its arms and is
-    counted as asked (ratio per class)."""
+    counted as asked (ratio per class); two ratios that the set is too small for share one training."""
     data = write_planted(tmp_path / "data", {"a": 18, "b": 18, "c": 18, "d": 18})
     synth = write_synthetic(tmp_path / "noise", [{"label": "a"}] * 40)
-    cfg = StudyConfig(fractions=(1.0,), seeds=1, ratios=(0, 1), n_boot=100, train=TINY)
+    cfg = StudyConfig(fractions=(1.0,), seeds=1, ratios=(0, 1, 5, 10), n_boot=100, train=TINY)
     result = run_study(data, [f"{synth}"], cfg)
     by_arm = {r["arm"]: r for r in result.runs}
-    assert set(by_arm) == {"real", "real+classical", "real+noise@1", "real+classical+noise@1"}
+    assert set(by_arm) == {"real", "real+classical"} | {f"real+{c}noise@{r}" for c in ("", "classical+") for r in (1, 5, 10)}
     assert by_arm["real"]["test_balanced_accuracy"] >= 0.75
     assert by_arm["real+classical"]["test_balanced_accuracy"] >= 0.75
     n_real_a = sum(r["split"] == "train" and r["label"] == "a" for r in read_manifest(data))
     assert by_arm["real+noise@1"]["n_synthetic"] == n_real_a and by_arm["real+noise@1"]["ratio_actual"] == 1.0
+    assert by_arm["real+noise@5"]["n_synthetic"] == by_arm["real+noise@10"]["n_synthetic"] == 40  # all there is
+    assert by_arm["real+noise@10"]["same_as"] == "real+noise@5" and by_arm["real+noise@5"]["same_as"] == ""
+    assert np.array_equal(result.probs[("real+noise@10", 1.0)], result.probs[("real+noise@5", 1.0)])
 
     from skingen.downstream.report import write_report
     from skingen.eval.features import make_extractor

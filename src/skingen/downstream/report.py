@@ -172,14 +172,14 @@ def write_report(result: StudyResult, cfg: StudyConfig, out: str | Path, data: s
 
 
 def console_rows(out: str | Path) -> tuple[list[str], list[list[str]]]:
-    """The summary as text rows for the CLI's table (from ``summary.csv``)."""
+    """The summary as text rows for the CLI's table (from ``summary.csv``; the other deltas are in the file)."""
     with open(Path(out) / "summary.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    header = ["arm", "fraction", "n real", "n synth"] + [_NAMES[m] for m in METRICS] + [f"Δ {_NAMES[m]}" for m in METRICS]
+    header = ["arm", "fraction", "n real", "n synth"] + [_NAMES[m] for m in METRICS] + ["Δ balanced accuracy vs real"]
     text = []
     for r in rows:
         cells = [r["arm"], r["fraction"], r["n_real"], r["n_synthetic"]]
-        for m in list(METRICS) + [f"delta_{m}" for m in METRICS]:
+        for m in list(METRICS) + ["delta_balanced_accuracy"]:
             cells.append(f"{float(r[m]):.3f} [{float(r[m + '_low']):.3f}, {float(r[m + '_high']):.3f}]" if r.get(m) else "")
         text.append(cells)
     return header, text

@@ -199,22 +199,29 @@ def run_study(data: str | Path, synthetic: list[str], cfg: StudyConfig = StudyCo
     for fraction in cfg.fractions:
         for seed in range(cfg.seeds):
             real = train_all.subset(fraction_indices(train_all.rows, fraction, seed))
+            trained_sets: dict[tuple, tuple[str, TrainedClassifier, np.ndarray]] = {}
             for arm in arms:
-                x, y, n_syn, ratio_actual = real.x, real.y, 0, 0.0
+                x, y, idx, ratio_actual = real.x, real.y, [], 0.0
                 if arm.synthetic:
                     syn = synth_images[arm.synthetic]
                     idx, ratio_actual = _synthetic_for(syn, real, arm.ratio, seed, labels)
                     part = syn.subset(idx)
-                    x, y, n_syn = torch.cat([real.x, part.x]), torch.cat([real.y, part.y]), len(idx)
-                trained = train_classifier(x, y, val.x, val.y, labels, cfg.train, seed, classical=arm.classical,
-                                           device=device)
-                p = predict(trained.model, test.x, device=device)
+                    x, y = torch.cat([real.x, part.x]), torch.cat([real.y, part.y])
+                # a set too small for two ratios gives them the same images: train once, report both
+                key = (arm.classical, arm.synthetic, tuple(idx))
+                same_as, trained, p = trained_sets.get(key, ("", None, None))
+                if trained is None:
+                    trained = train_classifier(x, y, val.x, val.y, labels, cfg.train, seed, classical=arm.classical,
+                                               device=device)
+                    p = predict(trained.model, test.x, device=device)
+                    trained_sets[key] = (arm.name, trained, p)
                 probs.setdefault((arm.name, fraction), []).append(p)
+                n_syn = len(idx)
                 record = {"arm": arm.name, "classical": arm.classical, "synthetic": arm.synthetic,
                           "ratio": arm.ratio, "ratio_actual": round(ratio_actual, 4), "fraction": fraction,
-                          "seed": seed, "n_real": len(real.y), "n_synthetic": n_syn,
+                          "seed": seed, "n_real": len(real.y), "n_synthetic": n_syn, "same_as": same_as,
                           "val_balanced_accuracy": round(trained.val_balanced_accuracy, 4),
-                          "best_images": trained.best_images, "seconds": round(trained.seconds, 2),
+                          "best_images": trained.best_images, "seconds": round(trained.seconds, 2) if not same_as else 0.0,
                           **{f"test_{k}": round(v, 4) for k, v in metric_values(test.y.numpy(), p).items()}}
                 runs.append(record)
                 if best is None or trained.val_balanced_accuracy > best.val_balanced_accuracy:
@@ -223,7 +230,7 @@ def run_study(data: str | Path, synthetic: list[str], cfg: StudyConfig = StudyCo
                 if log:
                     log(f"[{done}/{total}] {arm.name} fraction {fraction:g} seed {seed}: {len(real.y)} real + {n_syn} "
                         f"synthetic, val BA {trained.val_balanced_accuracy:.3f}, test BA {record['test_balanced_accuracy']:.3f}, "
-                        f"{trained.seconds:.0f} s")
+                        + (f"same images as {same_as}" if same_as else f"{trained.seconds:.0f} s"))
                 if progress:
                     progress(done, total, f"{arm.name} f={fraction:g} seed {seed}")
     stacked = {k: np.stack(v) for k, v in probs.items()}
