@@ -24,7 +24,7 @@ from skingen.downstream.classifiers import save_classifier
 from skingen.downstream.stats import METRICS, bootstrap_metrics, wilson_interval
 from skingen.downstream.study import StudyConfig, StudyResult
 from skingen.errors import SkingenError
-from skingen.runs import atomic_path, environment_info, write_json
+from skingen.runs import atomic_path, environment_info, staged_dir, write_json
 from skingen.viz import figure_to_image, html_table, write_html
 
 _NAMES = {"balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1", "auroc": "AUROC"}
@@ -115,9 +115,14 @@ def metrics_figure(summary: list[dict]) -> np.ndarray:
 
 
 def write_report(result: StudyResult, cfg: StudyConfig, out: str | Path, data: str | Path) -> Path:
-    """Write the report folder (module docstring); returns the path of ``summary.html``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the report folder (module docstring) all at once (staged, then renamed); returns the path of
+    ``summary.html``."""
+    with staged_dir(out, "report") as staging:
+        _write_report(result, cfg, staging, data)
+    return Path(out) / "summary.html"
+
+
+def _write_report(result: StudyResult, cfg: StudyConfig, out: Path, data: str | Path) -> None:
     _write_csv(out / "results.csv", result.runs)
     summary = summarise(result, cfg.n_boot)
     _write_csv(out / "summary.csv", summary)
@@ -166,9 +171,7 @@ def write_report(result: StudyResult, cfg: StudyConfig, out: str | Path, data: s
     if per_tone:
         sections.append(("Per skin tone", "Accuracy per ITA category of the test images (Wilson 95%).",
                          html_table(list(per_tone[0]), [list(r.values()) for r in per_tone])))
-    path = out / "summary.html"
-    write_html(path, "skingen downstream study", sections)
-    return path
+    write_html(out / "summary.html", "skingen downstream study", sections)
 
 
 def console_rows(out: str | Path) -> tuple[list[str], list[list[str]]]:
