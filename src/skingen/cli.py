@@ -453,7 +453,7 @@ def augment(
     synthetic: list[str] = typer.Option(..., "--synthetic", help="Synthetic folder from `skingen sample` (DIR, or DIR:LABEL when "
                                         "its manifest has no label); repeat for more."),
     out: Path = typer.Option(..., "--out", help="New folder for the augmented data (must not exist or be empty)."),
-    ratio: Optional[float] = typer.Option(None, help="Synthetic images per real train image (default: all of them)."),
+    ratio: Optional[float] = typer.Option(None, help="Synthetic images per real train image of the classes they cover (default: all of them)."),
     balance: str = typer.Option("none", help="none (seeded random choice), label or skin-tone (fill the smallest classes / "
                                 "ITA categories first)."),
     seed: int = typer.Option(0, help="Seed for choosing the synthetic images."),

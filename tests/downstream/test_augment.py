@@ -70,6 +70,9 @@ def test_labels_and_balancing(planted, tmp_path):
         augment(planted, [str(nolabel)], tmp_path / "o1")
     report = augment(planted, [f"{nolabel}:b"], tmp_path / "o2")
     assert report.synthetic == {"gen": 4}
+    n_train_b = sum(r["split"] == "train" and r["label"] == "b" for r in read_manifest(planted))
+    report = augment(planted, [f"{nolabel}:b"], tmp_path / "o2b", ratio=2 / n_train_b)  # ratio per class covered
+    assert report.synthetic == {"gen": 2}
     with pytest.raises(SkingenError, match="not a class of the real data"):
         augment(planted, [f"{nolabel}:zebra"], tmp_path / "o3")
     with pytest.raises(SkingenError, match="needs an ita_category"):

@@ -160,7 +160,8 @@ def augment(real: str | Path, synthetic: list[str], out: str | Path, ratio: floa
     kept; ``image`` and path columns rewritten; ``synthetic_set`` names a synthetic row's folder) and
     ``augment.json``.
 
-    ``ratio``: synthetic images per real train image (all of them when None); ``balance``: ``none``
+    ``ratio``: synthetic images per real train image of the classes the synthetic sets cover (all synthetic
+    images when None); ``balance``: ``none``
     (a seeded random choice), ``label`` or ``skin-tone`` (fill the smallest classes / ITA categories first).
     """
     real = Path(real)
@@ -178,7 +179,8 @@ def augment(real: str | Path, synthetic: list[str], out: str | Path, ratio: floa
         raise SkingenError(f"image ids repeat across the inputs ({', '.join(sorted(i for i, n in ids.items() if n > 1)[:3])}); "
                            "give each synthetic set once")
     train = [r for r in real_rows if r["split"] == "train"]
-    total = len(pool) if ratio is None else int(round(ratio * len(train)))
+    covered = {r["label"] for r in pool}  # as in the study: a measles-only set is measured against real measles
+    total = len(pool) if ratio is None else int(round(ratio * sum(r["label"] in covered for r in train)))
     key = {"none": lambda r: "", "label": lambda r: r["label"],
            "skin-tone": lambda r: r.get("ita_category") or ""}[balance]
     if balance == "skin-tone" and any(not key(r) for r in train + pool):
