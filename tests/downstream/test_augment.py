@@ -88,6 +88,7 @@ def test_skin_tone_balance_fills_the_rarer_tone_first(planted, tmp_path):
     rare, common = sorted(tones, key=lambda t: (tones[t], t))
     gap = tones[common] - tones[rare]
     synth = write_synthetic(tmp_path / "tone", [{"label": "a", "ita_category": t} for t in ("light", "dark") for _ in range(gap + 4)])
-    augment(planted, [str(synth)], tmp_path / "o", ratio=(gap + 2) / len(train), balance="skin-tone")
+    n_train_a = sum(r["label"] == "a" for r in train)
+    augment(planted, [str(synth)], tmp_path / "o", ratio=(gap + 2) / n_train_a, balance="skin-tone")
     added = [r["ita_category"] for r in read_manifest(tmp_path / "o") if r["origin"] == "synthetic"]
     assert added.count(rare) == gap + 1 and added.count(common) == 1
