@@ -4,7 +4,8 @@ Usage: python bench/models.py [--models dcgan,cvae] [--sizes 64,128,256] [--devi
                               [--precision fp32,bf16] [--batches 1,8,32,64]
 Each (model, size) runs in its own process so its peak memory is its own. Weights are random (speed
 does not depend on training); the presets are the shipped ones for that size (dcgan-64, dcgan-128,
-dcgan; cvae-64, cvae at 128/256). Sampling time is measured around ``model.sample`` after one warm-up
+dcgan; cvae-64, cvae at 128/256; dermgan-64, dermgan at 128/256). Mask-conditioned models get random
+coloured and lesion masks. Sampling time is measured around ``model.sample`` after one warm-up
 call. Prints a table and writes bench/results/models.json.
 Reference (original work, GPUs): DCGAN 0.08-0.10 s/image (T4), CVAE 0.09 s/image (RTX 4060), <= 256 px.
 """
@@ -20,14 +21,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PRESET = {("dcgan", 64): "dcgan-64", ("dcgan", 128): "dcgan-128", ("dcgan", 256): "dcgan",
-          ("cvae", 64): "cvae-64", ("cvae", 128): "cvae", ("cvae", 256): "cvae"}
+          ("cvae", 64): "cvae-64", ("cvae", 128): "cvae", ("cvae", 256): "cvae",
+          ("dermgan", 64): "dermgan-64", ("dermgan", 128): "dermgan", ("dermgan", 256): "dermgan"}
 
 
 def measure(family: str, size: int, device: str, precision: str, batches: list[int], train_batch: int,
             train_steps: int) -> dict:
     import torch
 
-    from skingen.models.base import StepContext
+    from skingen.models.base import Condition, StepContext
     from skingen.registry import build_model
     from skingen.runs import peak_memory_mb
     from skingen.train.loop import resolve_config
@@ -43,7 +45,14 @@ def measure(family: str, size: int, device: str, precision: str, batches: list[i
     # training: a random batch, the model's own train_step (no data loading), after one warm-up step
     ctx = StepContext(model.make_optimizers(), lambda loss: loss.backward(), torch.Generator().manual_seed(0), 0, dev)
     batch = {"image": torch.rand(train_batch, 3, size, size, device=dev) * 2 - 1,
-             "label": torch.zeros(train_batch, dtype=torch.long, device=dev)}
+             "label": torch.zeros(train_batch, dtype=torch.long, device=dev),
+             "coloured": torch.rand(train_batch, 3, size, size, device=dev) * 2 - 1,
+             "lesion": (torch.rand(train_batch, 1, size, size, device=dev) > 0.9).float()}
+
+    def cond(n: int):  # what the model cannot sample without (mask-conditioned models), else None
+        fields = {k: batch[k][:1].expand(n, -1, -1, -1) for k in model.requires}
+        return Condition(**fields) if fields else None
+
     model.train_step(batch, ctx)
     sync()
     t = time.perf_counter()
@@ -57,12 +66,12 @@ def measure(family: str, size: int, device: str, precision: str, batches: list[i
     per_batch = {}
     for b in batches:
         with autocast:
-            model.sample(list(range(b)))  # warm-up
+            model.sample(list(range(b)), cond(b))  # warm-up
             sync()
             n = max(b, 8)
             t = time.perf_counter()
             for start in range(0, n, b):
-                model.sample(list(range(start, start + b)))
+                model.sample(list(range(start, start + b)), cond(b))
             sync()
         per_batch[b] = (time.perf_counter() - t) / (-(-n // b) * b)
     best = min(per_batch, key=per_batch.get)
