@@ -137,11 +137,12 @@ def list_models() -> None:
     """List the registered generative models."""
     from skingen.registry import models
 
-    table = Table(show_header=True)
+    table = Table(show_header=True, caption="* required to sample")
     for col in ("model", "what", "conditions", "sampling options"):
         table.add_column(col)
     for name, cls in models().items():
-        table.add_row(name, cls.description, ", ".join(sorted(cls.supports)) or "none",
+        conditions = [f + ("*" if f in cls.requires else "") for f in sorted(cls.supports)]
+        table.add_row(name, cls.description, ", ".join(conditions) or "none",
                       ", ".join(sorted(cls.sample_options)) or "none")
     Console().print(table)
 
