@@ -187,7 +187,7 @@ def mask_conditions(model, ckpt: dict, masks: str | Path | None, layouts: Layout
     if masks is None:
         masks = _training_data(ckpt)
     ds = source_dataset(masks, size)
-    if "coloured" not in ds.rows[0] or not ds.rows[0].get("coloured"):
+    if not ds.rows[0].get("coloured"):
         raise SkingenError(f"{split_data_arg(str(masks))[0]} has no coloured masks: prepare it with --masks DIR or --auto-mask")
 
     def from_data(seed: int) -> dict:
