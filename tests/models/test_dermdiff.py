@@ -41,12 +41,19 @@ def plain_conditional_sampling(model, seeds, coloured, lesion, steps):
 def test_eps_loss_at_fixed_timesteps_drops_when_overfitting_four_pairs(prediction):
     model = tiny_dermdiff(f"model.prediction={prediction}")
     pairs = four_pairs()
-    before = model.loss_at(pairs["image"], pairs["coloured"], pairs["lesion"])
+    cond = Condition(coloured=pairs["coloured"], lesion=pairs["lesion"])
+
+    def sampled_error() -> float:  # each pair's image painted from its own masks, against the truth
+        return (model.sample([0, 1, 2, 3], cond, guidance=1) - pairs["image"]).pow(2).mean().item()
+
+    before, sampled_before = model.loss_at(pairs["image"], pairs["coloured"], pairs["lesion"]), sampled_error()
     ctx = step_context(model)
     for _ in range(40):
         model.train_step(pairs, ctx)
     after = model.loss_at(pairs["image"], pairs["coloured"], pairs["lesion"])
     assert after < 0.7 * before, (before, after)
+    # the solver turns the learnt predictions into images (ε-prediction needs clip_x0, on by default)
+    assert sampled_error() < 0.6 * sampled_before
 
 
 def test_guidance_one_is_plain_conditional_sampling_and_seeds_repeat():
