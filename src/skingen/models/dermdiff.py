@@ -30,6 +30,7 @@ unclipped, 0.32 clipped. Hence v-prediction is the default, and ε only makes se
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +53,7 @@ class DermDiffConfig:
     widths: tuple[int, ...] = (64, 128, 256, 256)   #: UNet channels per resolution level, full size first
     layers_per_block: int = 2
     attention: tuple[bool, ...] = ()                 #: per level; empty = the lowest two levels (if >= 3 levels)
-    dropout: float = 0.0                             #: UNet ResNet-block dropout (small data: 0.1 helps against memorising)
+    dropout: float = 0.0                             #: UNet ResNet-block dropout (regularises on a few hundred crops)
     timesteps: int = 1000                            #: training diffusion steps
     beta_schedule: str = "squaredcos_cap_v2"         #: linear | scaled_linear | squaredcos_cap_v2
     prediction: str = "v_prediction"                 #: epsilon | v_prediction (what the network predicts)
@@ -202,7 +203,7 @@ class DermDiff(GenerativeModel):
         for unconditional images). Options: ``guidance`` (w, default the config's), ``solver_steps``."""
         self.check_sample_args(seeds, cond, options)
         guidance = float(options.get("guidance", self.config.guidance))
-        if not torch.isfinite(torch.tensor(guidance)):
+        if not math.isfinite(guidance):
             raise SkingenError(f"dermdiff: guidance must be a finite number, got {guidance}")
         solver = self.solver(int(options.get("solver_steps", self.config.solver_steps)))
         channels = self._condition_for_sampling(cond)
