@@ -29,7 +29,7 @@ from skingen.sampling import sample_to_folder
 from skingen.train.loop import resolve_config, train
 from skingen.viz import contact_sheet, html_table, write_html
 
-MASK_FAMILIES = ("dermgan",)
+MASK_FAMILIES = ("dermgan", "dermdiff")
 DEMO_DARK_ITA = (-60.0, -30.0)
 
 # Keeps the demo's analyze stage to seconds; the real default is AutoencoderConfig() (64 px).

@@ -145,15 +145,17 @@ def list_models() -> None:
         table.add_row(name, cls.description, ", ".join(conditions) or "none",
                       ", ".join(sorted(cls.sample_options)) or "none")
     Console().print(table)
+    from skingen.train.loop import presets
+
+    Console().print("presets (train --config NAME): " + ", ".join(presets()))
 
 
 @app.command()
 def train(
     model: str = typer.Argument(..., help="Model family (see `skingen list`)."),
     data: Optional[Path] = typer.Option(None, help="Prepared data folder (from `skingen prepare`)."),
-    config: Optional[str] = typer.Option(None, help="YAML file with model: and train: sections, or a preset name: "
-                                         "dcgan, dcgan-128, dcgan-64, tiny/dcgan, cvae, cvae-64, tiny/cvae, "
-                                         "inpaint, inpaint-64, tiny/inpaint."),
+    config: Optional[str] = typer.Option(None, help="YAML file with model: and train: sections, or a shipped preset "
+                                         "name such as dcgan-64 or tiny/dermgan (`skingen list` shows them all)."),
     set_: list[str] = typer.Option([], "--set", help="Override a key, e.g. --set train.images=50000 --set model.size=64."),
     outdir: Path = typer.Option(Path("runs"), help="Folder for numbered run folders."),
     desc: str = typer.Option("", help="Short description appended to the run folder name."),
