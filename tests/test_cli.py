@@ -42,8 +42,13 @@ def test_demo_end_to_end(tmp_path):
     inpainted = tmp_path / "demo" / "synth" / "inpaint"
     assert len(list(inpainted.glob("seed*.png"))) == 6 and len(list((inpainted / "frames").glob("*.png"))) == 6
     assert summary["models"]["inpaint"]["evaluations_per_image"] == 6 * 4  # 6 steps x 4 solver steps (tiny preset)
+    for family in ("dermgan", "dermdiff"):
+        for cond in ("masks", "layouts"):
+            assert len(list((tmp_path / "demo" / "synth" / family / cond / "coloured").glob("seed*.png"))) == 8
+    layouts = (tmp_path / "demo" / "synth" / "dermgan" / "layouts" / "manifest.csv").read_text()
+    assert ",layout," in layouts
     html = (tmp_path / "demo" / "summary.html").read_text()
-    assert html.count("data:image/png;base64,") == 6
+    assert html.count("data:image/png;base64,") == 8
     assert set(summary["downstream"]) == {"real", "real+classical"}  # the tiny detector study ran
     assert (tmp_path / "demo" / "downstream" / "summary.csv").is_file()
 

@@ -57,3 +57,30 @@ def test_masked_pairs_crops_follow_given_masks(tmp_path):
         assert (read_mask(tmp_path / "d" / r["lesion"]) == expected).mean() > 0.99
         colours = np.unique(read_image(tmp_path / "d" / r["coloured"]).reshape(-1, 3), axis=0)
         assert len(colours) == (2 if 0 < expected.mean() < 1 else 1)  # lesion colour + healthy colour
+
+
+def test_masked_pairs_train_and_paint_with_dermgan(tmp_path):
+    """The mask-conditioned code path on real image + mask pairs: train a few steps, paint from val masks."""
+    import torch.nn.functional as F
+
+    from skingen.data.datasets import ManifestDataset
+    from skingen.sampling import sample_to_folder
+    from skingen.train.loop import train
+    from tests.conftest import tiny_config
+
+    data = shared_data() / "masked"
+    src = tmp_path / "src"
+    src.mkdir()
+    for p in sorted((data / "images").glob("waterloo_*.jpg"))[:10]:
+        (src / p.name).symlink_to(p)
+    prepare(src, tmp_path / "d", PrepareConfig(size=32), masks=data / "masks")
+    cfg = tiny_config("dermgan", "train.images=32", "train.batch=8", "train.tick=32", "train.snapshot=32", "train.grid=4")
+    run = train("dermgan", tmp_path / "d", cfg, outdir=tmp_path / "runs", cpu=True)
+    sample_to_folder(run, tmp_path / "s", [0, 1, 2, 3], masks=tmp_path / "d")
+    train_items = ManifestDataset(tmp_path / "d", split="train")
+    by_id = {r["id"]: i for i, r in enumerate(train_items.rows)}
+    for r in read_manifest(tmp_path / "s"):
+        parent = train_items[by_id[r["parent_id"]]]
+        expected = F.interpolate(parent["lesion"][None], size=(16, 16), mode="nearest")[0, 0].numpy() > 0.5
+        assert np.array_equal(read_mask(tmp_path / "s" / r["lesion"]), expected)
+        assert read_image(tmp_path / "s" / r["image"]).shape == (16, 16, 3)

@@ -7,7 +7,8 @@ from typer.testing import CliRunner
 
 from skingen.cli import app
 from skingen.errors import SkingenError
-from skingen.imageio import read_image
+from skingen.data.layouts import LayoutParams, make_layout
+from skingen.imageio import read_image, read_mask
 from skingen.sampling import sample_to_folder, split_data_arg
 from skingen.train.loop import train
 from tests.conftest import tiny_config
@@ -19,7 +20,7 @@ FAST = ("train.images=32", "train.batch=8", "train.tick=32", "train.snapshot=32"
 @pytest.fixture(scope="module")
 def runs(tiny_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    return {f: train(f, tiny_data, tiny_config(f, *FAST), outdir=out, cpu=True) for f in ("dcgan", "cvae")}
+    return {f: train(f, tiny_data, tiny_config(f, *FAST), outdir=out, cpu=True) for f in ("dcgan", "cvae", "dermgan")}
 
 
 def rows(folder):
@@ -109,3 +110,54 @@ def test_cli_train_sample_info_list(tiny_data, tmp_path):
         assert res.exit_code == 1 and msg in res.output and "Traceback" not in res.output, (args, res.output)
     res = runner.invoke(app, ["train", "cvae", "--resume", str(run), "--set", "train.images=48", "--cpu"])
     assert res.exit_code == 0 and "resumed from step-000004" in res.output
+
+
+def test_mask_conditioned_sampling_from_data_records_and_saves_the_condition(runs, tiny_data, tmp_path):
+    sample_to_folder(runs["dermgan"], tmp_path / "m", [0, 1, 2], masks=f"{tiny_data}:val")
+    val = {r["id"]: r for r in rows(tiny_data) if r["split"] == "val"}
+    out = rows(tmp_path / "m")
+    for r in out:
+        parent = val[r["parent_id"]]  # a crop of the val split
+        assert r["source_id"] == parent["source_id"] and r["condition"] == "data"
+        saved = read_mask(tmp_path / "m" / r["lesion"])
+        assert saved.shape == (16, 16) and float(r["lesion_fraction"]) == pytest.approx(saved.mean(), abs=1e-4)
+        assert read_image(tmp_path / "m" / r["coloured"]).shape == (16, 16, 3)
+    # default: the train split of the data the run was trained on
+    sample_to_folder(runs["dermgan"], tmp_path / "d", [0, 1])
+    train_ids = {r["id"] for r in rows(tiny_data) if r["split"] == "train"}
+    assert {r["parent_id"] for r in rows(tmp_path / "d")} <= train_ids
+
+
+def test_layout_sampling_follows_the_ita_range_and_is_reproducible(runs, tmp_path):
+    params = LayoutParams(ita=(-60.0, -40.0), coverage=(0.1, 0.2))
+    sample_to_folder(runs["dermgan"], tmp_path / "a", [5, 6, 7], layouts=params, batch=3)
+    sample_to_folder(runs["dermgan"], tmp_path / "b", [7], layouts=params)
+    for r in rows(tmp_path / "a"):
+        assert r["condition"] == "layout" and r["parent_id"] == "" and r["source_id"] == r["id"]
+        assert -61 <= float(r["condition_ita"]) <= -39
+        assert np.array_equal(read_image(tmp_path / "a" / r["coloured"]), make_layout(int(r["seed"]), 16, params).coloured)
+    a, b = read_image(tmp_path / "a" / "seed000007.png"), read_image(tmp_path / "b" / "seed000007.png")
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    meta = json.loads((tmp_path / "a" / "sample.json").read_text())
+    assert meta["layouts"]["ita"] == [-60.0, -40.0]
+
+
+def test_mask_condition_errors(runs, tiny_data, tmp_path):
+    with pytest.raises(SkingenError, match="does not paint from masks"):
+        sample_to_folder(runs["dcgan"], tmp_path / "x", [0], masks=tiny_data)
+    with pytest.raises(SkingenError, match="not both"):
+        sample_to_folder(runs["dermgan"], tmp_path / "y", [0], masks=tiny_data, layouts=LayoutParams())
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_cli_layouts_options(runs, tmp_path):
+    res = runner.invoke(app, ["sample", str(runs["dermgan"]), "--n", "2", "--out", str(tmp_path / "l"), "--layouts",
+                              "--ita", "dark", "--coverage", "0.05..0.1", "--layout", "spread=1", "--cpu"])
+    assert res.exit_code == 0, res.output
+    assert all(float(r["condition_ita"]) < -29 for r in rows(tmp_path / "l"))
+    for args, msg in [(["--ita", "dark"], "only apply with --layouts"),
+                      (["--layouts", "--ita", "darkest"], "ITA range"),
+                      (["--layouts", "--coverage", "0.1"], "must be MIN..MAX"),
+                      (["--layouts", "--layout", "bogus=1"], "unknown config key 'bogus'")]:
+        res = runner.invoke(app, ["sample", str(runs["dermgan"]), "--n", "1", "--out", str(tmp_path / "e"), *args])
+        assert res.exit_code == 1 and msg in res.output and "Traceback" not in res.output, (args, res.output)

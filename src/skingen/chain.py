@@ -2,9 +2,10 @@
 
 Stages (later issues add theirs here): demo data -> prepare (given masks) -> prepare (auto masks, to
 measure them against the truth) -> analyze (with a tiny autoencoder; ITA checked against the truth)
--> train the tiny DCGAN and CVAE presets and sample from them -> train the tiny inpainting model and run
-iterative inpainting on a few crops -> a tiny downstream study (exanthem vs healthy demo photos, small
-CNN, real-only vs classical augmentation, one seed) -> an HTML summary.
+-> train the tiny DCGAN and CVAE presets and sample from them -> train the tiny mask-conditioned models and
+paint from real masks and from dark-skin layouts -> train the tiny inpainting model and run iterative
+inpainting on a few crops -> a tiny downstream study (exanthem vs healthy demo photos, small CNN, real-only
+vs classical augmentation, one seed) -> an HTML summary.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from skingen.analysis.difficulty import AutoencoderConfig
 from skingen.analysis.report import AnalyzeConfig, analyze
 from skingen.data.demo import write_demo_data
+from skingen.data.layouts import LayoutParams
 from skingen.data.manifest import SPLITS, read_manifest
 from skingen.data.masks import AutoMaskConfig, auto_lesion_mask, iou
 from skingen.data.prepare import PrepareConfig, PrepareReport, prepare
@@ -27,6 +29,9 @@ from skingen.runs import write_json
 from skingen.sampling import sample_to_folder
 from skingen.train.loop import resolve_config, train
 from skingen.viz import contact_sheet, html_table, write_html
+
+MASK_FAMILIES = ("dermgan", "dermdiff")
+DEMO_DARK_ITA = (-60.0, -30.0)
 
 # Keeps the demo's analyze stage to seconds; the real default is AutoencoderConfig() (64 px).
 _TINY_AE = AutoencoderConfig(size=32, channels=(8, 16, 32), latent_channels=4, epochs=5)
@@ -80,6 +85,8 @@ def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, worker
         report = sample_to_folder(run, out / "synth" / family, list(range(16)), batch=16)
         models[family] = {"run": str(run), "seconds_per_image": report.seconds_per_image,
                           "images": [read_image(p) for p in sorted(report.out.glob("seed*.png"))]}
+    for family in MASK_FAMILIES if train_images > 0 else ():
+        models[family] = _mask_stage(out, family, seed, train_images, given.crops["train"], log)
     if train_images > 0:
         models["inpaint"] = _inpaint_stage(out, seed, train_images, given.crops["train"], log)
     summary["models"] = {f: {k: v for k, v in m.items() if k not in ("images", "strips")} for f, m in models.items()}
@@ -113,6 +120,7 @@ def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, worker
         *[(f"{family} samples", f"Seeds 0-15 from the tiny {family} preset (32 px, a few thousand images of training "
            f"on the CPU: a smoke test of the chain, not a quality result); {m['seconds_per_image'] * 1000:.1f} ms per "
            f"image.", contact_sheet(m["images"], columns=16, cell=64)) for family, m in models.items() if "images" in m],
+        *[_mask_section(family, models[family]) for family in MASK_FAMILIES if family in models],
         *_inpaint_section(models.get("inpaint")),
         *([("Downstream detector (tiny)", downstream["caption"], downstream["table"])] if downstream else []),
     ])
@@ -145,6 +153,30 @@ def _downstream_stage(out: Path, seed: int, workers: int, images: int, log: Call
                f"95% intervals: downstream/summary.html.")
     return {"summary": {a: {k: r[k] for k in ("n_real", "test_balanced_accuracy", "test_macro_f1", "test_auroc")}
                         for a, r in rows.items()}, "caption": caption, "table": table}
+
+
+def _mask_stage(out: Path, family: str, seed: int, train_images: int, n_train: int, log: Callable[[str], None]) -> dict:
+    """Train a tiny mask-conditioned model; paint 8 images from training masks and 8 from dark-skin layouts."""
+    log(f"train {family} (preset tiny/{family}, {train_images} images); paint from 8 real masks and 8 dark-skin layouts")
+    cfg = resolve_config(family, f"tiny/{family}", [f"train.seed={seed}", f"train.images={train_images}",
+                                                   f"train.batch={min(16, n_train)}"])
+    run = train(family, out / "data", cfg, outdir=out / "runs", cpu=True)
+    reports = [sample_to_folder(run, out / "synth" / family / "masks", list(range(8)), batch=8),
+               sample_to_folder(run, out / "synth" / family / "layouts", list(range(8)), batch=8,
+                                layouts=LayoutParams(ita=DEMO_DARK_ITA))]
+    sheet = []
+    for report in reports:
+        rows = read_manifest(report.out, required=("image", "coloured"))
+        sheet += [read_image(report.out / r["coloured"]) for r in rows] + [read_image(report.out / r["image"]) for r in rows]
+    return {"run": str(run), "seconds_per_image": reports[1].seconds_per_image, "strips": contact_sheet(sheet, columns=8, cell=64)}
+
+
+def _mask_section(family: str, m: dict) -> tuple[str, str, np.ndarray]:
+    lo, hi = DEMO_DARK_ITA
+    return (f"{family}: painting from masks", f"Rows 1-2: coloured masks of training crops and what the tiny {family} "
+            f"painted from them; rows 3-4: synthesised rash layouts on skin of ITA {lo:g}..{hi:g} degrees (darker than "
+            f"most training crops) and the paintings (a smoke test of the chain, not a quality result); "
+            f"{m['seconds_per_image'] * 1000:.1f} ms per image.", m["strips"])
 
 
 def _inpaint_stage(out: Path, seed: int, train_images: int, n_train: int, log: Callable[[str], None]) -> dict:

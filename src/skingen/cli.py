@@ -141,22 +141,25 @@ def list_models() -> None:
     """List the registered generative models."""
     from skingen.registry import models
 
-    table = Table(show_header=True)
+    table = Table(show_header=True, caption="* required to sample")
     for col in ("model", "what", "conditions", "sampling options"):
         table.add_column(col)
     for name, cls in models().items():
-        table.add_row(name, cls.description, ", ".join(sorted(cls.supports)) or "none",
+        conditions = [f + ("*" if f in cls.requires else "") for f in sorted(cls.supports)]
+        table.add_row(name, cls.description, ", ".join(conditions) or "none",
                       ", ".join(sorted(cls.sample_options)) or "none")
     Console().print(table)
+    from skingen.train.loop import presets
+
+    Console().print("presets (train --config NAME): " + ", ".join(presets()))
 
 
 @app.command()
 def train(
     model: str = typer.Argument(..., help="Model family (see `skingen list`)."),
     data: Optional[Path] = typer.Option(None, help="Prepared data folder (from `skingen prepare`)."),
-    config: Optional[str] = typer.Option(None, help="YAML file with model: and train: sections, or a preset name: "
-                                         "dcgan, dcgan-128, dcgan-64, tiny/dcgan, cvae, cvae-64, tiny/cvae, "
-                                         "inpaint, inpaint-64, tiny/inpaint."),
+    config: Optional[str] = typer.Option(None, help="YAML file with model: and train: sections, or a shipped preset "
+                                         "name such as dcgan-64 or tiny/dermgan (`skingen list` shows them all)."),
     set_: list[str] = typer.Option([], "--set", help="Override a key, e.g. --set train.images=50000 --set model.size=64."),
     outdir: Path = typer.Option(Path("runs"), help="Folder for numbered run folders."),
     desc: str = typer.Option("", help="Short description appended to the run folder name."),
@@ -221,6 +224,16 @@ def sample(
     from_: Optional[str] = typer.Option(None, "--from", help="Vary real crops of DATA[:split] instead of sampling from scratch."),
     strength: Optional[float] = typer.Option(None, help="How far to move from the real crop (with --from) (default: the model's)."),
     label: Optional[str] = typer.Option(None, help="Class for label-conditional models (default: classes in turn by seed)."),
+    masks: Optional[str] = typer.Option(None, help="Mask-conditioned models: paint from the masks of DATA[:split] "
+                                        "(default: the train split of the run's own data)."),
+    layouts: bool = typer.Option(False, "--layouts", help="Mask-conditioned models: paint from synthesised rash layouts."),
+    ita: Optional[str] = typer.Option(None, help="With --layouts: healthy-skin ITA range MIN..MAX in degrees "
+                                      "(e.g. -60..-30) or a category (very light, light, intermediate, tan, brown, dark)."),
+    coverage: Optional[str] = typer.Option(None, help="With --layouts: lesion fraction range MIN..MAX (default: 0.03..0.13)."),
+    layout: Optional[list[str]] = typer.Option(None, help="With --layouts: any layout parameter, e.g. --layout spread=1 "
+                                               "(see skingen.data.layouts.LayoutParams)."),
+    guidance: Optional[float] = typer.Option(None, help="Classifier-free guidance scale (dermdiff; 1 = none) (default: the model's)."),
+    solver_steps: Optional[int] = typer.Option(None, help="Solver steps of diffusion models (default: the model's)."),
     no_ema: bool = typer.Option(False, "--no-ema", help="Use the trained weights instead of their moving average."),
     precision: str = typer.Option("fp32", help="fp32, bf16 (2.2x faster batched at 256 px on a 2-core AVX-512 BF16 CPU; GPUs unmeasured) or fp16 (GPU)."),
     cpu: bool = typer.Option(False, "--cpu", help="Sample on the CPU even when a GPU is available."),
@@ -235,11 +248,35 @@ def sample(
         if n is not None and n < 1:
             raise SkingenError("--n must be at least 1")
         seed_list = list(range(n)) if n is not None else parse_seeds(seeds)
+        params = _layout_params(layouts, ita, coverage, layout or [])
+        options = {k: v for k, v in {"guidance": guidance, "solver_steps": solver_steps}.items() if v is not None}
         with _progress("sample") as progress:
             report = sample_to_folder(run, out, seed_list, batch=batch, source=from_, strength=strength, label=label,
-                                      device=_device(cpu), ema=not no_ema, precision=precision, progress=progress)
+                                      device=_device(cpu), ema=not no_ema, precision=precision, masks=masks,
+                                      layouts=params, options=options, progress=progress)
     console.print(f"wrote {report.n} images to {report.out}: {report.seconds_per_image:.4f} s/image "
                   f"(batch {report.batch}, {report.device}, {precision}; model time only), {report.seconds_total:.1f} s in all")
+
+
+def _layout_params(layouts: bool, ita: str | None, coverage: str | None, extra: list[str]):
+    """``--layouts`` options -> LayoutParams (None without ``--layouts``)."""
+    from skingen.analysis.skintone import ita_range
+    from skingen.config import load_config
+    from skingen.data.layouts import LayoutParams
+
+    if not layouts:
+        if ita or coverage or extra:
+            raise SkingenError("--ita, --coverage and --layout only apply with --layouts")
+        return None
+    overrides = list(extra)
+    if ita is not None:
+        overrides.append(f"ita={list(ita_range(ita))}")
+    if coverage is not None:
+        lo, sep, hi = coverage.partition("..")
+        if not sep:
+            raise SkingenError(f"--coverage '{coverage}' must be MIN..MAX, e.g. 0.05..0.2")
+        overrides.append(f"coverage=[{lo}, {hi}]")
+    return load_config(LayoutParams, None, overrides)
 
 
 @app.command()

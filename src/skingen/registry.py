@@ -15,9 +15,11 @@ def models() -> dict[str, type]:
     """Registered families, in the order ``skingen list`` shows them."""
     from skingen.models.cvae import CVAE
     from skingen.models.dcgan import DCGAN
+    from skingen.models.dermdiff import DermDiff
+    from skingen.models.dermgan import DermGAN
     from skingen.models.inpainter import InpaintModel
 
-    return {cls.name: cls for cls in (DCGAN, CVAE, InpaintModel)}
+    return {cls.name: cls for cls in (DCGAN, CVAE, DermGAN, DermDiff, InpaintModel)}
 
 
 def model_class(name: str) -> type:

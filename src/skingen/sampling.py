@@ -3,6 +3,13 @@
 Each image depends only on (checkpoint, seed, condition), so ``--seeds 0-99`` in one go or in two
 halves gives identical files. With ``source`` (a data folder, optionally ``DATA:split``) the model
 varies real crops: seed ``s`` varies the crop number ``s mod len(split)``, recorded as ``parent_id``.
+Mask-conditioned models (``dermgan``, ``dermdiff``) paint from a coloured mask and a lesion mask: with
+``masks`` (``DATA[:split]``) seed ``s`` takes the masks of crop ``s mod len(split)`` (recorded as
+``parent_id``; default: the train split of the data the run was trained on), with ``layouts``
+(:class:`~skingen.data.layouts.LayoutParams`) seed ``s`` gets the synthesised layout of seed ``s``. The
+condition is saved next to each image (``coloured/``, ``lesion/``, as in a prepared data folder) and the
+manifest records it (``coloured``, ``lesion``, ``lesion_fraction``, ``condition`` = data | layout and
+``condition_ita``, the healthy-skin ITA of the coloured mask), so the output is itself a data folder.
 The seconds per image are measured around the model only (not file writing) and saved.
 ``precision="bf16"`` runs the networks under autocast (2.2x faster batched at 256 px on a 2-core CPU with
 AVX-512 BF16, bench/models.py; GPUs unmeasured); images then differ slightly from fp32 ones, so the
@@ -14,13 +21,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
+import numpy as np
 import torch
 
+from skingen.config import to_dict
+from skingen.data.layouts import LayoutParams, make_layout
 from skingen.data.manifest import write_manifest
 from skingen.errors import SkingenError
-from skingen.imageio import from_tensor, write_image
+from skingen.imageio import from_tensor, to_tensor, write_image, write_mask
 from skingen.models.base import Condition
 from skingen.registry import load_model
 from skingen.runs import staged_dir, write_json
@@ -50,15 +60,22 @@ def split_data_arg(text: str) -> tuple[Path, str | None]:
 def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: int = 16,
                      source: str | Path | None = None, strength: float | None = None, label: str | None = None,
                      device: str = "cpu", ema: bool = True, precision: str = "fp32",
+                     masks: str | Path | None = None, layouts: LayoutParams | None = None,
+                     options: dict[str, Any] | None = None,
                      progress: Callable[[int, int], None] | None = None) -> SampleReport:
-    """Write ``seed{NNNNNN}.png`` for each seed, ``manifest.csv`` (origin=synthetic) and ``sample.json`` to ``out``."""
+    """Write ``seed{NNNNNN}.png`` for each seed, ``manifest.csv`` (origin=synthetic) and ``sample.json`` to ``out``.
+
+    ``options``: the model's own sampling options (e.g. ``guidance``, ``solver_steps``)."""
     t0 = time.perf_counter()
     if batch < 1:
         raise SkingenError("--batch must be at least 1")
     autocast = autocast_for(precision, device)
     model, ckpt = load_model(run, ema=ema, device=device)
     family, cfg = ckpt["config"]["family"], model.config
-    options = {} if strength is None else {"strength": strength}
+    options = dict(options or {})
+    if strength is not None:
+        options["strength"] = strength
+    conditions = mask_conditions(model, ckpt, masks, layouts)
     if source is not None and "source" not in model.supports:
         raise SkingenError(f"model '{family}' cannot vary real images (--from); it takes: "
                            f"{', '.join(sorted(model.supports)) or 'no condition'}")
@@ -81,6 +98,10 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
             if parents is not None:
                 items = [_parent(parents, s) for s in chunk]
                 cond_fields["source"] = torch.stack([it["image"] for it in items])
+            if conditions is not None:
+                items = [conditions(s) for s in chunk]
+                cond_fields["coloured"] = torch.stack([to_tensor(it["coloured"]) for it in items])
+                cond_fields["lesion"] = torch.stack([torch.from_numpy(it["lesion"]).float()[None] for it in items])
             cond = Condition(**cond_fields) if cond_fields else None
             t = time.perf_counter()
             with autocast:
@@ -91,14 +112,18 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
             for i, (s, img) in enumerate(zip(chunk, from_tensor(images))):
                 name = f"seed{s:06d}.png"
                 write_image(staging / name, img)
-                parent = items[i] if parents is not None else None
-                rows.append({"id": f"{family}-seed{s:06d}", "image": name,
-                             "label": labels[int(cond_fields["labels"][i])] if labels else default_label,
-                             # a variation of a real crop belongs to that crop's photo: splits stay grouped
-                             "source_id": parent["source_id"] if parent else f"{family}-seed{s:06d}",
-                             "split": "train", "origin": "synthetic", "model": family,
-                             "checkpoint": str(ckpt["path"].resolve()), "seed": s,
-                             "parent_id": parent["id"] if parent else ""})
+                parent = items[i] if parents is not None or conditions is not None else None
+                row = {"id": f"{family}-seed{s:06d}", "image": name,
+                       "label": labels[int(cond_fields["labels"][i])] if labels else default_label,
+                       # a variation of a real crop (or a painting of its masks) belongs to that crop's photo:
+                       # splits stay grouped and augment can refuse children of test images
+                       "source_id": (parent or {}).get("source_id") or f"{family}-seed{s:06d}",
+                       "split": "train", "origin": "synthetic", "model": family,
+                       "checkpoint": str(ckpt["path"].resolve()), "seed": s,
+                       "parent_id": (parent or {}).get("id", "")}
+                if conditions is not None:
+                    row.update(_save_condition(staging, name, parent))
+                rows.append(row)
             if progress:
                 progress(min(start + batch, len(seeds)), len(seeds))
         report = SampleReport(Path(out), len(seeds), batch, device, str(ckpt["path"].resolve()), seconds, 0.0)
@@ -110,7 +135,8 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
             "model": family, "checkpoint": report.checkpoint, "ema": ema, "n": report.n, "batch": batch,
             "device": device, "seconds_model": seconds, "seconds_total": report.seconds_total,
             "seconds_per_image": report.seconds_per_image, "source": str(source) if source else None,
-            "strength": strength, "label": label, "precision": precision})
+            "strength": strength, "label": label, "precision": precision, "options": options,
+            "masks": str(masks) if masks else None, "layouts": to_dict(layouts) if layouts else None})
     return report
 
 
@@ -138,3 +164,60 @@ def source_dataset(source: str | Path, size: int):
 def _parent(ds, seed: int) -> dict:
     i = seed % len(ds)
     return {**ds[i], "source_id": ds.rows[i].get("source_id", "")}
+
+
+def mask_conditions(model, ckpt: dict, masks: str | Path | None, layouts: LayoutParams | None
+                    ) -> Callable[[int], dict] | None:
+    """seed -> condition item (``coloured`` uint8 ``[H,W,3]``, ``lesion`` bool ``[H,W]``, ``id``, ``source_id``,
+    ``condition``), or None for models that take no masks."""
+    family, size = ckpt["config"]["family"], model.config.size
+    if masks is not None and layouts is not None:
+        raise SkingenError("give either --masks DATA or --layouts, not both")
+    takes_masks = "coloured" in model.supports
+    if not takes_masks:
+        if masks is not None or layouts is not None:
+            raise SkingenError(f"model '{family}' does not paint from masks (--masks/--layouts); it takes: "
+                               f"{', '.join(sorted(model.supports)) or 'no condition'}")
+        return None
+    if layouts is not None:
+        def layout(seed: int) -> dict:
+            lay = make_layout(seed, size, layouts)
+            return {"coloured": lay.coloured, "lesion": lay.lesion, "condition": "layout", "id": "", "source_id": ""}
+        return layout
+    if masks is None:
+        masks = _training_data(ckpt)
+    ds = source_dataset(masks, size)
+    if not ds.rows[0].get("coloured"):
+        raise SkingenError(f"{split_data_arg(str(masks))[0]} has no coloured masks: prepare it with --masks DIR or --auto-mask")
+
+    def from_data(seed: int) -> dict:
+        item = _parent(ds, seed)
+        return {"coloured": from_tensor(item["coloured"][None])[0], "lesion": item["lesion"][0].numpy() > 0.5,
+                "condition": "data", "id": item["id"], "source_id": item["source_id"]}
+    return from_data
+
+
+def _training_data(ckpt: dict) -> Path:
+    """The data folder a run was trained on (its ``config.yaml``), for the default ``--masks``."""
+    import yaml
+
+    run_config = Path(ckpt["path"]).parent.parent / "config.yaml"
+    data = yaml.safe_load(run_config.read_text()).get("data") if run_config.is_file() else None
+    if not data or not Path(data).is_dir():
+        raise SkingenError("this model paints from masks: give --masks DATA[:split] or --layouts "
+                           "(the run's own training data was not found)")
+    return Path(data)
+
+
+def _save_condition(staging: Path, name: str, item: dict) -> dict:
+    """Write the condition of image ``name`` next to it; the manifest fields that describe it."""
+    from skimage.color import rgb2lab
+
+    from skingen.analysis.skintone import ita_degrees
+
+    write_image(staging / "coloured" / name, item["coloured"])
+    write_mask(staging / "lesion" / name, item["lesion"])
+    healthy = item["coloured"][~item["lesion"]] if (~item["lesion"]).any() else item["coloured"].reshape(-1, 3)
+    L, _, b = rgb2lab(np.median(healthy, 0)[None, None].astype(np.float64) / 255.0)[0, 0]
+    return {"coloured": f"coloured/{name}", "lesion": f"lesion/{name}", "condition": item["condition"],
+            "lesion_fraction": f"{item['lesion'].mean():.4f}", "condition_ita": f"{float(ita_degrees(L, b)):.2f}"}

@@ -28,6 +28,23 @@ def tiny_batch(n: int = 4, size: int = 16) -> dict:
             "label": torch.zeros(n, dtype=torch.long), "id": [str(i) for i in range(n)]}
 
 
+def required_condition(model, seeds: list[int], size: int = 16) -> Condition | None:
+    """The conditions ``model`` cannot sample without, row i drawn from seed ``seeds[i]`` (so rows do not
+    depend on the batch)."""
+    if not model.requires:
+        return None
+    shapes = {"lesion": 1, "keep": 1, "coloured": 3, "source": 3}
+    fields = {}
+    for field in sorted(model.requires):
+        rows = [torch.rand(shapes[field], size, size, generator=torch.Generator().manual_seed(1000 + s)) for s in seeds]
+        fields[field] = (torch.stack(rows) > 0.7).float() if shapes[field] == 1 else torch.stack(rows) * 2 - 1
+    return Condition(**fields)
+
+
+def draw(model, seeds: list[int]) -> torch.Tensor:
+    return model.sample(seeds, required_condition(model, seeds))
+
+
 def step_context(model, seed: int = 0) -> StepContext:
     return StepContext(optimizers=model.make_optimizers(), backward=lambda loss: loss.backward(),
                        generator=torch.Generator().manual_seed(seed), step=0, device=torch.device("cpu"))
@@ -51,17 +68,17 @@ def test_train_step_losses_finite_and_every_network_learns(family):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_sample_shape_range_and_seed_determinism(family):
     model = tiny_model(family)
-    images = model.sample([3, 5, 7])
+    images = draw(model, [3, 5, 7])
     assert images.shape == (3, 3, 16, 16)
     assert torch.isfinite(images).all() and images.min() >= -1 and images.max() <= 1
-    assert torch.equal(model.sample([5]), model.sample([5]))
+    assert torch.equal(draw(model, [5]), draw(model, [5]))
     assert not torch.equal(images[0], images[1])
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_sample_is_independent_of_batch(family):
     model = tiny_model(family)
-    torch.testing.assert_close(model.sample([9])[0], model.sample([1, 2, 9])[2], atol=1e-5, rtol=0)
+    torch.testing.assert_close(draw(model, [9])[0], draw(model, [1, 2, 9])[2], atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -72,7 +89,7 @@ def test_save_load_gives_identical_samples(family, tmp_path):
     save_checkpoint(tmp_path, 1, {"family": family, "model": to_dict(model.config)}, {"model": model.state_dict()})
     loaded, ckpt = load_model(tmp_path, ema=False)
     assert ckpt["path"].name == "step-000001"
-    assert torch.equal(model.sample([0, 4]), loaded.sample([0, 4]))
+    assert torch.equal(draw(model, [0, 4]), draw(loaded, [0, 4]))
     assert dataclasses.asdict(loaded.config) == dataclasses.asdict(cfg.model)
 
 
@@ -86,7 +103,10 @@ def test_unsupported_condition_or_option_is_a_clear_error(family):
             with pytest.raises(SkingenError, match=f"does not take condition '{field}'"):
                 model.sample([0], Condition(**{field: full[field]}))
     with pytest.raises(SkingenError, match="no sampling option 'bogus'"):
-        model.sample([0], bogus=1)
+        model.sample([0], required_condition(model, [0]), bogus=1)
+    for field in model.requires:
+        with pytest.raises(SkingenError, match=f"needs condition.*{field}"):
+            model.sample([0])
 
 
 def test_condition_validates_shapes():

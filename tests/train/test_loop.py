@@ -23,7 +23,7 @@ def weights(run, name):
     return load_file(str(list_checkpoints(run / "checkpoints")[-1] / f"{name}.safetensors"))
 
 
-@pytest.mark.parametrize("family", ["dcgan", "cvae", "inpaint"])
+@pytest.mark.parametrize("family", ["dcgan", "cvae", "dermdiff", "inpaint"])
 def test_resume_continues_exactly(family, tiny_data, tmp_path):
     straight = tiny_run(family, tiny_data, tmp_path / "a", 64)
     halves = tiny_run(family, tiny_data, tmp_path / "b", 32)

@@ -54,6 +54,28 @@ def _lookup(ita: float, column: int) -> str:
     return row[column]
 
 
+def ita_range(text: str) -> tuple[float, float]:
+    """An ITA range from ``'MIN..MAX'`` (degrees, e.g. ``'-50..-30'``) or a category name
+    (``'brown'`` -> (-30, 10); the darkest and lightest categories end at -90 and 90)."""
+    from skingen.errors import SkingenError
+
+    text = str(text).strip()
+    names = [r[1] for r in ITA_CATEGORIES]
+    if text.lower() in names:
+        i = names.index(text.lower())
+        lo = max(-90.0, ITA_CATEGORIES[i][0])
+        return lo, (90.0 if i == 0 else ITA_CATEGORIES[i - 1][0])
+    lo_text, sep, hi_text = text.partition("..")
+    try:
+        lo, hi = float(lo_text), float(hi_text)
+    except ValueError:
+        lo = hi = math.nan
+    if not sep or math.isnan(lo) or math.isnan(hi) or not -90 <= lo <= hi <= 90:
+        raise SkingenError(f"ITA range '{text}' must be MIN..MAX in degrees with -90 <= MIN <= MAX <= 90 "
+                           f"(e.g. -50..-30) or a category: {', '.join(names)}")
+    return lo, hi
+
+
 @dataclass(frozen=True)
 class SkinTone:
     """Median CIELAB colour of an image's healthy skin and its ITA (NaN when not measurable)."""

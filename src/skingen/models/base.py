@@ -105,6 +105,8 @@ class GenerativeModel(nn.Module):
     Config: ClassVar[type]
     description: ClassVar[str] = ""
     supports: ClassVar[frozenset[str]] = frozenset()
+    #: condition fields :meth:`sample` cannot do without (a subset of ``supports``)
+    requires: ClassVar[frozenset[str]] = frozenset()
     sample_options: ClassVar[frozenset[str]] = frozenset()
     #: attribute name of the sub-module whose weights get an EMA copy (used for sampling)
     ema_module_name: ClassVar[str] = "generator"
@@ -161,12 +163,17 @@ class GenerativeModel(nn.Module):
         if unknown:
             allowed = ", ".join(sorted(self.sample_options)) or "none"
             raise SkingenError(f"model '{self.name}' has no sampling option '{unknown[0]}' (options: {allowed})")
-        if cond is None:
-            return
-        unsupported = [f for f in cond.given() if f not in self.supports]
+        given = cond.given() if cond is not None else []
+        unsupported = [f for f in given if f not in self.supports]
         if unsupported:
             allowed = ", ".join(sorted(self.supports)) or "no condition"
             raise SkingenError(f"model '{self.name}' does not take condition '{unsupported[0]}' (it takes: {allowed})")
+        missing = sorted(self.requires - set(given))
+        if missing:
+            raise SkingenError(f"model '{self.name}' needs condition(s) {', '.join(missing)} to sample "
+                               "(skingen sample --masks DATA or --layouts)")
+        if cond is None:
+            return
         if len(cond) != len(seeds):
             raise SkingenError(f"condition has {len(cond)} rows but {len(seeds)} seeds were given")
         size = getattr(self.config, "size", None)

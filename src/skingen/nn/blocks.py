@@ -150,3 +150,27 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x)).flatten()
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN (Isola et al., 2017): ``[N,cin,S,S]`` -> a grid of real/fake logits ``[N,1,h,w]``, one per
+    overlapping patch (70×70 px receptive field with ``layers=3``). For Pix2Pix-style models ``cin`` is
+    condition + image channels, so each patch is judged *together with its condition*."""
+
+    def __init__(self, size: int, cin: int, channels: int, max_channels: int, layers: int = 3, sn: bool = False):
+        super().__init__()
+        if layers < 1 or size // 2 ** layers < 4:
+            raise SkingenError(f"PatchGAN with {layers} stride-2 layers needs images of at least {4 * 2 ** layers} px "
+                               f"(got {size}); use fewer layers")
+        blocks, c = [], cin
+        for i in range(layers):
+            cout = min(max_channels, channels * 2 ** i)
+            blocks.append(DownBlock(c, cout, norm=i > 0, sn=sn))  # no norm on the input layer
+            c = cout
+        cout = min(max_channels, channels * 2 ** layers)
+        blocks += [maybe_sn(nn.Conv2d(c, cout, 4, padding=1), sn), group_norm(cout), nn.LeakyReLU(0.2),
+                   maybe_sn(nn.Conv2d(cout, 1, 4, padding=1), sn)]
+        self.body = nn.Sequential(*blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
