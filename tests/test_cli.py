@@ -49,6 +49,8 @@ def test_demo_end_to_end(tmp_path):
     assert ",layout," in layouts
     html = (tmp_path / "demo" / "summary.html").read_text()
     assert html.count("data:image/png;base64,") == 8
+    assert set(summary["downstream"]) == {"real", "real+classical"}  # the tiny detector study ran
+    assert (tmp_path / "demo" / "downstream" / "summary.csv").is_file()
 
 
 def test_demo_default_out_is_a_new_numbered_folder(tmp_path, monkeypatch):

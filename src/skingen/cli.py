@@ -68,6 +68,9 @@ def prepare(
     seed: Optional[int] = typer.Option(None, help="Seed for the split (default: 0)."),
     label: str = typer.Option("", help="Label for photos of a flat folder (class trees use folder names)."),
     image_column: str = typer.Option("image", help="CSV input: column with the image path."),
+    label_column: str = typer.Option("label", help="CSV input: column with the class label."),
+    split_column: Optional[str] = typer.Option(None, help="CSV input: column fixing each row's split (train/val/test, e.g. "
+                                               "suggested_split); val is carved from train group-safely when absent."),
     group_column: Optional[str] = typer.Option(None, help="CSV input: column used as source_id / split group (e.g. near_dup_group)."),
     exclude_column: Optional[str] = typer.Option(None, help="CSV input: skip rows where this column is non-empty (e.g. content_flag)."),
     root: Optional[Path] = typer.Option(None, help="CSV input: folder the paths are relative to (default: the CSV's folder)."),
@@ -95,7 +98,8 @@ def prepare(
         if dry_run:
             _print_config(cfg)
             return
-        columns = CsvColumns(image=image_column, group=group_column, exclude=exclude_column)
+        columns = CsvColumns(image=image_column, label=label_column, group=group_column, exclude=exclude_column,
+                             split=split_column)
         with _progress("prepare") as progress:
             report = run_prepare(src, out, cfg, masks=masks, label=label, columns=columns, root=root,
                                  workers=workers or _default_workers(), progress=progress)
@@ -478,6 +482,97 @@ def evaluate(
     for note in result.notes:
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     console.print(f"open {html}")
+
+
+@app.command()
+def augment(
+    real: Path = typer.Option(..., "--real", help="Prepared real data folder (with manifest.csv and splits)."),
+    synthetic: list[str] = typer.Option(..., "--synthetic", help="Synthetic folder from `skingen sample` (DIR, or DIR:LABEL when "
+                                        "its manifest has no label); repeat for more."),
+    out: Path = typer.Option(..., "--out", help="New folder for the augmented data (must not exist or be empty)."),
+    ratio: Optional[float] = typer.Option(None, help="Synthetic images per real train image of the classes they cover (default: all of them)."),
+    balance: str = typer.Option("none", help="none (seeded random choice), label or skin-tone (fill the smallest classes / "
+                                "ITA categories first)."),
+    seed: int = typer.Option(0, help="Seed for choosing the synthetic images."),
+) -> None:
+    """Merge real and synthetic images into one class-per-folder data set (synthetic in train only) with provenance."""
+    from skingen.downstream.augment import augment as run_augment
+
+    with _user_errors(), _progress("augment") as progress:
+        report = run_augment(real, list(synthetic), out, ratio=ratio, balance=balance, seed=seed, progress=progress)
+    console.print(f"wrote {report.out}: real {report.real}, synthetic {report.synthetic}", highlight=False)
+    for name, check in report.checks.items():
+        if check != "ok":
+            console.print(f"[yellow]note:[/] {escape(name)}: generator training data {escape(check)}", highlight=False)
+
+
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise SkingenError(f"{what}: expected comma-separated numbers, got '{text}'") from None
+
+
+@app.command()
+def downstream(
+    data: Path = typer.Option(..., "--data", help="Prepared real data folder with train/val/test splits and labels."),
+    synthetic: list[str] = typer.Option([], "--synthetic", help="Synthetic folder (DIR or DIR:LABEL); repeat for more."),
+    out: Path = typer.Option(..., "--out", help="New report folder (must not exist or be empty)."),
+    fractions: Optional[str] = typer.Option(None, help="Fractions of the real training data (default: 0.1,0.25,0.5,1.0)."),
+    seeds: Optional[int] = typer.Option(None, help="Training seeds per arm and fraction (default: 5)."),
+    ratios: Optional[str] = typer.Option(None, help="Synthetic images per real training image of the same class (default: 0,1,3,10)."),
+    no_classical: bool = typer.Option(False, "--no-classical", help="Leave out the classical-augmentation arms."),
+    classes: Optional[str] = typer.Option(None, help="Study only these classes, e.g. measles,chickenpox,monkeypox (default: all)."),
+    classifier: Optional[str] = typer.Option(None, help="small-cnn or resnet18 (default: small-cnn)."),
+    weights: Optional[Path] = typer.Option(None, help="Local ResNet-18 ImageNet state dict (default: from scratch)."),
+    size: Optional[int] = typer.Option(None, help="Image size in px (default: 64)."),
+    config: Optional[Path] = typer.Option(None, help="YAML file with StudyConfig keys."),
+    set_: list[str] = typer.Option([], "--set", help="Override a key, e.g. --set train.images=4000 --set n_boot=2000."),
+    cpu: bool = typer.Option(False, "--cpu", help="Train on the CPU even when a GPU is available."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and stop."),
+) -> None:
+    """Train and test classifiers on real, real+classical, real+synthetic and real+both; report with 95% intervals."""
+    from skingen.config import load_config
+    from skingen.downstream.report import check_out, write_report
+    from skingen.downstream.study import StudyConfig, run_study
+
+    with _user_errors():
+        overrides = []  # only the options given: a --config file's values stay otherwise
+        if fractions is not None:
+            overrides.append(f"fractions=[{','.join(map(str, _floats(fractions, '--fractions')))}]")
+        if ratios is not None:
+            overrides.append(f"ratios=[{','.join(map(str, _floats(ratios, '--ratios')))}]")
+        if seeds is not None:
+            overrides.append(f"seeds={seeds}")
+        if no_classical:
+            overrides.append("classical=false")
+        if classifier is not None:
+            overrides.append(f"train.arch={classifier}")
+        overrides += list(set_)
+        if size is not None:
+            overrides.append(f"train.size={size}")
+        if classes:
+            overrides.append(f"classes=[{','.join(c.strip() for c in classes.split(','))}]")
+        if weights is not None:
+            overrides.append(f"train.weights={weights}")
+        cfg = load_config(StudyConfig, config, overrides)
+        if dry_run:
+            _print_config(cfg)
+            return
+        check_out(out)
+        with _progress("downstream") as progress:
+            result = run_study(data, list(synthetic), cfg, device=_device(cpu), progress=progress, log=_status)
+        path = write_report(result, cfg, out, data)
+    from skingen.downstream.report import console_rows
+
+    table = Table(title=f"downstream study of {data} ({result.seconds:.0f} s)", show_header=True)
+    header, rows = console_rows(out)
+    for i, col in enumerate(header):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table, width=max(console.width, 200))  # 8 columns of "0.123 [0.100, 0.150]"
+    console.print(f"open {path}", highlight=False)
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
 import csv
+import json
 import os
 import shutil
 
@@ -208,3 +209,37 @@ def test_masks_folder_inside_src_is_not_read_as_photos(tmp_path, demo_raw):
     report = prepare(src, tmp_path / "d", CFG, masks=src / "masks")
     assert report.photos_found == 12 and report.photos_used == 12
     assert not any(r["photo"].startswith("masks/") for r in read_manifest(tmp_path / "d"))
+
+
+def test_csv_label_and_split_columns(tmp_path, demo_raw):
+    """A fixed split column is honoured group-wise (test wins inside a group), val is carved from train
+    group-safely, and a bad split value or missing label column is a clear error."""
+    from skingen.data.sources import CsvColumns
+
+    listing = tmp_path / "labels.csv"
+    marks = ["train", "train", "test", "train", "test", "train", "train", "train", "train", "train", "train", "train"]
+    groups = ["g0", "g1", "g1", "g3", "g4", "g5", "g6", "g7", "g8", "g9", "g10", "g11"]  # g1: train + test photos
+    with open(listing, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "diagnosis", "near_dup_group", "suggested_split"])
+        for i in range(12):
+            w.writerow([f"images/demo_{i:04d}.jpg", "a" if i % 2 else "b", groups[i], marks[i]])
+    cols = CsvColumns(image="path", label="diagnosis", group="near_dup_group", split="suggested_split")
+    prepare(listing, tmp_path / "d", CFG, columns=cols, root=demo_raw)
+    rows = read_manifest(tmp_path / "d")
+    split_of = {r["photo"]: r["split"] for r in rows}
+    assert split_of["images/demo_0001.jpg"] == split_of["images/demo_0002.jpg"] == "test"  # one group, test wins
+    assert split_of["images/demo_0004.jpg"] == "test"
+    assert {s for p, s in split_of.items() if p not in ("images/demo_0001.jpg", "images/demo_0002.jpg",
+                                                        "images/demo_0004.jpg")} <= {"train", "val"}
+    assert "val" in split_of.values()  # carved from train
+    for group in {r["source_id"] for r in rows}:
+        assert len({r["split"] for r in rows if r["source_id"] == group}) == 1
+    assert {r["label"] for r in rows} == {"a", "b"}
+    assert json.loads((tmp_path / "d" / "prepare.json").read_text())["split_column_conflicts"] >= 1
+    with open(listing, "a", newline="") as fh:
+        csv.writer(fh).writerow(["images/demo_0000.jpg", "a", "gx", "holdout"])
+    with pytest.raises(SkingenError, match="'holdout' is not a split"):
+        prepare(listing, tmp_path / "e", CFG, columns=cols, root=demo_raw)
+    with pytest.raises(SkingenError, match="no column 'label2'"):
+        prepare(listing, tmp_path / "f", CFG, columns=CsvColumns(image="path", label="label2"), root=demo_raw)

@@ -44,8 +44,10 @@ def test_features_do_not_depend_on_the_batch():
 def test_make_extractor_specs_and_the_classifier_hook():
     assert make_extractor("pixels").name == "pixels16" and make_extractor("pixels:64").name == "pixels64"
     assert make_extractor("colour").name == "colour" and make_extractor("inception").name == "inception"
-    with pytest.raises(SkingenError, match="classifier checkpoint"):
-        make_extractor("classifier:runs/x")
+    with pytest.raises(SkingenError, match="not a skingen classifier checkpoint"):
+        make_extractor("classifier:runs/x").load()
+    with pytest.raises(SkingenError, match="give the best_classifier"):
+        make_extractor("classifier")
     with pytest.raises(SkingenError, match="unknown feature space 'vgg'"):
         make_extractor("vgg")
     with pytest.raises(SkingenError, match="resize mode"):

@@ -36,6 +36,7 @@ class DemoPhoto:
     lesion: np.ndarray  # bool [H,W]
     skin: np.ndarray  # bool [H,W]
     skin_lab: tuple[float, float, float]  # base healthy-skin colour
+    region: np.ndarray | None = None  # bool [H,W]: where the rash would be (healthy photos only)
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
@@ -110,8 +111,9 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return ys < edge if side == 2 else ys >= h - edge
 
 
-def render_demo_photo(seed: int, size: tuple[int, int] | None = None) -> DemoPhoto:
-    """Render one photo. ``seed`` fixes everything; ``size`` (H, W) defaults to a random 256..480 px."""
+def render_demo_photo(seed: int, size: tuple[int, int] | None = None, rash: bool = True) -> DemoPhoto:
+    """Render one photo. ``seed`` fixes everything; ``size`` (H, W) defaults to a random 256..480 px.
+    ``rash=False`` renders the same skin without rash (a "healthy" photo; the random draws are unchanged)."""
     from scipy.ndimage import gaussian_filter
     from skimage.color import lab2rgb
 
@@ -125,6 +127,10 @@ def render_demo_photo(seed: int, size: tuple[int, int] | None = None) -> DemoPho
     lab[..., 2] = b0 + 0.8 * _smooth_noise(rng, (h, w), min(h, w) / 10)
     # Rash: erythema raises a*, lowers L*; on dark skin it is subtler and darker (violaceous).
     intensity, papules = _rash_layout(rng, h, w)
+    region = None
+    if not rash:
+        region = intensity >= 0.5
+        intensity, papules = np.zeros_like(intensity), np.zeros_like(papules)
     darkness = np.clip((60.0 - L0) / 35.0, 0, 1)
     d_a = rng.uniform(10, 22) * (1 - 0.5 * darkness)
     d_L = -rng.uniform(3, 8) - 5 * darkness
@@ -159,12 +165,20 @@ def render_demo_photo(seed: int, size: tuple[int, int] | None = None) -> DemoPho
     rgb = gaussian_filter(rgb, (rng.uniform(0.0, 0.8),) * 2 + (0,))
     rgb = rgb + rng.normal(0, rng.uniform(0.004, 0.015), rgb.shape).astype(np.float32)
     image = np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
-    return DemoPhoto(image=image, lesion=lesion, skin=skin, skin_lab=(L0, a0, b0))
+    return DemoPhoto(image=image, lesion=lesion, skin=skin, skin_lab=(L0, a0, b0),
+                     region=None if region is None else region & ~background)
 
 
 def write_demo_data(out: str | Path, n: int = 200, seed: int = 0,
-                    progress: Callable[[int, int], None] | None = None) -> Path:
-    """Write ``n`` demo photos to ``out/{images,masks,skin}/`` plus ``truth.csv``. Refuses a non-empty ``out``."""
+                    progress: Callable[[int, int], None] | None = None, healthy: float = 0.0,
+                    size: tuple[int, int] | None = None) -> Path:
+    """Write ``n`` demo photos to ``out/{images,masks,skin}/`` plus ``truth.csv``. Refuses a non-empty ``out``.
+
+    ``healthy``: share of photos rendered without rash and labelled ``healthy`` (every k-th photo; the
+    others are ``exanthem``), for a two-class detector demo. Then ``out/regions/`` holds, for every photo,
+    where the rash is or would be: cropping both classes by it (``prepare --masks out/regions``) gives
+    crops at the same zoom, so a detector cannot tell the classes apart by crop scale.
+    ``size``: (H, W) of every photo (default random)."""
     from PIL import Image
     from skimage.color import rgb2lab
 
@@ -175,21 +189,24 @@ def write_demo_data(out: str | Path, n: int = 200, seed: int = 0,
         raise SkingenError("--n must be at least 1")
     rows = []
     for i in range(n):
-        photo = render_demo_photo(seed * 1_000_003 + i)
+        is_healthy = healthy > 0 and int((i + 1) * healthy) > int(i * healthy)
+        photo = render_demo_photo(seed * 1_000_003 + i, size=size, rash=not is_healthy)
         stem = f"demo_{i:04d}"
         quality = int(numpy_rng(seed, i, "jpeg").integers(70, 96))
         write_image(out / "images" / f"{stem}.jpg", photo.image, quality=quality)
         write_mask(out / "masks" / f"{stem}.png", photo.lesion)
         write_mask(out / "skin" / f"{stem}.png", photo.skin)
+        if healthy > 0:
+            write_mask(out / "regions" / f"{stem}.png", photo.lesion if photo.region is None else photo.region)
         # Measure the rendered healthy skin in the encoded file (what a user's estimator sees).
         seen = np.asarray(Image.open(out / "images" / f"{stem}.jpg").convert("RGB"))
-        healthy = photo.skin & ~photo.lesion
-        med = np.median(rgb2lab(seen[healthy].reshape(-1, 1, 3) / 255.0).reshape(-1, 3), axis=0)
+        healthy_px = photo.skin & ~photo.lesion
+        med = np.median(rgb2lab(seen[healthy_px].reshape(-1, 1, 3) / 255.0).reshape(-1, 3), axis=0)
         L, a, b = photo.skin_lab
         ita = ita_degrees(L, b)
         rows.append({
             "id": stem, "image": f"images/{stem}.jpg", "lesion": f"masks/{stem}.png", "skin": f"skin/{stem}.png",
-            "label": "exanthem", "true_L": f"{L:.2f}", "true_a": f"{a:.2f}", "true_b": f"{b:.2f}",
+            "label": "healthy" if is_healthy else "exanthem", "true_L": f"{L:.2f}", "true_a": f"{a:.2f}", "true_b": f"{b:.2f}",
             "true_ita": f"{ita:.2f}", "true_ita_category": ita_category(ita),
             "rendered_L": f"{med[0]:.2f}", "rendered_a": f"{med[1]:.2f}", "rendered_b": f"{med[2]:.2f}",
             "rendered_ita": f"{ita_degrees(med[0], med[2]):.2f}",

@@ -13,6 +13,12 @@ Policy:
   <= ``near_dup_bits`` and mean absolute difference of 16x16 thumbnails <= ``near_dup_mad``) and photos
   sharing a ``source_id`` form one group; a group's crops all go to one split. Splits are drawn per
   label over shuffled groups (weighted by crop count) with ``seed``: deterministic.
+- With a CSV split column (``CsvColumns.split``, e.g. ``suggested_split``) the given splits are kept:
+  a group goes to test if any of its photos is marked test (so a near-duplicate found here can never
+  put a copy of a test photo into training), else to val if any is marked val, else to train. When the
+  column has no val rows, val is carved out of the train groups, group-safely and per label, with the
+  share ``split[1] / (split[0] + split[1])`` of ``split`` (default 0.1 / 0.9: a ninth of train).
+  ``prepare.json`` counts the groups whose photos were marked with different splits.
 - Never writes into the input; builds ``out`` in a hidden staging folder next to it and renames it
   at the end, so an interrupted run leaves no half-made data folder.
 """
@@ -208,6 +214,20 @@ def assign_splits(groups: dict[str, tuple[str, int]], fractions: tuple[float, ..
     return out
 
 
+def _given_splits(groups: dict[str, tuple[str, int]], given: dict[str, set[str]], cfg: PrepareConfig
+                  ) -> tuple[dict[str, str], int]:
+    """Splits from a CSV split column (module docstring): test wins, then val; val carved from train when
+    the column has none. Returns ``({group: split}, groups whose photos were marked differently)``."""
+    out = {g: "test" if "test" in m else "val" if "val" in m else "train" for g, m in given.items()}
+    conflicts = sum(len(m) > 1 for m in given.values())
+    if "val" not in out.values() and cfg.split[1] > 0:
+        share = cfg.split[1] / (cfg.split[0] + cfg.split[1])
+        train_groups = {g: groups[g] for g, s in out.items() if s == "train"}
+        carved = assign_splits(train_groups, (1 - share, share, 0.0), cfg.seed)
+        out.update(carved)
+    return out, conflicts
+
+
 def _check_paths(src: Path, out: Path, masks: Path | None) -> None:
     if not src.exists():
         raise SkingenError(f"input not found: {src}")
@@ -300,7 +320,11 @@ def _finish(photos: list[Photo], results: list[_PhotoResult], skipped: list[Skip
     for k, r in enumerate(used):
         label, n = groups.get(group_of[k], (photos[r.index].label, 0))
         groups[group_of[k]] = (label, n + len(r.rows))
-    split_of = assign_splits(groups, tuple(cfg.split), cfg.seed)
+    given = {group_of[k]: set() for k in range(len(used))}
+    for k, r in enumerate(used):
+        given[group_of[k]].add(photos[r.index].split)
+    split_of, conflicts = (_given_splits(groups, given, cfg) if any(s != {""} for s in given.values())
+                           else (assign_splits(groups, tuple(cfg.split), cfg.seed), 0))
     rows = []
     for k, r in enumerate(used):
         for row in r.rows:
@@ -320,5 +344,6 @@ def _finish(photos: list[Photo], results: list[_PhotoResult], skipped: list[Skip
         "root": str(root.resolve()) if root else None,  # what the photo column is relative to, for a CSV with --root
         "photos_found": len(photos), "photos_used": len(used), "groups": len(groups), "crops": crops,
         "skipped": len(skipped), "dropped_crops": dict(dropped), "env": environment_info(),
+        "split_column_conflicts": conflicts,
     })
     return report

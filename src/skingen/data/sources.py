@@ -7,6 +7,8 @@ Three input forms:
 - a CSV file with columns ``image[,mask,label,source_id]`` (names configurable), paths relative to
   the CSV's folder or to ``root``. ``exclude_column`` drops rows where that column is non-empty
   (e.g. ``content_flag``) and ``group_column`` is used as ``source_id`` (e.g. ``near_dup_group``).
+  ``label_column`` names the class column; ``split_column`` (values train / val / test) fixes each photo's
+  split (e.g. ``suggested_split``), which ``prepare`` then honours (see its docstring).
 
 Masks come from the CSV or from ``masks_dir``, matched by file stem (``x.jpg`` <-> ``x.png``; common
 suffixes such as ``_mask``, ``_lesion``, ``_segmentation`` are ignored).
@@ -33,6 +35,7 @@ class Photo:
     mask: Path | None
     label: str
     source_id: str
+    split: str = ""  # from the CSV's split column when one is given, else "" (prepare draws the split)
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,10 @@ class CsvColumns:
     source_id: str = "source_id"
     group: str | None = None  # used as source_id when given (e.g. near_dup_group)
     exclude: str | None = None  # rows with a non-empty value here are skipped (e.g. content_flag)
+    split: str | None = None  # fixed split per row (train / val / test), e.g. suggested_split
+
+
+SPLIT_VALUES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
 
 def walk_files(root: Path, skipped: list[Skipped]) -> list[Path]:
@@ -111,7 +118,7 @@ def discover(src: str | Path, masks_dir: str | Path | None = None, label: str = 
             if m is None:
                 skipped.append(Skipped(p.rel, f"no mask named {p.path.stem}.* in {masks_dir}"))
             else:
-                matched.append(Photo(p.path, p.rel, m, p.label, p.source_id))
+                matched.append(Photo(p.path, p.rel, m, p.label, p.source_id, p.split))
         photos = matched
     return photos, skipped
 
@@ -135,7 +142,8 @@ def _from_csv(path: Path, cols: CsvColumns, root: Path) -> tuple[list[Photo], li
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         header = reader.fieldnames or []
-        for name in (cols.image, cols.group, cols.exclude):
+        label_col = cols.label if cols.label != CsvColumns.label else None  # the default may be absent
+        for name in (cols.image, cols.group, cols.exclude, cols.split, label_col):
             if name is not None and name not in header:
                 raise SkingenError(f"{path}: no column '{name}' (columns: {', '.join(header)})")
         rows = list(reader)
@@ -153,5 +161,12 @@ def _from_csv(path: Path, cols: CsvColumns, root: Path) -> tuple[list[Photo], li
         mask = (Path(mask_rel) if Path(mask_rel).is_absolute() else root / mask_rel) if mask_rel else None
         group = (row.get(cols.group) or "").strip() if cols.group else ""
         source = group or (row.get(cols.source_id) or "").strip() or rel
-        photos.append(Photo(image, rel, mask, (row.get(cols.label) or "").strip(), source))
+        split = ""
+        if cols.split:
+            value = (row.get(cols.split) or "").strip().lower()
+            if value not in SPLIT_VALUES:
+                raise SkingenError(f"{path}:{i}: {cols.split}='{row.get(cols.split)}' is not a split "
+                                   "(expected train, val or test)")
+            split = SPLIT_VALUES[value]
+        photos.append(Photo(image, rel, mask, (row.get(cols.label) or "").strip(), source, split))
     return photos, skipped

@@ -15,9 +15,12 @@ its output (mode, weights hash, ...): it is recorded next to every value and key
   of L*, a*, b*, divided by 100 so the values are O(1) like the pixel features (KID's polynomial
   kernel is scale-sensitive).
 
-To add a feature space (e.g. the penultimate layer of a skingen-trained skin classifier, once the
-downstream detector exists): subclass :class:`FeatureExtractor`, include the checkpoint's hash in
-``describe()``, and add its spec to :func:`make_extractor` (the ``classifier:PATH`` branch).
+- ``classifier:PATH``: the penultimate layer of a skin classifier trained by ``skingen downstream``
+  (``PATH`` = its ``best_classifier/`` folder); images are resized (antialiased bilinear) to the size it
+  was trained at. A domain-specific space: it sees what separates the skin illnesses it was trained on.
+
+To add a feature space: subclass :class:`FeatureExtractor`, include anything that changes the output
+(e.g. a checkpoint's hash) in ``describe()``, and add its spec to :func:`make_extractor`.
 """
 
 from __future__ import annotations
@@ -210,9 +213,43 @@ def write_random_inception_weights(path: str | Path, seed: int = 0) -> Path:
     return path
 
 
+class ClassifierExtractor(FeatureExtractor):
+    """Penultimate-layer features of a ``skingen downstream`` classifier checkpoint (module docstring)."""
+
+    def __init__(self, folder: str | Path, device: str = "cpu"):
+        self.folder, self.device = Path(folder), device
+        self.name = "classifier"
+        self._net = None
+        self._spec = None
+        self._sha = ""
+
+    def load(self) -> None:
+        if self._net is None:
+            from skingen.downstream.classifiers import load_classifier
+
+            self._net, self._spec = load_classifier(self.folder, self.device)
+            self._sha = file_sha256(self.folder / "model.safetensors")
+
+    def describe(self) -> dict:
+        self.load()
+        return {"name": self.name, "kind": "classifier", "arch": self._spec.arch, "size": self._spec.size,
+                "labels": list(self._spec.labels), "weights_sha256": self._sha, "layer": "penultimate"}
+
+    def __call__(self, images) -> np.ndarray:
+        import torch
+        import torch.nn.functional as F
+
+        self.load()
+        x = images.float() / 127.5 - 1.0
+        if x.shape[-1] != self._spec.size:
+            x = F.interpolate(x, size=(self._spec.size,) * 2, mode="bilinear", antialias=True, align_corners=False)
+        with torch.no_grad():
+            return self._net.features(x.to(self.device)).cpu().numpy().astype(np.float32)
+
+
 def make_extractor(spec: str, inception_weights: str | Path | None = None, inception_mode: str = "legacy-tf",
                    device: str = "cpu", allow_download: bool = True) -> FeatureExtractor:
-    """``'inception'``, ``'pixels'`` / ``'pixels:64'``, ``'colour'`` -> an extractor (not yet loaded)."""
+    """``'inception'``, ``'pixels'`` / ``'pixels:64'``, ``'colour'``, ``'classifier:PATH'`` -> an extractor (not yet loaded)."""
     kind, _, arg = spec.partition(":")
     if kind == "inception" and not arg:
         return InceptionExtractor(inception_weights, inception_mode, device, allow_download)
@@ -224,6 +261,7 @@ def make_extractor(spec: str, inception_weights: str | Path | None = None, incep
     if kind in ("colour", "color") and not arg:
         return ColourExtractor()
     if kind == "classifier":
-        raise SkingenError("classifier feature space: needs a skingen-trained skin classifier checkpoint, which "
-                           "the downstream-detector step does not provide yet")
-    raise SkingenError(f"unknown feature space '{spec}' (use inception, pixels[:SIDE] or colour)")
+        if not arg:
+            raise SkingenError("feature space 'classifier:PATH': give the best_classifier/ folder of a downstream report")
+        return ClassifierExtractor(arg, device)
+    raise SkingenError(f"unknown feature space '{spec}' (use inception, pixels[:SIDE], colour or classifier:PATH)")

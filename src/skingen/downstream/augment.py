@@ -1,0 +1,234 @@
+"""Synthetic image sets next to a real data folder: loading, leakage checks, selection, and the
+``skingen augment`` export (real + synthetic as one class-per-folder tree with a provenance manifest).
+
+Leakage rules (a violation is a :class:`~skingen.errors.SkingenError`, never a warning):
+- synthetic images only ever join the **train** split;
+- a synthetic image whose ``parent_id`` (or condition's ``condition_id``) is a real val/test image, or
+  whose ``source_id`` (or any ``*source_id`` column, e.g. the condition's) is a val/test group, is refused:
+  it is a child of held-out data;
+- a generator (the run behind each row's ``checkpoint``) whose training split contains a val/test
+  group of the real data is refused: its samples may reproduce held-out images. When the run's
+  ``config.yaml`` or data folder cannot be found this cannot be checked, and the set is marked
+  ``unverified`` (recorded, not refused: a user may bring images from elsewhere).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from skingen.data.manifest import MANIFEST, SPLITS, read_manifest, write_manifest
+from skingen.errors import SkingenError
+from skingen.runs import environment_info, staged_dir, write_json
+from skingen.seeding import numpy_rng
+
+BALANCE = ("none", "label", "skin-tone")
+PATH_COLUMNS = ("lesion", "coloured", "edit_map", "condition")  # files that travel with an image
+
+
+@dataclass
+class SyntheticSet:
+    name: str
+    folder: Path
+    rows: list[dict[str, str]]
+    generator_check: str = ""  # "ok", or why the generator's training data could not be checked
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_synthetic_arg(text: str) -> tuple[Path, str | None]:
+    """``DIR`` or ``DIR:LABEL`` (LABEL for sets whose manifest has no label, e.g. an unconditional
+    generator of one class)."""
+    head, sep, tail = str(text).rpartition(":")
+    if sep and tail and "/" not in tail and head:
+        return Path(head), tail
+    return Path(text), None
+
+
+def load_synthetic(text: str, name: str | None = None) -> SyntheticSet:
+    folder, label = parse_synthetic_arg(text)
+    rows = read_manifest(folder, required=("id", "image"))
+    if not rows:
+        raise SkingenError(f"{folder / MANIFEST}: no images")
+    for r in rows:
+        if label is not None:
+            r["label"] = label
+        if not (r.get("label") or "").strip():
+            raise SkingenError(f"{folder / MANIFEST}: image {r['id']} has no label; give the set's class as "
+                               f"{folder}:LABEL")
+        if (r.get("origin") or "synthetic") != "synthetic":  # an empty origin cell counts as synthetic
+            raise SkingenError(f"{folder / MANIFEST}: image {r['id']} has origin '{r['origin']}', not synthetic")
+    return SyntheticSet(name or folder.name, folder, rows)
+
+
+def _generator_groups(checkpoint: str) -> tuple[set[str] | None, str]:
+    """Source groups a generator was trained on, from its run's config.yaml and data manifest."""
+    import yaml
+
+    ckpt = Path(checkpoint)
+    cfg_file = ckpt.parent.parent / "config.yaml"
+    if not cfg_file.is_file():
+        return None, f"no run config at {cfg_file}"
+    cfg = yaml.safe_load(cfg_file.read_text()) or {}
+    data = cfg.get("data")
+    split = (cfg.get("train") or {}).get("split", "train")
+    if not data or not (Path(data) / MANIFEST).is_file():
+        return None, f"training data {data} of {cfg_file.parent.name} not found"
+    rows = read_manifest(data, required=("id", "split", "source_id"))
+    return {r["source_id"] for r in rows if split in (None, "", r["split"])}, "ok"
+
+
+def check_leakage(real_rows: list[dict[str, str]], synth: SyntheticSet) -> None:
+    """Apply the module's leakage rules; fills ``synth.generator_check``. Raises on a violation."""
+    held_ids = {r["id"]: r["split"] for r in real_rows if r["split"] != "train"}
+    held_groups = {r["source_id"]: r["split"] for r in real_rows if r["split"] != "train"}
+    labels = {r["label"] for r in real_rows}
+    where = synth.folder / MANIFEST
+    for r in synth.rows:
+        if r.get("split", "train") not in ("", "train"):
+            raise SkingenError(f"{where}: synthetic image {r['id']} is marked split '{r['split']}'; synthetic images "
+                               "may only join the train split")
+        for col in ("parent_id", "condition_id"):
+            if (r.get(col) or "") in held_ids:
+                raise SkingenError(f"{where}: synthetic image {r['id']} is a child of {held_ids[r[col]]} image "
+                                   f"{r[col]} ({col}); refusing to train on children of held-out images")
+        for col in (c for c in r if c.endswith("source_id")):
+            if (r.get(col) or "") in held_groups:
+                raise SkingenError(f"{where}: synthetic image {r['id']} comes from {held_groups[r[col]]} group "
+                                   f"{r[col]} ({col}); refusing to train on children of held-out images")
+        if r["label"] not in labels:
+            raise SkingenError(f"{where}: synthetic image {r['id']} has label '{r['label']}', not a class of the real "
+                               f"data ({', '.join(sorted(labels))})")
+    problems = []
+    for ckpt in sorted({r.get("checkpoint", "") for r in synth.rows} - {""}):
+        groups, why = _generator_groups(ckpt)
+        if groups is None:
+            problems.append(why)
+            continue
+        leaked = sorted(groups & set(held_groups))
+        if leaked:
+            n_test = sum(held_groups[g] == "test" for g in leaked)
+            raise SkingenError(f"{synth.folder}: its generator ({ckpt}) was trained on {len(leaked)} group(s) that are "
+                               f"held out here ({n_test} test, {len(leaked) - n_test} val; e.g. {', '.join(leaked[:3])}); "
+                               "its images may reproduce them. Train the generator on this data's train split")
+    if not any(r.get("checkpoint") for r in synth.rows):
+        problems.append("no checkpoint recorded")
+    synth.generator_check = "ok" if not problems else "unverified: " + "; ".join(sorted(set(problems)))
+
+
+def water_fill(current: dict[str, int], available: dict[str, int], total: int) -> dict[str, int]:
+    """How many to add per key so the smallest ``current + added`` counts rise first (as even as the
+    ``available`` numbers allow), ``total`` in all at most. Deterministic (ties by key order)."""
+    added = dict.fromkeys(available, 0)
+    keys = sorted(available)
+    for _ in range(min(total, sum(available.values()))):
+        open_keys = [k for k in keys if added[k] < available[k]]
+        k = min(open_keys, key=lambda k: (current.get(k, 0) + added[k], keys.index(k)))
+        added[k] += 1
+    return added
+
+
+def select_synthetic(synth_rows: list[dict[str, str]], counts: dict[str, int], per_key: Callable[[dict], str],
+                     seed: int) -> list[dict[str, str]]:
+    """``counts[key]`` rows of each key, in a seeded order (a prefix of one permutation per key, so a
+    smaller request is a subset of a larger one)."""
+    by_key: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for r in synth_rows:
+        by_key[per_key(r)].append(r)
+    chosen = []
+    for key in sorted(by_key):
+        rows = by_key[key]
+        order = numpy_rng(seed, "synthetic", key).permutation(len(rows))
+        chosen += [rows[i] for i in order[:counts.get(key, 0)]]
+    return chosen
+
+
+@dataclass
+class AugmentReport:
+    out: Path
+    real: dict[str, int]
+    synthetic: dict[str, int]  # per set name
+    checks: dict[str, str]
+
+
+def augment(real: str | Path, synthetic: list[str], out: str | Path, ratio: float | None = None,
+            balance: str = "none", seed: int = 0, progress: Callable[[int, int], None] | None = None) -> AugmentReport:
+    """Write ``out/<split>/<label>/<id>.<ext>`` for every real image and the chosen synthetic ones (train
+    only), ``out/extra/<column>/`` for their masks and conditions, ``manifest.csv`` (every input column
+    kept; ``image`` and path columns rewritten; ``synthetic_set`` names a synthetic row's folder) and
+    ``augment.json``.
+
+    ``ratio``: synthetic images per real train image of the classes the synthetic sets cover (all synthetic
+    images when None); ``balance``: ``none``
+    (a seeded random choice), ``label`` or ``skin-tone`` (fill the smallest classes / ITA categories first).
+    """
+    real = Path(real)
+    if balance not in BALANCE:
+        raise SkingenError(f"--balance must be one of {', '.join(BALANCE)}, got '{balance}'")
+    if ratio is not None and ratio < 0:
+        raise SkingenError(f"--ratio must be >= 0, got {ratio}")
+    real_rows = read_manifest(real, required=("id", "image", "split", "label", "source_id"))
+    sets = [load_synthetic(s) for s in synthetic]
+    for s in sets:
+        check_leakage(real_rows, s)
+    pool = [{**r, "synthetic_set": str(s.folder)} for s in sets for r in s.rows]
+    ids = Counter(r["id"] for r in real_rows + pool)
+    if any(n > 1 for n in ids.values()):
+        raise SkingenError(f"image ids repeat across the inputs ({', '.join(sorted(i for i, n in ids.items() if n > 1)[:3])}); "
+                           "give each synthetic set once")
+    train = [r for r in real_rows if r["split"] == "train"]
+    covered = {r["label"] for r in pool}  # as in the study: a measles-only set is measured against real measles
+    total = len(pool) if ratio is None else int(round(ratio * sum(r["label"] in covered for r in train)))
+    key = {"none": lambda r: "", "label": lambda r: r["label"],
+           "skin-tone": lambda r: r.get("ita_category") or ""}[balance]
+    if balance == "skin-tone" and any(not key(r) for r in train + pool):
+        raise SkingenError("--balance skin-tone needs an ita_category for every real train and synthetic image "
+                           "(run `skingen analyze` on both folders first)")
+    available = Counter(key(r) for r in pool)
+    if balance == "none":
+        counts = {"": min(total, len(pool))}
+    else:
+        counts = water_fill(Counter(key(r) for r in train), dict(available), total)
+    chosen = select_synthetic(pool, counts, key, seed)
+    rows_out = []
+    with staged_dir(out, "augmented data") as staging:
+        items = [(real, r, r["split"]) for r in real_rows] + [(Path(r["synthetic_set"]), r, "train") for r in chosen]
+        for i, (folder, r, split) in enumerate(items):
+            rows_out.append(_copy_row(folder, r, split, staging))
+            if progress:
+                progress(i + 1, len(items))
+        write_manifest(staging, rows_out)
+        by_set = Counter(Path(r["synthetic_set"]).name for r in chosen)
+        report = AugmentReport(Path(out), {s: sum(r["split"] == s for r in real_rows) for s in SPLITS},
+                               {s.name: by_set.get(s.folder.name, 0) for s in sets},
+                               {s.name: s.generator_check for s in sets})
+        write_json(staging / "augment.json", {
+            "real": str(real.resolve()), "synthetic": [str(s.folder.resolve()) for s in sets], "ratio": ratio,
+            "balance": balance, "seed": seed, "counts_real": report.real, "counts_synthetic": report.synthetic,
+            "synthetic_requested": total, "synthetic_per_key": {k or "all": v for k, v in counts.items()},
+            "generator_checks": report.checks, "env": environment_info()})
+    return report
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text) or "_"
+
+
+def _copy_row(folder: Path, row: dict[str, str], split: str, staging: Path) -> dict[str, str]:
+    src = folder / row["image"]
+    if not src.is_file():
+        raise SkingenError(f"{folder / MANIFEST}: image file {row['image']} of {row['id']} not found")
+    rel = f"{split}/{_safe(row['label'])}/{_safe(row['id'])}{src.suffix.lower()}"
+    (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, staging / rel)
+    out = {**row, "image": rel, "split": split, "origin": row.get("origin") or "real"}
+    for col in PATH_COLUMNS:
+        value = (row.get(col) or "").strip()
+        if value and (folder / value).is_file():
+            extra = f"extra/{col}/{_safe(row['id'])}{Path(value).suffix.lower()}"
+            (staging / extra).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(folder / value, staging / extra)
+            out[col] = extra
+    return out

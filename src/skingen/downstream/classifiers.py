@@ -1,0 +1,131 @@
+"""Skin-illness classifiers for the downstream study, and their checkpoints.
+
+- ``small-cnn``: four conv-BN-ReLU stages (16-32-64-128 channels, stride-2 pooling) + global average
+  pooling + a linear head; ~100k parameters, for CPU runs at 32-128 px.
+- ``resnet18``: torchvision's ResNet-18 with a new head; ImageNet weights from a local state-dict file
+  when given (``weights=PATH``; nothing is downloaded), otherwise trained from scratch.
+
+Input: float ``[N,3,S,S]`` in [-1, 1] (the project's image convention); the ResNet renormalises to
+ImageNet statistics itself. :meth:`features` returns the penultimate layer ``[N,D]`` (what the
+``classifier:PATH`` feature space of ``skingen evaluate`` uses).
+
+A checkpoint folder holds ``config.json`` (architecture, labels, size, training record) and
+``model.safetensors``; :func:`load_classifier` rebuilds the network from it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from skingen.errors import SkingenError
+from skingen.runs import atomic_path, write_json
+
+ARCHS = ("small-cnn", "resnet18")
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    arch: str = "small-cnn"
+    labels: tuple[str, ...] = ()
+    size: int = 64
+    weights: str | None = None  # local ImageNet state dict for resnet18
+    extra: dict = field(default_factory=dict)  # training record kept with the checkpoint
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise SkingenError(f"unknown classifier '{self.arch}' (use one of {', '.join(ARCHS)})")
+        if len(self.labels) < 2:
+            raise SkingenError(f"a classifier needs at least 2 classes, got {list(self.labels)}")
+
+
+class SmallCNN(nn.Module):
+    def __init__(self, classes: int, channels: tuple[int, ...] = (16, 32, 64, 128)):
+        super().__init__()
+        layers, c_in = [], 3
+        for c in channels:
+            layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(2)]
+            c_in = c
+        self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(c_in, classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class ResNet18(nn.Module):
+    def __init__(self, classes: int, weights: str | Path | None = None):
+        super().__init__()
+        from torchvision.models import resnet18
+
+        net = resnet18(weights=None)
+        if weights is not None:
+            path = Path(weights)
+            if not path.is_file():
+                raise SkingenError(f"ResNet-18 weights file not found: {path}")
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+                net.load_state_dict(state)
+            except Exception as exc:
+                raise SkingenError(f"{path}: not a torchvision ResNet-18 state dict ({exc.__class__.__name__}: "
+                                   f"{str(exc).splitlines()[0][:120]})") from None
+        net.fc = nn.Identity()
+        self.net = net
+        self.head = nn.Linear(512, classes)
+        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(((x + 1) / 2 - self.mean) / self.std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def build_classifier(spec: ClassifierSpec) -> nn.Module:
+    if spec.arch == "small-cnn":
+        return SmallCNN(len(spec.labels))
+    return ResNet18(len(spec.labels), spec.weights)
+
+
+def save_classifier(folder: str | Path, model: nn.Module, spec: ClassifierSpec) -> Path:
+    """Write ``config.json`` + ``model.safetensors`` into ``folder`` (created)."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(folder / "model.safetensors") as tmp:
+        save_file(state, str(tmp))
+    cfg = asdict(spec)
+    cfg["weights"] = None  # the trained weights replace the initial ones
+    write_json(folder / "config.json", {"kind": "skingen-classifier", **cfg})
+    return folder
+
+
+def load_classifier(folder: str | Path, device: str = "cpu") -> tuple[nn.Module, ClassifierSpec]:
+    """Rebuild a classifier saved by :func:`save_classifier` (eval mode)."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    cfg_path = folder / "config.json"
+    if not cfg_path.is_file() or not (folder / "model.safetensors").is_file():
+        raise SkingenError(f"{folder}: not a skingen classifier checkpoint (needs config.json and model.safetensors)")
+    cfg = json.loads(cfg_path.read_text())
+    if cfg.pop("kind", None) != "skingen-classifier":
+        raise SkingenError(f"{cfg_path}: not a skingen classifier config")
+    spec = ClassifierSpec(arch=cfg["arch"], labels=tuple(cfg["labels"]), size=int(cfg["size"]), weights=None,
+                          extra=cfg.get("extra", {}))
+    model = build_classifier(spec)
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    return model.to(device).eval(), spec

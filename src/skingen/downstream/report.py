@@ -1,0 +1,188 @@
+"""The downstream study's report folder.
+
+- ``results.csv``: one row per trained classifier (arm, fraction, seed, counts, val and test metrics);
+- ``summary.csv``: per arm and fraction, each metric averaged over the seeds with a 95% bootstrap
+  interval (test images and seeds resampled), and its paired difference to ``real`` (``delta_*``);
+- ``per_class.csv``: recall per class (mean over seeds), Wilson 95% interval over that class's test images;
+- ``per_skin_tone.csv``: accuracy per ITA category of the test images (when the manifest has
+  ``ita_category``, from ``skingen analyze``), Wilson interval likewise;
+- ``predictions.npz``: test labels and every run's probabilities (recompute anything without retraining);
+- ``metrics.png``, ``summary.html``, ``study.json``;
+- ``best_classifier/``: the classifier with the best *validation* balanced accuracy over all runs
+  (``config.json`` + ``model.safetensors``), for ``skingen evaluate --features classifier:PATH``.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from skingen.downstream.classifiers import save_classifier
+from skingen.downstream.stats import METRICS, bootstrap_metrics, wilson_interval
+from skingen.downstream.study import StudyConfig, StudyResult
+from skingen.errors import SkingenError
+from skingen.runs import atomic_path, environment_info, staged_dir, write_json
+from skingen.viz import figure_to_image, html_table, write_html
+
+_NAMES = {"balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1", "auroc": "AUROC"}
+
+
+def check_out(out: str | Path) -> Path:
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise SkingenError(f"{out} already exists and is not empty; choose a new --out for the report")
+    return out
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    columns: list[str] = []
+    for r in rows:
+        columns += [k for k in r if k not in columns]
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def summarise(result: StudyResult, n_boot: int = 1000) -> list[dict]:
+    """``summary.csv`` rows: per arm and fraction, metrics with intervals and paired deltas to ``real``."""
+    y = result.test.y.numpy()
+    rows = []
+    fractions = sorted({f for _, f in result.probs})
+    for fraction in fractions:
+        base = result.probs[("real", fraction)]
+        for arm in result.arms:
+            p = result.probs[(arm.name, fraction)]
+            stats = bootstrap_metrics(y, p, baseline=None if arm.name == "real" else base, n_boot=n_boot)
+            runs = [r for r in result.runs if r["arm"] == arm.name and r["fraction"] == fraction]
+            row = {"arm": arm.name, "fraction": fraction, "seeds": len(p), "n_real": round(np.mean([r["n_real"] for r in runs]), 1),
+                   "n_synthetic": round(np.mean([r["n_synthetic"] for r in runs]), 1),
+                   "ratio_actual": round(np.mean([r["ratio_actual"] for r in runs]), 3)}
+            for name, s in stats.items():
+                row[name] = round(s["value"], 4)
+                row[f"{name}_low"] = round(s["low"], 4)
+                row[f"{name}_high"] = round(s["high"], 4)
+            rows.append(row)
+    return rows
+
+
+def _grouped_accuracy(result: StudyResult, key: str) -> list[dict]:
+    """Recall per class (``key='label'``) or accuracy per ITA category (``key='ita_category'``)."""
+    y = result.test.y.numpy()
+    if key == "label":
+        groups = np.array([result.labels[i] for i in y])
+    else:
+        groups = np.array([(r.get(key) or "unknown") for r in result.test.rows])
+    out = []
+    for (arm, fraction), p in sorted(result.probs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        correct = (p.argmax(-1) == y[None]).mean(0)  # [N]: share of seeds right on each image
+        for g in sorted(set(groups)):
+            sel = groups == g
+            n = int(sel.sum())
+            value = float(correct[sel].mean())
+            low, high = wilson_interval(round(value * n), n)
+            out.append({"arm": arm, "fraction": fraction, key if key != "label" else "class": g, "n_test": n,
+                        "recall" if key == "label" else "accuracy": round(value, 4),
+                        "low": round(low, 4), "high": round(high, 4)})
+    return out
+
+
+def metrics_figure(summary: list[dict]) -> np.ndarray:
+    """One panel per metric: value vs fraction of real training data, one line per arm, 95% bars."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(13, 3.8), dpi=100, layout="constrained")
+    axes = fig.subplots(1, len(METRICS))
+    arms = list(dict.fromkeys(r["arm"] for r in summary))
+    for ax, m in zip(axes, METRICS):
+        for j, arm in enumerate(arms):
+            rows = [r for r in summary if r["arm"] == arm]
+            f = np.array([r["fraction"] for r in rows]) * (1 + 0.015 * (j - len(arms) / 2))  # dodge the bars
+            v = np.array([r[m] for r in rows])
+            err = np.abs(np.array([[r[f"{m}_low"] for r in rows], [r[f"{m}_high"] for r in rows]]) - v)
+            ax.errorbar(f, v, yerr=err, marker="o", capsize=3, label=arm)
+        ax.set_xscale("log")
+        fractions = sorted({r["fraction"] for r in summary})
+        ax.set_xticks(fractions, labels=[f"{f:g}" for f in fractions])
+        ax.minorticks_off()
+        ax.set_xlabel("fraction of real training data")
+        ax.set_title(f"{_NAMES[m]} (test, 95% CI)")
+    axes[-1].legend(fontsize=7, loc="lower right")
+    return figure_to_image(fig)
+
+
+def write_report(result: StudyResult, cfg: StudyConfig, out: str | Path, data: str | Path) -> Path:
+    """Write the report folder (module docstring) all at once (staged, then renamed); returns the path of
+    ``summary.html``."""
+    with staged_dir(out, "report") as staging:
+        _write_report(result, cfg, staging, data)
+    return Path(out) / "summary.html"
+
+
+def _write_report(result: StudyResult, cfg: StudyConfig, out: Path, data: str | Path) -> None:
+    _write_csv(out / "results.csv", result.runs)
+    summary = summarise(result, cfg.n_boot)
+    _write_csv(out / "summary.csv", summary)
+    per_class = _grouped_accuracy(result, "label")
+    _write_csv(out / "per_class.csv", per_class)
+    has_ita = any(r.get("ita_category") for r in result.test.rows)
+    per_tone = _grouped_accuracy(result, "ita_category") if has_ita else []
+    if per_tone:
+        _write_csv(out / "per_skin_tone.csv", per_tone)
+    with atomic_path(out / "predictions.npz") as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, y=result.test.y.numpy(), ids=np.array([r["id"] for r in result.test.rows]),
+                            labels=np.array(result.labels),
+                            **{f"{arm}|{fraction:g}": p for (arm, fraction), p in result.probs.items()})
+    if result.best is not None:
+        spec = result.best.spec
+        spec = type(spec)(spec.arch, spec.labels, spec.size, None, {"run": result.best_run, "data": str(Path(data).resolve())})
+        save_classifier(out / "best_classifier", result.best.model, spec)
+    write_json(out / "study.json", {
+        "data": str(Path(data).resolve()), "config": asdict(cfg), "labels": list(result.labels),
+        "synthetic": [{"name": s.name, "folder": str(s.folder.resolve()), "images": len(s.rows),
+                       "generator_check": s.generator_check} for s in result.synthetic],
+        "test_images": len(result.test.y), "seconds": round(result.seconds, 1), "best_run": result.best_run,
+        "env": environment_info()})
+    figure = metrics_figure(summary)
+    cols = ["arm", "fraction", "n_real", "n_synthetic"] + [f"{_NAMES[m]}" for m in METRICS] + \
+        [f"Δ {_NAMES[m]} vs real" for m in METRICS]
+
+    def ci(r: dict, m: str) -> str:
+        return f"{r[m]:.3f} [{r[m + '_low']:.3f}, {r[m + '_high']:.3f}]" if m in r else ""
+
+    table = html_table(cols, [[r["arm"], r["fraction"], r["n_real"], r["n_synthetic"], *(ci(r, m) for m in METRICS),
+                               *(ci(r, f"delta_{m}") for m in METRICS)] for r in summary])
+    checks = "; ".join(f"{s.name}: generator training data {s.generator_check}" for s in result.synthetic)
+    sections = [
+        ("Setup", f"{len(result.labels)} classes ({', '.join(result.labels)}); {len(result.test.y)} real test images; "
+         f"{cfg.seeds} seed(s) per arm and fraction; classifier {cfg.train.arch} at {cfg.train.size} px, "
+         f"{cfg.train.images} training images seen per run (the same for every arm); model selection on the real "
+         f"val split. {checks}", None),
+        ("Metrics", "Seed-averaged test metrics; bars and brackets are 95% percentile-bootstrap intervals over test "
+         "images and seeds. Δ = the arm minus real-only on the same resamples (paired): an interval excluding 0 "
+         "is a difference this study can see.", figure),
+        ("Summary", "", table),
+        ("Per class", "Recall per class (mean over seeds) with Wilson 95% intervals over that class's test images.",
+         html_table(list(per_class[0]), [list(r.values()) for r in per_class])),
+    ]
+    if per_tone:
+        sections.append(("Per skin tone", "Accuracy per ITA category of the test images (Wilson 95%).",
+                         html_table(list(per_tone[0]), [list(r.values()) for r in per_tone])))
+    write_html(out / "summary.html", "skingen downstream study", sections)
+
+
+def console_rows(out: str | Path) -> tuple[list[str], list[list[str]]]:
+    """The summary as text rows for the CLI's table (from ``summary.csv``; the other deltas are in the file)."""
+    with open(Path(out) / "summary.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    header = ["arm", "fraction", "n real", "n synth"] + [_NAMES[m] for m in METRICS] + ["Δ balanced accuracy vs real"]
+    text = []
+    for r in rows:
+        cells = [r["arm"], r["fraction"], r["n_real"], r["n_synthetic"]]
+        for m in list(METRICS) + ["delta_balanced_accuracy"]:
+            cells.append(f"{float(r[m]):.3f} [{float(r[m + '_low']):.3f}, {float(r[m + '_high']):.3f}]" if r.get(m) else "")
+        text.append(cells)
+    return header, text

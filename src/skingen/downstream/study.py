@@ -1,0 +1,237 @@
+"""``skingen downstream``: does augmentation help a skin-illness classifier?
+
+Arms (each trained once per seed and per fraction of the real training data, same budget of images seen):
+``real``; ``real+classical`` (torchvision transforms, :mod:`skingen.downstream.train`); for each
+synthetic set and ratio R > 0: ``real+<set>@R`` and ``real+classical+<set>@R``.
+
+- Fractions: per class, the real training groups (``source_id``) in a seeded order are taken until the
+  fraction of that class's crops is reached (at least one group); the order depends on the seed only,
+  so a smaller fraction is a subset of a larger one.
+- Ratio R: synthetic images per real training image *of the same class*, for the classes the set
+  covers (a measles generator adds measles only). Children of real images (``parent_id``) are only
+  used when their parent is in the chosen fraction. When a set has too few images, all are used and
+  the achieved ratio is recorded (``ratio_actual``).
+- Evaluation: the real test split only (synthetic images never reach val or test; see
+  :mod:`skingen.downstream.augment` for the leakage checks). Model selection on the real val split.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from skingen.data.datasets import ManifestDataset
+from skingen.downstream.augment import SyntheticSet, check_leakage, load_synthetic, select_synthetic
+from skingen.downstream.stats import metric_values
+from skingen.downstream.train import TrainConfig, TrainedClassifier, predict, train_classifier
+from skingen.errors import SkingenError
+from skingen.imageio import read_image
+from skingen.seeding import numpy_rng
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    fractions: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0)
+    seeds: int = 5
+    ratios: tuple[float, ...] = (0, 1, 3, 10)
+    classical: bool = True  # include the classical-augmentation arms
+    classes: tuple[str, ...] = ()  # study only these classes (e.g. measles, chickenpox, monkeypox); () = all
+    # Side (fraction of the image side) of a bottom-left square filled with mid-grey in every image, real and
+    # synthetic: hides a watermark there (DermNet's sits at about x 9-27%, y 68-92% of a 640x480 photo,
+    # x 0-19% of its centred square crop); 0 = off.
+    blank_corner: float = 0.0
+    n_boot: int = 1000  # bootstrap resamples for the confidence intervals
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if not self.fractions or any(not 0 < f <= 1 for f in self.fractions):
+            raise SkingenError(f"fractions must be in (0, 1], got {list(self.fractions)}")
+        if self.seeds < 1:
+            raise SkingenError(f"seeds must be at least 1, got {self.seeds}")
+        if any(r < 0 for r in self.ratios):
+            raise SkingenError(f"ratios must be >= 0, got {list(self.ratios)}")
+        if not 0 <= self.blank_corner < 1:
+            raise SkingenError(f"blank_corner must be in [0, 1), got {self.blank_corner}")
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str
+    classical: bool
+    synthetic: str = ""  # set name
+    ratio: float = 0.0
+
+
+@dataclass
+class Images:
+    """Images of one source at the study size: ``uint8 [N,3,S,S]``, labels ``int64 [N]`` and their rows."""
+    x: torch.Tensor
+    y: torch.Tensor
+    rows: list[dict[str, str]]
+
+    def subset(self, index: list[int]) -> "Images":
+        idx = torch.as_tensor(index, dtype=torch.long)
+        return Images(self.x[idx], self.y[idx], [self.rows[i] for i in index])
+
+
+@dataclass
+class StudyResult:
+    labels: tuple[str, ...]
+    arms: list[Arm]
+    runs: list[dict]  # one record per (arm, fraction, seed)
+    probs: dict[tuple[str, float], np.ndarray]  # (arm, fraction) -> [seeds, N_test, k]
+    test: Images
+    best: TrainedClassifier | None
+    best_run: dict
+    synthetic: list[SyntheticSet]
+    seconds: float
+
+
+def arms_for(cfg: StudyConfig, set_names: list[str]) -> list[Arm]:
+    arms = [Arm("real", False)] + ([Arm("real+classical", True)] if cfg.classical else [])
+    for name in set_names:
+        for r in (r for r in cfg.ratios if r > 0):
+            arms.append(Arm(f"real+{name}@{r:g}", False, name, r))
+            if cfg.classical:
+                arms.append(Arm(f"real+classical+{name}@{r:g}", True, name, r))
+    return arms
+
+
+def load_images(folder: Path, rows: list[dict[str, str]], labels: tuple[str, ...], size: int,
+                blank_corner: float = 0.0) -> Images:
+    """Decode ``rows`` of ``folder`` (paths relative to it) resized to ``size`` (antialiased bilinear);
+    ``blank_corner``: see :class:`StudyConfig`."""
+    import torch.nn.functional as F
+
+    from skingen.imageio import to_tensor
+
+    xs = []
+    for r in rows:
+        img = to_tensor(read_image(folder / r["image"]))
+        if img.shape[-2:] != (size, size):
+            img = F.interpolate(img[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
+        xs.append(img.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8))
+    x = torch.stack(xs) if xs else torch.zeros(0, 3, size, size, dtype=torch.uint8)
+    side = int(round(blank_corner * size))
+    if side:
+        x[:, :, size - side:, :side] = 128
+    y = torch.tensor([labels.index(r["label"]) for r in rows], dtype=torch.long)
+    return Images(x, y, rows)
+
+
+def fraction_indices(rows: list[dict[str, str]], fraction: float, seed: int) -> list[int]:
+    """Indices of a group-safe, per-class ``fraction`` of ``rows`` (module docstring)."""
+    by_label: dict[str, dict[str, list[int]]] = {}
+    for i, r in enumerate(rows):
+        by_label.setdefault(r["label"], {}).setdefault(r["source_id"], []).append(i)
+    chosen: list[int] = []
+    for label in sorted(by_label):
+        groups = by_label[label]
+        names = sorted(groups)
+        order = numpy_rng(seed, "fraction", label).permutation(len(names))
+        target = fraction * sum(len(v) for v in groups.values())
+        taken: list[int] = []
+        for j in order:
+            if taken and len(taken) >= target - 1e-9:
+                break
+            taken += groups[names[j]]
+        chosen += taken
+    return sorted(chosen)
+
+
+def _synthetic_for(images: Images, real_train: Images, ratio: float, seed: int, labels: tuple[str, ...]
+                   ) -> tuple[list[int], float]:
+    """Indices into the synthetic ``images`` for one arm, and the achieved ratio over the covered classes."""
+    present = {r["id"] for r in real_train.rows}
+    eligible = [i for i, r in enumerate(images.rows) if not r.get("parent_id") or r["parent_id"] in present]
+    real_counts = Counter(r["label"] for r in real_train.rows)
+    covered = sorted({images.rows[i]["label"] for i in eligible})
+    want = {lab: int(round(ratio * real_counts.get(lab, 0))) for lab in covered}
+    rows = [dict(images.rows[i], _index=str(i)) for i in eligible]
+    chosen = [int(r["_index"]) for r in select_synthetic(rows, want, lambda r: r["label"], seed)]
+    n_real = sum(real_counts.get(lab, 0) for lab in covered)
+    return sorted(chosen), (len(chosen) / n_real if n_real else 0.0)
+
+
+def run_study(data: str | Path, synthetic: list[str], cfg: StudyConfig = StudyConfig(), device: str = "cpu",
+              progress: Callable[[int, int, str | None], None] | None = None,
+              log: Callable[[str], None] | None = None) -> StudyResult:
+    """Train and test every arm (module docstring); returns everything the report needs. ``log`` gets one
+    line per trained classifier."""
+    t0 = time.perf_counter()
+    data = Path(data)
+    ds = ManifestDataset(data, split=None)
+    rows = ds.rows
+    if cfg.classes:
+        unknown = sorted(set(cfg.classes) - set(ds.labels))
+        if unknown:
+            raise SkingenError(f"{data}: no class(es) {', '.join(unknown)} (classes: {', '.join(ds.labels)})")
+        rows = [r for r in rows if r.get("label") in cfg.classes]
+    labels = tuple(sorted({r.get("label", "") for r in rows}))
+    if "" in labels:
+        raise SkingenError(f"{data}: some images have no label; the downstream study needs a class for every image")
+    if len(labels) < 2:
+        raise SkingenError(f"{data}: the downstream study needs at least 2 classes, found {list(labels)}")
+    for split in ("train", "test"):
+        if not any(r["split"] == split for r in rows):
+            raise SkingenError(f"{data}: no images in the {split} split")
+    sets = [load_synthetic(s) for s in synthetic]
+    names = [s.name for s in sets]
+    if len(set(names)) != len(names):
+        raise SkingenError(f"synthetic sets need distinct folder names, got {names}")
+    for s in sets:
+        check_leakage(rows, s)
+    size = cfg.train.size
+    split_rows = {s: [r for r in rows if r["split"] == s] for s in ("train", "val", "test")}
+    train_all, val, test = (load_images(data, split_rows[s], labels, size, cfg.blank_corner)
+                            for s in ("train", "val", "test"))
+    synth_images = {s.name: load_images(s.folder, s.rows, labels, size, cfg.blank_corner) for s in sets}
+    arms = arms_for(cfg, names)
+    total = len(arms) * len(cfg.fractions) * cfg.seeds
+    runs, probs = [], {}
+    best, best_run, done = None, {}, 0
+    for fraction in cfg.fractions:
+        for seed in range(cfg.seeds):
+            real = train_all.subset(fraction_indices(train_all.rows, fraction, seed))
+            trained_sets: dict[tuple, tuple[str, TrainedClassifier, np.ndarray]] = {}
+            for arm in arms:
+                x, y, idx, ratio_actual = real.x, real.y, [], 0.0
+                if arm.synthetic:
+                    syn = synth_images[arm.synthetic]
+                    idx, ratio_actual = _synthetic_for(syn, real, arm.ratio, seed, labels)
+                    part = syn.subset(idx)
+                    x, y = torch.cat([real.x, part.x]), torch.cat([real.y, part.y])
+                # a set too small for two ratios gives them the same images: train once, report both
+                key = (arm.classical, arm.synthetic, tuple(idx))
+                same_as, trained, p = trained_sets.get(key, ("", None, None))
+                if trained is None:
+                    trained = train_classifier(x, y, val.x, val.y, labels, cfg.train, seed, classical=arm.classical,
+                                               device=device)
+                    p = predict(trained.model, test.x, device=device)
+                    trained_sets[key] = (arm.name, trained, p)
+                probs.setdefault((arm.name, fraction), []).append(p)
+                n_syn = len(idx)
+                record = {"arm": arm.name, "classical": arm.classical, "synthetic": arm.synthetic,
+                          "ratio": arm.ratio, "ratio_actual": round(ratio_actual, 4), "fraction": fraction,
+                          "seed": seed, "n_real": len(real.y), "n_synthetic": n_syn, "same_as": same_as,
+                          "val_balanced_accuracy": round(trained.val_balanced_accuracy, 4),
+                          "best_images": trained.best_images, "seconds": round(trained.seconds, 2) if not same_as else 0.0,
+                          **{f"test_{k}": round(v, 4) for k, v in metric_values(test.y.numpy(), p).items()}}
+                runs.append(record)
+                if best is None or trained.val_balanced_accuracy > best.val_balanced_accuracy:
+                    best, best_run = trained, record
+                done += 1
+                if log:
+                    log(f"[{done}/{total}] {arm.name} fraction {fraction:g} seed {seed}: {len(real.y)} real + {n_syn} "
+                        f"synthetic, val BA {trained.val_balanced_accuracy:.3f}, test BA {record['test_balanced_accuracy']:.3f}, "
+                        + (f"same images as {same_as}" if same_as else f"{trained.seconds:.0f} s"))
+                if progress:
+                    progress(done, total, f"{arm.name} f={fraction:g} seed {seed}")
+    stacked = {k: np.stack(v) for k, v in probs.items()}
+    return StudyResult(labels, arms, runs, stacked, test, best, best_run, sets, time.perf_counter() - t0)

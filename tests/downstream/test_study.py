@@ -1,0 +1,104 @@
+import csv
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from skingen.data.manifest import read_manifest
+from skingen.downstream.study import StudyConfig, fraction_indices, run_study
+from skingen.downstream.train import TrainConfig, predict, train_classifier
+
+from .conftest import write_planted, write_synthetic
+
+TINY = TrainConfig(size=16, images=768, batch=16, eval_every=256)
+
+
+def test_same_seed_same_classifier_on_cpu(planted):
+    from skingen.downstream.study import load_images
+
+    rows = read_manifest(planted)
+    labels = ("a", "b")
+    train = load_images(planted, [r for r in rows if r["split"] == "train"], labels, 16)
+    val = load_images(planted, [r for r in rows if r["split"] == "val"], labels, 16)
+    runs = [train_classifier(train.x, train.y, val.x, val.y, labels, TINY, seed=s, classical=True) for s in (0, 0, 1)]
+    p = [predict(r.model, train.x) for r in runs]
+    assert np.array_equal(p[0], p[1])
+    assert not np.array_equal(p[0], p[2])
+
+
+def test_fractions_are_group_safe_per_class_and_nested():
+    rows = [{"label": "ab"[i % 2], "source_id": f"g{'ab'[i % 2]}{i // 8}", "id": str(i)} for i in range(80)]  # 4 per group
+    small, large = fraction_indices(rows, 0.25, seed=3), fraction_indices(rows, 0.5, seed=3)
+    assert set(small) <= set(large)
+    for chosen in (small, large):
+        groups = {rows[i]["source_id"] for i in chosen}
+        assert sorted(chosen) == sorted(i for i, r in enumerate(rows) if r["source_id"] in groups)  # whole groups
+        assert {rows[i]["label"] for i in chosen} == {"a", "b"}
+    assert len(small) == 2 * 12 and len(large) == 2 * 20  # per class: 3 groups reach 10 of 40; 5 groups reach 20
+    assert fraction_indices(rows, 1.0, seed=0) == list(range(80))
+
+
+def test_planted_signal_study_beats_chance(tmp_path):
+    """Four classes (chance balanced accuracy 0.25) told apart by a planted colour square: real-only and
+    classical arms reach >= 0.75 on the test split; a synthetic set of noise images adds its arms and is
+    counted as asked (ratio per class); two ratios that the set is too small for share one training."""
+    data = write_planted(tmp_path / "data", {"a": 18, "b": 18, "c": 18, "d": 18})
+    synth = write_synthetic(tmp_path / "noise", [{"label": "a"}] * 40)
+    cfg = StudyConfig(fractions=(1.0,), seeds=1, ratios=(0, 1, 5, 10), n_boot=100, train=TINY)
+    result = run_study(data, [f"{synth}"], cfg)
+    by_arm = {r["arm"]: r for r in result.runs}
+    assert set(by_arm) == {"real", "real+classical"} | {f"real+{c}noise@{r}" for c in ("", "classical+") for r in (1, 5, 10)}
+    assert by_arm["real"]["test_balanced_accuracy"] >= 0.75
+    assert by_arm["real+classical"]["test_balanced_accuracy"] >= 0.75
+    n_real_a = sum(r["split"] == "train" and r["label"] == "a" for r in read_manifest(data))
+    assert by_arm["real+noise@1"]["n_synthetic"] == n_real_a and by_arm["real+noise@1"]["ratio_actual"] == 1.0
+    assert by_arm["real+noise@5"]["n_synthetic"] == by_arm["real+noise@10"]["n_synthetic"] == 40  # all there is
+    assert by_arm["real+noise@10"]["same_as"] == "real+noise@5" and by_arm["real+noise@5"]["same_as"] == ""
+    assert np.array_equal(result.probs[("real+noise@10", 1.0)], result.probs[("real+noise@5", 1.0)])
+
+    from skingen.downstream.report import write_report
+    from skingen.eval.features import make_extractor
+
+    html = write_report(result, cfg, tmp_path / "report", data)
+    assert html.is_file()
+    for name in ("results.csv", "summary.csv", "per_class.csv", "per_skin_tone.csv", "predictions.npz", "study.json"):
+        assert (tmp_path / "report" / name).is_file(), name
+    with open(tmp_path / "report" / "summary.csv", newline="") as fh:
+        summary = {r["arm"]: r for r in csv.DictReader(fh)}
+    real = summary["real"]
+    assert float(real["balanced_accuracy_low"]) <= float(real["balanced_accuracy"]) <= float(real["balanced_accuracy_high"])
+    assert summary["real+noise@1"]["delta_balanced_accuracy"] != ""
+    ex = make_extractor(f"classifier:{tmp_path / 'report' / 'best_classifier'}")
+    feats = ex(torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8))
+    assert feats.shape == (3, 128) and np.isfinite(feats).all()
+    assert ex.describe()["labels"] == ["a", "b", "c", "d"]
+
+
+def test_cli_downstream_and_augment(planted, tmp_path):
+    from skingen.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["downstream", "--data", str(planted), "--out", str(tmp_path / "rep"), "--fractions", "1",
+                              "--seeds", "1", "--ratios", "0", "--size", "16", "--set", "train.images=256",
+                              "--set", "train.batch=16", "--set", "n_boot=50"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "rep" / "summary.html").is_file()
+    res = runner.invoke(app, ["downstream", "--data", str(planted), "--out", str(tmp_path / "rep"), "--seeds", "1"])
+    assert res.exit_code == 1 and "not empty" in res.output
+    synth = write_synthetic(tmp_path / "s", [{}] * 2)
+    res = runner.invoke(app, ["augment", "--real", str(planted), "--synthetic", f"{synth}:a", "--out", str(tmp_path / "aug")])
+    assert res.exit_code == 0, res.output
+    assert sum(r["origin"] == "synthetic" for r in read_manifest(tmp_path / "aug")) == 2
+    res = runner.invoke(app, ["downstream", "--data", str(planted), "--out", str(tmp_path / "r2"), "--fractions", "0,1"])
+    assert res.exit_code == 1 and "fractions must be in (0, 1]" in res.output
+
+
+def test_blank_corner_greys_the_bottom_left_square(planted):
+    from skingen.downstream.study import load_images
+
+    rows = read_manifest(planted)[:3]
+    x = load_images(planted, rows, ("a", "b"), 16, blank_corner=0.25).x
+    assert (x[:, :, 12:, :4] == 128).all()
+    assert not (x[:, :, :12, :] == 128).all()
+    assert torch.equal(x[:, :, :12], load_images(planted, rows, ("a", "b"), 16).x[:, :, :12])
