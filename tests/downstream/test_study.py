@@ -102,3 +102,18 @@ def test_blank_corner_greys_the_bottom_left_square(planted):
     assert (x[:, :, 12:, :4] == 128).all()
     assert not (x[:, :, :12, :] == 128).all()
     assert torch.equal(x[:, :, :12], load_images(planted, rows, ("a", "b"), 16).x[:, :, :12])
+
+
+def test_children_join_only_when_their_parent_or_its_photo_group_is_in_the_fraction():
+    from skingen.downstream.study import Images, _synthetic_for
+
+    def images(rows):
+        return Images(torch.zeros(len(rows), 3, 4, 4, dtype=torch.uint8), torch.zeros(len(rows), dtype=torch.long), rows)
+
+    real = images([{"id": "r1", "source_id": "g1", "label": "a"}, {"id": "r2", "source_id": "g2", "label": "a"}])
+    synth = images([{"id": "s0", "parent_id": "r1", "source_id": "g1", "label": "a"},       # parent in the fraction
+                    {"id": "s1", "parent_id": "r9", "source_id": "g9", "label": "a"},       # parent's photo not in it
+                    {"id": "s2", "parent_id": "other-crop", "source_id": "g2", "label": "a"},  # foreign crop, photo in it
+                    {"id": "s3", "parent_id": "", "source_id": "s3", "label": "a"}])        # from scratch
+    chosen, _ = _synthetic_for(synth, real, ratio=10, seed=0, labels=("a",))
+    assert [synth.rows[i]["id"] for i in chosen] == ["s0", "s2", "s3"]

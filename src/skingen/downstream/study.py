@@ -9,7 +9,7 @@ synthetic set and ratio R > 0: ``real+<set>@R`` and ``real+classical+<set>@R``.
   so a smaller fraction is a subset of a larger one.
 - Ratio R: synthetic images per real training image *of the same class*, for the classes the set
   covers (a measles generator adds measles only). Children of real images (``parent_id``) are only
-  used when their parent is in the chosen fraction. When a set has too few images, all are used and
+  used when their parent (or, for a parent from another data folder, its photo group) is in the chosen fraction. When a set has too few images, all are used and
   the achieved ratio is recorded (``ratio_actual``).
 - Evaluation: the real test split only (synthetic images never reach val or test; see
   :mod:`skingen.downstream.augment` for the leakage checks). Model selection on the real val split.
@@ -149,7 +149,11 @@ def _synthetic_for(images: Images, real_train: Images, ratio: float, seed: int, 
                    ) -> tuple[list[int], float]:
     """Indices into the synthetic ``images`` for one arm, and the achieved ratio over the covered classes."""
     present = {r["id"] for r in real_train.rows}
-    eligible = [i for i, r in enumerate(images.rows) if not r.get("parent_id") or r["parent_id"] in present]
+    # a parent from another data folder (a generator trained on its own crops of the same photos) counts by
+    # its photo group; fractions take whole groups, so for parents of this folder the two tests agree
+    groups = {r["source_id"] for r in real_train.rows}
+    eligible = [i for i, r in enumerate(images.rows)
+                if not r.get("parent_id") or r["parent_id"] in present or r.get("source_id") in groups]
     real_counts = Counter(r["label"] for r in real_train.rows)
     covered = sorted({images.rows[i]["label"] for i in eligible})
     want = {lab: int(round(ratio * real_counts.get(lab, 0))) for lab in covered}
