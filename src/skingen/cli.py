@@ -71,6 +71,8 @@ def prepare(
     label_column: str = typer.Option("label", help="CSV input: column with the class label."),
     split_column: Optional[str] = typer.Option(None, help="CSV input: column fixing each row's split (train/val/test, e.g. "
                                                "suggested_split); val is carved from train group-safely when absent."),
+    splits_from: Optional[Path] = typer.Option(None, help="Give each photo the split it has in this prepared data folder "
+                                               "(e.g. to train a generator on one class of a study's train split)."),
     group_column: Optional[str] = typer.Option(None, help="CSV input: column used as source_id / split group (e.g. near_dup_group)."),
     exclude_column: Optional[str] = typer.Option(None, help="CSV input: skip rows where this column is non-empty (e.g. content_flag)."),
     root: Optional[Path] = typer.Option(None, help="CSV input: folder the paths are relative to (default: the CSV's folder)."),
@@ -102,7 +104,7 @@ def prepare(
                              split=split_column)
         with _progress("prepare") as progress:
             report = run_prepare(src, out, cfg, masks=masks, label=label, columns=columns, root=root,
-                                 workers=workers or _default_workers(), progress=progress)
+                                 workers=workers or _default_workers(), progress=progress, splits_from=splits_from)
         _print_prepare_summary(report)
 
 

@@ -243,3 +243,24 @@ def test_csv_label_and_split_columns(tmp_path, demo_raw):
         prepare(listing, tmp_path / "e", CFG, columns=cols, root=demo_raw)
     with pytest.raises(SkingenError, match="no column 'label2'"):
         prepare(listing, tmp_path / "f", CFG, columns=CsvColumns(image="path", label="label2"), root=demo_raw)
+
+
+def test_splits_from_another_folder_copies_each_photos_split(tmp_path, demo_raw):
+    """A second preparation of the same photos (other seed, auto masks) takes the first one's splits."""
+    from skingen.data.sources import CsvColumns
+
+    first = tmp_path / "first"
+    prepare(demo_raw / "images", first, CFG, masks=demo_raw / "masks")
+    split_of = {r["photo"]: r["split"] for r in read_manifest(first)}
+    assert len(set(split_of.values())) == 3
+    second = tmp_path / "second"
+    prepare(demo_raw / "images", second, PrepareConfig(size=CFG.size, seed=CFG.seed + 7, auto_mask=True),
+            splits_from=first)
+    rows = read_manifest(second)
+    assert rows and all(r["split"] == split_of[r["photo"]] for r in rows)
+    assert json.loads((second / "prepare.json").read_text())["splits_from_unmatched"] == 0
+    # without it, the other seed gives other splits (the test above would not be trivially true)
+    prepare(demo_raw / "images", tmp_path / "third", PrepareConfig(size=CFG.size, seed=CFG.seed + 7, auto_mask=True))
+    assert any(r["split"] != split_of[r["photo"]] for r in read_manifest(tmp_path / "third"))
+    with pytest.raises(SkingenError, match="not both"):
+        prepare(demo_raw / "images", tmp_path / "x", CFG, splits_from=first, columns=CsvColumns(split="s"))

@@ -19,6 +19,11 @@ Policy:
   column has no val rows, val is carved out of the train groups, group-safely and per label, with the
   share ``split[1] / (split[0] + split[1])`` of ``split`` (default 0.1 / 0.9: a ninth of train).
   ``prepare.json`` counts the groups whose photos were marked with different splits.
+- ``splits_from`` (another prepared data folder) gives each photo the split it has there (matched by the
+  ``photo`` path, else by ``source_id``), then the same rules apply. Use it to train a generator on
+  exactly the train photos of a study's data (e.g. one class of a multi-class set), so that ``augment``
+  and ``downstream`` accept its images. Photos the other folder does not know are counted in
+  ``prepare.json`` (``splits_from_unmatched``) and go to train unless grouped with a held-out photo.
 - Never writes into the input; builds ``out`` in a hidden staging folder next to it and renames it
   at the end, so an interrupted run leaves no half-made data folder.
 """
@@ -31,7 +36,7 @@ import math
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -39,7 +44,7 @@ import numpy as np
 
 from skingen.config import to_dict
 from skingen.data.crops import CropConfig, QualityConfig, centred_box, lesion_boxes, quality_problem
-from skingen.data.manifest import SPLITS, write_manifest
+from skingen.data.manifest import SPLITS, read_manifest, write_manifest
 from skingen.data.masks import AutoMaskConfig, auto_lesion_mask, coloured_mask, resize_mask, skin_mask
 from skingen.data.sources import CsvColumns, Photo, Skipped, discover
 from skingen.errors import SkingenError
@@ -228,6 +233,15 @@ def _given_splits(groups: dict[str, tuple[str, int]], given: dict[str, set[str]]
     return out, conflicts
 
 
+def _splits_from(photos: list[Photo], data: Path) -> tuple[list[Photo], int]:
+    """``photos`` with the split each has in the prepared folder ``data`` (by photo path, else by group)."""
+    rows = read_manifest(data, required=("split", "source_id", "photo"))
+    by_photo = {r["photo"]: r["split"] for r in rows}
+    by_group = {r["source_id"]: r["split"] for r in rows}
+    out = [replace(p, split=by_photo.get(p.rel) or by_group.get(p.source_id, "")) for p in photos]
+    return out, sum(not p.split for p in out)
+
+
 def _check_paths(src: Path, out: Path, masks: Path | None) -> None:
     if not src.exists():
         raise SkingenError(f"input not found: {src}")
@@ -243,19 +257,27 @@ def _check_paths(src: Path, out: Path, masks: Path | None) -> None:
 
 def prepare(src: str | Path, out: str | Path, cfg: PrepareConfig = PrepareConfig(), masks: str | Path | None = None,
             label: str = "", columns: CsvColumns = CsvColumns(), root: str | Path | None = None,
-            workers: int = 1, progress: Callable[[int, int], None] | None = None) -> PrepareReport:
+            workers: int = 1, progress: Callable[[int, int], None] | None = None,
+            splits_from: str | Path | None = None) -> PrepareReport:
     """Prepare a data folder (module docstring). Raises ``SkingenError`` when nothing usable was found."""
     t0 = time.perf_counter()
     src, out = Path(src), Path(out)
     masks_p = Path(masks) if masks is not None else None
     if masks_p is not None and cfg.auto_mask:
         raise SkingenError("use either --masks or --auto-mask, not both")
+    if splits_from is not None and columns.split:
+        raise SkingenError("use either --split-column or --splits-from, not both")
     _check_paths(src, out, masks_p)
     photos, skipped = discover(src, masks_p, label, columns, root)
+    unmatched = 0
+    if splits_from is not None:
+        photos, unmatched = _splits_from(photos, Path(splits_from))
     with staged_dir(out, "prepared data") as staging:
         (staging / "images").mkdir()
         results = _run_all(photos, cfg, staging, workers, progress)
-        report = _finish(photos, results, skipped, cfg, staging, src, masks_p, Path(root) if root is not None else None)
+        report = _finish(photos, results, skipped, cfg, staging, src, masks_p, Path(root) if root is not None else None,
+                         {"splits_from": str(Path(splits_from).resolve()) if splits_from is not None else None,
+                          "splits_from_unmatched": unmatched})
         if report.photos_used == 0:
             raise SkingenError(f"nothing usable in {src}: {len(photos)} photo(s) found, "
                                f"{len(report.skipped)} file(s) skipped (see the reasons above)")
@@ -283,7 +305,8 @@ def _run_all(photos: list[Photo], cfg: PrepareConfig, staging: Path, workers: in
 
 
 def _finish(photos: list[Photo], results: list[_PhotoResult], skipped: list[Skipped], cfg: PrepareConfig,
-            staging: Path, src: Path, masks: Path | None, root: Path | None = None) -> PrepareReport:
+            staging: Path, src: Path, masks: Path | None, root: Path | None = None,
+            split_source: dict | None = None) -> PrepareReport:
     dropped = Counter(reason for r in results for reason in r.dropped)
     first_by_sha: dict[str, int] = {}
     used: list[_PhotoResult] = []
@@ -345,5 +368,6 @@ def _finish(photos: list[Photo], results: list[_PhotoResult], skipped: list[Skip
         "photos_found": len(photos), "photos_used": len(used), "groups": len(groups), "crops": crops,
         "skipped": len(skipped), "dropped_crops": dict(dropped), "env": environment_info(),
         "split_column_conflicts": conflicts,
+        **(split_source or {}),
     })
     return report

@@ -112,7 +112,8 @@ def check_leakage(real_rows: list[dict[str, str]], synth: SyntheticSet) -> None:
             n_test = sum(held_groups[g] == "test" for g in leaked)
             raise SkingenError(f"{synth.folder}: its generator ({ckpt}) was trained on {len(leaked)} group(s) that are "
                                f"held out here ({n_test} test, {len(leaked) - n_test} val; e.g. {', '.join(leaked[:3])}); "
-                               "its images may reproduce them. Train the generator on this data's train split")
+                               "its images may reproduce them. Train the generator on this data's train split "
+                               "(prepare its photos with --splits-from this data folder)")
     if not any(r.get("checkpoint") for r in synth.rows):
         problems.append("no checkpoint recorded")
     synth.generator_check = "ok" if not problems else "unverified: " + "; ".join(sorted(set(problems)))
