@@ -87,16 +87,8 @@ def prepare(
     from skingen.data.sources import CsvColumns
 
     with _user_errors():
-        overrides = list(set_)
-        if size is not None:
-            overrides.append(f"size={size}")
-        if split is not None:
-            overrides.append(f"split=[{split}]")
-        if seed is not None:
-            overrides.append(f"seed={seed}")
-        if auto_mask:
-            overrides.append("auto_mask=true")
-        cfg = load_config(PrepareConfig, config, overrides)
+        cfg = load_config(PrepareConfig, config, _with_options(
+            set_, size=size, split=_yaml_list(split), seed=seed, auto_mask="true" if auto_mask else None))
         if dry_run:
             _print_config(cfg)
             return
@@ -106,6 +98,17 @@ def prepare(
             report = run_prepare(src, out, cfg, masks=masks, label=label, columns=columns, root=root,
                                  workers=workers or _default_workers(), progress=progress, splits_from=splits_from)
         _print_prepare_summary(report)
+
+
+def _with_options(set_: list[str], **given: object) -> list[str]:
+    """Config overrides: the ``--set`` ones, then one ``key=value`` per named option the user gave (None =
+    not given, so a ``--config`` file's value stays), which therefore wins; ``__`` in a key is a dot."""
+    return [*set_, *(f"{k.replace('__', '.')}={v}" for k, v in given.items() if v is not None)]
+
+
+def _yaml_list(text: str | None) -> str | None:
+    """``'a, b'`` -> ``'[a,b]'`` (a YAML list for an override); None stays None."""
+    return None if text is None else "[" + ",".join(t.strip() for t in text.split(",")) + "]"
 
 
 def _print_prepare_summary(report) -> None:
@@ -270,15 +273,10 @@ def _layout_params(layouts: bool, ita: str | None, coverage: str | None, extra: 
         if ita or coverage or extra:
             raise SkingenError("--ita, --coverage and --layout only apply with --layouts")
         return None
-    overrides = list(extra)
-    if ita is not None:
-        overrides.append(f"ita={list(ita_range(ita))}")
-    if coverage is not None:
-        lo, sep, hi = coverage.partition("..")
-        if not sep:
-            raise SkingenError(f"--coverage '{coverage}' must be MIN..MAX, e.g. 0.05..0.2")
-        overrides.append(f"coverage=[{lo}, {hi}]")
-    return load_config(LayoutParams, None, overrides)
+    if coverage is not None and ".." not in coverage:
+        raise SkingenError(f"--coverage '{coverage}' must be MIN..MAX, e.g. 0.05..0.2")
+    return load_config(LayoutParams, None, _with_options(
+        extra, ita=ita and str(list(ita_range(ita))), coverage=_yaml_list(coverage and coverage.replace("..", ","))))
 
 
 @app.command()
@@ -454,14 +452,9 @@ def evaluate(
     from skingen.eval.report import check_out_dir, summary_caption, summary_table, write_report
 
     with _user_errors():
-        overrides = list(set_)
-        for key, value in (("metrics", metrics), ("features", features)):
-            if value is not None:
-                overrides.append(f"{key}=[{value}]")
-        for key, value in (("inception_mode", inception_mode), ("size", size), ("seed", seed)):
-            if value is not None:
-                overrides.append(f"{key}={value}")
-        cfg = load_config(EvaluateConfig, config, overrides)
+        cfg = load_config(EvaluateConfig, config, _with_options(
+            set_, metrics=_yaml_list(metrics), features=_yaml_list(features), inception_mode=inception_mode,
+            size=size, seed=seed))
         check_out_dir(out)
         real_set = open_any(real)
         names = [f.name for f in fake]
@@ -539,25 +532,11 @@ def downstream(
     from skingen.downstream.study import StudyConfig, run_study
 
     with _user_errors():
-        overrides = []  # only the options given: a --config file's values stay otherwise
-        if fractions is not None:
-            overrides.append(f"fractions=[{','.join(map(str, _floats(fractions, '--fractions')))}]")
-        if ratios is not None:
-            overrides.append(f"ratios=[{','.join(map(str, _floats(ratios, '--ratios')))}]")
-        if seeds is not None:
-            overrides.append(f"seeds={seeds}")
-        if no_classical:
-            overrides.append("classical=false")
-        if classifier is not None:
-            overrides.append(f"train.arch={classifier}")
-        overrides += list(set_)
-        if size is not None:
-            overrides.append(f"train.size={size}")
-        if classes:
-            overrides.append(f"classes=[{','.join(c.strip() for c in classes.split(','))}]")
-        if weights is not None:
-            overrides.append(f"train.weights={weights}")
-        cfg = load_config(StudyConfig, config, overrides)
+        cfg = load_config(StudyConfig, config, _with_options(
+            set_, fractions=_yaml_list(fractions and ",".join(map(str, _floats(fractions, "--fractions")))),
+            ratios=_yaml_list(ratios and ",".join(map(str, _floats(ratios, "--ratios")))), seeds=seeds,
+            classical="false" if no_classical else None, classes=_yaml_list(classes), train__arch=classifier,
+            train__size=size, train__weights=weights))
         if dry_run:
             _print_config(cfg)
             return

@@ -123,9 +123,8 @@ def _rash(rng: np.random.Generator, size: int, target: float, p: LayoutParams) -
         shape = _patch(rng, size, centre, p) if in_patch_phase else _macule(rng, size, centre, p)
         added = (shape & ~lesion).sum()
         if area + added > budget + 0.5 * shape.sum():
-            if not in_patch_phase:
-                continue
-            patch_budget = 0  # patches too big for what is left: finish with macules
+            if in_patch_phase:
+                patch_budget = 0  # patches too big for what is left: finish with macules
             continue
         lesion |= shape
     return lesion

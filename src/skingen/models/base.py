@@ -70,7 +70,8 @@ class StepContext:
     """What the training loop hands to :meth:`GenerativeModel.train_step`.
 
     ``optimizers`` are the ones :meth:`make_optimizers` returned (wrapped by accelerate);
-    ``backward(loss)`` must be used instead of ``loss.backward()`` (mixed-precision scaling, multi-GPU);
+    ``backward(loss)`` must be used instead of ``loss.backward()`` (mixed-precision scaling, multi-GPU) —
+    :meth:`update` does the usual zero-grad / backward / step with it;
     ``generator`` is the run's own random stream (saved in checkpoints, so resuming is exact) — draw all
     training noise from it via :meth:`randn` / :meth:`rand`.
     """
@@ -80,6 +81,14 @@ class StepContext:
     generator: torch.Generator
     step: int
     device: torch.device
+
+    def update(self, name: str, loss: torch.Tensor) -> None:
+        """One optimiser step of network ``name``: clear its gradients, back-propagate ``loss`` through
+        :attr:`backward`, step."""
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        self.backward(loss)
+        opt.step()
 
     def randn(self, *shape: int) -> torch.Tensor:
         return torch.randn(shape, generator=self.generator, device=self.generator.device).to(self.device)

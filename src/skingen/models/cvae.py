@@ -110,20 +110,15 @@ class CVAE(GenerativeModel):
         loss = sq.sum(1).mean() + c.beta * kl
         stats = {"loss/mse": sq.mean().item(), "loss/kl": kl.item()}
         if self.discriminator is not None:
-            D, opt_d = self.net("discriminator"), ctx.optimizers["discriminator"]
+            D = self.net("discriminator")
             adv = g_loss(D(recon))
             loss = loss + c.adv_weight * adv * sq.shape[1]  # per-pixel weight, like the summed MSE
             stats["loss/G"] = adv.item()
-        opt = ctx.optimizers["vae"]
-        opt.zero_grad(set_to_none=True)
-        ctx.backward(loss)
-        opt.step()
+        ctx.update("vae", loss)
         stats["loss/total"] = loss.item()
         if self.discriminator is not None:
             loss_d = d_loss(D(x), D(recon.detach()))
-            opt_d.zero_grad(set_to_none=True)
-            ctx.backward(loss_d)
-            opt_d.step()
+            ctx.update("discriminator", loss_d)
             stats["loss/D"] = loss_d.item()
         return stats
 

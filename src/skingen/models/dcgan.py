@@ -14,7 +14,7 @@ import torch
 
 from skingen.models.base import Condition, GenerativeModel, StepContext, seeded_normal
 from skingen.nn.blocks import ConvDecoder, Discriminator, check_size
-from skingen.nn.gan import check_augments, d_loss, diff_augment, g_loss, r1_penalty
+from skingen.nn.gan import check_augments, d_loss, diff_augment, g_loss, gan_optimizers, r1_penalty
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,7 @@ class DCGAN(GenerativeModel):
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
-        return {"generator": torch.optim.Adam(self.generator.parameters(), lr=c.lr_g, betas=c.betas),
-                "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=c.lr_d, betas=c.betas)}
+        return gan_optimizers(self.generator, self.discriminator, c.lr_g, c.lr_d, c.betas)
 
     def _augment(self, x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         return diff_augment(x, self.config.diffaugment, ctx.generator) if self.config.diffaugment else x
@@ -60,7 +59,6 @@ class DCGAN(GenerativeModel):
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
         c = self.config
         G, D = self.net("generator"), self.net("discriminator")
-        opt_g, opt_d = ctx.optimizers["generator"], ctx.optimizers["discriminator"]
         reals = batch["image"]
         n = len(reals)
 
@@ -75,16 +73,12 @@ class DCGAN(GenerativeModel):
             r1 = r1_penalty(real_logits, reals_in)
             loss_d = loss_d + 0.5 * c.r1_gamma * r1
             stats["loss/r1"] = r1.item()
-        opt_d.zero_grad(set_to_none=True)
-        ctx.backward(loss_d)
-        opt_d.step()
+        ctx.update("discriminator", loss_d)
 
         # generator step
         fakes = G(ctx.randn(n, c.latent))
         loss_g = g_loss(D(self._augment(fakes, ctx)))
-        opt_g.zero_grad(set_to_none=True)
-        ctx.backward(loss_g)
-        opt_g.step()
+        ctx.update("generator", loss_g)
         stats.update({"loss/G": loss_g.item(), "D/real": torch.sigmoid(real_logits).mean().item(),
                       "D/fake": torch.sigmoid(fake_logits).mean().item()})
         return stats

@@ -152,10 +152,7 @@ class DermDiff(GenerativeModel):
             # Min-SNR-γ: weight min(SNR, γ) on the x0 error, expressed for the predicted quantity
             weight = snr.clamp(max=c.snr_gamma) / (snr if c.prediction == "epsilon" else snr + 1)
             loss = (se * weight).mean()
-        opt = ctx.optimizers["unet"]
-        opt.zero_grad(set_to_none=True)
-        ctx.backward(loss)
-        opt.step()
+        ctx.update("unet", loss)
         return {"loss/diffusion": loss.item(), "loss/mse": se.mean().item()}
 
     @torch.no_grad()

@@ -28,7 +28,7 @@ from torch import nn
 from skingen.errors import SkingenError
 from skingen.models.base import Condition, GenerativeModel, StepContext, seeded_normal
 from skingen.nn.blocks import DownBlock, PatchDiscriminator, UpBlock, check_size, width
-from skingen.nn.gan import check_augments, d_loss, diff_augment, g_loss
+from skingen.nn.gan import check_augments, d_loss, diff_augment, g_loss, gan_optimizers
 
 #: DiffAugment transforms that keep a (condition, image) pair aligned; "color" would recolour the condition too
 PAIR_AUGMENTS = ("translation", "cutout")
@@ -108,8 +108,7 @@ class DermGAN(GenerativeModel):
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
-        return {"generator": torch.optim.Adam(self.generator.parameters(), lr=c.lr_g, betas=c.betas),
-                "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=c.lr_d, betas=c.betas)}
+        return gan_optimizers(self.generator, self.discriminator, c.lr_g, c.lr_d, c.betas)
 
     @staticmethod
     def condition_tensor(coloured: torch.Tensor, lesion: torch.Tensor) -> torch.Tensor:
@@ -127,7 +126,6 @@ class DermGAN(GenerativeModel):
         if "coloured" not in batch:
             raise SkingenError("dermgan needs coloured masks: prepare the data with --masks DIR or --auto-mask")
         G = self.net("generator")
-        opt_g, opt_d = ctx.optimizers["generator"], ctx.optimizers["discriminator"]
         reals, lesion = batch["image"], batch["lesion"]
         cond = self.condition_tensor(batch["coloured"], lesion)
         n = len(reals)
@@ -138,9 +136,7 @@ class DermGAN(GenerativeModel):
         real_logits = self._judge(cond, reals, ctx)
         fake_logits = self._judge(cond, fakes.detach(), ctx)
         loss_d = d_loss(real_logits, fake_logits, c.real_target)
-        opt_d.zero_grad(set_to_none=True)
-        ctx.backward(loss_d)
-        opt_d.step()
+        ctx.update("discriminator", loss_d)
 
         # generator step
         adv = g_loss(self._judge(cond, fakes, ctx))
@@ -157,9 +153,7 @@ class DermGAN(GenerativeModel):
             ms = 1 / (ratio.mean() + 1e-5)
             loss_g = loss_g + c.diversity_weight * ms
             stats["loss/mode_seeking"] = ms.item()
-        opt_g.zero_grad(set_to_none=True)
-        ctx.backward(loss_g)
-        opt_g.step()
+        ctx.update("generator", loss_g)
         stats.update({"loss/D": loss_d.item(), "loss/G": adv.item(), "loss/l1": l1.item(),
                       "loss/lesion_l1": lesion_l1.item(), "D/real": torch.sigmoid(real_logits).mean().item(),
                       "D/fake": torch.sigmoid(fake_logits).mean().item()})

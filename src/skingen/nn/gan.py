@@ -15,6 +15,13 @@ from skingen.errors import SkingenError
 AUGMENTS = ("color", "translation", "cutout")
 
 
+def gan_optimizers(generator: torch.nn.Module, discriminator: torch.nn.Module, lr_g: float, lr_d: float,
+                   betas: tuple[float, float]) -> dict[str, torch.optim.Optimizer]:
+    """One Adam per network, named as the training step's ``ctx.update`` expects."""
+    return {"generator": torch.optim.Adam(generator.parameters(), lr=lr_g, betas=betas),
+            "discriminator": torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=betas)}
+
+
 def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_target: float = 0.9) -> torch.Tensor:
     """Discriminator BCE with one-sided label smoothing: reals aim at ``real_target``, fakes at 0."""
     real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_target))
