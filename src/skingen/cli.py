@@ -556,6 +556,49 @@ def downstream(
     console.print(f"open {path}", highlight=False)
 
 
+rate_app = typer.Typer(no_args_is_help=True, help="Blinded human evaluation: a rating web app and its report.")
+app.add_typer(rate_app, name="rate")
+
+
+@rate_app.command("serve")
+def rate_serve(
+    study: Path = typer.Option(..., "--study", help="Study folder: created on first use, continued afterwards."),
+    real: Optional[str] = typer.Option(None, "--real", help="Real images: DATA[:split] (a prepared folder) or an image folder."),
+    fake: list[str] = typer.Option([], "--fake", help="Synthetic images: [NAME=]DIR (NAME defaults to the manifest's model); repeat for more."),
+    mode: list[str] = typer.Option([], "--mode", help="single (real or synthetic?), pair (which is real?), likert (how realistic?); "
+                                   "repeat for several, in the order raters see them (default: all three)."),
+    n: Optional[int] = typer.Option(None, "--n", help="Images (or pairs) per synthetic set and mode (default 10)."),
+    size: Optional[int] = typer.Option(None, help="Display size in px (default: the smallest size among the images)."),
+    seed: Optional[int] = typer.Option(None, help="Seed for drawing the images and each rater's order (default 0)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on; anything but loopback needs --allow-remote."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback --host (raters then need an access code)."),
+    access_code: Optional[str] = typer.Option(None, "--access-code", help="Code raters must enter (default: none on loopback, "
+                                              "a random one printed here otherwise)."),
+) -> None:
+    """Serve a blinded rating study in the browser (create it from --real and --fake on first use)."""
+    from skingen.rating.app import check_host, create_app
+    from skingen.rating.study import create_or_continue
+
+    with _user_errors():
+        code = check_host(host, allow_remote, access_code)
+        with _progress("study images") as progress:
+            definition, created = create_or_continue(study, real, list(fake), dict(
+                modes=mode or None, n=n, size=size, seed=seed), progress)
+        app_ = create_app(study, access_code=code)
+    counts = ", ".join(f"{m} {sum(c.values()) if m != 'pair' else sum(c.values()) // 2}"
+                       for m, c in definition["counts"].items())
+    console.print(f"{'created' if created else 'continuing'} study {escape(str(study))}: {counts} questions per rater, "
+                  f"images at {definition['display_size']} px", highlight=False)
+    if code:
+        console.print(f"access code: [bold]{escape(code)}[/]", highlight=False)
+    console.print(f"raters open [bold]http://{host if ':' not in host else f'[{host}]'}:{port}/[/] — Ctrl-C stops "
+                  f"(answers are saved as they come; serve again to continue)", highlight=False)
+    import uvicorn
+
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
 def main() -> None:
     app(prog_name="skingen")
 

@@ -233,3 +233,28 @@ def open_study(study: str | Path) -> dict:
     if not db_path(study).is_file():
         raise SkingenError(f"no rating study in {study}")
     return definition(study)
+
+
+def create_or_continue(study: str | Path, real: str | None, fakes: list[str], options: dict | None = None,
+                       progress: Progress | None = None) -> tuple[dict, bool]:
+    """(definition, created): a new study from ``real``/``fakes`` and ``options`` (:class:`StudyConfig`
+    keys), or the existing one in ``study`` — which must then be given the same sets and options or none
+    (continuing with other images or questions would mix two studies in one database)."""
+    study, options = Path(study), {k: v for k, v in (options or {}).items() if v is not None}
+    if "modes" in options:
+        options["modes"] = tuple(options["modes"])
+    if db_path(study).is_file():
+        saved = open_study(study)
+        if (real is not None or fakes) and [[s.name, s.spec] for s in sources_from_args(real or "", fakes)] != \
+                [[s["name"], s["spec"]] for s in saved["sources"]]:
+            raise SkingenError(f"{study} is a study of other image sets; continue it without --real/--fake, "
+                               f"or give a new --study")
+        differ = [k for k, v in options.items() if (tuple(saved["config"][k]) if k == "modes" else saved["config"][k]) != v]
+        if differ:
+            raise SkingenError(f"{study} was made with other {', '.join(differ)} ({saved['config']}); continue it "
+                               f"without them, or give a new --study")
+        return saved, False
+    if real is None or not fakes:
+        raise SkingenError(f"no study in {study} yet: give --real DATA[:split] and --fake DIR to create it")
+    create_study(study, sources_from_args(real, fakes), StudyConfig(**options), progress)
+    return open_study(study), True

@@ -1,0 +1,165 @@
+"""The rating web app (FastAPI): a thin HTTP layer over :mod:`skingen.rating.session`.
+
+Routes (JSON unless said otherwise):
+
+- ``GET /`` the single page (HTML); ``GET /static/rate.js``, ``/static/rate.css`` (read into memory at start:
+  no path from a request ever reaches the file system).
+- ``GET /api/study`` what the start page needs: the study name, its modes and whether a code is asked.
+- ``POST /api/session`` ``{access_code?, resume_code?}``: starts a new pseudonymous rater (or resumes one by
+  its code) and sets the session cookie; answers the rater's next question.
+- ``GET /api/next`` the next question of the cookie's rater: ``{position, total, done, finished, mode, item,
+  images: ["/img/<token>", ...]}`` — tokens only, never a source, a file name or the answer.
+- ``POST /api/answer`` ``{position, item, answer, confidence, rt_ms}``; answers the next question.
+  404 unknown item, 409 replayed / out-of-order answer, 422 an answer that does not fit the question.
+- ``GET /img/<token>`` one image (PNG), for a rater with a session only.
+
+Security: the session key is a random 192-bit token in an HttpOnly, SameSite=Strict cookie; a study with an
+access code (required off loopback by the CLI) refuses to start a session without it. Responses carry
+``Cache-Control: no-store`` and a Content-Security-Policy allowing only this origin.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from fastapi import Cookie, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from skingen.rating.session import Rater, RatingError, find_rater, next_question, record_answer, start_rater
+from skingen.rating.store import connect
+from skingen.rating.study import open_study
+
+COOKIE = "skingen_rater"
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_STATIC = {"rate.js": "text/javascript", "rate.css": "text/css"}
+_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+            "Content-Security-Policy": "default-src 'self'; img-src 'self'; frame-ancestors 'none'"}
+
+
+class SessionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    access_code: str | None = Field(default=None, max_length=128)
+    resume_code: str | None = Field(default=None, max_length=32)
+
+
+class AnswerIn(BaseModel):
+    """One answer; its checks against the question happen in :func:`skingen.rating.session.record_answer`."""
+
+    model_config = ConfigDict(extra="forbid")
+    position: int = Field(ge=0, le=1_000_000)
+    item: str = Field(pattern=_TOKEN.pattern)
+    answer: Literal["real", "synthetic", "left", "right", "1", "2", "3", "4", "5"]
+    confidence: int | None = Field(default=None, ge=1, le=5)
+    rt_ms: int = Field(ge=0)
+
+
+def create_app(study: str | Path, access_code: str | None = None):
+    """The app serving one existing study folder (see :func:`skingen.rating.study.create_study`)."""
+    study = Path(study)
+    definition = open_study(study)  # a clear error now rather than at the first request
+    files = resources.files("skingen.rating") / "static"
+    page = (files / "index.html").read_text(encoding="utf-8")
+    static = {name: (files / name).read_bytes() for name in _STATIC}
+
+    app = FastAPI(title=f"skingen rating: {definition['name']}", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.update(_HEADERS)
+        return response
+
+    @app.exception_handler(RatingError)
+    async def refused(request: Request, exc: RatingError):
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    def rater_of(key: str | None) -> Rater:
+        rater = find_rater(study, rater_id=key) if key and _TOKEN.match(key) else None
+        if rater is None:
+            raise RatingError(401, "no rating session: start or resume one on the first page")
+        return rater
+
+    def question(rater: Rater) -> dict:
+        q = next_question(study, rater)
+        if not q["finished"]:
+            q["images"] = [f"/img/{t}" for t in q["images"]]
+        return q
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> str:
+        return page
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status_code=204)
+
+    @app.get("/static/{name}")
+    def static_file(name: str) -> Response:
+        if name not in static:
+            raise RatingError(404, "not found")
+        return Response(static[name], media_type=_STATIC[name])
+
+    @app.get("/api/study")
+    def study_info() -> dict:
+        return {"name": definition["name"], "modes": definition["config"]["modes"],
+                "needs_code": access_code is not None}
+
+    @app.post("/api/session")
+    def open_session(body: SessionIn) -> Response:
+        if access_code is not None and not secrets.compare_digest((body.access_code or "").encode(),
+                                                                  access_code.encode()):
+            raise RatingError(403, "wrong access code")
+        if body.resume_code:
+            rater = find_rater(study, code=body.resume_code)
+            if rater is None:
+                raise RatingError(404, "no rater with this resume code")
+        else:
+            rater = start_rater(study)
+        response = JSONResponse(question(rater))
+        response.set_cookie(COOKIE, rater.id, httponly=True, samesite="strict", max_age=60 * 60 * 24 * 90)
+        return response
+
+    @app.get("/api/next")
+    def next_(skingen_rater: str | None = Cookie(default=None)) -> dict:
+        return question(rater_of(skingen_rater))
+
+    @app.post("/api/answer")
+    def answer(body: AnswerIn, skingen_rater: str | None = Cookie(default=None)) -> dict:
+        rater = rater_of(skingen_rater)
+        record_answer(study, rater, body.position, body.item, body.answer, body.confidence, body.rt_ms)
+        return question(rater)
+
+    @app.get("/img/{token}")
+    def image(token: str, skingen_rater: str | None = Cookie(default=None)) -> Response:
+        rater_of(skingen_rater)
+        if not _TOKEN.match(token):
+            raise RatingError(404, "not found")
+        with connect(study) as con:
+            row = con.execute("SELECT file FROM images WHERE token = ?", (token,)).fetchone()
+        if row is None:
+            raise RatingError(404, "not found")
+        # ``file`` comes from the study's own table (written as images/<token>.png), never from the request
+        return Response((study / row["file"]).read_bytes(), media_type="image/png")
+
+    return app
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def check_host(host: str, allow_remote: bool, access_code: str | None) -> str | None:
+    """The access code to require: off loopback only with ``allow_remote``, and then always with a code
+    (a new random one when none is given, to be handed to the raters)."""
+    from skingen.errors import SkingenError
+
+    if host in LOOPBACK:
+        return access_code
+    if not allow_remote:
+        raise SkingenError(f"--host {host} lets other machines reach the study; add --allow-remote to mean it "
+                           f"(raters then need an access code)")
+    return access_code or secrets.token_urlsafe(9)
