@@ -1,0 +1,209 @@
+"""The rating web app through an in-process client: blinding, balanced order, refusals, resume."""
+
+import io
+import sqlite3
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from skingen.errors import SkingenError
+from skingen.imageio import write_image
+from skingen.rating.app import check_host, create_app
+from skingen.rating.study import StudyConfig, balanced_order, create_or_continue, create_study, sources_from_args
+
+
+@pytest.fixture(scope="module")
+def fakes(tmp_path_factory):
+    """Two synthetic sets of 12 random 24 px PNGs; the second one named by NAME=DIR."""
+    root = tmp_path_factory.mktemp("fakes")
+    for k, name in enumerate(("dcgan-out", "bee")):
+        (root / name).mkdir()
+        for i in range(12):
+            img = np.random.default_rng([k, i]).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+            write_image(root / name / f"seed{i:06d}.png", img)
+    return [str(root / "dcgan-out"), f"bee={root / 'bee'}"]
+
+
+@pytest.fixture(scope="module")
+def study(tiny_data, fakes, tmp_path_factory):
+    path = tmp_path_factory.mktemp("study") / "s1"
+    create_study(path, sources_from_args(str(tiny_data), fakes), StudyConfig(n=3, seed=1))
+    return path
+
+
+def _client(study, **kw) -> TestClient:
+    return TestClient(create_app(study, **kw))
+
+
+def _answer_for(q: dict) -> dict:
+    mode = q["mode"]
+    return {"position": q["position"], "item": q["item"], "rt_ms": 900,
+            "answer": {"single": "real", "pair": "left", "likert": "4"}[mode],
+            "confidence": 3 if mode == "single" else None}
+
+
+def _items(study, rater_label):
+    con = sqlite3.connect(study / "study.sqlite")
+    rows = con.execute("""SELECT i.mode, i.source, im.truth, s.real_right FROM schedule s
+                          JOIN raters r ON r.id = s.rater JOIN items i ON i.id = s.item
+                          JOIN images im ON im.token = i.image
+                          WHERE printf('rater-%02d', r.number) = ? ORDER BY s.position""", (rater_label,)).fetchall()
+    con.close()
+    return rows
+
+
+def test_balanced_order_every_prefix_keeps_the_shares():
+    rng = np.random.default_rng(0)
+    groups = ["real"] * 30 + ["a"] * 10 + ["b"] * 20
+    order = balanced_order(groups, rng)
+    assert sorted(order) == list(range(60))
+    for g, size in (("real", 30), ("a", 10), ("b", 20)):
+        counts = np.cumsum([groups[i] == g for i in order])
+        expected = np.arange(1, 61) * size / 60
+        # item j of a group of g sits at (j + u)/g, so a prefix is off by at most 1 + (groups x share)
+        assert np.abs(counts - expected).max() <= 1 + 3 * size / 60
+    assert balanced_order(groups, np.random.default_rng(0)) == order
+
+
+def test_each_rater_gets_a_balanced_order_of_every_item_once(study):
+    client = _client(study)
+    labels = [client.post("/api/session", json={}).json()["rater"] for _ in range(2)]
+    orders = [_items(study, label) for label in labels]
+    assert orders[0] != orders[1]  # each rater its own order
+    for rows in orders:
+        modes = [r[0] for r in rows]
+        assert modes == sorted(modes, key=["single", "pair", "likert"].index)  # one section per mode
+        assert modes.count("single") == 12 and modes.count("pair") == 6 and modes.count("likert") == 9
+        single = [r[2] for r in rows if r[0] == "single"]
+        real = np.cumsum([t == "real" for t in single])
+        assert np.abs(real - np.arange(1, 13) / 2).max() <= 2  # real/synthetic balanced in every prefix
+        for src in ("dcgan-out", "bee"):  # the real image sits on the right in half of each set's pairs
+            assert sum(r[3] for r in rows if r[0] == "pair" and r[1] == src) in (1, 2)
+
+
+def test_nothing_in_a_response_reveals_the_source(study, tiny_data, fakes):
+    client = _client(study)
+    secrets_ = ["dcgan-out", "bee", "synthetic\"", "real\"", str(tiny_data), "seed0", ".jpg", "truth", "source"]
+    con = sqlite3.connect(study / "study.sqlite")
+    secrets_ += [r[0] for r in con.execute("SELECT image_id FROM images")]
+    con.close()
+    q = client.post("/api/session", json={}).json()
+    texts = [client.get("/").text, client.get("/static/rate.js").text]
+    sizes = set()
+    while not q["finished"]:
+        assert set(q) == {"rater", "code", "position", "total", "done", "finished", "mode", "images", "item"}
+        text = str(q)
+        for s in secrets_:
+            assert s not in text.replace("'", '"'), s
+        for url in q["images"]:
+            r = client.get(url)
+            assert r.headers["content-type"] == "image/png" and r.headers["cache-control"] == "no-store"
+            im = Image.open(io.BytesIO(r.content))
+            assert im.format == "PNG" and not set(im.info) - {"dpi"}  # no text chunks, no file names
+            sizes.add(im.size)
+        r = client.post("/api/answer", json=_answer_for(q))
+        assert r.status_code == 200
+        q = r.json()
+    assert sizes == {(24, 24)}  # real 32 px crops shown at the fakes' 24 px: size gives nothing away
+    assert "truth" not in texts[1] and "source" not in texts[1]
+
+
+def test_refusals(study):
+    client = _client(study)
+    assert client.get("/api/next").status_code == 401
+    q = client.post("/api/session", json={}).json()
+    assert client.get("/img/" + q["item"] + "x").status_code == 404
+    assert client.get("/img/..%2F..%2Fstudy.sqlite").status_code == 404
+    assert client.get("/static/..%2Fapp.py").status_code == 404
+    assert TestClient(client.app).get(q["images"][0]).status_code == 401  # no session, no image
+    good = _answer_for(q)
+    assert client.post("/api/answer", json={**good, "item": "A" * 22}).status_code == 404  # unknown item
+    assert client.post("/api/answer", json={**good, "position": 1}).status_code == 409  # out of order
+    assert client.post("/api/answer", json={**good, "answer": "left"}).status_code == 422  # not a single answer
+    assert client.post("/api/answer", json={**good, "confidence": None}).status_code == 422
+    assert client.post("/api/answer", json={**good, "confidence": 9}).status_code == 422
+    assert client.post("/api/answer", json={**good, "extra": 1}).status_code == 422
+    assert client.post("/api/answer", json={**good, "rt_ms": -5}).status_code == 422
+    second = client.post("/api/answer", json=good)
+    assert second.status_code == 200 and second.json()["done"] == 1
+    replay = client.post("/api/answer", json=good)
+    assert replay.status_code == 409 and "already answered" in replay.json()["detail"]
+    other = second.json()
+    if other["mode"] == "single":  # an answer naming another study image than the question's
+        assert client.post("/api/answer", json={**_answer_for(other), "item": q["item"]}).status_code == 409
+    assert client.get("/api/next").json()["done"] == 1
+
+
+def test_correct_is_decided_on_the_server(study):
+    client = _client(study)
+    q = client.post("/api/session", json={}).json()
+    answers = []
+    while not q["finished"]:
+        a = _answer_for(q)
+        answers.append((q["mode"], a["answer"]))
+        q = client.post("/api/answer", json=a).json()
+    con = sqlite3.connect(study / "study.sqlite")
+    rows = con.execute("""SELECT i.mode, a.answer, a.correct, im.truth, s.real_right FROM answers a
+        JOIN raters r ON r.id = a.rater JOIN items i ON i.id = a.item JOIN images im ON im.token = i.image
+        JOIN schedule s ON s.rater = a.rater AND s.position = a.position
+        WHERE printf('rater-%02d', r.number) = ? ORDER BY a.position""", (q["rater"],)).fetchall()
+    con.close()
+    assert [(m, a) for m, a, *_ in rows] == answers
+    for mode, answer, correct, truth, right in rows:
+        expected = {"single": int(answer == truth), "pair": int(right == 0), "likert": None}[mode]  # "left" said
+        assert correct == expected
+
+
+def test_resume_after_restart_by_cookie_and_by_code(study):
+    client = _client(study)
+    q = client.post("/api/session", json={}).json()
+    for _ in range(3):
+        q = client.post("/api/answer", json=_answer_for(q)).json()
+    restarted = TestClient(create_app(study))  # a new server process on the same study
+    restarted.cookies = client.cookies
+    again = restarted.get("/api/next").json()
+    assert again == q and again["done"] == 3
+    fresh = TestClient(create_app(study))  # another device: no cookie, only the resume code
+    by_code = fresh.post("/api/session", json={"resume_code": q["code"].lower()}).json()
+    assert by_code == q
+    assert fresh.post("/api/session", json={"resume_code": "NOPE1234"}).status_code == 404
+
+
+def test_access_code(study):
+    client = _client(study, access_code="open-sesame")
+    assert client.get("/api/study").json()["needs_code"] is True
+    assert client.post("/api/session", json={}).status_code == 403
+    assert client.post("/api/session", json={"access_code": "wrong"}).status_code == 403
+    assert client.post("/api/session", json={"access_code": "open-sesame"}).status_code == 200
+
+
+def test_host_rules():
+    assert check_host("127.0.0.1", False, None) is None
+    with pytest.raises(SkingenError, match="--allow-remote"):
+        check_host("0.0.0.0", False, None)
+    assert len(check_host("0.0.0.0", True, None)) >= 12
+    assert check_host("0.0.0.0", True, "given") == "given"
+
+
+def test_create_or_continue(study, tiny_data, fakes, tmp_path):
+    saved, created = create_or_continue(study, None, [], {})
+    assert not created and saved["counts"]["pair"]["bee"] == 3
+    assert create_or_continue(study, str(tiny_data), fakes, {"n": 3, "seed": 1})[1] is False
+    with pytest.raises(SkingenError, match="other image sets"):
+        create_or_continue(study, str(tiny_data), fakes[:1], {})
+    with pytest.raises(SkingenError, match="other n"):
+        create_or_continue(study, None, [], {"n": 4})
+    with pytest.raises(SkingenError, match="lower --n"):
+        create_or_continue(tmp_path / "big", str(tiny_data), fakes, {"n": 20})
+    assert not (tmp_path / "big").exists()  # nothing half-made left behind
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    with pytest.raises(SkingenError, match="not empty"):
+        create_or_continue(tmp_path / "taken", str(tiny_data), fakes, {"n": 1})
+    assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
+    with pytest.raises(SkingenError, match="both called"):
+        sources_from_args(str(tiny_data), [fakes[0], fakes[0]])
+    with pytest.raises(SkingenError, match="modes"):
+        StudyConfig(modes=("single", "vote"))
