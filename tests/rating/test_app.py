@@ -207,3 +207,9 @@ def test_create_or_continue(study, tiny_data, fakes, tmp_path):
         sources_from_args(str(tiny_data), [fakes[0], fakes[0]])
     with pytest.raises(SkingenError, match="modes"):
         StudyConfig(modes=("single", "vote"))
+
+
+def test_sets_given_the_wrong_way_round_are_refused(tiny_data, fakes, tmp_path):
+    with pytest.raises(SkingenError, match="holds real images"):
+        create_study(tmp_path / "s", sources_from_args(str(tiny_data), [f"oops={tiny_data}"]), StudyConfig(n=1))
+    assert not (tmp_path / "s").exists()

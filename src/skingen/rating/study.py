@@ -75,6 +75,7 @@ class StudyDefinition:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # mode -> source -> items
     created: str = ""
     manifests: dict[str, str | None] = field(default_factory=dict)  # source -> manifest sha256
+    environment: dict = field(default_factory=dict)  # versions, git sha, command line (runs.environment_info)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -135,10 +136,15 @@ def create_study(study: str | Path, sources: list[Source], cfg: StudyConfig,
     (or be empty). Built under a staging name, so an interrupted creation leaves nothing behind."""
     from skingen.eval.imagesets import open_any, square_resize
     from skingen.imageio import read_image, write_image
-    from skingen.runs import staged_dir, write_json
+    from skingen.runs import environment_info, staged_dir, write_json
 
     study = Path(study)
     sets = {s.name: open_any(s.spec) for s in sources}
+    for s in sources:  # a mixed-up option would silently turn the study's key upside down
+        wrong = "real" if s.truth == "synthetic" else "synthetic"
+        if any(r.get("origin") == wrong for r in sets[s.name].rows):
+            raise SkingenError(f"{s.spec} holds {wrong} images (manifest origin={wrong}) but was given as "
+                               f"{'--fake' if s.truth == 'synthetic' else '--real'}")
     n_fake = sum(s.truth == "synthetic" for s in sources)
     rng = np.random.default_rng(cfg.seed)
     drawn: dict[str, dict[str, list[int]]] = {}
@@ -160,7 +166,7 @@ def create_study(study: str | Path, sources: list[Source], cfg: StudyConfig,
         name=study.name, config=cfg, sources=sources, display_size=size,
         counts={m: {s.name: len(drawn[s.name][m]) for s in sources} for m in cfg.modes},
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        manifests={s.name: sets[s.name].manifest_sha256 for s in sources})
+        manifests={s.name: sets[s.name].manifest_sha256 for s in sources}, environment=environment_info())
     with staged_dir(study, "rating study") as tmp:
         (tmp / "images").mkdir()
         tokens: dict[tuple[str, int], str] = {}
