@@ -213,3 +213,17 @@ def test_sets_given_the_wrong_way_round_are_refused(tiny_data, fakes, tmp_path):
     with pytest.raises(SkingenError, match="holds real images"):
         create_study(tmp_path / "s", sources_from_args(str(tiny_data), [f"oops={tiny_data}"]), StudyConfig(n=1))
     assert not (tmp_path / "s").exists()
+
+
+def test_cli_serve_refuses_before_serving(study, tmp_path):
+    from typer.testing import CliRunner
+
+    from skingen.cli import app
+
+    runner = CliRunner()
+    remote = runner.invoke(app, ["rate", "serve", "--study", str(study), "--host", "0.0.0.0"])
+    assert remote.exit_code == 1 and "--allow-remote" in remote.output
+    empty = runner.invoke(app, ["rate", "serve", "--study", str(tmp_path / "new")])
+    assert empty.exit_code == 1 and "give --real" in empty.output and not (tmp_path / "new").exists()
+    other = runner.invoke(app, ["rate", "serve", "--study", str(study), "--mode", "pair"])
+    assert other.exit_code == 1 and "other modes" in other.output
