@@ -19,8 +19,9 @@ every answer the server accepted (200) must be stored once with the same content
 stored answer may lack an acceptance (*extra*), no (rater, position) or (rater, item) may be stored or
 accepted twice (*duplicated*). Exit code 1 when anything was lost, extra or duplicated.
 
-Client and server share the machine's cores: latencies are measured by the client (its event loop adds
-its own delay under load) and the table gives the load average and both processes' CPU seconds.
+Latencies are those of every ``POST /api/answer`` (double clicks' refused copies included) and every
+``GET /img``. Client and server share the machine's cores: latencies are measured by the client (its event
+loop adds its own delay under load) and the table gives the load average and both processes' CPU seconds.
 Prints a table and writes the rows as JSON to ``--out``.
 """
 
@@ -241,6 +242,7 @@ def run(work: Path, real: Path, fake: Path, raters: int, seconds: float, n: int,
             "answer_p99_ms": a99, "images": len(tally.img_ms), "img_p50_ms": i50, "img_p95_ms": i95,
             "img_p99_ms": i99, "double_clickers": doubles, "replays": tally.replays["sent"],
             "replays_refused": tally.replays["refused"], "replays_accepted": tally.replays["accepted"],
+            "replays_other": tally.replays["other"],
             "errors": sum(tally.errors.values()), "error_kinds": dict(tally.errors), **db,
             "db_locked_in_log": server_log.count("database is locked"),
             "server_tracebacks": server_log.count("Traceback"),
