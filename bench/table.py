@@ -8,9 +8,11 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def print_and_save(rows: list[dict], cols: list[str], name: str) -> None:
+def print_and_save(rows: list[dict], cols: list[str], name: str | None = None, out: Path | None = None) -> None:
+    """Print ``cols`` of ``rows``; write all of ``rows`` to ``out`` (default bench/results/NAME.json)."""
     print(" | ".join(cols))
     for r in rows:
         print(" | ".join(str(r[c]) for c in cols))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(rows, indent=2))
+    out = out or RESULTS / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, indent=2))
