@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 import secrets
+import sqlite3
+from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -31,7 +33,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from skingen.rating.session import Rater, RatingError, find_rater, next_question, record_answer, start_rater
-from skingen.rating.store import connect
+from skingen.rating.store import connect, db_path
 from skingen.rating.study import open_study
 
 COOKIE = "skingen_rater"
@@ -66,7 +68,19 @@ def create_app(study: str | Path, access_code: str | None = None):
     page = (files / "index.html").read_text(encoding="utf-8")
     static = {name: (files / name).read_bytes() for name in _STATIC}
 
-    app = FastAPI(title=f"skingen rating: {definition['name']}", docs_url=None, redoc_url=None, openapi_url=None)
+    @asynccontextmanager
+    async def lifespan(app):
+        # Each request opens its own connection (store.connect); when the last one closes, SQLite
+        # checkpoints and deletes the WAL file and syncs, several times per answer. One idle connection
+        # held for the server's life avoids that: bench/rate_load.py measured 1 rater at 104-120 -> 161-170
+        # answers/s on the 2-core VM. Durability is unchanged.
+        keeper = sqlite3.connect(db_path(study))
+        keeper.execute("SELECT 1 FROM meta LIMIT 1")
+        yield
+        keeper.close()
+
+    app = FastAPI(title=f"skingen rating: {definition['name']}", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lifespan)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
