@@ -449,6 +449,8 @@ def _write_html(report: RatingReport, path: Path) -> None:
             cols.append("mean confidence 1-5")
             for b, r in zip(body, rows):
                 b.append(_cell(r["mean_confidence"], 2))
+        keep = [j for j in range(len(cols)) if any(b[j] != "" for b in body)]  # e.g. no "p vs real" for pairs
+        cols, body = [cols[j] for j in keep], [[b[j] for j in keep] for b in body]
         caption = {"single": "accuracy: share of all answers right (chance 50%). judged real: share of the set's "
                              "images answered real — for a synthetic set the fooling rate (1 − it = accuracy on "
                              "that set); p vs real compares it with the real images' share.",
@@ -487,7 +489,7 @@ def _mistaken_sections(report: RatingReport) -> list[tuple[str, str, object]]:
         if not rows:
             continue
         sheet = contact_sheet([read_image(report.study / m["file"]) for m in rows],
-                              [f"{m['source']}\n{m['mistaken']}/{m['shown']}" for m in rows], columns=8, cell=128)
+                              [f"{m['source']}\n{m['mistaken']}/{m['shown']}" for m in rows], columns=min(8, len(rows)), cell=128)
         table = html_table(["set", "image id", "mistaken", "shown", "original file"],
                            [[m["source"], m["image_id"], m["mistaken"], m["shown"], m["path"]] for m in rows])
         out.append((f"Most mistaken: {caption}", f"{mode} mode; caption: set, times mistaken / times shown.",
