@@ -35,7 +35,6 @@ disagreement; reported only where two raters answered the same question.
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 from collections import defaultdict
@@ -375,18 +374,6 @@ def console_rows(report: RatingReport) -> tuple[list[str], list[list[str]]]:
                      _p(r["p_value"]), _p(r["p_vs_real"])] for r in report.summary]
 
 
-def _write_csv(path: Path, rows: list[dict], columns: list[str] | tuple[str, ...] | None = None) -> None:
-    from skingen.runs import atomic_path
-
-    cols = list(columns or [])
-    for r in rows:
-        cols += [k for k in r if k not in cols]
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=cols)
-        writer.writeheader()
-        writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
-
-
 def write_report(report: RatingReport, out: str | Path) -> Path:
     """Write the report folder (module docstring) at once (staged, then renamed); ``out`` must not exist or
     be empty. Returns the path of ``report.html``."""
@@ -403,15 +390,15 @@ ANSWER_COLUMNS = ("rater", "position", "mode", "source", "truth", "answer", "cor
 
 
 def _write_files(report: RatingReport, out: Path) -> None:
-    from skingen.runs import environment_info, write_json
+    from skingen.runs import environment_info, write_csv, write_json
 
-    _write_csv(out / "summary.csv", report.summary, SUMMARY_COLUMNS)
-    _write_csv(out / "answers.csv", report.answers, ANSWER_COLUMNS)
-    _write_csv(out / "per_rater.csv", report.per_rater, ("rater", "questions", "answered", "finished"))
-    _write_csv(out / "agreement.csv", report.agreement, ("mode", "coded_as", "level", "alpha"))
-    _write_csv(out / "mistaken.csv", report.mistaken, ("kind", "source", "image_id", "mistaken", "shown", "share"))
+    write_csv(out / "summary.csv", report.summary, SUMMARY_COLUMNS)
+    write_csv(out / "answers.csv", report.answers, ANSWER_COLUMNS)
+    write_csv(out / "per_rater.csv", report.per_rater, ("rater", "questions", "answered", "finished"))
+    write_csv(out / "agreement.csv", report.agreement, ("mode", "coded_as", "level", "alpha"))
+    write_csv(out / "mistaken.csv", report.mistaken, ("kind", "source", "image_id", "mistaken", "shown", "share"))
     if report.per_tone:
-        _write_csv(out / "per_skin_tone.csv", report.per_tone, ("ita_category", "mode", "source", "measure"))
+        write_csv(out / "per_skin_tone.csv", report.per_tone, ("ita_category", "mode", "source", "measure"))
     data = asdict(report)
     data.pop("answers")
     write_json(out / "report.json", {**data, "study": str(report.study.resolve()), "answers": len(report.answers),
