@@ -564,7 +564,7 @@ app.add_typer(rate_app, name="rate")
 def rate_report(
     study: Path = typer.Argument(..., help="Study folder (from `skingen rate serve`)."),
     out: Path = typer.Option(..., "--out", help="New report folder (must not exist or be empty)."),
-    top: int = typer.Option(8, help="Most mistaken images shown of each kind."),
+    top: int = typer.Option(8, min=1, help="Most mistaken images shown of each kind."),
 ) -> None:
     """Raters' accuracy (Wilson 95%, binomial test vs 50%), fooling rates, Likert means, agreement, per skin tone."""
     from skingen.rating.report import build_report, console_rows, write_report

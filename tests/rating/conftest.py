@@ -58,14 +58,6 @@ def make_study(rating_sources, tmp_path) -> Callable[..., Path]:
     return make
 
 
-def image_truths(study: Path) -> dict[str, dict]:
-    """token -> its ``images`` row (``truth, source, image_id, ita_category, file, path``)."""
-    from skingen.rating.store import connect
-
-    with connect(study) as con:
-        return {r["token"]: dict(r) for r in con.execute("SELECT * FROM images")}
-
-
 # A rule gets (question, truths) and returns (answer, confidence) or None to stop answering.
 Rule = Callable[[dict, dict], "tuple[str, int | None] | None"]
 
@@ -75,8 +67,9 @@ def answer_as(study: Path, rule: Rule, rt_ms: int = 1000):
     None or the study ends. ``question`` is ``next_question``'s dict plus ``truth``/``source`` of its first
     image and, for pairs, ``real_side`` ('left'/'right'). Returns the rater."""
     from skingen.rating import session as S
+    from skingen.rating.report import image_table
 
-    truths = image_truths(study)
+    truths = image_table(study)
     rater = S.start_rater(study)
     while True:
         q = S.next_question(study, rater)

@@ -191,7 +191,7 @@ def _summary(answers: list[dict], modes: list[str], sources: list[str]) -> list[
             sel = by["single", s]
             k = sum(a["answer"] == "real" for a in sel)
             p = fisher_exact([[k, len(sel) - k], [k_real, len(real) - k_real]]).pvalue if sel and real else None
-            row("single", s, "judged_real", sel, proportion(k, len(sel)), p_vs_real=p and float(p))
+            row("single", s, "judged_real", sel, proportion(k, len(sel)), p_vs_real=None if p is None else float(p))
     if "pair" in modes:
         sel = [a for a in answers if a["mode"] == "pair"]
         row("pair", ALL, "accuracy", sel, proportion(sum(a["correct"] for a in sel), len(sel)))
