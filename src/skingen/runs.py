@@ -7,6 +7,7 @@ processes never share one and nothing earlier is overwritten. Every file is writ
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -78,8 +79,6 @@ def write_json(path: str | Path, obj: Any) -> None:
 def write_csv(path: str | Path, rows: list[dict[str, Any]], columns: Iterable[str] = ()) -> None:
     """Write ``rows`` as CSV atomically: ``columns`` first, then every other key in first-seen order
     (a row without a key leaves its cell empty, as does ``None``)."""
-    import csv
-
     cols = list(columns)
     for r in rows:
         cols += [k for k in r if k not in cols]

@@ -93,6 +93,7 @@ def test_single_mode_counts_intervals_and_tests_match_hand_computation(make_stud
 
     per_rater = {r["rater"]: r for r in rep.per_rater}
     assert [per_rater[f"rater-0{i}"]["single_accuracy"] for i in (1, 2, 3)] == [1.0, 0.5, 0.25]
+    assert [per_rater[f"rater-0{i}"]["single_said_real"] for i in (1, 2, 3)] == [0.5, 1.0, 0.25]
     assert all(r["finished"] and r["single_n"] == 12 for r in rep.per_rater)
 
     # Agreement on "answered real", 12 questions x 3 raters: real images (1,1,0) x6, dcgan (0,1,1) x3,

@@ -237,6 +237,8 @@ def _per_rater(answers: list[dict], raters: list[dict]) -> list[dict]:
             sel = [a["correct"] for a in mine if a["mode"] == mode]
             row[f"{mode}_n"] = len(sel)
             row[f"{mode}_accuracy"] = sum(sel) / len(sel) if sel else None
+        said = [a["answer"] == "real" for a in mine if a["mode"] == "single"]
+        row["single_said_real"] = sum(said) / len(said) if said else None  # response bias (0.5 = none)
         for truth in ("real", "synthetic"):
             sel = [int(a["answer"]) for a in mine if a["mode"] == "likert" and a["truth"] == truth]
             row[f"likert_mean_{truth}"] = float(np.mean(sel)) if sel else None
