@@ -105,23 +105,28 @@ def test_single_mode_counts_intervals_and_tests_match_hand_computation(make_stud
 
 
 def test_pair_mode_accuracy_and_agreement(make_study):
-    study = make_study(modes=("pair",))  # 3 pairs per set; the real image is on the left in 2 of each set's 3
+    study = make_study(modes=("pair",))  # 3 pairs per set (dcgan, fake_b); sides drawn per rater
     answer_as(study, correct_rule)  # 6 of 6
-    answer_as(study, lambda q, t: ("left", None))  # right when the real image is on the left: 2 of 3 per set
+    answer_as(study, lambda q, t: ("left", None))  # right exactly where its real image is on the left
     answer_as(study, lambda q, t: ("right" if q["real_side"] == "left" else "left", None))  # always wrong
     rep = build_report(study)
+    left = {s: sum(a["real_right"] == 0 for a in rep.answers if a["rater"] == "rater-02" and a["source"] == s)
+            for s in ("dcgan", "fake_b")}  # rater-02's right answers per set (2 of 3 with today's side draw)
+    k2 = sum(left.values())
     overall = _row(rep, "pair", "all")
-    assert (overall["k"], overall["n"]) == (10, 18)
-    assert overall["p_value"] == pytest.approx(2 * sum(math.comb(18, i) for i in range(10, 19)) / 2 ** 18, rel=1e-9)
+    assert (overall["k"], overall["n"]) == (6 + k2, 18)
+    assert overall["p_value"] == pytest.approx(_binom_two_sided(6 + k2, 18), rel=1e-9)
     for s in ("dcgan", "fake_b"):
         row = _row(rep, "pair", s)
-        assert (row["k"], row["n"], row["mean_confidence"]) == (5, 9, None)
-        assert row["p_value"] == pytest.approx(1.0)  # 5 of 9: the tail from 5 up is exactly half
-    # coded "picked the real image": real-left pairs (1,1,0) x4, real-right pairs (1,0,0) x2 ->
-    # o11 = 4, o00 = 2, o10 = o01 = 6, n1 = 10, n0 = 8, n = 18: alpha = 1 - 17·12/(2·10·8) = -0.275.
+        assert (row["k"], row["n"], row["mean_confidence"]) == (3 + left[s], 9, None)
+        assert row["p_value"] == pytest.approx(_binom_two_sided(3 + left[s], 9), rel=1e-9)
+    # coded "picked the real image": k2 pairs (1,1,0) and 6 - k2 pairs (1,0,0), each unit one agreeing pair:
+    # o11 = k2, o00 = 6 - k2, o10 = o01 = 6, n1 = k2 + 6, n0 = 12 - k2, n = 18;
+    # alpha = 1 - (n-1)(o01+o10)/(2 n1 n0): with k2 = 4, 1 - 17·12/(2·10·8) = -0.275.
     # (Coded by side, left/right, the same answers give another value: sides differ per rater.)
     (agree,) = rep.agreement
-    assert agree["alpha"] == pytest.approx(-0.275, abs=1e-12)
+    assert agree["alpha"] == pytest.approx(1 - 17 * 12 / (2 * (k2 + 6) * (12 - k2)), abs=1e-12)
+    assert 0 < k2 < 6  # the rule above gives a mix of right and wrong answers
 
 
 def test_likert_means_with_t_intervals(make_study):
