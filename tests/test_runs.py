@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from skingen.runs import JsonlWriter, atomic_path, new_run_dir, read_jsonl, write_env_json
+from skingen.runs import JsonlWriter, atomic_path, new_run_dir, read_jsonl, write_csv, write_env_json
 
 
 def test_run_dirs_are_numbered_and_never_reused(tmp_path):
@@ -38,3 +38,10 @@ def test_env_json(tmp_path):
     info = write_env_json(tmp_path, manifest_sha256="abc")
     saved = json.loads((tmp_path / "env.json").read_text())
     assert saved["manifest_sha256"] == "abc" and "numpy" in saved["versions"] and info["python"]
+
+
+def test_write_csv_columns_first_then_first_seen_keys(tmp_path):
+    write_csv(tmp_path / "t.csv", [{"b": 1, "a": None}, {"c": "x", "b": 2}], columns=("a",))
+    assert (tmp_path / "t.csv").read_text().splitlines() == ["a,b,c", ",1,", ",2,x"]
+    write_csv(tmp_path / "empty.csv", [], columns=("a", "b"))
+    assert (tmp_path / "empty.csv").read_text().splitlines() == ["a,b"]

@@ -598,6 +598,30 @@ def rate_serve(
 
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 
+@rate_app.command("report")
+def rate_report(
+    study: Path = typer.Argument(..., help="Study folder (from `skingen rate serve`)."),
+    out: Path = typer.Option(..., "--out", help="New report folder (must not exist or be empty)."),
+    top: int = typer.Option(8, min=1, help="Most mistaken images shown of each kind."),
+) -> None:
+    """Raters' accuracy (Wilson 95%, binomial test vs 50%), fooling rates, Likert means, agreement, per skin tone."""
+    from skingen.rating.report import build_report, console_rows, write_report
+
+    with _user_errors():
+        report = build_report(study, top=top)
+        path = write_report(report, out)
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    if report.summary:
+        table = Table(title=f"rating study {study} ({len(report.answers)} answers, {len(report.raters)} raters)")
+        header, rows = console_rows(report)
+        for i, col in enumerate(header):
+            table.add_column(col, justify="left" if i < 3 else "right")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    console.print(f"open {path}", highlight=False)
+
 
 def main() -> None:
     app(prog_name="skingen")

@@ -7,6 +7,7 @@ processes never share one and nothing earlier is overwritten. Every file is writ
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -18,7 +19,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from skingen.errors import SkingenError
 
@@ -73,6 +74,18 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_csv(path: str | Path, rows: list[dict[str, Any]], columns: Iterable[str] = ()) -> None:
+    """Write ``rows`` as CSV atomically: ``columns`` first, then every other key in first-seen order
+    (a row without a key leaves its cell empty, as does ``None``)."""
+    cols = list(columns)
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=cols)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 class JsonlWriter:

@@ -24,7 +24,7 @@ from skingen.downstream.classifiers import save_classifier
 from skingen.downstream.stats import METRICS, bootstrap_metrics, wilson_interval
 from skingen.downstream.study import StudyConfig, StudyResult
 from skingen.errors import SkingenError
-from skingen.runs import atomic_path, environment_info, staged_dir, write_json
+from skingen.runs import atomic_path, environment_info, staged_dir, write_csv, write_json
 from skingen.viz import figure_to_image, html_table, write_html
 
 _NAMES = {"balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1", "auroc": "AUROC"}
@@ -35,16 +35,6 @@ def check_out(out: str | Path) -> Path:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SkingenError(f"{out} already exists and is not empty; choose a new --out for the report")
     return out
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    columns: list[str] = []
-    for r in rows:
-        columns += [k for k in r if k not in columns]
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def summarise(result: StudyResult, n_boot: int = 1000) -> list[dict]:
@@ -123,15 +113,15 @@ def write_report(result: StudyResult, cfg: StudyConfig, out: str | Path, data: s
 
 
 def _write_report(result: StudyResult, cfg: StudyConfig, out: Path, data: str | Path) -> None:
-    _write_csv(out / "results.csv", result.runs)
+    write_csv(out / "results.csv", result.runs)
     summary = summarise(result, cfg.n_boot)
-    _write_csv(out / "summary.csv", summary)
+    write_csv(out / "summary.csv", summary)
     per_class = _grouped_accuracy(result, "label")
-    _write_csv(out / "per_class.csv", per_class)
+    write_csv(out / "per_class.csv", per_class)
     has_ita = any(r.get("ita_category") for r in result.test.rows)
     per_tone = _grouped_accuracy(result, "ita_category") if has_ita else []
     if per_tone:
-        _write_csv(out / "per_skin_tone.csv", per_tone)
+        write_csv(out / "per_skin_tone.csv", per_tone)
     with atomic_path(out / "predictions.npz") as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, y=result.test.y.numpy(), ids=np.array([r["id"] for r in result.test.rows]),
                             labels=np.array(result.labels),

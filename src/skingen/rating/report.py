@@ -1,0 +1,486 @@
+"""``skingen rate report``: a rating study's answers -> accuracy, agreement and per-skin-tone tables.
+
+Input: a study folder (:mod:`skingen.rating.study`; answers from :func:`skingen.rating.store.answer_rows`).
+Output (``REPORT/``, a new or empty folder, built under a staging name and renamed at the end):
+``report.html`` (self-contained, thumbnails embedded), ``summary.csv`` (one row per mode x set x measure),
+``answers.csv`` (every answer, with the original image paths), ``per_rater.csv``, ``agreement.csv``,
+``per_skin_tone.csv`` (when the images carry ITA categories), ``mistaken.csv`` and ``report.json``.
+
+Measures (``measure`` column of the summary):
+
+- ``single`` (*real or synthetic?*, balanced 50/50 by design): ``accuracy`` over all answers (set ``all``,
+  chance 50%); per set ``judged_real``: the share of its images answered *real* -- for a synthetic set the
+  *fooling rate*, for ``real`` the real images' own hit rate. ``p_vs_real`` compares a set's judged-real
+  share with the real images' (Fisher's exact test): indistinguishable images are judged real as often as
+  real ones whatever a rater's bias towards answering *real*, which the 50% test cannot separate.
+- ``pair`` (*which one is real?*, two-alternative forced choice): ``accuracy`` = share of pairs in which the
+  real image was picked, per set and ``all``; chance is 50% whatever a rater's bias.
+- ``likert`` (*how realistic?* 1-5): ``mean_rating`` per set and for ``real``; ``p_vs_real``: Mann-Whitney U
+  of the set's ratings against the real ones.
+
+Proportions get a Wilson 95% interval (:func:`skingen.downstream.stats.wilson_interval`) and, for
+``accuracy`` and ``judged_real``, a two-sided exact binomial test against 50% (``scipy.stats.binomtest``).
+Likert means get a t-interval over the answers (:func:`mean_interval`; why not a bootstrap over raters:
+there). All of these treat answers as independent, which they are not: answers are clustered by rater
+(some raters say *real* more often, or rate more leniently) and by image (several raters see the same
+one). Intervals and p-values are therefore too narrow when raters differ; the per-rater table shows
+how much they do, and is the check to read next to any p-value.
+
+Agreement between raters: Krippendorff's alpha (the ``krippendorff`` package), which allows raters who
+answered different subsets (stopped early = missing values): nominal on the answer *real*/*synthetic*
+(``single``), nominal on *picked the real one* (``pair``: not left/right, since each rater sees its own
+sides), ordinal on the 1-5 rating (``likert``). 1 = perfect agreement, 0 = chance level, < 0 = systematic
+disagreement; reported only where two raters answered the same question.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from skingen.downstream.stats import wilson_interval
+from skingen.rating.store import MODES, answer_rows, connect
+
+REAL = "real"
+ALL = "all"
+LIKERT = (1.0, 5.0)  #: the rating scale
+SUMMARY_COLUMNS = ("mode", "source", "measure", "n", "k", "value", "ci_low", "ci_high", "p_value", "p_vs_real",
+                   "mean_confidence", "raters")
+MEASURE_NAMES = {"accuracy": "accuracy", "judged_real": "judged real", "mean_rating": "mean rating 1-5"}
+MODE_TITLES = {"single": "Real or synthetic? (one image)", "pair": "Which one is real? (pairs)",
+               "likert": "How realistic? (1-5)"}
+MISTAKE_KINDS = {  # kind -> (mode, caption)
+    "synthetic_judged_real": ("single", "synthetic images most often judged real"),
+    "real_judged_synthetic": ("single", "real images most often judged synthetic"),
+    "synthetic_picked_as_real": ("pair", "synthetic images most often picked as the real one of a pair"),
+}
+
+
+@dataclass
+class RatingReport:
+    """Everything the report shows; ``write_report`` turns it into files. Missing numbers are ``None``."""
+
+    study: Path
+    definition: dict
+    raters: list[dict]  #: one row per rater who started: questions, answered, finished
+    answers: list[dict]  #: ``answer_rows`` plus ``image_path``/``partner_path`` (the original files)
+    summary: list[dict]  #: rows with :data:`SUMMARY_COLUMNS`
+    agreement: list[dict]  #: one row per mode: alpha, level, raters, items, note
+    per_rater: list[dict]
+    per_tone: list[dict]  #: empty when no image has a known ITA category (``tone_note`` says so)
+    tone_note: str
+    mistaken: list[dict]  #: the ``top`` most mistaken images of each :data:`MISTAKE_KINDS`
+    notes: list[str] = field(default_factory=list)
+    created: str = ""
+
+
+# --------------------------------------------------------------------------- statistics
+
+def proportion(k: int, n: int, test: bool = True) -> dict:
+    """``k`` of ``n`` -> ``{n, k, value, ci_low, ci_high, p_value}``: the share with its Wilson 95% interval
+    and (``test``) the two-sided exact binomial p-value against 50%; ``None`` where ``n == 0``."""
+    from scipy.stats import binomtest
+
+    if n == 0:
+        return {"n": 0, "k": 0, "value": None, "ci_low": None, "ci_high": None, "p_value": None}
+    low, high = wilson_interval(k, n)
+    return {"n": n, "k": k, "value": k / n, "ci_low": low, "ci_high": high,
+            "p_value": float(binomtest(k, n, 0.5).pvalue) if test else None}
+
+
+def mean_interval(values: list[float], level: float = 0.95, bounds: tuple[float, float] | None = None) -> dict:
+    """Mean of ``values`` with a Student-t interval (``mean ± t[n-1] · sd / √n``, sd with ``ddof=1``), clipped
+    to ``bounds`` (the rating scale: a mean of 1-5 ratings cannot leave it, a t-interval on few answers can).
+
+    Why a t-interval over answers and not a bootstrap over raters (the cluster that matters): studies
+    have few raters (3-10), and with 3 raters a bootstrap has only 10 distinct resamples, so its
+    percentile interval is coarse and unstable; a t-interval over rater means (2 degrees of freedom)
+    would be honest but very wide. The t-interval over answers is narrower than the truth when raters
+    differ in leniency; the per-rater table shows each rater's means. ``None`` bounds for ``n < 2``.
+    """
+    from scipy.stats import t
+
+    x = np.asarray(values, np.float64)
+    n = len(x)
+    if n == 0:
+        return {"n": 0, "value": None, "ci_low": None, "ci_high": None}
+    mean = float(x.mean())
+    if n < 2:
+        return {"n": n, "value": mean, "ci_low": None, "ci_high": None}
+    half = float(t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return {"n": n, "value": mean, "ci_low": low, "ci_high": high}
+
+
+def krippendorff_alpha(units: dict[object, dict[str, float]], level: str) -> tuple[float | None, str]:
+    """Krippendorff's alpha of ``{unit: {rater: value}}`` at ``level`` (``nominal`` or ``ordinal``).
+
+    Returns ``(alpha, note)``; alpha is ``None`` with the reason in ``note`` when no unit has two values
+    (no two raters answered the same question) or when every value is the same (alpha is 0/0 then:
+    no variation to agree about)."""
+    import krippendorff
+
+    raters = sorted({r for answers in units.values() for r in answers})
+    pairable = [u for u, answers in units.items() if len(answers) >= 2]
+    if len(raters) < 2 or not pairable:
+        return None, "needs 2 raters who answered the same question"
+    values = {v for u in pairable for v in units[u].values()}
+    if len(values) < 2:
+        return None, "every answer the same: alpha undefined (no variation)"
+    matrix = np.full((len(raters), len(pairable)), np.nan)
+    index = {r: i for i, r in enumerate(raters)}
+    for j, u in enumerate(pairable):
+        for r, v in units[u].items():
+            matrix[index[r], j] = v
+    alpha = krippendorff.alpha(reliability_data=matrix, level_of_measurement=level,
+                               value_domain=sorted(values))
+    return float(alpha), ""
+
+
+# --------------------------------------------------------------------------- building the report
+
+def _rater_rows(study: Path) -> list[dict]:
+    sql = """SELECT printf('rater-%02d', r.number) AS rater,
+                    (SELECT COUNT(*) FROM schedule s WHERE s.rater = r.id) AS questions,
+                    (SELECT COUNT(*) FROM answers a WHERE a.rater = r.id) AS answered
+             FROM raters r ORDER BY r.number"""
+    with connect(study) as con:
+        rows = [dict(r) for r in con.execute(sql)]
+    for r in rows:
+        r["finished"] = r["answered"] == r["questions"]
+    return rows
+
+
+def image_table(study: str | Path) -> dict[str, dict]:
+    """token -> ``{truth, source, image_id, path, ita_category, file}`` from the study's ``images`` table
+    (``path``: the original file; ``file``: the served copy, relative to the study folder)."""
+    with connect(study) as con:
+        return {r["token"]: dict(r) for r in con.execute("SELECT * FROM images")}
+
+
+def _summary(answers: list[dict], modes: list[str], sources: list[str]) -> list[dict]:
+    from scipy.stats import fisher_exact, mannwhitneyu
+
+    fakes = [s for s in sources if s != REAL]
+    out = []
+
+    def row(mode: str, source: str, measure: str, sel: list[dict], stats: dict, **extra) -> None:
+        conf = [a["confidence"] for a in sel if a["confidence"] is not None]
+        out.append({"mode": mode, "source": source, "measure": measure, "k": None, "p_value": None,
+                    "p_vs_real": None, **stats,
+                    "mean_confidence": float(np.mean(conf)) if conf else None,
+                    "raters": len({a["rater"] for a in sel}), **extra})
+
+    by = defaultdict(list)
+    for a in answers:
+        by[a["mode"], a["source"]].append(a)
+    if "single" in modes:
+        sel = [a for a in answers if a["mode"] == "single"]
+        row("single", ALL, "accuracy", sel, proportion(sum(a["correct"] for a in sel), len(sel)))
+        real = by["single", REAL]
+        k_real = sum(a["answer"] == "real" for a in real)
+        row("single", REAL, "judged_real", real, proportion(k_real, len(real)))
+        for s in fakes:
+            sel = by["single", s]
+            k = sum(a["answer"] == "real" for a in sel)
+            p = fisher_exact([[k, len(sel) - k], [k_real, len(real) - k_real]]).pvalue if sel and real else None
+            row("single", s, "judged_real", sel, proportion(k, len(sel)), p_vs_real=None if p is None else float(p))
+    if "pair" in modes:
+        sel = [a for a in answers if a["mode"] == "pair"]
+        row("pair", ALL, "accuracy", sel, proportion(sum(a["correct"] for a in sel), len(sel)))
+        for s in fakes:
+            sel = by["pair", s]
+            row("pair", s, "accuracy", sel, proportion(sum(a["correct"] for a in sel), len(sel)))
+    if "likert" in modes:
+        real = [int(a["answer"]) for a in by["likert", REAL]]
+        row("likert", REAL, "mean_rating", by["likert", REAL], mean_interval(real, bounds=LIKERT))
+        for s in fakes:
+            ratings = [int(a["answer"]) for a in by["likert", s]]
+            p = mannwhitneyu(ratings, real).pvalue if ratings and real else None
+            row("likert", s, "mean_rating", by["likert", s], mean_interval(ratings, bounds=LIKERT),
+                p_vs_real=None if p is None or math.isnan(p) else float(p))
+    return [{c: r.get(c) for c in SUMMARY_COLUMNS} for r in out]
+
+
+def _agreement(answers: list[dict], modes: list[str]) -> list[dict]:
+    """One row per mode: what each rater said per question (see the module docstring for the coding)."""
+    code = {"single": (lambda a: float(a["answer"] == "real"), "nominal", "answered real"),
+            "pair": (lambda a: float(a["correct"]), "nominal", "picked the real image"),
+            "likert": (lambda a: float(a["answer"]), "ordinal", "rating 1-5")}
+    out = []
+    for mode in modes:
+        value, level, what = code[mode]
+        units: dict[int, dict[str, float]] = defaultdict(dict)
+        for a in answers:
+            if a["mode"] == mode:
+                units[a["item"]][a["rater"]] = value(a)
+        alpha, note = krippendorff_alpha(units, level)
+        out.append({"mode": mode, "coded_as": what, "level": level, "alpha": alpha,
+                    "raters": len({r for u in units.values() for r in u}),
+                    "shared_items": sum(len(u) >= 2 for u in units.values()), "items": len(units), "note": note})
+    return out
+
+
+def _per_rater(answers: list[dict], raters: list[dict]) -> list[dict]:
+    out = []
+    for r in raters:
+        mine = [a for a in answers if a["rater"] == r["rater"]]
+        row = {**r}
+        for mode in ("single", "pair"):
+            sel = [a["correct"] for a in mine if a["mode"] == mode]
+            row[f"{mode}_n"] = len(sel)
+            row[f"{mode}_accuracy"] = sum(sel) / len(sel) if sel else None
+        said = [a["answer"] == "real" for a in mine if a["mode"] == "single"]
+        row["single_said_real"] = sum(said) / len(said) if said else None  # response bias (0.5 = none)
+        for truth in ("real", "synthetic"):
+            sel = [int(a["answer"]) for a in mine if a["mode"] == "likert" and a["truth"] == truth]
+            row[f"likert_mean_{truth}"] = float(np.mean(sel)) if sel else None
+        row["median_rt_s"] = float(np.median([a["rt_ms"] for a in mine])) / 1000 if mine else None
+        out.append(row)
+    return out
+
+
+def _tone_order() -> list[str]:
+    from skingen.analysis.skintone import ITA_CATEGORIES, UNKNOWN
+
+    return [c[1] for c in ITA_CATEGORIES] + [UNKNOWN]
+
+
+def _per_tone(answers: list[dict], sources: list[str]) -> tuple[list[dict], str]:
+    """Rows per ITA category x set: single ``judged_real`` (and ``accuracy`` over all sets), pair ``accuracy``
+    by the *synthetic* image's category, likert ``mean_rating``; empty when every category is unknown."""
+    from skingen.analysis.skintone import UNKNOWN
+
+    def tone(a: dict) -> str:
+        return (a["partner_ita_category"] if a["mode"] == "pair" else a["ita_category"]) or UNKNOWN
+
+    if all(tone(a) == UNKNOWN for a in answers):
+        return [], ("No shown image has a known skin-tone category (ITA): run `skingen analyze` on the real data "
+                    "(adds ita_category to its manifest) and sample mask-conditioned models with --ita, before "
+                    "creating the study.")
+    out = []
+    for t in _tone_order():
+        mine = [a for a in answers if tone(a) == t]
+        for mode in MODES:
+            sel = [a for a in mine if a["mode"] == mode]
+            if not sel:
+                continue
+            if mode != "likert":
+                out.append({"ita_category": t, "mode": mode, "source": ALL, "measure": "accuracy",
+                            **proportion(sum(a["correct"] for a in sel), len(sel), test=False)})
+            for s in sources:
+                part = [a for a in sel if a["source"] == s]
+                if not part:
+                    continue
+                if mode == "single":
+                    stats = proportion(sum(a["answer"] == "real" for a in part), len(part), test=False)
+                    measure = "judged_real"
+                elif mode == "pair":
+                    stats, measure = proportion(sum(a["correct"] for a in part), len(part), test=False), "accuracy"
+                else:
+                    stats, measure = mean_interval([int(a["answer"]) for a in part], bounds=LIKERT), "mean_rating"
+                out.append({"ita_category": t, "mode": mode, "source": s, "measure": measure, **stats})
+    for r in out:
+        r.pop("p_value", None)
+    note = ("Single and likert answers grouped by the shown image's ITA category; pairs by the synthetic "
+            "image's. Real images carry the category `skingen analyze` measured; synthetic ones the category "
+            "they were painted for (condition_ita) or measured (ita_category).")
+    return out, note
+
+
+def _mistaken(answers: list[dict], top: int) -> list[dict]:
+    """The ``top`` images of each :data:`MISTAKE_KINDS` with the most mistakes (then highest share)."""
+    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])  # (kind, token) -> [mistaken, shown]
+    for a in answers:
+        if a["mode"] == "single":
+            kind = "synthetic_judged_real" if a["truth"] == "synthetic" else "real_judged_synthetic"
+            c = counts[kind, a["image"]]
+            c[0] += a["correct"] == 0
+            c[1] += 1
+        elif a["mode"] == "pair":
+            c = counts["synthetic_picked_as_real", a["partner"]]
+            c[0] += a["correct"] == 0
+            c[1] += 1
+    out = []
+    for kind in MISTAKE_KINDS:
+        rows = [(token, m, n) for (k, token), (m, n) in counts.items() if k == kind and m > 0]
+        rows.sort(key=lambda t: (-t[1], -t[1] / t[2], t[0]))
+        out += [{"kind": kind, "token": token, "mistaken": m, "shown": n, "share": m / n} for token, m, n in rows[:top]]
+    return out
+
+
+def build_report(study: str | Path, top: int = 8) -> RatingReport:
+    """Read the study's answers and compute every table (module docstring); a study without answers gives
+    a report that says so. Raises :class:`~skingen.errors.SkingenError` when ``study`` is not a study."""
+    from skingen.rating.study import open_study
+
+    study = Path(study)
+    definition = open_study(study)
+    images = image_table(study)
+    answers = answer_rows(study)
+    for a in answers:
+        a["image_path"] = images[a["image"]]["path"]
+        a["partner_path"] = images[a["partner"]]["path"] if a["partner"] else None
+    modes = list(definition["config"]["modes"])
+    sources = [s["name"] for s in definition["sources"]]
+    raters = _rater_rows(study)
+    notes = []
+    if not answers:
+        notes.append(f"No answers yet ({len(raters)} rater(s) started): nothing to report. Share the study's "
+                     f"address with raters (`skingen rate serve`) and run the report again.")
+    mistaken = _mistaken(answers, top)
+    for m in mistaken:
+        info = images[m["token"]]
+        m.update(source=info["source"], image_id=info["image_id"], path=info["path"], file=info["file"])
+    per_tone, tone_note = _per_tone(answers, sources) if answers else ([], "No answers.")
+    return RatingReport(
+        study=study, definition=definition, raters=raters, answers=answers,
+        summary=_summary(answers, modes, sources) if answers else [],
+        agreement=_agreement(answers, modes) if answers else [], per_rater=_per_rater(answers, raters),
+        per_tone=per_tone, tone_note=tone_note, mistaken=mistaken, notes=notes,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
+
+# --------------------------------------------------------------------------- writing it
+
+def _cell(v: object, digits: int = 3) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _p(v: float | None) -> str:
+    return "" if v is None else (f"{v:.2g}" if v < 0.001 else f"{v:.3f}")
+
+
+def _interval(r: dict) -> str:
+    if r.get("value") is None:
+        return ""
+    ci = f" [{r['ci_low']:.3f}, {r['ci_high']:.3f}]" if r.get("ci_low") is not None else ""
+    return f"{r['value']:.3f}{ci}"
+
+
+def console_rows(report: RatingReport) -> tuple[list[str], list[list[str]]]:
+    """The summary as text rows (mode, set, measure, n, value [95% CI], p vs 50%, p vs real) for the CLI."""
+    header = ["mode", "set", "measure", "n", "value [95% CI]", "p vs 50%", "p vs real"]
+    return header, [[r["mode"], r["source"], MEASURE_NAMES[r["measure"]], str(r["n"]), _interval(r),
+                     _p(r["p_value"]), _p(r["p_vs_real"])] for r in report.summary]
+
+
+def write_report(report: RatingReport, out: str | Path) -> Path:
+    """Write the report folder (module docstring) at once (staged, then renamed); ``out`` must not exist or
+    be empty. Returns the path of ``report.html``."""
+    from skingen.runs import staged_dir
+
+    with staged_dir(out, "rating report") as tmp:
+        _write_files(report, tmp)
+    return Path(out) / "report.html"
+
+
+ANSWER_COLUMNS = ("rater", "position", "mode", "source", "truth", "answer", "correct", "confidence", "rt_ms", "ts",
+                  "real_right", "item", "image", "image_id", "ita_category", "image_path", "partner", "partner_id",
+                  "partner_ita_category", "partner_path")
+
+
+def _write_files(report: RatingReport, out: Path) -> None:
+    from skingen.runs import environment_info, write_csv, write_json
+
+    write_csv(out / "summary.csv", report.summary, SUMMARY_COLUMNS)
+    write_csv(out / "answers.csv", report.answers, ANSWER_COLUMNS)
+    write_csv(out / "per_rater.csv", report.per_rater, ("rater", "questions", "answered", "finished"))
+    write_csv(out / "agreement.csv", report.agreement, ("mode", "coded_as", "level", "alpha"))
+    write_csv(out / "mistaken.csv", report.mistaken, ("kind", "source", "image_id", "mistaken", "shown", "share"))
+    if report.per_tone:
+        write_csv(out / "per_skin_tone.csv", report.per_tone, ("ita_category", "mode", "source", "measure"))
+    data = asdict(report)
+    data.pop("answers")
+    write_json(out / "report.json", {**data, "study": str(report.study.resolve()), "answers": len(report.answers),
+                                     "env": environment_info()})
+    _write_html(report, out / "report.html")
+
+
+def _write_html(report: RatingReport, path: Path) -> None:
+    from skingen.viz import html_table, write_html
+
+    d = report.definition
+    started, finished = len(report.raters), sum(r["finished"] for r in report.raters)
+    counts = "; ".join(f"{m}: " + ", ".join(f"{s} {k}" for s, k in c.items()) for m, c in d["counts"].items())
+    setup = (f"Study {d['name']} created {d['created']}; images shown at {d['display_size']} px; sets: "
+             f"{', '.join(s['name'] + ' (' + s['spec'] + ')' for s in d['sources'])}. Questions per rater — {counts}. "
+             f"{started} rater(s) started, {finished} finished, {len(report.answers)} answers. Report made "
+             f"{report.created}.")
+    caveat = ("Intervals are Wilson 95% (proportions) or Student-t 95% (mean ratings); p-values are two-sided: "
+              "exact binomial against 50% (chance = the raters cannot tell), Fisher's exact test (judged real) or "
+              "Mann-Whitney U (ratings) against the real images. All treat answers as independent, but they are "
+              "clustered by rater and by image, so the intervals are too narrow when raters differ: read them with "
+              "the per-rater table.")
+    sections: list[tuple[str, str, object]] = [("Study", setup, None)]
+    sections += [("Note", n, None) for n in report.notes]
+    if report.summary:
+        sections.append(("How to read", caveat, None))
+    for mode in d["config"]["modes"]:
+        rows = [r for r in report.summary if r["mode"] == mode]
+        if not rows:
+            continue
+        cols = ["set", "measure", "n", "k", "value [95% CI]", "p vs 50%", "p vs real", "raters"]
+        body = [[r["source"], MEASURE_NAMES[r["measure"]], r["n"], _cell(r["k"]), _interval(r), _p(r["p_value"]),
+                 _p(r["p_vs_real"]), r["raters"]] for r in rows]
+        if mode == "single":
+            cols.append("mean confidence 1-5")
+            for b, r in zip(body, rows):
+                b.append(_cell(r["mean_confidence"], 2))
+        keep = [j for j in range(len(cols)) if any(b[j] != "" for b in body)]  # e.g. no "p vs real" for pairs
+        cols, body = [cols[j] for j in keep], [[b[j] for j in keep] for b in body]
+        caption = {"single": "accuracy: share of all answers right (chance 50%). judged real: share of the set's "
+                             "images answered real — for a synthetic set the fooling rate (1 − it = accuracy on "
+                             "that set); p vs real compares it with the real images' share.",
+                   "pair": "accuracy: share of pairs in which the real image was picked (chance 50%).",
+                   "likert": "Mean realism rating; p vs real: Mann-Whitney U against the real images' ratings."}
+        sections.append((MODE_TITLES[mode], caption[mode], html_table(cols, body)))
+    if report.agreement:
+        sections.append(("Agreement between raters", "Krippendorff's alpha: 1 = perfect, 0 = chance, < 0 = "
+                         "systematic disagreement; raters who stopped early count as missing values.",
+                         html_table(["mode", "coded as", "level", "alpha", "raters", "shared questions", "note"],
+                                    [[r["mode"], r["coded_as"], r["level"], _cell(r["alpha"]), r["raters"],
+                                      r["shared_items"], r["note"]] for r in report.agreement])))
+    if report.per_rater:
+        cols = list(report.per_rater[0])
+        sections.append(("Per rater", "Each rater's own accuracy and mean ratings (raters differ: the clustering "
+                         "the intervals above ignore).",
+                         html_table(cols, [[_cell(r[c]) for c in cols] for r in report.per_rater])))
+    if report.per_tone:
+        sections.append(("Per skin tone", report.tone_note + " Wilson / t 95% intervals.", html_table(
+            ["ITA category", "mode", "set", "measure", "n", "value [95% CI]"],
+            [[r["ita_category"], r["mode"], r["source"], MEASURE_NAMES[r["measure"]], r["n"], _interval(r)]
+             for r in report.per_tone])))
+    elif report.answers:
+        sections.append(("Per skin tone", report.tone_note, None))
+    sections += _mistaken_sections(report)
+    write_html(path, f"skingen rating study {d['name']}", sections)
+
+
+def _mistaken_sections(report: RatingReport) -> list[tuple[str, str, object]]:
+    from skingen.imageio import read_image
+    from skingen.viz import contact_sheet, html_table, img_tag
+
+    out = []
+    for kind, (mode, caption) in MISTAKE_KINDS.items():
+        rows = [m for m in report.mistaken if m["kind"] == kind]
+        if not rows:
+            continue
+        sheet = contact_sheet([read_image(report.study / m["file"]) for m in rows],
+                              [f"{m['source']}\n{m['mistaken']}/{m['shown']}" for m in rows], columns=min(8, len(rows)), cell=128)
+        table = html_table(["set", "image id", "mistaken", "shown", "original file"],
+                           [[m["source"], m["image_id"], m["mistaken"], m["shown"], m["path"]] for m in rows])
+        out.append((f"Most mistaken: {caption}", f"{mode} mode; caption: set, times mistaken / times shown.",
+                    img_tag(sheet, caption) + table))
+    return out
