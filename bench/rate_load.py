@@ -42,14 +42,15 @@ from typing import Iterator
 
 import numpy as np
 
+from skingen.rating.session import CHOICES
 from table import RESULTS, print_and_save  # bench/table.py: scripts run with bench/ on sys.path
 
-CHOICES = {"single": ("real", "synthetic"), "pair": ("left", "right"), "likert": ("1", "2", "3", "4", "5")}
 
 
 def demo_sets(out: Path, images: int, size: int = 64) -> tuple[Path, Path]:
-    """Two prepared demo data folders of at least ``images`` crops each (``size`` px): one to serve as the
-    real set, one (another seed) as the synthetic set. Procedural images only, never clinical ones."""
+    """A prepared demo data folder of at least ``images`` crops (``size`` px) to serve as the real set, and the
+    crops of a second one (another seed; its ``images/`` folder, no manifest, so no ``origin=real`` that
+    `rate serve` would refuse as --fake) as the synthetic set. Procedural images only, never clinical ones."""
     from skingen.data.demo import write_demo_data
     from skingen.data.prepare import PrepareConfig, prepare
 
@@ -59,7 +60,7 @@ def demo_sets(out: Path, images: int, size: int = 64) -> tuple[Path, Path]:
         raw = write_demo_data(out / f"{name}-raw", n=photos, seed=seed)
         prepare(raw / "images", out / name, PrepareConfig(size=size), masks=raw / "masks", label="exanthem")
         sets.append(out / name)
-    return sets[0], sets[1]
+    return sets[0], sets[1] / "images"
 
 
 def free_port() -> int:

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
 
@@ -85,17 +86,25 @@ def connect(study: str | Path, create: bool = False) -> Iterator[sqlite3.Connect
         con.close()
 
 
+# Writers of one process queue here rather than in SQLite's busy handler, which sleeps with a growing
+# back-off and lets later writers overtake: with 50 simulated raters flooding the server the p95 / p99 of
+# an answer were 0.79 / 1.62 s that way and 0.35 / 0.44 s with this lock (bench/rate_load.py, 2-core VM).
+# SQLite's own lock still guards against other processes.
+_WRITE_LOCK = threading.Lock()
+
+
 @contextmanager
 def transaction(con: sqlite3.Connection, immediate: bool = False) -> Iterator[sqlite3.Connection]:
     """``BEGIN [IMMEDIATE]`` ... ``COMMIT`` (``ROLLBACK`` on error). IMMEDIATE takes the write lock at once,
     so a read-check-insert sequence (the next position of a rater) cannot interleave with another."""
-    con.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-    try:
-        yield con
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
+    with _WRITE_LOCK if immediate else nullcontext():
+        con.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
 
 
 def _check_schema(con: sqlite3.Connection, path: Path) -> None:

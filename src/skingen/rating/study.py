@@ -226,7 +226,10 @@ def draw_schedule(items: list[dict], modes: tuple[str, ...], rng: np.random.Gene
         right = {}
         for src in dict.fromkeys(it["source"] for it in section):
             ids = [it["id"] for it in section if it["source"] == src]
-            sides = rng.permutation(np.arange(len(ids)) % 2) if mode == "pair" else np.zeros(len(ids), int)
+            # half of the pairs each way; with an odd count the extra one falls on a random side, so a rater
+            # who always says "left" scores 50% on average, whatever n is
+            sides = rng.permutation((np.arange(len(ids)) + rng.integers(2)) % 2) if mode == "pair" \
+                else np.zeros(len(ids), int)
             right.update(zip(ids, sides.tolist()))
         out.extend((section[k]["id"], int(right[section[k]["id"]])) for k in order)
     return out
