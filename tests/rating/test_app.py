@@ -9,21 +9,16 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from skingen.errors import SkingenError
-from skingen.imageio import write_image
 from skingen.rating.app import check_host, create_app
 from skingen.rating.study import StudyConfig, balanced_order, create_or_continue, create_study, sources_from_args
+from tests.rating.conftest import write_fakes
 
 
 @pytest.fixture(scope="module")
 def fakes(tmp_path_factory):
-    """Two synthetic sets of 12 random 24 px PNGs; the second one named by NAME=DIR."""
+    """Two synthetic sets of 12 random 24 px PNGs (plain folders); the second one named by NAME=DIR."""
     root = tmp_path_factory.mktemp("fakes")
-    for k, name in enumerate(("dcgan-out", "bee")):
-        (root / name).mkdir()
-        for i in range(12):
-            img = np.random.default_rng([k, i]).integers(0, 256, (24, 24, 3), dtype=np.uint8)
-            write_image(root / name / f"seed{i:06d}.png", img)
-    return [str(root / "dcgan-out"), f"bee={root / 'bee'}"]
+    return [str(write_fakes(root / "dcgan-out", seed=1)), f"bee={write_fakes(root / 'bee', seed=2)}"]
 
 
 @pytest.fixture(scope="module")
@@ -227,3 +222,12 @@ def test_cli_serve_refuses_before_serving(study, tmp_path):
     assert empty.exit_code == 1 and "give --real" in empty.output and not (tmp_path / "new").exists()
     other = runner.invoke(app, ["rate", "serve", "--study", str(study), "--mode", "pair"])
     assert other.exit_code == 1 and "other modes" in other.output
+
+
+def test_pair_sides_are_fair_for_an_odd_number_of_pairs():
+    from skingen.rating.study import draw_schedule
+
+    items = [{"id": i, "mode": "pair", "source": "gan", "truth": "real"} for i in range(3)]
+    right = [sum(r for _, r in draw_schedule(items, ("pair",), np.random.default_rng(s))) for s in range(40)]
+    assert set(right) == {1, 2}  # the odd pair falls on either side...
+    assert 1.3 < np.mean(right) < 1.7  # ...about equally often (1.5 expected), not always on the left

@@ -11,11 +11,10 @@ import sqlite3
 import threading
 import time
 
-import numpy as np
 import pytest
 
-from skingen.imageio import write_image
 from skingen.rating.study import StudyConfig, create_study, sources_from_args
+from tests.rating.conftest import write_fakes
 
 # Flags a sandboxed, offline machine needs: no sandbox as root, and no background calls to Google's hosts.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -41,10 +40,7 @@ def server(tiny_data, tmp_path):
 
     from skingen.rating.app import create_app
 
-    fakes = tmp_path / "fakes"
-    fakes.mkdir()
-    for i in range(6):
-        write_image(fakes / f"seed{i:06d}.png", np.random.default_rng(i).integers(0, 256, (24, 24, 3), dtype=np.uint8))
+    fakes = write_fakes(tmp_path / "fakes", n=6)
     study = tmp_path / "study"
     create_study(study, sources_from_args(str(tiny_data), [f"gan={fakes}"]), StudyConfig(n=2))
     with socket.socket() as s:
