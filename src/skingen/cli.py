@@ -619,7 +619,7 @@ def rate_report(
             table.add_column(col, justify="left" if i < 3 else "right")
         for row in rows:
             table.add_row(*row)
-        console.print(table)
+        console.print(table, width=max(console.width, 120))  # 7 columns; narrow terminals wrap every cell
     console.print(f"open {path}", highlight=False)
 
 
