@@ -575,28 +575,41 @@ def rate_serve(
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback --host (raters then need an access code)."),
     access_code: Optional[str] = typer.Option(None, "--access-code", help="Code raters must enter (default: none on loopback, "
                                               "a random one printed here otherwise)."),
+    ssl_certfile: Optional[Path] = typer.Option(None, "--ssl-certfile", help="TLS certificate (PEM): serve https, so the access "
+                                                "code and session cookie are not sent in clear over a network."),
+    ssl_keyfile: Optional[Path] = typer.Option(None, "--ssl-keyfile", help="TLS private key (PEM) for --ssl-certfile."),
 ) -> None:
     """Serve a blinded rating study in the browser (create it from --real and --fake on first use)."""
-    from skingen.rating.app import check_host, create_app
+    from skingen.rating.app import LOOPBACK, check_host, create_app
     from skingen.rating.study import create_or_continue
 
     with _user_errors():
         code = check_host(host, allow_remote, access_code)
+        https = ssl_certfile is not None
+        if https != (ssl_keyfile is not None):
+            raise SkingenError("--ssl-certfile and --ssl-keyfile go together")
+        for f in (ssl_certfile, ssl_keyfile):
+            if f is not None and not f.is_file():
+                raise SkingenError(f"TLS file not found: {f}")
         with _progress("study images") as progress:
             definition, created = create_or_continue(study, real, list(fake), dict(
                 modes=mode or None, n=n, size=size, seed=seed), progress)
-        app_ = create_app(study, access_code=code)
+        app_ = create_app(study, access_code=code, https=https)
     counts = ", ".join(f"{m} {sum(c.values()) if m != 'pair' else sum(c.values()) // 2}"
                        for m, c in definition["counts"].items())
     console.print(f"{'created' if created else 'continuing'} study {escape(str(study))}: {counts} questions per rater, "
                   f"images at {definition['display_size']} px", highlight=False)
     if code:
         console.print(f"access code: [bold]{escape(code)}[/]", highlight=False)
-    console.print(f"raters open [bold]http://{host if ':' not in host else f'[{host}]'}:{port}/[/] — Ctrl-C stops "
+    if host not in LOOPBACK and not https:
+        console.print("[yellow]note:[/] plain http off loopback: the access code and session cookie cross the network "
+                      "in clear; give --ssl-certfile/--ssl-keyfile on a network you do not trust", highlight=False)
+    console.print(f"raters open [bold]{'https' if https else 'http'}://{host if ':' not in host else f'[{host}]'}:{port}/[/] — Ctrl-C stops "
                   f"(answers are saved as they come; serve again to continue)", highlight=False)
     import uvicorn
 
-    uvicorn.run(app_, host=host, port=port, log_level="warning")
+    uvicorn.run(app_, host=host, port=port, log_level="warning",
+                ssl_certfile=str(ssl_certfile) if https else None, ssl_keyfile=str(ssl_keyfile) if https else None)
 
 @rate_app.command("report")
 def rate_report(

@@ -166,6 +166,18 @@ def test_resume_after_restart_by_cookie_and_by_code(study):
     assert fresh.post("/api/session", json={"resume_code": "NOPE1234"}).status_code == 404
 
 
+def test_raters_are_isolated_and_the_cookie_is_locked_down(study):
+    a, b = _client(study), _client(study, https=True)
+    qa = a.post("/api/session", json={}).json()
+    a.post("/api/answer", json=_answer_for(qa))
+    started = b.post("/api/session", json={})
+    qb = started.json()
+    assert qb["done"] == 0 and qb["rater"] != qa["rater"] and qb["code"] != qa["code"]
+    cookie = started.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "secure" in cookie
+    assert "secure" not in a.post("/api/session", json={}).headers["set-cookie"].lower()  # plain http
+
+
 def test_access_code(study):
     client = _client(study, access_code="open-sesame")
     assert client.get("/api/study").json()["needs_code"] is True
@@ -222,6 +234,8 @@ def test_cli_serve_refuses_before_serving(study, tmp_path):
     assert empty.exit_code == 1 and "give --real" in empty.output and not (tmp_path / "new").exists()
     other = runner.invoke(app, ["rate", "serve", "--study", str(study), "--mode", "pair"])
     assert other.exit_code == 1 and "other modes" in other.output
+    half = runner.invoke(app, ["rate", "serve", "--study", str(study), "--ssl-certfile", str(tmp_path / "c.pem")])
+    assert half.exit_code == 1 and "go together" in half.output
 
 
 def test_pair_sides_are_fair_for_an_odd_number_of_pairs():

@@ -60,8 +60,9 @@ class AnswerIn(BaseModel):
     rt_ms: int = Field(ge=0)
 
 
-def create_app(study: str | Path, access_code: str | None = None):
-    """The app serving one existing study folder (see :func:`skingen.rating.study.create_study`)."""
+def create_app(study: str | Path, access_code: str | None = None, https: bool = False):
+    """The app serving one existing study folder (see :func:`skingen.rating.study.create_study`);
+    ``https``: served over TLS, so the session cookie is marked ``Secure`` (never sent over plain HTTP)."""
     study = Path(study)
     definition = open_study(study)  # a clear error now rather than at the first request
     files = resources.files("skingen.rating") / "static"
@@ -135,7 +136,8 @@ def create_app(study: str | Path, access_code: str | None = None):
         else:
             rater = start_rater(study)
         response = JSONResponse(question(rater))
-        response.set_cookie(COOKIE, rater.id, httponly=True, samesite="strict", max_age=60 * 60 * 24 * 90)
+        response.set_cookie(COOKIE, rater.id, httponly=True, samesite="strict", secure=https,
+                            max_age=60 * 60 * 24 * 90)
         return response
 
     @app.get("/api/next")
