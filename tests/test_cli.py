@@ -51,6 +51,12 @@ def test_demo_end_to_end(tmp_path):
     assert html.count("data:image/png;base64,") == 8
     assert set(summary["downstream"]) == {"real", "real+classical"}  # the tiny detector study ran
     assert (tmp_path / "demo" / "downstream" / "summary.csv").is_file()
+    rating = tmp_path / "demo" / "rating"  # a ready rating study of real crops vs dcgan and cvae samples
+    assert summary["rating"]["study"] == str(rating) and summary["rating"]["questions"] > 0
+    assert "skingen rate serve --study" in html
+    from skingen.rating.store import definition
+
+    assert [s["name"] for s in definition(rating)["sources"]] == ["real", "dcgan", "cvae"]
 
 
 def test_demo_default_out_is_a_new_numbered_folder(tmp_path, monkeypatch):

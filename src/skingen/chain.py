@@ -11,6 +11,7 @@ vs classical augmentation, one seed) -> an HTML summary.
 from __future__ import annotations
 
 import csv
+import html
 from pathlib import Path
 from typing import Callable
 
@@ -93,6 +94,9 @@ def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, worker
     downstream = _downstream_stage(out, seed, workers, min(2000, train_images), log) if train_images > 0 else None
     if downstream:
         summary["downstream"] = downstream["summary"]
+    rating = _rating_stage(out, seed, log) if train_images > 0 else None
+    if rating:
+        summary["rating"] = rating
     write_json(out / "summary.json", summary)
     rows = read_manifest(out / "data")[:16]
     crops = [read_image(out / "data" / r["image"]) for r in rows]
@@ -123,6 +127,11 @@ def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, worker
         *[_mask_section(family, models[family]) for family in MASK_FAMILIES if family in models],
         *_inpaint_section(models.get("inpaint")),
         *([("Downstream detector (tiny)", downstream["caption"], downstream["table"])] if downstream else []),
+        *([("Human evaluation", f"A blinded rating study of the real crops against the dcgan and cvae samples is "
+            f"ready ({rating['questions']} questions per rater). Serve it, open the printed address in a browser, "
+            f"and write the report:", "<pre>" + html.escape(f"skingen rate serve --study {rating['study']}\n"
+                                                          f"skingen rate report {rating['study']} --out REPORT")
+            + "</pre>")] if rating else []),
     ])
     log(f"summary: {path}")
     return path
@@ -153,6 +162,23 @@ def _downstream_stage(out: Path, seed: int, workers: int, images: int, log: Call
                f"95% intervals: downstream/summary.html.")
     return {"summary": {a: {k: r[k] for k in ("n_real", "test_balanced_accuracy", "test_macro_f1", "test_auroc")}
                         for a, r in rows.items()}, "caption": caption, "table": table}
+
+
+def _rating_stage(out: Path, seed: int, log: Callable[[str], None]) -> dict | None:
+    """A rating study (`skingen rate serve`) of the demo crops against the dcgan and cvae samples, as large as
+    the crops allow (each mode takes 5 real crops per ``n``, none shown twice), at most ``n`` = 4."""
+    from skingen.rating.study import StudyConfig, create_study, sources_from_args
+
+    n = min(4, len(read_manifest(out / "data")) // 5)
+    if n == 0:
+        log("rating study skipped: too few crops")
+        return None
+    log(f"rating study: real crops vs dcgan and cvae samples (n={n})")
+    study = out / "rating"
+    definition = create_study(study, sources_from_args(str(out / "data"), [str(out / "synth" / f) for f in ("dcgan", "cvae")]),
+                              StudyConfig(n=n, seed=seed))
+    return {"study": str(study), "questions": sum(sum(c.values()) // (2 if m == "pair" else 1)
+                                                  for m, c in definition.counts.items())}
 
 
 def _mask_stage(out: Path, family: str, seed: int, train_images: int, n_train: int, log: Callable[[str], None]) -> dict:
