@@ -5,7 +5,8 @@ measure them against the truth) -> analyze (with a tiny autoencoder; ITA checked
 -> train the tiny DCGAN and CVAE presets and sample from them -> train the tiny mask-conditioned models and
 paint from real masks and from dark-skin layouts -> train the tiny inpainting model and run iterative
 inpainting on a few crops -> a tiny downstream study (exanthem vs healthy demo photos, small CNN, real-only
-vs classical augmentation, one seed) -> an HTML summary.
+vs classical augmentation, one seed) -> a blinded rating study of the crops against the DCGAN and CVAE
+samples, ready for `skingen rate serve` -> an HTML summary.
 """
 
 from __future__ import annotations
