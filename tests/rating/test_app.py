@@ -2,6 +2,7 @@
 
 import io
 import sqlite3
+import time
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from PIL import Image
 
 from skingen.errors import SkingenError
 from skingen.rating.app import check_host, create_app
+from skingen.rating.session import RatingError
 from skingen.rating.study import StudyConfig, balanced_order, create_or_continue, create_study, sources_from_args
 from tests.rating.conftest import write_fakes
 
@@ -184,6 +186,25 @@ def test_access_code(study):
     assert client.post("/api/session", json={}).status_code == 403
     assert client.post("/api/session", json={"access_code": "wrong"}).status_code == 403
     assert client.post("/api/session", json={"access_code": "open-sesame"}).status_code == 200
+
+
+def test_guessing_codes_is_cut_off(study):
+    from skingen.rating.app import CodeGuard
+
+    client = _client(study, access_code="open-sesame", guard=CodeGuard(limit=3, window=600))
+    assert [client.post("/api/session", json={"access_code": f"guess{i}"}).status_code for i in range(3)] == [403] * 3
+    assert client.post("/api/session", json={"access_code": "guess4"}).status_code == 429
+    assert client.post("/api/session", json={"access_code": "open-sesame"}).status_code == 429  # locked out
+    other = _client(study, guard=CodeGuard(limit=2, window=600))  # resume codes count too
+    assert [other.post("/api/session", json={"resume_code": c}).status_code for c in ("AAAA2222", "BBBB3333")] == [404] * 2
+    assert other.post("/api/session", json={"resume_code": "CCCC4444"}).status_code == 429
+    guard = CodeGuard(limit=1, window=0.05)
+    guard.failed("x")
+    with pytest.raises(RatingError):
+        guard.check("x")
+    guard.check("y")  # per address
+    time.sleep(0.06)
+    guard.check("x")  # the window has passed: allowed again
 
 
 def test_host_rules():

@@ -14,7 +14,8 @@ Routes (JSON unless said otherwise):
 - ``GET /img/<token>`` one image (PNG), for a rater with a session only.
 
 Security: the session key is a random 192-bit token in an HttpOnly, SameSite=Strict cookie; a study with an
-access code (required off loopback by the CLI) refuses to start a session without it. Responses carry
+access code (required off loopback by the CLI) refuses to start a session without it; wrong access codes
+and unknown resume codes are counted per client address (:class:`CodeGuard`: 20 in 10 minutes, then 429). Responses carry
 ``Cache-Control: no-store`` and a Content-Security-Policy allowing only this origin.
 """
 
@@ -23,6 +24,8 @@ from __future__ import annotations
 import re
 import secrets
 import sqlite3
+import threading
+import time
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -60,7 +63,32 @@ class AnswerIn(BaseModel):
     rt_ms: int = Field(ge=0)
 
 
-def create_app(study: str | Path, access_code: str | None = None, https: bool = False):
+class CodeGuard:
+    """Counts wrong access codes and unknown resume codes per client address: after ``limit`` within
+    ``window`` seconds that address is refused (429) until the window has passed, so neither code can be
+    guessed by trying (a resume code opens another rater's session)."""
+
+    def __init__(self, limit: int = 20, window: float = 600.0):
+        self.limit, self.window = limit, window
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, who: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._failures.get(who, []) if now - t < self.window]
+            self._failures[who] = recent
+            if len(recent) >= self.limit:
+                raise RatingError(429, f"too many wrong codes from this address; try again in "
+                                       f"{int(self.window - (now - recent[0])) + 1} s")
+
+    def failed(self, who: str) -> None:
+        with self._lock:
+            self._failures.setdefault(who, []).append(time.monotonic())
+
+
+def create_app(study: str | Path, access_code: str | None = None, https: bool = False,
+               guard: CodeGuard | None = None):
     """The app serving one existing study folder (see :func:`skingen.rating.study.create_study`);
     ``https``: served over TLS, so the session cookie is marked ``Secure`` (never sent over plain HTTP)."""
     study = Path(study)
@@ -124,14 +152,20 @@ def create_app(study: str | Path, access_code: str | None = None, https: bool = 
         return {"name": definition["name"], "modes": definition["config"]["modes"],
                 "needs_code": access_code is not None}
 
+    guard = guard or CodeGuard()
+
     @app.post("/api/session")
-    def open_session(body: SessionIn) -> Response:
+    def open_session(body: SessionIn, request: Request) -> Response:
+        who = request.client.host if request.client else "?"
+        guard.check(who)
         if access_code is not None and not secrets.compare_digest((body.access_code or "").encode(),
                                                                   access_code.encode()):
+            guard.failed(who)
             raise RatingError(403, "wrong access code")
         if body.resume_code:
             rater = find_rater(study, code=body.resume_code)
             if rater is None:
+                guard.failed(who)
                 raise RatingError(404, "no rater with this resume code")
         else:
             rater = start_rater(study)
