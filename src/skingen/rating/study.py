@@ -135,7 +135,7 @@ def create_study(study: str | Path, sources: list[Source], cfg: StudyConfig,
     """Draw the images, write ``STUDY/{study.json, study.sqlite, images/}``; ``STUDY`` must not exist
     (or be empty). Built under a staging name, so an interrupted creation leaves nothing behind."""
     from skingen.eval.imagesets import open_any, square_resize
-    from skingen.imageio import read_image, write_image
+    from skingen.imageio import image_size, read_image, write_image
     from skingen.runs import environment_info, staged_dir, write_json
 
     study = Path(study)
@@ -160,7 +160,7 @@ def create_study(study: str | Path, sources: list[Source], cfg: StudyConfig,
         for m, k in need.items():
             drawn[s.name][m], order = order[:k], order[k:]
     chosen = sorted({(name, i) for name, by_mode in drawn.items() for idx in by_mode.values() for i in idx})
-    size = cfg.size or min(min(sets[name].sizes()[i]) for name, i in chosen)
+    size = cfg.size or min(min(image_size(sets[name].paths[i])) for name, i in chosen)
 
     definition = StudyDefinition(
         name=study.name, config=cfg, sources=sources, display_size=size,
