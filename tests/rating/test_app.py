@@ -266,3 +266,18 @@ def test_pair_sides_are_fair_for_an_odd_number_of_pairs():
     right = [sum(r for _, r in draw_schedule(items, ("pair",), np.random.default_rng(s))) for s in range(40)]
     assert set(right) == {1, 2}  # the odd pair falls on either side...
     assert 1.3 < np.mean(right) < 1.7  # ...about equally often (1.5 expected), not always on the left
+
+
+@pytest.mark.shared_data
+def test_real_photos_of_mixed_sizes_are_shown_square_at_one_size(fakes, tmp_path):
+    from tests.conftest import shared_data
+
+    photos = shared_data() / "exanthem" / "viral_rash_measles"  # a plain folder of real photos, sizes vary
+    study = tmp_path / "real"
+    definition = create_study(study, sources_from_args(str(photos), fakes[:1]), StudyConfig(n=2, modes=("pair",)))
+    assert definition.display_size == 24  # the fakes' size, not the photos'
+    files = sorted((study / "images").glob("*.png"))
+    assert len(files) == 2 * 2  # 2 pairs: 2 real photos + 2 synthetic
+    for f in files:
+        with Image.open(f) as im:
+            assert im.size == (24, 24) and im.mode == "RGB"
