@@ -611,6 +611,7 @@ def rate_serve(
     uvicorn.run(app_, host=host, port=port, log_level="warning",
                 ssl_certfile=str(ssl_certfile) if https else None, ssl_keyfile=str(ssl_keyfile) if https else None)
 
+
 @rate_app.command("report")
 def rate_report(
     study: Path = typer.Argument(..., help="Study folder (from `skingen rate serve`)."),
