@@ -630,10 +630,10 @@ def rate_report(
         table = Table(title=f"rating study {study} ({len(report.answers)} answers, {len(report.raters)} raters)")
         header, rows = console_rows(report)
         for i, col in enumerate(header):
-            table.add_column(col, justify="left" if i < 3 else "right")
+            table.add_column(col, justify="left" if i < 3 else "right", no_wrap=i < 3)  # numbers may wrap, names not
         for row in rows:
             table.add_row(*row)
-        console.print(table, width=max(console.width, 120))  # 7 columns; narrow terminals wrap every cell
+        console.print(table)
     console.print(f"open {path}", highlight=False)
 
 

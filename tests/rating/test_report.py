@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from skingen.cli import app
 from skingen.errors import SkingenError
-from skingen.rating.report import build_report, krippendorff_alpha, write_report
+from skingen.rating.report import build_report, write_report
+from skingen.rating.stats import krippendorff_alpha
 from skingen.rating.store import connect
 from tests.rating.conftest import answer_as, correct_rule
 
@@ -76,6 +77,9 @@ def test_single_mode_counts_intervals_and_tests_match_hand_computation(make_stud
     # Wilson by hand: centre (p + z²/2n)/(1 + z²/n), half z/(1 + z²/n)·sqrt(p(1-p)/n + z²/4n²), z = 1.96
     assert (acc["ci_low"], acc["ci_high"]) == pytest.approx((0.422003, 0.728594), abs=1e-6)
     assert acc["p_value"] == pytest.approx(_binom_two_sided(21, 36), rel=1e-9)
+    # the raters x images interval: raters right 12, 6, 3 of 12 differ, so it is wider than Wilson's
+    assert acc["cluster_low"] < acc["ci_low"] and acc["cluster_high"] > acc["ci_high"]
+    assert acc["cluster_low"] <= acc["value"] <= acc["cluster_high"]
 
     real = _row(rep, "single", "real")
     assert (real["k"], real["n"]) == (12, 18)  # judged real by rater-01 and rater-02
@@ -252,7 +256,8 @@ def test_report_files_and_empty_study(make_study, tmp_path):
     write_report(empty, tmp_path / "empty")
     with open(tmp_path / "empty" / "summary.csv", newline="") as fh:
         assert list(csv.reader(fh)) == [["mode", "source", "measure", "n", "k", "value", "ci_low", "ci_high",
-                                         "p_value", "p_vs_real", "mean_confidence", "raters"]]
+                                         "cluster_low", "cluster_high", "p_value", "p_vs_real", "mean_confidence",
+                                         "raters"]]
     assert "No answers yet" in (tmp_path / "empty" / "report.html").read_text()
 
     answer_as(study, correct_rule)

@@ -23,8 +23,14 @@ Proportions get a Wilson 95% interval (:func:`skingen.downstream.stats.wilson_in
 Likert means get a t-interval over the answers (:func:`mean_interval`; why not a bootstrap over raters:
 there). All of these treat answers as independent, which they are not: answers are clustered by rater
 (some raters say *real* more often, or rate more leniently) and by image (several raters see the same
-one). Intervals and p-values are therefore too narrow when raters differ; the per-rater table shows
-how much they do, and is the check to read next to any p-value.
+one). Intervals and p-values are therefore too narrow when raters differ. Every summary row therefore
+also has a crossed rater x image bootstrap interval (``cluster_low``/``cluster_high``,
+:func:`skingen.rating.stats.cluster_interval`; needs 2 raters): the interval to quote.
+``bench/rate_stats.py`` measured by simulation (400 studies per setting, 40 questions, 3-10 raters) that
+with moderate rater and image differences (logit sd 0.5 each) the Wilson interval covered the true
+accuracy in 70-77% of studies and the binomial test called indistinguishable images distinguishable in
+25-30% (nominal 5%); the crossed interval covered it in 93-98% and erred in 3-5%.
+The per-rater table shows how much raters differ.
 
 Agreement between raters: Krippendorff's alpha (the ``krippendorff`` package), which allows raters who
 answered different subsets (stopped early = missing values): nominal on the answer *real*/*synthetic*
@@ -43,14 +49,14 @@ from pathlib import Path
 
 import numpy as np
 
-from skingen.downstream.stats import wilson_interval
+from skingen.rating.stats import cluster_interval, krippendorff_alpha, mean_interval, proportion
 from skingen.rating.store import MODES, answer_rows, connect
 
 REAL = "real"
 ALL = "all"
 LIKERT = (1.0, 5.0)  #: the rating scale
-SUMMARY_COLUMNS = ("mode", "source", "measure", "n", "k", "value", "ci_low", "ci_high", "p_value", "p_vs_real",
-                   "mean_confidence", "raters")
+SUMMARY_COLUMNS = ("mode", "source", "measure", "n", "k", "value", "ci_low", "ci_high", "cluster_low", "cluster_high",
+                   "p_value", "p_vs_real", "mean_confidence", "raters")
 MEASURE_NAMES = {"accuracy": "accuracy", "judged_real": "judged real", "mean_rating": "mean rating 1-5"}
 MODE_TITLES = {"single": "Real or synthetic? (one image)", "pair": "Which one is real? (pairs)",
                "likert": "How realistic? (1-5)"}
@@ -77,71 +83,6 @@ class RatingReport:
     mistaken: list[dict]  #: the ``top`` most mistaken images of each :data:`MISTAKE_KINDS`
     notes: list[str] = field(default_factory=list)
     created: str = ""
-
-
-# --------------------------------------------------------------------------- statistics
-
-def proportion(k: int, n: int, test: bool = True) -> dict:
-    """``k`` of ``n`` -> ``{n, k, value, ci_low, ci_high, p_value}``: the share with its Wilson 95% interval
-    and (``test``) the two-sided exact binomial p-value against 50%; ``None`` where ``n == 0``."""
-    from scipy.stats import binomtest
-
-    if n == 0:
-        return {"n": 0, "k": 0, "value": None, "ci_low": None, "ci_high": None, "p_value": None}
-    low, high = wilson_interval(k, n)
-    return {"n": n, "k": k, "value": k / n, "ci_low": low, "ci_high": high,
-            "p_value": float(binomtest(k, n, 0.5).pvalue) if test else None}
-
-
-def mean_interval(values: list[float], level: float = 0.95, bounds: tuple[float, float] | None = None) -> dict:
-    """Mean of ``values`` with a Student-t interval (``mean ± t[n-1] · sd / √n``, sd with ``ddof=1``), clipped
-    to ``bounds`` (the rating scale: a mean of 1-5 ratings cannot leave it, a t-interval on few answers can).
-
-    Why a t-interval over answers and not a bootstrap over raters (the cluster that matters): studies
-    have few raters (3-10), and with 3 raters a bootstrap has only 10 distinct resamples, so its
-    percentile interval is coarse and unstable; a t-interval over rater means (2 degrees of freedom)
-    would be honest but very wide. The t-interval over answers is narrower than the truth when raters
-    differ in leniency; the per-rater table shows each rater's means. ``None`` bounds for ``n < 2``.
-    """
-    from scipy.stats import t
-
-    x = np.asarray(values, np.float64)
-    n = len(x)
-    if n == 0:
-        return {"n": 0, "value": None, "ci_low": None, "ci_high": None}
-    mean = float(x.mean())
-    if n < 2:
-        return {"n": n, "value": mean, "ci_low": None, "ci_high": None}
-    half = float(t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
-    low, high = mean - half, mean + half
-    if bounds is not None:
-        low, high = max(low, bounds[0]), min(high, bounds[1])
-    return {"n": n, "value": mean, "ci_low": low, "ci_high": high}
-
-
-def krippendorff_alpha(units: dict[object, dict[str, float]], level: str) -> tuple[float | None, str]:
-    """Krippendorff's alpha of ``{unit: {rater: value}}`` at ``level`` (``nominal`` or ``ordinal``).
-
-    Returns ``(alpha, note)``; alpha is ``None`` with the reason in ``note`` when no unit has two values
-    (no two raters answered the same question) or when every value is the same (alpha is 0/0 then:
-    no variation to agree about)."""
-    import krippendorff
-
-    raters = sorted({r for answers in units.values() for r in answers})
-    pairable = [u for u, answers in units.items() if len(answers) >= 2]
-    if len(raters) < 2 or not pairable:
-        return None, "needs 2 raters who answered the same question"
-    values = {v for u in pairable for v in units[u].values()}
-    if len(values) < 2:
-        return None, "every answer the same: alpha undefined (no variation)"
-    matrix = np.full((len(raters), len(pairable)), np.nan)
-    index = {r: i for i, r in enumerate(raters)}
-    for j, u in enumerate(pairable):
-        for r, v in units[u].items():
-            matrix[index[r], j] = v
-    alpha = krippendorff.alpha(reliability_data=matrix, level_of_measurement=level,
-                               value_domain=sorted(values))
-    return float(alpha), ""
 
 
 # --------------------------------------------------------------------------- building the report
@@ -173,8 +114,11 @@ def _summary(answers: list[dict], modes: list[str], sources: list[str]) -> list[
 
     def row(mode: str, source: str, measure: str, sel: list[dict], stats: dict, **extra) -> None:
         conf = [a["confidence"] for a in sel if a["confidence"] is not None]
+        per_answer = {"accuracy": lambda a: a["correct"], "judged_real": lambda a: a["answer"] == "real",
+                      "mean_rating": lambda a: int(a["answer"])}[measure]
+        low, high = cluster_interval([per_answer(a) for a in sel], [a["rater"] for a in sel], [a["item"] for a in sel])
         out.append({"mode": mode, "source": source, "measure": measure, "k": None, "p_value": None,
-                    "p_vs_real": None, **stats,
+                    "p_vs_real": None, **stats, "cluster_low": low, "cluster_high": high,
                     "mean_confidence": float(np.mean(conf)) if conf else None,
                     "raters": len({a["rater"] for a in sel}), **extra})
 
@@ -369,10 +313,15 @@ def _interval(r: dict) -> str:
     return f"{r['value']:.3f}{ci}"
 
 
+def _cluster(r: dict) -> str:
+    return "" if r.get("cluster_low") is None else f"[{r['cluster_low']:.3f}, {r['cluster_high']:.3f}]"
+
+
 def console_rows(report: RatingReport) -> tuple[list[str], list[list[str]]]:
-    """The summary as text rows (mode, set, measure, n, value [95% CI], p vs 50%, p vs real) for the CLI."""
-    header = ["mode", "set", "measure", "n", "value [95% CI]", "p vs 50%", "p vs real"]
-    return header, [[r["mode"], r["source"], MEASURE_NAMES[r["measure"]], str(r["n"]), _interval(r),
+    """The summary as text rows (mode, set, measure, n, value [95% CI], raters x images 95% CI, p vs 50%,
+    p vs real) for the CLI."""
+    header = ["mode", "set", "measure", "n", "value [95% CI]", "raters x images CI", "p vs 50%", "p vs real"]
+    return header, [[r["mode"], r["source"], MEASURE_NAMES[r["measure"]], str(r["n"]), _interval(r), _cluster(r),
                      _p(r["p_value"]), _p(r["p_vs_real"])] for r in report.summary]
 
 
@@ -418,11 +367,16 @@ def _write_html(report: RatingReport, path: Path) -> None:
              f"{', '.join(s['name'] + ' (' + s['spec'] + ')' for s in d['sources'])}. Questions per rater — {counts}. "
              f"{started} rater(s) started, {finished} finished, {len(report.answers)} answers. Report made "
              f"{report.created}.")
-    caveat = ("Intervals are Wilson 95% (proportions) or Student-t 95% (mean ratings); p-values are two-sided: "
-              "exact binomial against 50% (chance = the raters cannot tell), Fisher's exact test (judged real) or "
-              "Mann-Whitney U (ratings) against the real images. All treat answers as independent, but they are "
-              "clustered by rater and by image, so the intervals are too narrow when raters differ: read them with "
-              "the per-rater table.")
+    caveat = ("Quote the '95% CI, raters x images' column: a crossed bootstrap that resamples raters and images "
+              "(2000 resamples; needs 2 raters, better 5 or more), so it allows for some raters being better judges "
+              "and some images being harder. The 'value [95% CI]' intervals (Wilson for proportions, Student-t for "
+              "mean ratings) and the p-values (exact binomial against 50%, chance = the raters cannot tell; Fisher's "
+              "exact test or Mann-Whitney U against the real images) treat every answer as independent: in "
+              "simulation (bench/rate_stats.py) with moderate differences between raters and images the Wilson "
+              "interval covered the true accuracy in only 70-77% of studies and the binomial test called "
+              "indistinguishable images distinguishable 25-30% of the time instead of 5%; the crossed interval "
+              "covered it in 93-98% (86% with only 3 raters who differ strongly). Read everything next to the "
+              "per-rater table.")
     sections: list[tuple[str, str, object]] = [("Study", setup, None)]
     sections += [("Note", n, None) for n in report.notes]
     if report.summary:
@@ -431,9 +385,10 @@ def _write_html(report: RatingReport, path: Path) -> None:
         rows = [r for r in report.summary if r["mode"] == mode]
         if not rows:
             continue
-        cols = ["set", "measure", "n", "k", "value [95% CI]", "p vs 50%", "p vs real", "raters"]
-        body = [[r["source"], MEASURE_NAMES[r["measure"]], r["n"], _cell(r["k"]), _interval(r), _p(r["p_value"]),
-                 _p(r["p_vs_real"]), r["raters"]] for r in rows]
+        cols = ["set", "measure", "n", "k", "value [95% CI]", "95% CI, raters x images", "p vs 50%", "p vs real",
+                "raters"]
+        body = [[r["source"], MEASURE_NAMES[r["measure"]], r["n"], _cell(r["k"]), _interval(r), _cluster(r),
+                 _p(r["p_value"]), _p(r["p_vs_real"]), r["raters"]] for r in rows]
         if mode == "single":
             cols.append("mean confidence 1-5")
             for b, r in zip(body, rows):
