@@ -66,7 +66,7 @@ def test_a_rater_clicks_through_a_study(server):
     from playwright.sync_api import sync_playwright
 
     url, study = server
-    clicked = []
+    clicked, parts = [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone screen
@@ -77,6 +77,7 @@ def test_a_rater_clicks_through_a_study(server):
         while page.is_hidden("#done"):
             _ready(page)
             prompt = page.text_content("#prompt")
+            parts.append(page.text_content("#part"))
             use_keys = n % 2 == 1
             if "real or synthetic" in prompt:
                 answer = "synthetic" if n % 3 else "real"
@@ -111,3 +112,4 @@ def test_a_rater_clicks_through_a_study(server):
     assert len(clicked) == 4 + 2 + 4  # n=2, one synthetic set: single 2 + 2 real, 2 pairs, likert 2 + 2 real
     assert [(m, a, c) for m, a, c, _ in rows] == clicked
     assert all(0 <= rt < 60_000 for *_, rt in rows)
+    assert parts == ["Part 1 of 3"] * 4 + ["Part 2 of 3"] * 2 + ["Part 3 of 3"] * 4  # one section per mode

@@ -14,6 +14,7 @@ let current = null;  // the question on screen
 let shownAt = 0;     // performance.now() when its images had loaded
 let choice = null;   // single mode: real|synthetic, waiting for a confidence
 let busy = false;
+let modes = [];      // the study's sections, in order (from /api/study)
 
 async function api(method, path, body) {
   const res = await fetch(path, {
@@ -69,6 +70,8 @@ function show(q) {
   if (q.finished) { section("done"); return; }
   section("rate");
   $("counter").textContent = `Question ${q.done + 1} of ${q.total}`;
+  const part = modes.indexOf(q.mode);
+  $("part").textContent = modes.length > 1 && part >= 0 ? `Part ${part + 1} of ${modes.length}` : "";
   $("bar").style.width = `${(100 * q.done) / q.total}%`;
   $("prompt").textContent = PROMPTS[q.mode];
   const figures = q.images.map((src, i) => {
@@ -169,6 +172,7 @@ $("resume-form").addEventListener("submit", (e) => {
   if (info.status === 200) {
     document.title = `Rating · ${info.data.name}`;
     $("code-row").hidden = !info.data.needs_code;
+    modes = info.data.modes;
   }
   const next = await api("GET", "/api/next");  // a session cookie from an earlier visit: continue it
   if (next.status === 200) show(next.data);
