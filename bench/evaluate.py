@@ -116,7 +116,7 @@ def main() -> None:
                                    ("inception+pixels+colour", ("inception", "pixels", "colour"), weights)):
             cfg = from_dict(EvaluateConfig, {"features": list(features)})
             t0 = time.perf_counter()
-            ev = evaluate(real, [fake], cfg, inception_weights=w, allow_download=False, cache=None)
+            evaluate(real, [fake], cfg, inception_weights=w, allow_download=False, cache=None)
             totals[label] = time.perf_counter() - t0
             add({"stage": f"TOTAL evaluate {args.n} vs {args.n}: {label}", "seconds": round(totals[label], 1),
                             "note": (note if w else "") + "; all metrics, 200 MS-SSIM pairs per set, no cache"})

@@ -128,7 +128,8 @@ class Tally:
         self.accepted[key] = body
 
 
-async def timed(samples: list[float], request) -> "httpx.Response":
+async def timed(samples: list[float], request):
+    """Await ``request`` (an httpx coroutine), append its latency in ms to ``samples``, return the response."""
     t0 = time.perf_counter()
     r = await request
     samples.append((time.perf_counter() - t0) * 1000)

@@ -54,9 +54,9 @@ def test_demo_end_to_end(tmp_path):
     rating = tmp_path / "demo" / "rating"  # a ready rating study of real crops vs dcgan and cvae samples
     assert summary["rating"]["study"] == str(rating) and summary["rating"]["questions"] > 0
     assert "skingen rate serve --study" in html
-    from skingen.rating.store import definition
+    from skingen.rating.store import read_definition
 
-    assert [s["name"] for s in definition(rating)["sources"]] == ["real", "dcgan", "cvae"]
+    assert [s["name"] for s in read_definition(rating)["sources"]] == ["real", "dcgan", "cvae"]
 
 
 def test_demo_default_out_is_a_new_numbered_folder(tmp_path, monkeypatch):

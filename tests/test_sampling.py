@@ -9,7 +9,7 @@ from skingen.cli import app
 from skingen.errors import SkingenError
 from skingen.data.layouts import LayoutParams, make_layout
 from skingen.imageio import read_image, read_mask
-from skingen.sampling import sample_to_folder, split_data_arg
+from skingen.sampling import sample_to_folder
 from skingen.train.loop import train
 from tests.conftest import tiny_config
 
@@ -80,11 +80,6 @@ def test_bf16_sampling_stays_close_to_fp32(runs, tmp_path):
     a = read_image(tmp_path / "f32" / "seed000001.png").astype(int)
     b = read_image(tmp_path / "b16" / "seed000001.png").astype(int)
     assert np.abs(a - b).mean() < 8  # same image up to bf16 rounding (8-bit levels)
-
-
-def test_split_data_arg():
-    assert split_data_arg("data/x:val") == (split_data_arg("data/x")[0], "val")
-    assert split_data_arg("data/x")[1] is None
 
 
 def test_cli_train_sample_info_list(tiny_data, tmp_path):

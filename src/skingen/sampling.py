@@ -30,6 +30,7 @@ from skingen.config import to_dict
 from skingen.data.layouts import LayoutParams, make_layout
 from skingen.data.manifest import write_manifest
 from skingen.errors import SkingenError
+from skingen.eval.imagesets import parse_data_spec
 from skingen.imageio import from_tensor, to_tensor, write_image, write_mask
 from skingen.models.base import Condition
 from skingen.registry import load_model
@@ -49,12 +50,6 @@ class SampleReport:
     @property
     def seconds_per_image(self) -> float:
         return self.seconds_model / self.n
-
-
-def split_data_arg(text: str) -> tuple[Path, str | None]:
-    """``'data/'`` -> (data/, None); ``'data/:test'`` -> (data/, 'test')."""
-    folder, _, split = str(text).rpartition(":") if ":" in str(text) else (str(text), "", "")
-    return Path(folder), (split or None)
 
 
 def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: int = 16,
@@ -157,7 +152,7 @@ def source_dataset(source: str | Path, size: int):
     """The crops of ``DATA[:split]`` (default split: train), resized to ``size``."""
     from skingen.data.datasets import ManifestDataset
 
-    folder, split = split_data_arg(str(source))
+    folder, split = parse_data_spec(str(source))
     return ManifestDataset(folder, split=split or "train", size=size)
 
 
@@ -188,7 +183,7 @@ def mask_conditions(model, ckpt: dict, masks: str | Path | None, layouts: Layout
         masks = _training_data(ckpt)
     ds = source_dataset(masks, size)
     if not ds.rows[0].get("coloured"):
-        raise SkingenError(f"{split_data_arg(str(masks))[0]} has no coloured masks: prepare it with --masks DIR or --auto-mask")
+        raise SkingenError(f"{parse_data_spec(str(masks))[0]} has no coloured masks: prepare it with --masks DIR or --auto-mask")
 
     def from_data(seed: int) -> dict:
         item = _parent(ds, seed)

@@ -10,8 +10,8 @@ def test_wilson_interval_by_hand():
     # 8 of 10: centre = (p + z^2/2n) / (1 + z^2/n), half = z / (1 + z^2/n) * sqrt(p(1-p)/n + z^2/4n^2)
     z = 1.959963984540054
     n, p = 10, 0.8
-    centre = (p + z * z / 20) / (1 + z * z / 10)
-    half = z / (1 + z * z / 10) * np.sqrt(p * (1 - p) / 10 + z * z / 400)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     assert wilson_interval(8, 10) == pytest.approx((centre - half, centre + half))
     assert wilson_interval(8, 10) == pytest.approx((0.4902, 0.9433), abs=1e-4)  # the textbook values
     assert wilson_interval(0, 5)[0] == 0.0 and wilson_interval(5, 5)[1] == 1.0

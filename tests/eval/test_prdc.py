@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from skingen.eval.prdc import precision_recall_density_coverage as prdc
 

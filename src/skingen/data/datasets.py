@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from skingen.data.manifest import SPLITS, read_manifest
 from skingen.errors import SkingenError

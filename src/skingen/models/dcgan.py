@@ -14,7 +14,7 @@ import torch
 
 from skingen.models.base import Condition, GenerativeModel, StepContext, seeded_normal
 from skingen.nn.blocks import ConvDecoder, Discriminator, check_size
-from skingen.nn.gan import check_augments, d_loss, diff_augment, g_loss, gan_optimizers, r1_penalty
+from skingen.nn.gan import check_augments, d_loss, d_stats, diff_augment, g_loss, gan_optimizers, r1_penalty
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,7 @@ class DCGAN(GenerativeModel):
         fakes = G(ctx.randn(n, c.latent))
         loss_g = g_loss(D(self._augment(fakes, ctx)))
         ctx.update("generator", loss_g)
-        stats.update({"loss/G": loss_g.item(), "D/real": torch.sigmoid(real_logits).mean().item(),
-                      "D/fake": torch.sigmoid(fake_logits).mean().item()})
+        stats.update({"loss/G": loss_g.item(), **d_stats(real_logits, fake_logits)})
         return stats
 
     @torch.no_grad()

@@ -28,7 +28,7 @@ from torch import nn
 from skingen.errors import SkingenError
 from skingen.models.base import Condition, GenerativeModel, StepContext, seeded_normal
 from skingen.nn.blocks import DownBlock, PatchDiscriminator, UpBlock, check_size, width
-from skingen.nn.gan import check_augments, d_loss, diff_augment, g_loss, gan_optimizers
+from skingen.nn.gan import check_augments, d_loss, d_stats, diff_augment, g_loss, gan_optimizers
 
 #: DiffAugment transforms that keep a (condition, image) pair aligned; "color" would recolour the condition too
 PAIR_AUGMENTS = ("translation", "cutout")
@@ -155,8 +155,7 @@ class DermGAN(GenerativeModel):
             stats["loss/mode_seeking"] = ms.item()
         ctx.update("generator", loss_g)
         stats.update({"loss/D": loss_d.item(), "loss/G": adv.item(), "loss/l1": l1.item(),
-                      "loss/lesion_l1": lesion_l1.item(), "D/real": torch.sigmoid(real_logits).mean().item(),
-                      "D/fake": torch.sigmoid(fake_logits).mean().item()})
+                      "loss/lesion_l1": lesion_l1.item(), **d_stats(real_logits, fake_logits)})
         return stats
 
     @torch.no_grad()

@@ -34,6 +34,11 @@ def g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 
 
+def d_stats(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> dict[str, float]:
+    """``D/real``, ``D/fake``: the discriminator's mean probability of "real" on each; 0.5/0.5 = D at chance."""
+    return {"D/real": torch.sigmoid(real_logits).mean().item(), "D/fake": torch.sigmoid(fake_logits).mean().item()}
+
+
 def r1_penalty(real_logits: torch.Tensor, reals: torch.Tensor) -> torch.Tensor:
     """Mean squared gradient norm of D at the reals (Mescheder et al., 2018); ``reals`` must require grad."""
     (grad,) = torch.autograd.grad(real_logits.sum(), reals, create_graph=True)

@@ -36,8 +36,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from skingen.rating.session import Rater, RatingError, find_rater, next_question, record_answer, start_rater
-from skingen.rating.store import connect, db_path
-from skingen.rating.study import open_study
+from skingen.rating.store import connect, db_path, read_definition
 
 COOKIE = "skingen_rater"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -92,7 +91,7 @@ def create_app(study: str | Path, access_code: str | None = None, https: bool = 
     """The app serving one existing study folder (see :func:`skingen.rating.study.create_study`);
     ``https``: served over TLS, so the session cookie is marked ``Secure`` (never sent over plain HTTP)."""
     study = Path(study)
-    definition = open_study(study)  # a clear error now rather than at the first request
+    definition = read_definition(study)  # a clear error now rather than at the first request
     files = resources.files("skingen.rating") / "static"
     page = (files / "index.html").read_text(encoding="utf-8")
     static = {name: (files / name).read_bytes() for name in _STATIC}

@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from skingen.rating.stats import cluster_interval, krippendorff_alpha, mean_interval, proportion
-from skingen.rating.store import MODES, answer_rows, connect
+from skingen.rating.store import MODES, answer_rows, connect, read_definition
 
 REAL = "real"
 ALL = "all"
@@ -263,10 +263,9 @@ def _mistaken(answers: list[dict], top: int) -> list[dict]:
 def build_report(study: str | Path, top: int = 8) -> RatingReport:
     """Read the study's answers and compute every table (module docstring); a study without answers gives
     a report that says so. Raises :class:`~skingen.errors.SkingenError` when ``study`` is not a study."""
-    from skingen.rating.study import open_study
-
+    
     study = Path(study)
-    definition = open_study(study)
+    definition = read_definition(study)
     images = image_table(study)
     answers = answer_rows(study)
     for a in answers:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skingen.rating.store import connect, transaction
+from skingen.rating.store import connect, read_definition, transaction
 from skingen.rating.study import draw_schedule
 
 CHOICES = {"single": ("real", "synthetic"), "pair": ("left", "right"), "likert": ("1", "2", "3", "4", "5")}
@@ -50,9 +50,7 @@ def _display(row) -> list[str]:
 
 def start_rater(study: str | Path) -> Rater:
     """A new pseudonymous rater with its own balanced order (drawn from the study seed and its number)."""
-    from skingen.rating.study import open_study
-
-    definition = open_study(study)
+    definition = read_definition(study)
     with connect(study) as con, transaction(con, immediate=True):
         number = con.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM raters").fetchone()[0]
         while True:  # resume codes are short, so check the rare collision

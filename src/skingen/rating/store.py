@@ -69,7 +69,7 @@ def connect(study: str | Path, create: bool = False) -> Iterator[sqlite3.Connect
     """A connection to ``STUDY/study.sqlite`` in WAL mode; commits on success, rolls back on error."""
     path = db_path(study)
     if not create and not path.is_file():
-        raise SkingenError(f"{study} is not a rating study (no {DB_NAME}); create it with `skingen rate serve "
+        raise SkingenError(f"no rating study in {study} (no {DB_NAME}); create one with `skingen rate serve "
                            f"--real ... --fake ... --study {study}`")
     con = sqlite3.connect(path, timeout=30, isolation_level=None)  # explicit BEGIN/COMMIT below
     con.row_factory = sqlite3.Row
@@ -117,7 +117,7 @@ def _check_schema(con: sqlite3.Connection, path: Path) -> None:
                            f"(made by another skingen version)")
 
 
-def definition(study: str | Path) -> dict:
+def read_definition(study: str | Path) -> dict:
     """The study definition stored with the answers (see :func:`skingen.rating.study.create_study`)."""
     with connect(study) as con:
         return json.loads(con.execute("SELECT value FROM meta WHERE key = 'definition'").fetchone()["value"])

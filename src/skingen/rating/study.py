@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 
 from skingen.errors import SkingenError
-from skingen.rating.store import MODES, SCHEMA_VERSION, connect, db_path, transaction
+from skingen.rating.store import MODES, SCHEMA_VERSION, connect, db_path, read_definition, transaction
 
 STUDY_JSON = "study.json"
 REAL = "real"
@@ -235,15 +235,6 @@ def draw_schedule(items: list[dict], modes: tuple[str, ...], rng: np.random.Gene
     return out
 
 
-def open_study(study: str | Path) -> dict:
-    """The stored definition of an existing study (a clear error when ``study`` is not one)."""
-    from skingen.rating.store import definition
-
-    if not db_path(study).is_file():
-        raise SkingenError(f"no rating study in {study}")
-    return definition(study)
-
-
 def create_or_continue(study: str | Path, real: str | None, fakes: list[str], options: dict | None = None,
                        progress: Progress | None = None) -> tuple[dict, bool]:
     """(definition, created): a new study from ``real``/``fakes`` and ``options`` (:class:`StudyConfig`
@@ -253,7 +244,7 @@ def create_or_continue(study: str | Path, real: str | None, fakes: list[str], op
     if "modes" in options:
         options["modes"] = tuple(options["modes"])
     if db_path(study).is_file():
-        saved = open_study(study)
+        saved = read_definition(study)
         if (real is not None or fakes) and [[s.name, s.spec] for s in sources_from_args(real or "", fakes)] != \
                 [[s["name"], s["spec"]] for s in saved["sources"]]:
             raise SkingenError(f"{study} is a study of other image sets; continue it without --real/--fake, "
@@ -266,4 +257,4 @@ def create_or_continue(study: str | Path, real: str | None, fakes: list[str], op
     if real is None or not fakes:
         raise SkingenError(f"no study in {study} yet: give --real DATA[:split] and --fake DIR to create it")
     create_study(study, sources_from_args(real, fakes), StudyConfig(**options), progress)
-    return open_study(study), True
+    return read_definition(study), True
