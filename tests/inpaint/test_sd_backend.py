@@ -37,7 +37,7 @@ def tiny_sd(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def loaded(tiny_sd):
-    return load_inpainter(tiny_sd, backend="sd", solver_steps=2)
+    return load_inpainter(tiny_sd, solver_steps=2)  # backend auto: a pipeline folder with a text-conditioned UNet
 
 
 def _borders(regions, size, context):

@@ -119,7 +119,7 @@ def _load_sd(path: Path, device: str, precision: str, options, solver_steps: int
     options = options or SDOptions()
     if solver_steps is not None:
         options = replace(options, solver_steps=solver_steps)
-    sd = SDInpainting(path, device, precision, options)
+    sd = SDInpainting.load(path, device, precision, options)
     inpainters: dict[str, Inpainter] = {}
 
     def for_label(label: str) -> tuple[Inpainter, dict[str, str]]:

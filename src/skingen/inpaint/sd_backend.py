@@ -107,28 +107,34 @@ def check_inpainting_folder(path: Path) -> None:
                            "(or pip install transformers)")
 
 
-def load_sd_pipeline(path: Path, device: str, precision: str, options: SDOptions):
-    """The pipeline at ``path`` on ``device`` in ``precision``'s dtype, DPM-Solver++, no progress bars."""
+def load_sd_pipeline(path: Path, precision: str = "fp32"):
+    """The pipeline at ``path`` with weights in ``precision``'s dtype, without its safety checker."""
     check_inpainting_folder(path)
     import diffusers
     import transformers
-    from diffusers import AutoPipelineForInpainting, DPMSolverMultistepScheduler
+    from diffusers import AutoPipelineForInpainting
 
     kwargs = {}
     if "safety_checker" in json.loads((path / "model_index.json").read_text()):
         kwargs = {"safety_checker": None, "requires_safety_checker": False}  # module docstring: why
-    dtype = PRECISIONS.get(precision) or torch.float32
     diffusers.utils.logging.disable_progress_bar()
     transformers.utils.logging.disable_progress_bar()
     try:
         with warnings.catch_warnings():  # newer diffusers rename torch_dtype to dtype; older ones know only torch_dtype
             warnings.filterwarnings("ignore", message=".*torch_dtype.*is deprecated", category=FutureWarning)
-            pipe = AutoPipelineForInpainting.from_pretrained(path, torch_dtype=dtype, **kwargs)
+            return AutoPipelineForInpainting.from_pretrained(path, torch_dtype=PRECISIONS.get(precision) or torch.float32,
+                                                             **kwargs)
     except (OSError, ValueError, KeyError) as exc:
         raise SkingenError(f"{path}: could not load the pipeline: {str(exc).splitlines()[0]}") from None
     finally:
         diffusers.utils.logging.enable_progress_bar()
         transformers.utils.logging.enable_progress_bar()
+
+
+def prepare_pipeline(pipe, device: str, options: SDOptions):
+    """``pipe`` with DPM-Solver++, no progress bar, the options' attention and offloading, on ``device``."""
+    from diffusers import DPMSolverMultistepScheduler
+
     pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config, algorithm_type="dpmsolver++")
     pipe.set_progress_bar_config(disable=True)
     if options.attention == "slicing":
@@ -156,12 +162,11 @@ def denoising_steps(pipe, options: SDOptions) -> int:
 
 
 class SDInpainting:
-    """A loaded pipeline and its settings; :meth:`inpainter` gives the :class:`Inpainter` for one prompt."""
+    """A prepared pipeline (:func:`prepare_pipeline`) and its settings; :meth:`inpainter` gives the
+    :class:`Inpainter` for one prompt."""
 
-    def __init__(self, path: str | Path, device: str = "cpu", precision: str = "fp32",
-                 options: SDOptions = SDOptions()):
-        self.path, self.options = Path(path), options
-        self.pipe = load_sd_pipeline(self.path, device, precision, options)
+    def __init__(self, pipe, options: SDOptions = SDOptions()):
+        self.pipe, self.options = pipe, options
         native = native_resolution(self.pipe)
         self.resolution = options.resolution or native
         # the latents must halve cleanly through every UNet level
@@ -171,6 +176,12 @@ class SDInpainting:
         guided = options.guidance > 1 and self.pipe.unet.config.time_cond_proj_dim is None
         self.steps = denoising_steps(self.pipe, options)
         self.evaluations = self.steps * (2 if guided else 1)  # classifier-free guidance runs the UNet twice
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu", precision: str = "fp32", options: SDOptions = SDOptions()
+             ) -> "SDInpainting":
+        """The pipeline folder at ``path`` (never downloaded) on ``device``."""
+        return cls(prepare_pipeline(load_sd_pipeline(Path(path), precision), device, options), options)
 
     def settings(self) -> dict[str, object]:
         """What a run records about the backend (inpaint.json)."""
