@@ -69,7 +69,9 @@ def main() -> None:
     options = SDOptions(solver_steps=args.solver_steps, guidance=args.guidance)
     t = time.perf_counter()
     if args.full_size:
-        pipe = _build_pipeline(full_size=True).to(dtype=PRECISIONS[args.precision] or torch.float32)
+        pipe = _build_pipeline(full_size=True)
+        if PRECISIONS[args.precision] is not None:
+            pipe = pipe.to(dtype=PRECISIONS[args.precision])
         sd = SDInpainting(prepare_pipeline(pipe, args.device, options), options)
     else:
         sd = SDInpainting.load(args.pipeline, args.device, args.precision, options)
