@@ -5,8 +5,9 @@ writes, e.g. of ``stable-diffusion-v1-5/stable-diffusion-inpainting``; never dow
 takes 9 input channels (4 noisy latents + 1 mask + 4 masked-image latents): SD 1.5/2 inpainting, SDXL
 inpainting, through diffusers' ``AutoPipelineForInpainting``. The iterative algorithm hands it each
 region's context window; the window is resized (bicubic, antialiased) to the pipeline's native
-resolution (512 px for SD 1.5/2) so the model sees lesions at the scale it was trained on, inpainted
-with a text prompt, and resized back; the algorithm then pastes the kept pixels back exactly.
+resolution (512 px for SD 1.5/2; the model sees lesions magnified, closer to the scale of its training
+photos), inpainted with a text prompt and resized back; the algorithm then pastes the kept pixels back
+exactly.
 
 The prompt comes from the crop's class (:data:`CLASS_PROMPTS`, overridable). Sampling is
 DPM-Solver++ (diffusers' ``DPMSolverMultistepScheduler`` built from the folder's scheduler config,
@@ -66,6 +67,8 @@ class SDOptions:
             raise SkingenError(f"{self.solver_steps} solver steps at strength {self.strength} leave no denoising step")
         if self.guidance < 0:
             raise SkingenError(f"guidance must be at least 0, got {self.guidance}")
+        if self.resolution is not None and self.resolution < 8:
+            raise SkingenError(f"resolution must be at least 8 px, got {self.resolution}")
 
     def prompt_for(self, label: str) -> str:
         """The prompt for a crop of class ``label``: its override, the override for all, the table, the default."""
