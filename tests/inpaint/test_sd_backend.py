@@ -85,6 +85,16 @@ def test_sd_counts_steps_after_strength_and_without_guidance(tiny_sd):
         SDOptions(solver_steps=1, strength=0.5)
 
 
+def test_sd_resolution_override(tiny_sd):
+    wide = load_inpainter(tiny_sd, backend="sd", sd=SDOptions(solver_steps=2, resolution=48))
+    src = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    run = run_iterative(wide.inpainter, src, [0], RunParams(steps=1, size=8))[0]
+    assert wide.settings["resolution"] == 48 and run.pixels == 4 * 48 * 48
+    assert torch.equal(run.image[:, run.edit_map == 0], src[0][:, run.edit_map == 0])
+    with pytest.raises(SkingenError, match="multiple of 4"):  # VAE factor 2 x one UNet downsampling
+        load_inpainter(tiny_sd, backend="sd", sd=SDOptions(resolution=30))
+
+
 def test_prompts_from_the_class_table_overridable():
     assert SDOptions().prompt_for("exanthem") == CLASS_PROMPTS["exanthem"]
     assert SDOptions().prompt_for("psoriasis") == DEFAULT_PROMPT
