@@ -4,6 +4,7 @@ import csv
 import importlib.util
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,7 +18,8 @@ from skingen.inpaint import sd_backend
 from skingen.inpaint.backends import load_inpainter
 from skingen.inpaint.iterative import RunParams, run_iterative
 from skingen.inpaint.regions import window_box
-from skingen.inpaint.sd_backend import CLASS_PROMPTS, DEFAULT_NEGATIVE_PROMPT, DEFAULT_PROMPT, SDOptions, parse_prompts
+from skingen.inpaint.sd_backend import (CLASS_PROMPTS, DEFAULT_NEGATIVE_PROMPT, DEFAULT_PROMPT, SDInpainting, SDOptions,
+                                        parse_prompts)
 
 runner = CliRunner()
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "make_tiny_sd.py"
@@ -61,6 +63,31 @@ def test_sd_keeps_pixels_with_windows_at_every_border_and_counts_unet_work(loade
         assert torch.equal(run.image[:, untouched], source[:, untouched])
         assert (run.image[:, ~untouched] - source[:, ~untouched]).abs().mean() > 0.05  # the regions were repainted
         assert run.evaluations == len(run.regions) * 4 and run.pixels == len(run.regions) * 4 * 32 * 32
+
+
+def test_sd_window_goes_to_the_pipeline_and_comes_back_in_place(tiny_sd, monkeypatch):
+    """With a pipeline that echoes its input, a window comes back as it went (resized 16 -> 32 -> 16 px),
+    and the mask it got is the region scaled to 32 px."""
+    sd = SDInpainting.load(tiny_sd, options=SDOptions(solver_steps=2))
+    seen = {}
+
+    def echo(self, image, mask_image, **kwargs):
+        seen.update(image=image, mask=mask_image, **kwargs)
+        self._num_timesteps = sd.steps
+        return SimpleNamespace(images=image)
+
+    monkeypatch.setattr(type(sd.pipe), "__call__", echo)
+    y, x = torch.meshgrid(torch.linspace(-0.8, 0.8, 16), torch.linspace(-0.5, 0.5, 16), indexing="ij")
+    window = torch.stack([y, x, y * x])[None]  # smooth and asymmetric: a flip or shift would show
+    keep = torch.ones(1, 1, 16, 16)
+    keep[..., 2:10, 6:14] = 0
+    out = sd.inpainter("red spots").fill(window, keep, [torch.Generator().manual_seed(0)])
+    assert out.shape == window.shape and (out - window).abs().max() < 0.03
+    expected = torch.zeros(1, 1, 32, 32)
+    expected[..., 4:20, 12:28] = 1
+    assert torch.equal(seen["mask"], expected) and seen["image"].min() >= 0 and seen["image"].max() <= 1
+    assert seen["prompt"] == ["red spots"] and seen["negative_prompt"] == [DEFAULT_NEGATIVE_PROMPT]
+    assert (seen["height"], seen["width"], seen["num_inference_steps"]) == (32, 32, 2)
 
 
 def test_sd_same_seed_same_image_whatever_the_batch(loaded):
