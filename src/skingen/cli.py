@@ -79,6 +79,8 @@ def prepare(
     config: Optional[Path] = typer.Option(None, help="YAML file with PrepareConfig keys."),
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set crop.max_per_photo=6."),
     workers: int = typer.Option(0, help="Worker processes (default: CPU count, at most 8)."),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Skip images above this many pixels, "
+                                             "checked before decoding (default: 64000000, i.e. 64 MP)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and stop."),
 ) -> None:
     """Cut photos into square crops with lesion and coloured masks, a manifest and grouped splits."""
@@ -88,7 +90,8 @@ def prepare(
 
     with _user_errors():
         cfg = load_config(PrepareConfig, config, _with_options(
-            set_, size=size, split=_yaml_list(split), seed=seed, auto_mask="true" if auto_mask else None))
+            set_, size=size, split=_yaml_list(split), seed=seed, auto_mask="true" if auto_mask else None,
+            max_pixels=max_pixels))
         if dry_run:
             _print_config(cfg)
             return

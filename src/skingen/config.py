@@ -45,6 +45,12 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
         return _coerce(value, args[0], key) if len(args) == 1 else value
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if typ is float and isinstance(value, str):
+        # YAML 1.1 reads 2e-4 (no dot) as a string; take every spelling Python's float() takes
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if typ in (int, float, str, bool) and not isinstance(value, typ):
         raise SkingenError(f"config key '{key}' expects {typ.__name__}, got {value!r}")
     return value
