@@ -264,6 +264,8 @@ def sample(
                                       layouts=params, options=options, progress=progress)
     console.print(f"wrote {report.n} images to {report.out}: {report.seconds_per_image:.4f} s/image "
                   f"(batch {report.batch}, {report.device}, {precision}; model time only), {report.seconds_total:.1f} s in all")
+    for warning in report.warnings:
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
 def _layout_params(layouts: bool, ita: str | None, coverage: str | None, extra: list[str]):
@@ -581,12 +583,21 @@ def rate_serve(
     ssl_certfile: Optional[Path] = typer.Option(None, "--ssl-certfile", help="TLS certificate (PEM): serve https, so the access "
                                                 "code and session cookie are not sent in clear over a network."),
     ssl_keyfile: Optional[Path] = typer.Option(None, "--ssl-keyfile", help="TLS private key (PEM) for --ssl-certfile."),
+    allowed_host: list[str] = typer.Option([], "--allowed-host", help="Another Host name raters use to reach the server "
+                                           "(e.g. a DNS name); repeat for more. Default: the --host address (and, for "
+                                           "0.0.0.0, this machine's names), plus localhost on loopback."),
+    forwarded_allow_ips: Optional[str] = typer.Option(None, "--forwarded-allow-ips", help="Comma list of reverse-proxy "
+                                                      "addresses whose X-Forwarded-For is believed (default: none; the "
+                                                      "TCP peer is the client, so the header cannot dodge the code limit)."),
 ) -> None:
     """Serve a blinded rating study in the browser (create it from --real and --fake on first use)."""
     from skingen.rating.app import LOOPBACK, check_host, create_app
+    from skingen.rating.guards import served_hosts
     from skingen.rating.study import create_or_continue
 
     with _user_errors():
+        if not 1 <= port <= 65535:
+            raise SkingenError(f"--port must be 1..65535, got {port}")
         code = check_host(host, allow_remote, access_code)
         https = ssl_certfile is not None
         if https != (ssl_keyfile is not None):
@@ -597,7 +608,7 @@ def rate_serve(
         with _progress("study images") as progress:
             definition, created = create_or_continue(study, real, list(fake), dict(
                 modes=mode or None, n=n, size=size, seed=seed), progress)
-        app_ = create_app(study, access_code=code, https=https)
+        app_ = create_app(study, access_code=code, https=https, hosts=served_hosts(host, allowed_host))
     counts = ", ".join(f"{m} {sum(c.values()) if m != 'pair' else sum(c.values()) // 2}"
                        for m, c in definition["counts"].items())
     console.print(f"{'created' if created else 'continuing'} study {escape(str(study))}: {counts} questions per rater, "
@@ -611,7 +622,9 @@ def rate_serve(
                   f"(answers are saved as they come; serve again to continue)", highlight=False)
     import uvicorn
 
-    uvicorn.run(app_, host=host, port=port, log_level="warning",
+    # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: only with a named proxy here
+    uvicorn.run(app_, host=host, port=port, log_level="warning", proxy_headers=forwarded_allow_ips is not None,
+                forwarded_allow_ips=forwarded_allow_ips, server_header=False,
                 ssl_certfile=str(ssl_certfile) if https else None, ssl_keyfile=str(ssl_keyfile) if https else None)
 
 

@@ -12,6 +12,7 @@ from skingen.cli import app as cli
 from skingen.rating.app import create_app
 
 runner = CliRunner()
+LOCAL = "http://127.0.0.1:8000"  # a Host the server answers by default
 SECURITY = ("content-security-policy", "x-content-type-options", "cache-control")
 
 
@@ -48,7 +49,7 @@ def test_request_bodies_are_capped(make_study, monkeypatch):
 
 
 def test_a_chunked_body_without_length_is_capped_too(make_study):
-    client = TestClient(create_app(make_study()))
+    client = TestClient(create_app(make_study()), base_url=LOCAL)
     _start(client)
     chunks = (b"x" * 10_000 for _ in range(100))
     r = client.post("/api/answer", content=chunks, headers={"content-type": "application/json"})
@@ -57,7 +58,7 @@ def test_a_chunked_body_without_length_is_capped_too(make_study):
 
 def test_validation_errors_never_echo_the_input(make_study):
     # before: the 422 repeated every field as sent
-    client = TestClient(create_app(make_study()))
+    client = TestClient(create_app(make_study()), base_url=LOCAL)
     q = _start(client)
     marker = "<script>MARKER</script>"
     r = client.post("/api/answer", json={"position": 0, "item": q["item"], "answer": marker, "rt_ms": 5})
@@ -80,7 +81,7 @@ def test_allowed_host_option_adds_a_name(make_study, monkeypatch):
 
 def test_nan_response_time_is_a_4xx_with_security_headers(make_study):
     # before: 500 without the security headers
-    client = TestClient(create_app(make_study()), raise_server_exceptions=False)
+    client = TestClient(create_app(make_study()), base_url=LOCAL, raise_server_exceptions=False)
     q = _start(client)
     body = '{"position": 0, "item": "%s", "answer": "real", "confidence": 3, "rt_ms": NaN}' % q["item"]
     r = client.post("/api/answer", content=body, headers={"content-type": "application/json"})
@@ -91,7 +92,7 @@ def test_nan_response_time_is_a_4xx_with_security_headers(make_study):
 def test_an_internal_error_is_a_500_with_security_headers_and_no_details(make_study, monkeypatch):
     import skingen.rating.app as A
 
-    client = TestClient(create_app(make_study()), raise_server_exceptions=False)
+    client = TestClient(create_app(make_study()), base_url=LOCAL, raise_server_exceptions=False)
     _start(client)
     monkeypatch.setattr(A, "next_question", lambda *a: (_ for _ in ()).throw(RuntimeError("secret path /x/y")))
     r = client.get("/api/next")
@@ -119,7 +120,7 @@ def test_lock_out_says_when_it_ends_and_then_lets_the_right_code_in(make_study):
 
     now = [1000.0]
     guard = CodeGuard(limit=3, window=600, clock=lambda: now[0])
-    client = TestClient(create_app(make_study(), access_code="right", guard=guard))
+    client = TestClient(create_app(make_study(), access_code="right", guard=guard), base_url=LOCAL)
     for _ in range(3):
         assert client.post("/api/session", json={"access_code": "wrong"}).status_code == 403
     locked = client.post("/api/session", json={"access_code": "right"})
@@ -183,7 +184,7 @@ def test_file_size_carries_no_real_or_synthetic_signal(rating_sources, tmp_path)
     labels = np.array([v == "synthetic" for v in truth.values()])
     assert _best_threshold_accuracy(on_disk, labels) > 0.9  # the planted signal is there in the files
 
-    client = TestClient(create_app(study))
+    client = TestClient(create_app(study), base_url=LOCAL)
     _start(client)
     served_sizes = []
     for token in truth:
