@@ -28,7 +28,11 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except SkingenError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
+    except OSError as exc:  # disk full, permissions, a vanished file: the system's words and the file, one line
+        where = f" ({exc.filename})" if exc.filename else ""
+        console.print(f"[bold red]error:[/] {escape(exc.strerror or str(exc))}{escape(where)}", highlight=False)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/] — nothing half-written was kept")

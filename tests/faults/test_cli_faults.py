@@ -88,3 +88,26 @@ def test_a_corrupt_study_database_is_a_one_line_error(make_study, tmp_path, monk
 def test_seeds_option_still_parses_lists():
     assert parse_seeds("3,0-2,3") == [3, 0, 1, 2]
     assert json.dumps(parse_seeds("5")) == "[5]"
+
+
+def test_disk_full_while_sampling_is_one_line_and_keeps_nothing(trained_run, tmp_path, monkeypatch):
+    # before: a traceback ending in OSError: [Errno 28]
+    import errno
+    import os
+
+    import skingen.sampling as S
+
+    def full(path, *a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(S, "write_image", full)
+    res = runner.invoke(app, ["sample", str(trained_run), "--out", str(tmp_path / "s"), "--n", "2"])
+    assert_one_line_error(res, "No space left on device", "seed000000.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_error_lines_print_brackets_literally(tmp_path):
+    # before: rich read a path's brackets as markup: "[red]" vanished, "[/x]" raised MarkupError (a traceback)
+    for name in ("[red]missing", "x[/oops]missing"):
+        res = runner.invoke(app, ["prepare", str(tmp_path / name), "--out", str(tmp_path / "d")])
+        assert_one_line_error(res, name)
