@@ -98,3 +98,15 @@ def test_checkpoint_records_a_sha256_of_every_tensor_file(trained_run):
     recorded = json.loads((ckpt / "config.json").read_text())["sha256"]
     assert set(recorded) == {"model.safetensors", "ema.safetensors", "train_state.pt"}
     assert all(recorded[name] == file_sha256(ckpt / name) for name in recorded)
+
+
+def test_the_offered_checkpoint_resumes(run_copy, tmp_path):
+    damaged = _latest(run_copy)
+    (damaged / "model.safetensors").write_bytes(b"")
+    res = runner.invoke(app, ["train", "dcgan", "--resume", str(run_copy), "--set", "train.images=48", "--cpu"])
+    assert res.exit_code == 1
+    damaged.rename(tmp_path / damaged.name)  # what the message says to do
+    res = runner.invoke(app, ["train", "dcgan", "--resume", str(run_copy), "--set", "train.images=48", "--cpu"])
+    assert res.exit_code == 0, res.output
+    assert "resumed from step-000002" in (run_copy / "log.txt").read_text()
+    assert _latest(run_copy).name == "step-000006"

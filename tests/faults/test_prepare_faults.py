@@ -205,3 +205,21 @@ def test_max_pixels_option_sets_the_limit(tmp_path):
                               "--max-pixels", "3000", "--workers", "1"])
     assert res.exit_code == 0, res.output
     assert "--max-pixels" in _skipped(tmp_path / "d")["big.png"]
+
+
+def test_disk_full_in_a_worker_process_aborts_too(tmp_path, monkeypatch):
+    import multiprocessing
+
+    if multiprocessing.get_start_method() != "fork":
+        pytest.skip("the faked writer reaches worker processes only when they are forked")
+    import skingen.data.prepare as P
+
+    def full_disk(path, image, *a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(P, "write_image", full_disk)
+    src = _photos(tmp_path / "src", n=5)
+    (tmp_path / "outs").mkdir()
+    with pytest.raises(SkingenError, match="No space left on device"):
+        prepare(src, tmp_path / "outs" / "d", CFG, workers=2)
+    assert list((tmp_path / "outs").iterdir()) == []
