@@ -113,11 +113,14 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu", train_state: bo
 
 def read_config(ckpt: Path) -> dict[str, Any]:
     try:
-        return json.loads((ckpt / "config.json").read_text())
+        config = json.loads((ckpt / "config.json").read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise SkingenError(f"{ckpt / 'config.json'}: not valid JSON") from None
     except OSError as exc:
         raise SkingenError(f"{ckpt / 'config.json'}: cannot read ({exc.strerror or exc})") from None
+    if not isinstance(config, dict) or not isinstance(config.get(SHA_KEY, {}), dict):
+        raise SkingenError(f"{ckpt / 'config.json'}: not a checkpoint description (expected a JSON object)")
+    return config
 
 
 def verify_file(path: Path, expected: str) -> None:

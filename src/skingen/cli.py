@@ -217,11 +217,10 @@ def _status(line: str) -> None:
 
 
 def _check_family(run: Path, model: str) -> None:
-    import yaml
+    from skingen.train.loop import read_run_config
 
-    cfg_file = run / "config.yaml"
-    if cfg_file.is_file():
-        family = (yaml.safe_load(cfg_file.read_text()) or {}).get("family")
+    if (run / "config.yaml").is_file():
+        family = read_run_config(run)["family"]
         if family != model:
             raise SkingenError(f"{run} is a '{family}' run, not '{model}'")
 

@@ -103,7 +103,7 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
         if not path.is_file():
             raise SkingenError(f"config file not found: {path}")
         try:
-            loaded = yaml.safe_load(path.read_text()) or {}
+            loaded = yaml.safe_load(path.read_bytes()) or {}  # bytes: PyYAML reports bad encodings itself
         except yaml.YAMLError as exc:
             raise SkingenError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
         if not isinstance(loaded, dict):

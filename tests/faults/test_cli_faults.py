@@ -111,3 +111,19 @@ def test_error_lines_print_brackets_literally(tmp_path):
     for name in ("[red]missing", "x[/oops]missing"):
         res = runner.invoke(app, ["prepare", str(tmp_path / name), "--out", str(tmp_path / "d")])
         assert_one_line_error(res, name)
+
+
+@pytest.mark.parametrize("text", [b"{{{: [", b"just a line", b"\xff\xfe\x00\xd8"])
+def test_a_damaged_run_config_is_a_one_line_error_on_resume(run_copy, text):
+    # before: a YAMLError / AttributeError traceback
+    (run_copy / "config.yaml").write_bytes(text)
+    res = runner.invoke(app, ["train", "dcgan", "--resume", str(run_copy), "--set", "train.images=48", "--cpu"])
+    assert_one_line_error(res, "config.yaml")
+
+
+def test_a_config_file_that_is_not_text_is_a_one_line_error(tmp_path):
+    # before: UnicodeDecodeError
+    (tmp_path / "c.yaml").write_bytes(b"size: 64\nlabel: \xe9\xff\n")
+    res = runner.invoke(app, ["prepare", str(tmp_path), "--out", str(tmp_path / "d"), "--config",
+                              str(tmp_path / "c.yaml"), "--dry-run"])
+    assert_one_line_error(res, "c.yaml")

@@ -145,7 +145,7 @@ def create_app(study: str | Path, access_code: str | None = None, https: bool = 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception):
         # runs in Starlette's outermost error layer, outside SecurityHeaders: add the headers here
-        return JSONResponse({"detail": "internal error; the answer was not stored"}, status_code=500, headers=HEADERS)
+        return JSONResponse({"detail": "internal error"}, status_code=500, headers=HEADERS)
 
     def rater_of(key: str | None) -> Rater:
         rater = find_rater(study, rater_id=key) if key and _TOKEN.match(key) else None

@@ -126,7 +126,10 @@ def _check_schema(con: sqlite3.Connection, path: Path) -> None:
 def read_definition(study: str | Path) -> dict:
     """The study definition stored with the answers (see :func:`skingen.rating.study.create_study`)."""
     with connect(study) as con:
-        return json.loads(con.execute("SELECT value FROM meta WHERE key = 'definition'").fetchone()["value"])
+        row = con.execute("SELECT value FROM meta WHERE key = 'definition'").fetchone()
+    if row is None:
+        raise SkingenError(f"{db_path(study)}: holds no study definition (not made by `skingen rate serve`)")
+    return json.loads(row["value"])
 
 
 def answer_rows(study: str | Path) -> list[dict]:
