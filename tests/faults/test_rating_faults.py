@@ -195,3 +195,20 @@ def test_file_size_carries_no_real_or_synthetic_signal(rating_sources, tmp_path)
         assert np.array_equal(pixels, read_image(study / stored[token]))  # the same picture
     accuracy = _best_threshold_accuracy(np.array(served_sizes), labels)
     assert accuracy <= 0.6, accuracy
+
+
+def test_served_hosts_follow_the_listening_address():
+    import socket
+
+    from skingen.rating.guards import served_hosts
+
+    assert served_hosts("127.0.0.1") == ["127.0.0.1", "localhost", "[::1]"]
+    assert served_hosts("192.168.1.20", ["Rating.Example.org"]) == ["192.168.1.20", "rating.example.org"]
+    assert served_hosts("fe80::1") == ["[fe80::1]"]
+    wildcard = served_hosts("0.0.0.0")
+    assert "localhost" in wildcard and socket.gethostname().lower() in wildcard
+
+
+def test_ipv6_loopback_host_header_is_answered(make_study):
+    client = TestClient(create_app(make_study()), base_url="http://[::1]:8000")
+    assert client.get("/api/study").status_code == 200
