@@ -27,6 +27,15 @@ def tiny(family: str, **model: object):
     return build_model(family, cfg)
 
 
+def preset(family: str):
+    """The family's shipped ``tiny/`` preset at 16 px, from a fixed seed."""
+    from skingen.registry import build_model
+    from skingen.train.loop import resolve_config
+
+    torch.manual_seed(0)
+    return build_model(family, resolve_config(family, f"tiny/{family}", ["model.size=16"]).model)
+
+
 def batch(n: int = 4, size: int = 16) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(1)
     lesion = (torch.rand(n, 1, size, size, generator=g) > 0.7).float()
@@ -64,6 +73,10 @@ def record() -> dict[str, torch.Tensor]:
         out[f"dermdiff.{name}.w1"] = model.sample([0, 1, 2, 3], cond, guidance=1.0, solver_steps=3)
         out[f"dermdiff.{name}.null"] = model.sample([5, 6])
         out[f"dermdiff.{name}.loss_at"] = torch.tensor(model.loss_at(b["image"], b["coloured"], b["lesion"]))
+
+    for family in ("dcgan", "cvae", "dermgan"):   # the GANs and the VAE share the per-seed noise helper
+        model = preset(family).eval()
+        out[f"{family}.sample"] = model.sample([0, 1, 2, 3], cond if family == "dermgan" else None)
 
     model = tiny("inpaint")
     out.update({f"inpaint.{k}": v for k, v in train(model).items()})

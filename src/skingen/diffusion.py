@@ -24,6 +24,7 @@ from typing import Any, Callable
 import torch
 
 from skingen.errors import SkingenError
+from skingen.seeding import seeded_normal
 
 PREDICTIONS = ("epsilon", "v_prediction")
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
@@ -174,7 +175,7 @@ def repaint(net: Net, source: torch.Tensor, keep: torch.Tensor, generators: list
     harmonised, slower). Row i draws only from ``generators[i]`` (CPU), so it depends only on its own seed.
     Returns ``[N,3,H,W]`` in [-1, 1] with the kept pixels exactly the source's."""
     sched = repaint_scheduler(scheduler_config, steps, jump_length, jump_n_sample)
-    x = torch.stack([torch.randn(source.shape[1:], generator=g) for g in generators]).to(source.device)
+    x = seeded_normal(generators, tuple(source.shape[1:]), source.device)
     last = sched.timesteps[0] + 1
     for t in sched.timesteps:
         if t < last:  # a denoising step (known pixels re-noised from the source, unknown ones predicted)

@@ -35,8 +35,9 @@ from torch import nn
 
 from skingen.diffusion import Diffusion
 from skingen.errors import SkingenError
-from skingen.models.base import Condition, GenerativeModel, StepContext, seeded_normal
+from skingen.models.base import Condition, GenerativeModel, StepContext
 from skingen.nn.unet import make_unet
+from skingen.seeding import seeded_normal
 
 NO_MASKS = ("dermdiff needs coloured masks but the data has none: prepare it with masks "
             "(`skingen prepare ... --masks MASKS` or `--auto-mask`)")

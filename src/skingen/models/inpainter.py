@@ -30,6 +30,7 @@ from skingen.inpaint.iterative import Inpainter, RunParams, run_iterative
 from skingen.inpaint.regions import SHAPES, Rand, check_choice, random_regions, window_box
 from skingen.models.base import Condition, GenerativeModel, StepContext
 from skingen.nn.unet import make_unet, size_multiple
+from skingen.seeding import seeded_normal
 
 
 @dataclass(frozen=True)
@@ -142,16 +143,16 @@ class InpaintModel(GenerativeModel):
 
     # -- sampling -------------------------------------------------------------------------------
     @torch.no_grad()
-    def fill(self, source: torch.Tensor, keep: torch.Tensor, generators: list[torch.Generator],
+    def fill(self, source: torch.Tensor, keep: torch.Tensor, generators: list[torch.Generator | int],
              solver_steps: int | None = None) -> torch.Tensor:
         """Inpaint ``source`` ``[N,3,s,s]`` where ``keep`` ``[N,1,s,s]`` is 0 (any side that is a multiple of
-        ``self.multiple``); starting noise from ``generators[i]`` (CPU) for row i. Kept pixels are returned
+        ``self.multiple``); starting noise from ``generators[i]`` (a CPU generator or a seed) for row i. Kept pixels are returned
         exactly. Returns ``[N,3,s,s]`` in [-1, 1] on the model's device."""
         if source.shape[-1] % self.multiple or source.shape[-2] % self.multiple:
             raise SkingenError(f"inpaint: window {tuple(source.shape[-2:])} is not a multiple of {self.multiple} px")
         dev = self.device
         source, keep = source.to(dev), keep.to(dev)
-        noise = torch.stack([torch.randn(source.shape[1:], generator=g) for g in generators]).to(dev)
+        noise = seeded_normal(generators, tuple(source.shape[1:]), dev)
         x = self.diffusion.sample(self._net, noise, self.condition_channels(source, keep),
                                   solver_steps or self.config.solver_steps)
         return torch.where(keep > 0.5, source, x.to(source.dtype))
@@ -174,8 +175,7 @@ class InpaintModel(GenerativeModel):
             return torch.stack([r.image for r in runs]).to(self.device)
         source = cond.source if cond.source is not None else torch.zeros(len(seeds), 3, size, size)
         keep = cond.keep if cond.keep is not None else torch.zeros(len(seeds), 1, size, size)
-        gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        return self.fill(source.float(), keep.float(), gens, steps)
+        return self.fill(source.float(), keep.float(), list(seeds), steps)
 
     def condition_from_batch(self, batch: dict[str, Any]) -> Condition | None:
         """Preview: the batch's images with their central square (half the side) inpainted."""
