@@ -4,7 +4,9 @@
 - a local diffusers folder holding an *unconditional* ``UNet2DModel`` (the UNet's own folder, or a
   pipeline folder with ``unet/`` and optionally ``scheduler/``): **RePaint** (Lugmayr et al. 2022) with
   diffusers' ``RePaintScheduler``, which inpaints with any unconditional diffusion model by
-  re-noising the known pixels at every step and resampling (``jump_length`` / ``jump_n_sample``).
+  re-noising the known pixels at every step and resampling (``jump_length`` / ``jump_n_sample``);
+- ``opencv:<method>``: a training-free classical method (:mod:`skingen.inpaint.opencv`), at the crops'
+  own resolution.
 
 Weights are never downloaded here: pass a folder you already have (e.g. a ``save_pretrained`` copy of
 ``google/ddpm-ema-celebahq-256``).
@@ -26,9 +28,9 @@ from skingen.inpaint.iterative import Inpainter
 @dataclass
 class LoadedInpainter:
     inpainter: Inpainter
-    size: int            #: image side the denoiser works at (sources are resized to it)
-    family: str          #: ``inpaint`` (skingen model) or ``repaint`` (diffusers UNet)
-    checkpoint: str      #: the folder the weights came from
+    size: int | None     #: image side the denoiser works at (sources are resized to it); None = any
+    family: str          #: ``inpaint`` (skingen model), ``repaint`` (diffusers UNet) or ``opencv:<method>``
+    checkpoint: str      #: the folder the weights came from ("" when there are none)
 
 
 def _diffusers_unet_folder(path: Path) -> Path | None:
@@ -42,6 +44,10 @@ def _diffusers_unet_folder(path: Path) -> Path | None:
 def load_inpainter(path: str | Path, device: str = "cpu", ema: bool = True, solver_steps: int | None = None
                    ) -> LoadedInpainter:
     """The denoiser stored at ``path`` (module docstring); ``solver_steps``: its sampling steps."""
+    from skingen.inpaint.opencv import is_opencv_name, opencv_inpainter
+
+    if is_opencv_name(str(path)):
+        return LoadedInpainter(opencv_inpainter(str(path)), None, str(path).replace(":", "-"), "")
     path = Path(path)
     unet_folder = _diffusers_unet_folder(path)
     if unet_folder is not None:
