@@ -289,8 +289,10 @@ def _layout_params(layouts: bool, ita: str | None, coverage: str | None, extra: 
 
 @app.command()
 def inpaint(
-    run: Path = typer.Argument(..., help="Run folder (or checkpoint) of an `inpaint` model, or a local diffusers "
-                               "folder with an unconditional UNet2DModel (then inpainted by RePaint)."),
+    run: Path = typer.Argument(..., help="Run folder (or checkpoint) of an `inpaint` model, a local diffusers "
+                               "folder with an unconditional UNet2DModel (then inpainted by RePaint), or a "
+                               "training-free OpenCV method: opencv:telea, opencv:ns, opencv:shiftmap, "
+                               "opencv:fsr-fast, opencv:fsr-best."),
     from_: str = typer.Option(..., "--from", help="Source crops: DATA[:split] (default split: train)."),
     out: Path = typer.Option(..., "--out", help="New folder for the results (must not exist or be empty)."),
     runs: int = typer.Option(1, help="Runs per source crop (different seeds give different images)."),
@@ -323,7 +325,8 @@ def inpaint(
                                        progress=progress)
     console.print(f"wrote {report.images} images ({report.sources} crops x {runs} runs) to {report.out}: "
                   f"{report.seconds_per_image:.3f} s/image, {report.evaluations_per_image:.0f} model evaluations and "
-                  f"{report.pixels_per_image / 1e6:.2f} Mpixels per image ({report.device}, {precision}; model time only)")
+                  f"{report.pixels_per_image / 1e6:.2f} Mpixels per image ({report.device}, {precision}; model time only); "
+                  f"median seam score {report.seam_median:.3f} (1 = no seam)")
 
 
 @app.command()

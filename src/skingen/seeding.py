@@ -50,6 +50,18 @@ def generators(seeds: list[int], device: str = "cpu"):
     return [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
 
 
+def seeded_normal(rows, shape: tuple[int, ...], device="cpu"):
+    """``[len(rows), *shape]`` standard normal noise, row i drawn from its own generator: ``rows[i]`` is a
+    CPU ``torch.Generator``, or a seed (then a fresh generator seeded with it).
+
+    The one place per-sample noise is drawn. On the CPU, so an image depends only on (weights, seed,
+    condition), not on the device or the batch it was drawn in."""
+    import torch
+
+    gens = [r if isinstance(r, torch.Generator) else torch.Generator().manual_seed(int(r)) for r in rows]
+    return torch.stack([torch.randn(shape, generator=g) for g in gens]).to(device)
+
+
 def numpy_rng(*keys: int | str) -> np.random.Generator:
     """A numpy generator determined by ``keys`` (e.g. ``numpy_rng(seed, index)``)."""
     material = [k if isinstance(k, int) else int.from_bytes(hashlib.sha256(str(k).encode()).digest()[:8], "little")

@@ -4,7 +4,9 @@
 - a local diffusers folder holding an *unconditional* ``UNet2DModel`` (the UNet's own folder, or a
   pipeline folder with ``unet/`` and optionally ``scheduler/``): **RePaint** (Lugmayr et al. 2022) with
   diffusers' ``RePaintScheduler``, which inpaints with any unconditional diffusion model by
-  re-noising the known pixels at every step and resampling (``jump_length`` / ``jump_n_sample``).
+  re-noising the known pixels at every step and resampling (``jump_length`` / ``jump_n_sample``);
+- ``opencv:<method>``: a training-free classical method (:mod:`skingen.inpaint.opencv`), at the crops'
+  own resolution.
 
 Weights are never downloaded here: pass a folder you already have (e.g. a ``save_pretrained`` copy of
 ``google/ddpm-ema-celebahq-256``).
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from skingen.diffusion import repaint, repaint_evaluations
 from skingen.errors import SkingenError
 from skingen.inpaint.iterative import Inpainter
 
@@ -25,9 +28,9 @@ from skingen.inpaint.iterative import Inpainter
 @dataclass
 class LoadedInpainter:
     inpainter: Inpainter
-    size: int            #: image side the denoiser works at (sources are resized to it)
-    family: str          #: ``inpaint`` (skingen model) or ``repaint`` (diffusers UNet)
-    checkpoint: str      #: the folder the weights came from
+    size: int | None     #: image side the denoiser works at (sources are resized to it); None = any
+    family: str          #: ``inpaint`` (skingen model), ``repaint`` (diffusers UNet) or ``opencv:<method>``
+    checkpoint: str      #: the folder the weights came from ("" when there are none)
 
 
 def _diffusers_unet_folder(path: Path) -> Path | None:
@@ -41,6 +44,10 @@ def _diffusers_unet_folder(path: Path) -> Path | None:
 def load_inpainter(path: str | Path, device: str = "cpu", ema: bool = True, solver_steps: int | None = None
                    ) -> LoadedInpainter:
     """The denoiser stored at ``path`` (module docstring); ``solver_steps``: its sampling steps."""
+    from skingen.inpaint.opencv import is_opencv_name, opencv_inpainter
+
+    if is_opencv_name(str(path)):
+        return LoadedInpainter(opencv_inpainter(str(path)), None, str(path).replace(":", "-"), "")
     path = Path(path)
     unet_folder = _diffusers_unet_folder(path)
     if unet_folder is not None:
@@ -76,35 +83,16 @@ def _load_repaint(path: Path, unet_folder: Path, device: str, solver_steps: int 
 
 def repaint_inpainter(unet, scheduler_config: dict | None = None, steps: int = 25, jump_length: int = 5,
                       jump_n_sample: int = 2, multiple: int = 1) -> Inpainter:
-    """RePaint with the unconditional ``unet`` (epsilon prediction) as an :class:`Inpainter`.
+    """RePaint (:func:`skingen.diffusion.repaint`) with the unconditional ε-prediction diffusers ``unet`` as an
+    :class:`Inpainter`; ``steps``, ``jump_length`` and ``jump_n_sample`` as there."""
 
-    ``steps`` denoising steps; every ``jump_length`` steps the sample is re-noised back by
-    ``jump_length`` and denoised again, ``jump_n_sample`` times in all (more = better harmonised, slower).
-    The stochastic steps draw from the per-row generators, so a row depends only on its own seed.
-    """
-    from diffusers import RePaintScheduler
+    def net(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return unet(x, t).sample
 
-    def make_scheduler():
-        sched = RePaintScheduler.from_config(scheduler_config) if scheduler_config else RePaintScheduler()
-        sched.set_timesteps(steps, jump_length, jump_n_sample)
-        return sched
-
-    timesteps = make_scheduler().timesteps.tolist()
-    evaluations = sum(1 for last, t in zip([timesteps[0] + 1] + timesteps, timesteps) if t < last)
-
-    @torch.no_grad()
     def fill(source: torch.Tensor, keep: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
         dev = next(unet.parameters()).device
-        source, keep = source.to(dev), keep.to(dev)
-        sched = make_scheduler()
-        x = torch.stack([torch.randn(source.shape[1:], generator=g) for g in generators]).to(dev)
-        last = sched.timesteps[0] + 1
-        for t in sched.timesteps:
-            if t < last:  # a denoising step (known pixels re-noised from the source, unknown ones predicted)
-                x = sched.step(unet(x, t).sample, t, x, source, keep, generators).prev_sample
-            else:         # a jump back: re-noise the whole sample by one step
-                x = sched.undo_step(x, last, generators)
-            last = t
-        return torch.where(keep > 0.5, source, x.clamp(-1, 1).to(source.dtype))
+        return repaint(net, source.to(dev), keep.to(dev), generators, scheduler_config, steps, jump_length,
+                       jump_n_sample)
 
-    return Inpainter(fill, multiple=multiple, evaluations=evaluations)
+    return Inpainter(fill, multiple=multiple,
+                     evaluations=repaint_evaluations(scheduler_config, steps, jump_length, jump_n_sample))

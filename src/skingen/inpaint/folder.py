@@ -11,8 +11,9 @@ Each run has a seed (run j of source i: ``seed + i·runs + j``) and writes, name
 | ``runs/seedNNNNNN.json`` | parameters, the regions in order, model evaluations and pixels processed |
 
 plus ``manifest.csv`` (synthetic rows: ``parent_id``, the parent's ``source_id`` so grouped splits stay
-leak-free, ``edit_map``, ``lesion`` with ``lesion_estimated=1``, cost columns) and ``inpaint.json``.
-Sources are resized to the model's size. Seconds are measured around the inpainting only.
+leak-free, ``edit_map``, ``lesion`` with ``lesion_estimated=1``, cost columns, ``seam_score``
+(:mod:`skingen.inpaint.seams`)) and ``inpaint.json``. Sources are resized to the model's size (OpenCV
+backends keep the crops' own). Seconds are measured around the inpainting only.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from skingen.errors import SkingenError
 from skingen.imageio import from_tensor, write_image, write_mask
 from skingen.inpaint.backends import load_inpainter
 from skingen.inpaint.iterative import RunParams, RunResult, derive_lesion, run_iterative
+from skingen.inpaint.seams import seam_score
 from skingen.runs import staged_dir, write_json
 from skingen.sampling import autocast_for, source_dataset
 from skingen.viz import contact_sheet
@@ -44,6 +46,7 @@ class InpaintReport:
     seconds_model: float              #: time inside the iterative runs (synchronised on GPUs)
     evaluations_per_image: float      #: network evaluations per output image (mean)
     pixels_per_image: float           #: pixels passed through the network per output image (mean)
+    seam_median: float                #: median seam score over the images (1 = no seam)
 
     @property
     def seconds_per_image(self) -> float:
@@ -74,7 +77,7 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
     parents = source_dataset(source, loaded.size)
     count = len(parents) if n is None else min(n, len(parents))
     jobs = [(i, seed + i * runs + j) for i in range(count) for j in range(runs)]
-    rows, seconds, evaluations, pixels = [], 0.0, 0, 0
+    rows, seconds, evaluations, pixels, seams = [], 0.0, 0, 0, []
     with staged_dir(out, "inpainting") as staging:
         for d in ("frames", "edits", "lesion", "runs"):
             (staging / d).mkdir()
@@ -93,6 +96,7 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
                 _write_run(staging, result, items[i]["lesion"][0].bool().numpy(), row["id"], params, inpainter.evaluations)
                 evaluations += result.evaluations
                 pixels += result.pixels
+                seams.append(seam_score(result.frames[0], result.image, result.regions))
                 rows.append({"id": f"{family}-seed{s:06d}", "image": f"seed{s:06d}.png",
                              "lesion": f"lesion/seed{s:06d}.png", "label": row.get("label", ""),
                              "source_id": row.get("source_id", ""), "split": "train", "origin": "synthetic",
@@ -100,10 +104,11 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
                              "edit_map": f"edits/seed{s:06d}.png", "lesion_estimated": 1,
                              "steps": len(result.regions), "coverage": f"{result.coverage:.4f}",
                              "max_repeat": int(result.edit_map.max()), "evaluations": result.evaluations,
-                             "pixels": result.pixels})
+                             "pixels": result.pixels, "seam_score": f"{seams[-1]:.4f}"})
             if progress:
                 progress(min(start + batch, len(jobs)), len(jobs))
-        report = InpaintReport(Path(out), count, len(jobs), device, seconds, evaluations / len(jobs), pixels / len(jobs))
+        report = InpaintReport(Path(out), count, len(jobs), device, seconds, evaluations / len(jobs), pixels / len(jobs),
+                               float(np.nanmedian(seams)) if not np.isnan(seams).all() else float("nan"))
         for r in rows:
             r["seconds_per_image"] = f"{report.seconds_per_image:.6f}"
         write_manifest(staging, rows)
@@ -112,7 +117,8 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
             "runs_per_source": runs, "images": len(jobs), "seed": seed, "params": params.to_dict(),
             "solver_steps": inpainter.evaluations, "batch": batch, "device": device, "precision": precision,
             "seconds_model": seconds, "seconds_per_image": report.seconds_per_image,
-            "evaluations_per_image": report.evaluations_per_image, "pixels_per_image": report.pixels_per_image})
+            "evaluations_per_image": report.evaluations_per_image, "pixels_per_image": report.pixels_per_image,
+            "seam_score_median": report.seam_median})
     return report
 
 
