@@ -4,6 +4,11 @@ Layout: ``step-NNNNNN/{config.json, <name>.safetensors ..., train_state.pt}``. W
 safetensors (no pickled code); ``train_state.pt`` holds only tensors and plain Python values and is
 loaded with ``weights_only=True``. A folder is written under a temporary name and renamed when
 complete, so a crash never leaves a half-written checkpoint that looks finished.
+
+Integrity: ``config.json`` records the sha256 of every tensor file (key ``sha256``: file name -> hex);
+loading verifies them and refuses weights that are not finite (NaN/inf), so a damaged or bit-rotted file
+is an error naming it, never a model that quietly draws black images. Checkpoints written before the
+checksums existed load with the finiteness check only.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from skingen.errors import SkingenError
-from skingen.runs import atomic_write_text, write_json
+from skingen.runs import atomic_write_text, file_sha256, write_json
 
 LATEST = "latest"
+SHA_KEY = "sha256"
 
 
 def save_checkpoint(
@@ -42,12 +48,13 @@ def save_checkpoint(
     tmp = root / f".{final.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    write_json(tmp / "config.json", config)
     for name, state in weights.items():
         tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
         save_file(tensors, str(tmp / f"{name}.safetensors"))
     if train_state is not None:
         torch.save(train_state, tmp / "train_state.pt")
+    sums = {p.name: file_sha256(p) for p in sorted(tmp.iterdir()) if p.suffix in (".safetensors", ".pt")}
+    write_json(tmp / "config.json", {**config, SHA_KEY: sums})
     os.replace(tmp, final)
     atomic_write_text(root / LATEST, final.name + "\n")
     if keep_last:
@@ -81,17 +88,85 @@ def resolve_checkpoint(path: str | Path) -> Path:
     raise SkingenError(f"no checkpoint found at {path} (expected config.json or checkpoints/latest)")
 
 
-def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
-    """Return ``{"path", "config", "weights": {name: state_dict}, "train_state"}``."""
-    import torch
-    from safetensors.torch import load_file
-
+def load_checkpoint(path: str | Path, map_location: str = "cpu", train_state: bool = True) -> dict[str, Any]:
+    """Return ``{"path", "config", "weights": {name: state_dict}, "train_state"}`` (``train_state`` None when
+    not asked for: sampling needs only the weights). Raises ``SkingenError`` naming the file when one is
+    missing, damaged (checksum, format) or holds non-finite weights."""
     ckpt = resolve_checkpoint(path)
+    config = read_config(ckpt)
+    sums = config.pop(SHA_KEY, None)
+    names = sorted(sums) if sums is not None else sorted(p.name for p in ckpt.iterdir()
+                                                          if p.suffix in (".safetensors", ".pt"))
+    weights = {}
+    for name in names:
+        if name.endswith(".pt") and not train_state:
+            continue
+        if sums is not None:
+            verify_file(ckpt / name, sums[name])
+        if name.endswith(".safetensors"):
+            weights[name[: -len(".safetensors")]] = _load_weights(ckpt / name, map_location)
+    state = None
+    if train_state and (ckpt / "train_state.pt").is_file():  # listed but missing: verify_file said so
+        state = _load_train_state(ckpt / "train_state.pt", map_location)
+    return {"path": ckpt, "config": config, "weights": weights, "train_state": state}
+
+
+def read_config(ckpt: Path) -> dict[str, Any]:
     try:
         config = json.loads((ckpt / "config.json").read_text())
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, UnicodeDecodeError):
         raise SkingenError(f"{ckpt / 'config.json'}: not valid JSON") from None
-    weights = {p.stem: load_file(str(p), device=map_location) for p in sorted(ckpt.glob("*.safetensors"))}
-    state_path = ckpt / "train_state.pt"
-    train_state = torch.load(state_path, map_location=map_location, weights_only=True) if state_path.is_file() else None
-    return {"path": ckpt, "config": config, "weights": weights, "train_state": train_state}
+    except OSError as exc:
+        raise SkingenError(f"{ckpt / 'config.json'}: cannot read ({exc.strerror or exc})") from None
+    if not isinstance(config, dict) or not isinstance(config.get(SHA_KEY, {}), dict):
+        raise SkingenError(f"{ckpt / 'config.json'}: not a checkpoint description (expected a JSON object)")
+    return config
+
+
+def verify_file(path: Path, expected: str) -> None:
+    """The file exists and its sha256 is the one recorded when the checkpoint was written."""
+    if not path.is_file():
+        raise SkingenError(f"{path}: missing from the checkpoint (config.json lists it)")
+    if file_sha256(path) != expected:
+        raise SkingenError(f"{path}: damaged (its sha256 differs from the one recorded in config.json)")
+
+
+def _load_weights(path: Path, map_location: str) -> dict[str, Any]:
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path), device=map_location)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise SkingenError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0]})") from None
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise SkingenError(f"{path}: weights are not finite (NaN or inf) in {len(bad)} tensor(s), e.g. {bad[0]}; "
+                           f"this checkpoint cannot make images")
+    return state
+
+
+def _load_train_state(path: Path, map_location: str) -> dict[str, Any]:
+    import pickle
+
+    import torch
+
+    if not path.is_file():
+        raise SkingenError(f"{path}: missing from the checkpoint (config.json lists it)")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        raise SkingenError(f"{path}: not a readable training state ({str(exc).splitlines()[0]})") from None
+
+
+def intact_checkpoints(root: str | Path) -> list[Path]:
+    """Checkpoints under ``root`` that load (checksums, formats, finite weights), oldest first."""
+    intact = []
+    for ckpt in list_checkpoints(root):
+        try:
+            load_checkpoint(ckpt)
+        except SkingenError:
+            continue
+        intact.append(ckpt)
+    return intact

@@ -28,7 +28,11 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except SkingenError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
+    except OSError as exc:  # disk full, permissions, a vanished file: the system's words and the file, one line
+        where = f" ({exc.filename})" if exc.filename else ""
+        console.print(f"[bold red]error:[/] {escape(exc.strerror or str(exc))}{escape(where)}", highlight=False)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/] — nothing half-written was kept")
@@ -79,6 +83,8 @@ def prepare(
     config: Optional[Path] = typer.Option(None, help="YAML file with PrepareConfig keys."),
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set crop.max_per_photo=6."),
     workers: int = typer.Option(0, help="Worker processes (default: CPU count, at most 8)."),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Skip images above this many pixels, "
+                                             "checked before decoding (default: 64000000, i.e. 64 MP)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and stop."),
 ) -> None:
     """Cut photos into square crops with lesion and coloured masks, a manifest and grouped splits."""
@@ -88,7 +94,8 @@ def prepare(
 
     with _user_errors():
         cfg = load_config(PrepareConfig, config, _with_options(
-            set_, size=size, split=_yaml_list(split), seed=seed, auto_mask="true" if auto_mask else None))
+            set_, size=size, split=_yaml_list(split), seed=seed, auto_mask="true" if auto_mask else None,
+            max_pixels=max_pixels))
         if dry_run:
             _print_config(cfg)
             return
@@ -210,11 +217,10 @@ def _status(line: str) -> None:
 
 
 def _check_family(run: Path, model: str) -> None:
-    import yaml
+    from skingen.train.loop import read_run_config
 
-    cfg_file = run / "config.yaml"
-    if cfg_file.is_file():
-        family = (yaml.safe_load(cfg_file.read_text()) or {}).get("family")
+    if (run / "config.yaml").is_file():
+        family = read_run_config(run)["family"]
         if family != model:
             raise SkingenError(f"{run} is a '{family}' run, not '{model}'")
 
@@ -261,6 +267,8 @@ def sample(
                                       layouts=params, options=options, progress=progress)
     console.print(f"wrote {report.n} images to {report.out}: {report.seconds_per_image:.4f} s/image "
                   f"(batch {report.batch}, {report.device}, {precision}; model time only), {report.seconds_total:.1f} s in all")
+    for warning in report.warnings:
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
 def _layout_params(layouts: bool, ita: str | None, coverage: str | None, extra: list[str]):
@@ -295,8 +303,9 @@ def _sd_options(prompt: list[str], negative_prompt: str | None, guidance: float 
 @app.command()
 def inpaint(
     run: Path = typer.Argument(..., help="Run folder (or checkpoint) of an `inpaint` model, a local diffusers "
-                               "folder with an unconditional UNet2DModel (then inpainted by RePaint), or a local "
-                               "Stable Diffusion inpainting pipeline folder (--backend sd)."),
+                               "folder with an unconditional UNet2DModel (then inpainted by RePaint), a local "
+                               "Stable Diffusion inpainting pipeline folder (--backend sd), or a training-free "
+                               "OpenCV method: opencv:telea, opencv:ns, opencv:shiftmap, opencv:fsr-fast, opencv:fsr-best."),
     from_: str = typer.Option(..., "--from", help="Source crops: DATA[:split] (default split: train)."),
     out: Path = typer.Option(..., "--out", help="New folder for the results (must not exist or be empty)."),
     runs: int = typer.Option(1, help="Runs per source crop (different seeds give different images)."),
@@ -339,7 +348,8 @@ def inpaint(
                                        backend=backend, sd=sd, progress=progress)
     console.print(f"wrote {report.images} images ({report.sources} crops x {runs} runs) to {report.out}: "
                   f"{report.seconds_per_image:.3f} s/image, {report.evaluations_per_image:.0f} model evaluations and "
-                  f"{report.pixels_per_image / 1e6:.2f} Mpixels per image ({report.device}, {precision}; model time only)")
+                  f"{report.pixels_per_image / 1e6:.2f} Mpixels per image ({report.device}, {precision}; model time only); "
+                  f"median seam score {report.seam_median:.3f} (1 = no seam)")
 
 
 @app.command()
@@ -602,12 +612,21 @@ def rate_serve(
     ssl_certfile: Optional[Path] = typer.Option(None, "--ssl-certfile", help="TLS certificate (PEM): serve https, so the access "
                                                 "code and session cookie are not sent in clear over a network."),
     ssl_keyfile: Optional[Path] = typer.Option(None, "--ssl-keyfile", help="TLS private key (PEM) for --ssl-certfile."),
+    allowed_host: list[str] = typer.Option([], "--allowed-host", help="Another Host name raters use to reach the server "
+                                           "(e.g. a DNS name); repeat for more. Default: the --host address (and, for "
+                                           "0.0.0.0, this machine's names), plus localhost on loopback."),
+    forwarded_allow_ips: Optional[str] = typer.Option(None, "--forwarded-allow-ips", help="Comma list of reverse-proxy "
+                                                      "addresses whose X-Forwarded-For is believed (default: none; the "
+                                                      "TCP peer is the client, so the header cannot dodge the code limit)."),
 ) -> None:
     """Serve a blinded rating study in the browser (create it from --real and --fake on first use)."""
     from skingen.rating.app import LOOPBACK, check_host, create_app
+    from skingen.rating.guards import served_hosts
     from skingen.rating.study import create_or_continue
 
     with _user_errors():
+        if not 1 <= port <= 65535:
+            raise SkingenError(f"--port must be 1..65535, got {port}")
         code = check_host(host, allow_remote, access_code)
         https = ssl_certfile is not None
         if https != (ssl_keyfile is not None):
@@ -618,7 +637,7 @@ def rate_serve(
         with _progress("study images") as progress:
             definition, created = create_or_continue(study, real, list(fake), dict(
                 modes=mode or None, n=n, size=size, seed=seed), progress)
-        app_ = create_app(study, access_code=code, https=https)
+        app_ = create_app(study, access_code=code, https=https, hosts=served_hosts(host, allowed_host))
     counts = ", ".join(f"{m} {sum(c.values()) if m != 'pair' else sum(c.values()) // 2}"
                        for m, c in definition["counts"].items())
     console.print(f"{'created' if created else 'continuing'} study {escape(str(study))}: {counts} questions per rater, "
@@ -632,7 +651,9 @@ def rate_serve(
                   f"(answers are saved as they come; serve again to continue)", highlight=False)
     import uvicorn
 
-    uvicorn.run(app_, host=host, port=port, log_level="warning",
+    # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: only with a named proxy here
+    uvicorn.run(app_, host=host, port=port, log_level="warning", proxy_headers=forwarded_allow_ips is not None,
+                forwarded_allow_ips=forwarded_allow_ips, server_header=False,
                 ssl_certfile=str(ssl_certfile) if https else None, ssl_keyfile=str(ssl_keyfile) if https else None)
 
 

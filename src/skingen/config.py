@@ -45,6 +45,12 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
         return _coerce(value, args[0], key) if len(args) == 1 else value
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if typ is float and isinstance(value, str):
+        # YAML 1.1 reads 2e-4 (no dot) as a string; take every spelling Python's float() takes
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if typ in (int, float, str, bool) and not isinstance(value, typ):
         raise SkingenError(f"config key '{key}' expects {typ.__name__}, got {value!r}")
     return value
@@ -97,7 +103,7 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
         if not path.is_file():
             raise SkingenError(f"config file not found: {path}")
         try:
-            loaded = yaml.safe_load(path.read_text()) or {}
+            loaded = yaml.safe_load(path.read_bytes()) or {}  # bytes: PyYAML reports bad encodings itself
         except yaml.YAMLError as exc:
             raise SkingenError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
         if not isinstance(loaded, dict):

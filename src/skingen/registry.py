@@ -47,10 +47,12 @@ def load_model(path: str | Path, ema: bool = True, device: str = "cpu"):
     """
     from skingen.checkpoint import load_checkpoint
 
-    ckpt = load_checkpoint(path, map_location=device)
+    ckpt = load_checkpoint(path, map_location=device, train_state=False)
     cfg = ckpt["config"]
     if "family" not in cfg or "model" not in cfg:
         raise SkingenError(f"{ckpt['path'] / 'config.json'} does not describe a skingen model (no 'family'/'model')")
+    if "model" not in ckpt["weights"]:
+        raise SkingenError(f"{ckpt['path'] / 'model.safetensors'}: missing from the checkpoint")
     model = build_model(cfg["family"], cfg["model"]).to(device)
     model.load_state_dict(ckpt["weights"]["model"])
     if ema and "ema" in ckpt["weights"]:

@@ -26,13 +26,30 @@ from skingen.errors import SkingenError
 _RUN_RE = re.compile(r"^(\d{5})-")
 
 
+def _current_umask() -> int:
+    """The process umask: from /proc on Linux (no side effect), else by setting and restoring it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temp path next to ``path``; on success it replaces ``path`` atomically, on error it is removed."""
+    """Yield a temp path next to ``path``; on success it replaces ``path`` atomically, on error it is removed.
+    The file gets the mode a plain ``open`` would give (0666 less the umask), not mkstemp's private 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~_current_umask())
+    finally:
+        os.close(fd)
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -44,23 +61,45 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 @contextmanager
 def staged_dir(out: str | Path, what: str = "output") -> Iterator[Path]:
     """Build the new folder ``out`` under a hidden staging name next to it; on success it is renamed
-    to ``out``, on any error (or Ctrl-C) removed. ``out`` must not exist or be an empty folder."""
+    to ``out``, on any error (or Ctrl-C) removed. ``out`` must not exist or be an empty folder, and not a
+    mount point (it could never be replaced by the finished folder). An OS error while creating the
+    staging folder or renaming it (read-only or full disk, busy folder) is a :class:`SkingenError`."""
     import shutil
 
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise SkingenError(f"{out} already exists and is not empty; choose a new folder for the {what}")
+    check_new_folder(out, what)
     staging = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    try:
+        staging.mkdir(parents=True)
+    except OSError as exc:
+        raise output_error(exc, out) from None
     try:
         yield staging
-        if out.exists():
-            out.rmdir()
-        os.replace(staging, out)
+        try:
+            if out.exists():
+                out.rmdir()
+            os.replace(staging, out)
+        except OSError as exc:
+            raise output_error(exc, out) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def check_new_folder(out: Path, what: str = "output") -> None:
+    """Refuse an ``out`` that is a non-empty folder, a file, or a mount point (before any work is done)."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise SkingenError(f"{out} already exists and is not empty; choose a new folder for the {what}")
+    if out.is_dir() and os.path.ismount(out):
+        raise SkingenError(f"{out} is a mount point; it cannot be replaced by the finished {what} — "
+                           f"choose a new folder inside it, e.g. {out / 'data'}")
+
+
+def output_error(exc: OSError, out: str | Path) -> SkingenError:
+    """One line for an OS error on the output side (disk full, read-only, busy): what failed, and where."""
+    where = exc.filename or out
+    return SkingenError(f"cannot write {out}: {exc.strerror or exc} ({where}); nothing was kept")
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

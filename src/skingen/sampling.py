@@ -10,7 +10,8 @@ Mask-conditioned models (``dermgan``, ``dermdiff``) paint from a coloured mask a
 condition is saved next to each image (``coloured/``, ``lesion/``, as in a prepared data folder) and the
 manifest records it (``coloured``, ``lesion``, ``lesion_fraction``, ``condition`` = data | layout and
 ``condition_ita``, the healthy-skin ITA of the coloured mask), so the output is itself a data folder.
-The seconds per image are measured around the model only (not file writing) and saved.
+The seconds per image are measured around the model only (not file writing) and saved. A set whose images
+are all one flat colour, or all identical, is a warning (``warnings`` in ``sample.json``, and the console).
 ``precision="bf16"`` runs the networks under autocast (2.2x faster batched at 256 px on a 2-core CPU with
 AVX-512 BF16, bench/models.py; GPUs unmeasured); images then differ slightly from fp32 ones, so the
 precision is recorded with them.
@@ -19,7 +20,7 @@ precision is recorded with them.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,6 +36,7 @@ from skingen.imageio import from_tensor, to_tensor, write_image, write_mask
 from skingen.models.base import Condition
 from skingen.registry import load_model
 from skingen.runs import staged_dir, write_json
+from skingen.sample_checks import ConstantSetCheck
 
 
 @dataclass
@@ -46,6 +48,7 @@ class SampleReport:
     checkpoint: str
     seconds_model: float      #: time inside ``model.sample`` (synchronised on GPUs)
     seconds_total: float      #: including reading sources and writing files
+    warnings: list[str] = field(default_factory=list)  #: e.g. a constant sample set (sample_checks)
 
     @property
     def seconds_per_image(self) -> float:
@@ -83,7 +86,7 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
     default_label = data_labels[0] if not labels and len(data_labels) == 1 else ""
     if label is not None and label not in labels:
         raise SkingenError(f"label '{label}' unknown to this model (labels: {', '.join(labels) or 'none'})")
-    rows, seconds = [], 0.0
+    rows, seconds, constant = [], 0.0, ConstantSetCheck()
     with staged_dir(out, "samples") as staging:
         for start in range(0, len(seeds), batch):
             chunk = seeds[start:start + batch]
@@ -104,7 +107,9 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
             if images.device.type == "cuda":
                 torch.cuda.synchronize(images.device)
             seconds += time.perf_counter() - t
-            for i, (s, img) in enumerate(zip(chunk, from_tensor(images))):
+            pictures = from_tensor(images)
+            constant.update(pictures)
+            for i, (s, img) in enumerate(zip(chunk, pictures)):
                 name = f"seed{s:06d}.png"
                 write_image(staging / name, img)
                 parent = items[i] if parents is not None or conditions is not None else None
@@ -121,7 +126,8 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
                 rows.append(row)
             if progress:
                 progress(min(start + batch, len(seeds)), len(seeds))
-        report = SampleReport(Path(out), len(seeds), batch, device, str(ckpt["path"].resolve()), seconds, 0.0)
+        report = SampleReport(Path(out), len(seeds), batch, device, str(ckpt["path"].resolve()), seconds, 0.0,
+                              constant.warnings())
         for r in rows:
             r["seconds_per_image"] = f"{report.seconds_per_image:.6f}"
         write_manifest(staging, rows)
@@ -131,7 +137,8 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
             "device": device, "seconds_model": seconds, "seconds_total": report.seconds_total,
             "seconds_per_image": report.seconds_per_image, "source": str(source) if source else None,
             "strength": strength, "label": label, "precision": precision, "options": options,
-            "masks": str(masks) if masks else None, "layouts": to_dict(layouts) if layouts else None})
+            "masks": str(masks) if masks else None, "layouts": to_dict(layouts) if layouts else None,
+            "warnings": report.warnings})
     return report
 
 

@@ -14,10 +14,15 @@ import numpy as np
 
 from skingen.errors import SkingenError
 
+MAX_SEEDS = 1_000_000  #: seeds per call: a million images is days of sampling; more is a typo
+
+
 
 def parse_seeds(text: str) -> list[int]:
-    """``'0-3,10'`` -> ``[0, 1, 2, 3, 10]``. Ranges are inclusive; order is kept, duplicates dropped."""
+    """``'0-3,10'`` -> ``[0, 1, 2, 3, 10]``. Ranges are inclusive; order is kept, duplicates dropped.
+    At most :data:`MAX_SEEDS` seeds (counted before any list is built, so a typo cannot exhaust memory)."""
     seeds: list[int] = []
+    count = 0
     for part in str(text).replace(" ", "").split(","):
         if not part:
             continue
@@ -28,6 +33,10 @@ def parse_seeds(text: str) -> list[int]:
         b = int(m.group(2)) if m.group(2) is not None else a
         if b < a:
             raise SkingenError(f"seed range '{part}' runs backwards")
+        count += b - a + 1
+        if count > MAX_SEEDS:
+            raise SkingenError(f"seed list '{text}' names more than {MAX_SEEDS:,} seeds; give at most "
+                               f"{MAX_SEEDS:,} seeds per call (split the work into several calls)")
         seeds.extend(range(a, b + 1))
     if not seeds:
         raise SkingenError(f"seed list '{text}' is empty")
@@ -39,6 +48,18 @@ def generators(seeds: list[int], device: str = "cpu"):
     import torch
 
     return [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+
+
+def seeded_normal(rows, shape: tuple[int, ...], device="cpu"):
+    """``[len(rows), *shape]`` standard normal noise, row i drawn from its own generator: ``rows[i]`` is a
+    CPU ``torch.Generator``, or a seed (then a fresh generator seeded with it).
+
+    The one place per-sample noise is drawn. On the CPU, so an image depends only on (weights, seed,
+    condition), not on the device or the batch it was drawn in."""
+    import torch
+
+    gens = [r if isinstance(r, torch.Generator) else torch.Generator().manual_seed(int(r)) for r in rows]
+    return torch.stack([torch.randn(shape, generator=g) for g in gens]).to(device)
 
 
 def numpy_rng(*keys: int | str) -> np.random.Generator:

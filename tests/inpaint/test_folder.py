@@ -65,3 +65,21 @@ def test_cli_inpaint_errors(tiny_data, tmp_path):
     res = runner.invoke(app, ["inpaint", str(tmp_path / "ck"), "--from", str(tiny_data), "--out", str(tmp_path / "o"),
                               "--placement", "everywhere"])
     assert res.exit_code == 1 and "placement must be one of" in res.output and not (tmp_path / "o").exists()
+
+
+def test_cli_inpaint_with_opencv_keeps_the_crops_size_and_scores_seams(tiny_data, tmp_path):
+    from skingen.data.datasets import ManifestDataset
+    from skingen.imageio import from_tensor
+
+    out = tmp_path / "cv"
+    res = runner.invoke(app, ["inpaint", "opencv:telea", "--from", f"{tiny_data}:val", "--n", "1", "--steps", "2",
+                              "--out", str(out), "--cpu"])
+    assert res.exit_code == 0, res.output
+    assert "median seam score" in res.output
+    with open(out / "manifest.csv", newline="") as fh:
+        row = next(csv.DictReader(fh))
+    assert row["model"] == "opencv-telea" and row["evaluations"] == "0" and float(row["seam_score"]) > 0
+    parent = from_tensor(ManifestDataset(tiny_data, split="val")[0]["image"][None])[0]
+    image, edits = read_image(out / row["image"]), read_image(out / row["edit_map"])
+    assert image.shape == parent.shape                  # no resizing: the crop's own size
+    assert np.array_equal(image[edits == 0], parent[edits == 0])

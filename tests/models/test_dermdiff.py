@@ -28,7 +28,7 @@ def four_pairs(size: int = 16) -> dict:
 
 def plain_conditional_sampling(model, seeds, coloured, lesion, steps):
     """The textbook loop: DPM-Solver++ on the network fed the noisy image and the condition channels."""
-    solver = model.solver(steps)
+    solver = model.diffusion.solver(steps)
     size = model.config.size
     x = torch.stack([torch.randn(3, size, size, generator=torch.Generator().manual_seed(s)) for s in seeds])
     cond = torch.cat([coloured, lesion, torch.ones_like(lesion)], 1)

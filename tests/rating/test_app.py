@@ -31,7 +31,7 @@ def study(tiny_data, fakes, tmp_path_factory):
 
 
 def _client(study, **kw) -> TestClient:
-    return TestClient(create_app(study, **kw))
+    return TestClient(create_app(study, **kw), base_url="http://127.0.0.1:8000")
 
 
 def _answer_for(q: dict) -> dict:
@@ -114,7 +114,7 @@ def test_refusals(study):
     assert client.get("/img/" + q["item"] + "x").status_code == 404
     assert client.get("/img/..%2F..%2Fstudy.sqlite").status_code == 404
     assert client.get("/static/..%2Fapp.py").status_code == 404
-    assert TestClient(client.app).get(q["images"][0]).status_code == 401  # no session, no image
+    assert TestClient(client.app, base_url="http://127.0.0.1:8000").get(q["images"][0]).status_code == 401  # no session, no image
     good = _answer_for(q)
     assert client.post("/api/answer", json={**good, "item": "A" * 22}).status_code == 404  # unknown item
     assert client.post("/api/answer", json={**good, "position": 1}).status_code == 409  # out of order
@@ -158,11 +158,11 @@ def test_resume_after_restart_by_cookie_and_by_code(study):
     q = client.post("/api/session", json={}).json()
     for _ in range(3):
         q = client.post("/api/answer", json=_answer_for(q)).json()
-    restarted = TestClient(create_app(study))  # a new server process on the same study
+    restarted = TestClient(create_app(study), base_url="http://127.0.0.1:8000")  # a new server process on the same study
     restarted.cookies = client.cookies
     again = restarted.get("/api/next").json()
     assert again == q and again["done"] == 3
-    fresh = TestClient(create_app(study))  # another device: no cookie, only the resume code
+    fresh = TestClient(create_app(study), base_url="http://127.0.0.1:8000")  # another device: no cookie, only the resume code
     by_code = fresh.post("/api/session", json={"resume_code": q["code"].lower()}).json()
     assert by_code == q
     assert fresh.post("/api/session", json={"resume_code": "NOPE1234"}).status_code == 404

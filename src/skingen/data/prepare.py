@@ -9,7 +9,12 @@ Policy:
   square crop per photo. Crop choice: :mod:`skingen.data.crops`.
 - Photos smaller than the crop size are upscaled up to ``crop.max_upscale`` (2x); smaller ones are
   skipped with a reason. Crops failing the contrast/sharpness thresholds are dropped (and counted).
-- Exact duplicates (same decoded pixels) are skipped; near-duplicates (perceptual hash distance
+- A given mask that marks no lesion pixel (all zero) skips its photo with a reason: an empty mask is far
+  more often a failed export than a photo without rash, and its crops would teach "no lesion" as rash.
+  (``--auto-mask`` finding nothing keeps the photo with a centred crop and ``lesion_fraction`` 0.)
+- Images above ``max_pixels`` (default 64 MP) are skipped from their header, before decoding.
+- Exact duplicates (same decoded pixels) of a photo that was used are skipped (a copy of a photo that
+  was itself skipped, e.g. for a broken mask, is judged on its own); near-duplicates (perceptual hash distance
   <= ``near_dup_bits`` and mean absolute difference of 16x16 thumbnails <= ``near_dup_mad``) and photos
   sharing a ``source_id`` form one group; a group's crops all go to one split. Splits are drawn per
   label over shuffled groups (weighted by crop count) with ``seed``: deterministic.
@@ -25,7 +30,9 @@ Policy:
   and ``downstream`` accept its images. Photos the other folder does not know are counted in
   ``prepare.json`` (``splits_from_unmatched``) and go to train unless grouped with a held-out photo.
 - Never writes into the input; builds ``out`` in a hidden staging folder next to it and renames it
-  at the end, so an interrupted run leaves no half-made data folder.
+  at the end, so an interrupted run leaves no half-made data folder. Only input problems are per-file
+  skips: an OS error on the output side (disk full, read-only) aborts with one line and removes the
+  staging folder.
 """
 
 from __future__ import annotations
@@ -46,10 +53,10 @@ from skingen.config import to_dict
 from skingen.data.crops import CropConfig, QualityConfig, centred_box, lesion_boxes, quality_problem
 from skingen.data.manifest import SPLITS, read_manifest, write_manifest
 from skingen.data.masks import AutoMaskConfig, auto_lesion_mask, coloured_mask, resize_mask, skin_mask
-from skingen.data.sources import CsvColumns, Photo, Skipped, discover
+from skingen.data.sources import CsvColumns, Photo, Skipped, discover, printable
 from skingen.errors import SkingenError
-from skingen.imageio import read_image, read_mask, write_image, write_mask
-from skingen.runs import atomic_path, environment_info, file_sha256, staged_dir, write_json
+from skingen.imageio import MAX_PIXELS, read_image, read_mask, write_image, write_mask
+from skingen.runs import atomic_path, check_new_folder, environment_info, file_sha256, output_error, staged_dir, write_json
 from skingen.seeding import numpy_rng
 
 
@@ -61,6 +68,7 @@ class PrepareConfig:
     auto_mask: bool = False
     near_dup_bits: int = 10  # perceptual-hash Hamming distance (of 64 bits)
     near_dup_mad: float = 16.0  # mean abs difference of 16x16 RGB thumbnails, 0..255
+    max_pixels: int = MAX_PIXELS  # larger images are skipped from their header, never decoded
     crop: CropConfig = field(default_factory=CropConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     auto: AutoMaskConfig = field(default_factory=AutoMaskConfig)
@@ -70,6 +78,12 @@ class PrepareConfig:
             raise SkingenError(f"split must be three non-negative fractions summing to 1 (train,val,test), got {self.split}")
         if self.size < 8:
             raise SkingenError(f"size must be at least 8 px, got {self.size}")
+        if self.max_pixels < 1:
+            raise SkingenError(f"max_pixels must be positive, got {self.max_pixels}")
+
+
+class _OutputFailed(OSError):
+    """An OS error while writing into the staging folder: aborts ``prepare`` (never a per-photo skip)."""
 
 
 @dataclass
@@ -115,7 +129,7 @@ def _process(index: int, photo: Photo, cfg: PrepareConfig, staging: Path) -> _Ph
     """Read one photo, choose crops, write them to ``staging``. Never raises for bad input."""
     res = _PhotoResult(index)
     try:
-        image = read_image(photo.path)
+        image = read_image(photo.path, cfg.max_pixels)
         res.pixel_sha, res.phash, res.thumb = _fingerprint(image)
         h, w = image.shape[:2]
         min_side = math.ceil(cfg.size / cfg.crop.max_upscale)
@@ -125,9 +139,12 @@ def _process(index: int, photo: Photo, cfg: PrepareConfig, staging: Path) -> _Ph
             return res
         lesion = skin = None
         if photo.mask is not None:
-            lesion = read_mask(photo.mask)
+            lesion = read_mask(photo.mask, cfg.max_pixels)
             if lesion.shape != (h, w):
                 res.skip = f"mask {photo.mask.name} is {lesion.shape[1]}x{lesion.shape[0]} but the image is {w}x{h}"
+                return res
+            if not lesion.any():
+                res.skip = f"mask {photo.mask.name} marks no lesion (all zero); fix the mask or leave the photo out"
                 return res
         elif cfg.auto_mask:
             lesion, skin = auto_lesion_mask(image, cfg.auto)
@@ -145,18 +162,23 @@ def _process(index: int, photo: Photo, cfg: PrepareConfig, staging: Path) -> _Ph
             cid = f"{index:05d}-{stem}-{k}"
             row = {"id": cid, "image": f"images/{cid}.png", "label": photo.label, "source_id": photo.source_id,
                    "origin": "real", "crop_box": f"{x0},{y0},{x0 + s},{y0 + s}", "photo": photo.rel}
-            write_image(staging / row["image"], crop)
-            row["sha256"] = file_sha256(staging / row["image"])
-            if lesion is not None:
-                les = resize_mask(lesion[y0:y0 + s, x0:x0 + s], (cfg.size, cfg.size))
-                crop_skin = resize_mask(skin[y0:y0 + s, x0:x0 + s], (cfg.size, cfg.size)) if skin is not None else skin_mask(crop, cfg.auto)
-                row["lesion"], row["coloured"] = f"lesion/{cid}.png", f"coloured/{cid}.png"
-                row["lesion_fraction"] = f"{les.mean():.4f}"
-                write_mask(staging / row["lesion"], les)
-                write_image(staging / row["coloured"], coloured_mask(crop, les, crop_skin))
+            try:
+                write_image(staging / row["image"], crop)
+                row["sha256"] = file_sha256(staging / row["image"])
+                if lesion is not None:
+                    les = resize_mask(lesion[y0:y0 + s, x0:x0 + s], (cfg.size, cfg.size))
+                    crop_skin = resize_mask(skin[y0:y0 + s, x0:x0 + s], (cfg.size, cfg.size)) if skin is not None else skin_mask(crop, cfg.auto)
+                    row["lesion"], row["coloured"] = f"lesion/{cid}.png", f"coloured/{cid}.png"
+                    row["lesion_fraction"] = f"{les.mean():.4f}"
+                    write_mask(staging / row["lesion"], les)
+                    write_image(staging / row["coloured"], coloured_mask(crop, les, crop_skin))
+            except OSError as exc:
+                raise _OutputFailed(exc.errno, exc.strerror, exc.filename or str(staging)) from None
             res.rows.append(row)
         if not res.rows:
             res.skip = f"all {len(boxes)} crop(s) dropped: {', '.join(sorted(set(res.dropped)))}"
+    except _OutputFailed:
+        raise
     except SkingenError as exc:
         res.skip = str(exc).split(": ", 1)[-1] if str(exc).startswith(str(photo.path)) else str(exc)
     except Exception as exc:  # one bad photo must not stop the others; report it by name
@@ -253,6 +275,7 @@ def _check_paths(src: Path, out: Path, masks: Path | None) -> None:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SkingenError(f"{out} already exists and is not empty; prepare never mixes into an existing "
                            "data folder — choose a new --out")
+    check_new_folder(out, "prepared data")  # a mount point
 
 
 def prepare(src: str | Path, out: str | Path, cfg: PrepareConfig = PrepareConfig(), masks: str | Path | None = None,
@@ -272,15 +295,19 @@ def prepare(src: str | Path, out: str | Path, cfg: PrepareConfig = PrepareConfig
     unmatched = 0
     if splits_from is not None:
         photos, unmatched = _splits_from(photos, Path(splits_from))
-    with staged_dir(out, "prepared data") as staging:
-        (staging / "images").mkdir()
-        results = _run_all(photos, cfg, staging, workers, progress)
-        report = _finish(photos, results, skipped, cfg, staging, src, masks_p, Path(root) if root is not None else None,
-                         {"splits_from": str(Path(splits_from).resolve()) if splits_from is not None else None,
-                          "splits_from_unmatched": unmatched})
-        if report.photos_used == 0:
-            raise SkingenError(f"nothing usable in {src}: {len(photos)} photo(s) found, "
-                               f"{len(report.skipped)} file(s) skipped (see the reasons above)")
+    try:
+        with staged_dir(out, "prepared data") as staging:
+            (staging / "images").mkdir()
+            results = _run_all(photos, cfg, staging, workers, progress)
+            report = _finish(photos, results, skipped, cfg, staging, src, masks_p,
+                             Path(root) if root is not None else None,
+                             {"splits_from": str(Path(splits_from).resolve()) if splits_from is not None else None,
+                              "splits_from_unmatched": unmatched})
+            if report.photos_used == 0:
+                raise SkingenError(f"nothing usable in {src}: {len(photos)} photo(s) found, "
+                                   f"{len(report.skipped)} file(s) skipped (see the reasons above)")
+    except OSError as exc:  # the output side (inputs never raise here: _process turns them into skips)
+        raise output_error(exc, out) from None
     report.out = out
     report.seconds = time.perf_counter() - t0
     return report
@@ -297,34 +324,43 @@ def _run_all(photos: list[Photo], cfg: PrepareConfig, staging: Path, workers: in
         return results
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(_process, i, p, cfg, staging) for i, p in enumerate(photos)]
-        for done, f in enumerate(futures, start=1):
-            results.append(f.result())
-            if progress:
-                progress(done, len(photos))
+        try:
+            for done, f in enumerate(futures, start=1):
+                results.append(f.result())
+                if progress:
+                    progress(done, len(photos))
+        except BaseException:  # disk full, Ctrl-C: do not wait for the photos not yet started
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     return results
+
+
+def _remove_crops(staging: Path, rows: list[dict[str, str]]) -> None:
+    for row in rows:
+        for key in ("image", "lesion", "coloured"):
+            if row.get(key):
+                (staging / row[key]).unlink(missing_ok=True)
 
 
 def _finish(photos: list[Photo], results: list[_PhotoResult], skipped: list[Skipped], cfg: PrepareConfig,
             staging: Path, src: Path, masks: Path | None, root: Path | None = None,
             split_source: dict | None = None) -> PrepareReport:
     dropped = Counter(reason for r in results for reason in r.dropped)
-    first_by_sha: dict[str, int] = {}
+    first_by_sha: dict[str, int] = {}  # pixel hash -> the used photo it belongs to
     used: list[_PhotoResult] = []
     for r in results:
         photo = photos[r.index]
+        if r.skip:  # a skipped photo is no original: an identical copy of it may still be used
+            _remove_crops(staging, r.rows)  # written before a later crop of the photo failed
+            skipped.append(Skipped(photo.rel, printable(r.skip)))
+            continue
         if r.pixel_sha and r.pixel_sha in first_by_sha:
-            for row in r.rows:  # its crops duplicate another photo's: remove them
-                for key in ("image", "lesion", "coloured"):
-                    if row.get(key):
-                        (staging / row[key]).unlink(missing_ok=True)
+            _remove_crops(staging, r.rows)  # its crops duplicate another photo's
             skipped.append(Skipped(photo.rel, f"exact duplicate of {photos[first_by_sha[r.pixel_sha]].rel}"))
             continue
         if r.pixel_sha:
             first_by_sha[r.pixel_sha] = r.index
-        if r.skip:
-            skipped.append(Skipped(photo.rel, r.skip))
-        else:
-            used.append(r)
+        used.append(r)
     # Groups: same user source_id, or near-duplicate pictures.
     uf = _UnionFind(len(used))
     by_source: dict[str, int] = {}

@@ -17,6 +17,7 @@ suffixes such as ``_mask``, ``_lesion``, ``_segmentation`` are ignored).
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 from dataclasses import dataclass
@@ -58,8 +59,15 @@ class CsvColumns:
 SPLIT_VALUES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
 
+def printable(text: str) -> str:
+    """``text`` with file-name bytes that are not UTF-8 (held as surrogates by Python) shown as ``\\xNN``,
+    so it can be written to a UTF-8 CSV or printed; valid names are unchanged."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def walk_files(root: Path, skipped: list[Skipped]) -> list[Path]:
-    """All non-hidden files under ``root``, sorted; unreadable folders are recorded in ``skipped``."""
+    """All non-hidden files under ``root``, sorted; unreadable folders, broken links and other entries that
+    are not regular files are recorded in ``skipped``."""
     found: list[Path] = []
     stack = [root]
     while stack:
@@ -67,15 +75,22 @@ def walk_files(root: Path, skipped: list[Skipped]) -> list[Path]:
         try:
             entries = list(os.scandir(folder))
         except OSError as exc:
-            skipped.append(Skipped(str(folder), f"cannot read folder ({exc.strerror or exc})"))
+            skipped.append(Skipped(printable(str(folder)), f"cannot read folder ({exc.strerror or exc})"))
             continue
         for e in entries:
             if e.name.startswith("."):
                 continue
+            rel = printable(Path(e.path).relative_to(root).as_posix())
             if e.is_dir(follow_symlinks=False):
                 stack.append(Path(e.path))
             elif e.is_file():
                 found.append(Path(e.path))
+            elif e.is_symlink() and not os.path.exists(e.path):
+                skipped.append(Skipped(rel, f"broken symbolic link (target {printable(os.readlink(e.path))} not found)"))
+            elif e.is_symlink():
+                skipped.append(Skipped(rel, "symbolic link to a folder (not followed)"))
+            else:
+                skipped.append(Skipped(rel, "not a regular file"))
     return sorted(found)
 
 
@@ -129,7 +144,7 @@ def _from_folder(src: Path, label: str) -> tuple[list[Photo], list[Skipped]]:
     top_level_images = any(is_image_file(f) and f.parent == src for f in files)
     photos = []
     for f in files:
-        rel = f.relative_to(src).as_posix()
+        rel = printable(f.relative_to(src).as_posix())
         if not is_image_file(f):
             skipped.append(Skipped(rel, f"not an image file ({f.suffix or 'no extension'})"))
             continue
@@ -139,14 +154,20 @@ def _from_folder(src: Path, label: str) -> tuple[list[Photo], list[Skipped]]:
 
 
 def _from_csv(path: Path, cols: CsvColumns, root: Path) -> tuple[list[Photo], list[Skipped]]:
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        header = reader.fieldnames or []
-        label_col = cols.label if cols.label != CsvColumns.label else None  # the default may be absent
-        for name in (cols.image, cols.group, cols.exclude, cols.split, label_col):
-            if name is not None and name not in header:
-                raise SkingenError(f"{path}: no column '{name}' (columns: {', '.join(header)})")
-        rows = list(reader)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:  # guessing another encoding could silently misname the photos
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SkingenError(f"{path}: line {line} is not UTF-8 (byte 0x{raw[exc.start]:02x}); save the CSV as "
+                           f"UTF-8 (e.g. 'CSV UTF-8' in a spreadsheet program)") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    label_col = cols.label if cols.label != CsvColumns.label else None  # the default may be absent
+    for name in (cols.image, cols.group, cols.exclude, cols.split, label_col):
+        if name is not None and name not in header:
+            raise SkingenError(f"{path}: no column '{name}' (columns: {', '.join(header)})")
+    rows = list(reader)
     photos, skipped = [], []
     for i, row in enumerate(rows, start=2):
         rel = (row.get(cols.image) or "").strip()

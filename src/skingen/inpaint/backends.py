@@ -6,7 +6,9 @@
   diffusers' ``RePaintScheduler``, which inpaints with any unconditional diffusion model by
   re-noising the known pixels at every step and resampling (``jump_length`` / ``jump_n_sample``);
 - a local diffusers Stable Diffusion *inpainting* pipeline folder (``sd``, :mod:`skingen.inpaint.sd_backend`):
-  each window resized to the pipeline's resolution and inpainted from a per-class text prompt.
+  each window resized to the pipeline's resolution and inpainted from a per-class text prompt;
+- ``opencv:<method>``: a training-free classical method (:mod:`skingen.inpaint.opencv`), at the crops'
+  own resolution.
 
 Weights are never downloaded here: pass a folder you already have (e.g. a ``save_pretrained`` copy of
 ``google/ddpm-ema-celebahq-256``).
@@ -21,6 +23,7 @@ from typing import Callable
 
 import torch
 
+from skingen.diffusion import repaint, repaint_evaluations
 from skingen.errors import SkingenError
 from skingen.inpaint.iterative import Inpainter
 
@@ -31,9 +34,9 @@ BACKENDS = ("auto", "inpaint", "repaint", "sd")
 @dataclass
 class LoadedInpainter:
     inpainter: Inpainter
-    size: int | None     #: image side the denoiser works at (sources are resized to it); None = the data's own
-    family: str          #: ``inpaint`` (skingen model), ``repaint`` (diffusers UNet) or ``sd`` (SD pipeline)
-    checkpoint: str      #: the folder the weights came from
+    size: int | None     #: image side the denoiser works at (sources are resized to it); None = the crops' own
+    family: str          #: ``inpaint`` (skingen model), ``repaint`` (diffusers UNet), ``opencv-<method>`` or ``sd``
+    checkpoint: str      #: the folder the weights came from ("" when there are none)
     #: label -> (the inpainter for crops of that class, what to record with each image); None = one for all
     for_label: Callable[[str], tuple[Inpainter, dict[str, str]]] | None = None
     settings: dict[str, object] = field(default_factory=dict)  #: backend settings recorded in inpaint.json
@@ -54,8 +57,12 @@ def _unet_class(path: Path) -> tuple[Path, str] | None:
 
 
 def detect_backend(path: Path) -> str:
-    """``sd`` for a pipeline folder with a text-conditioned UNet, ``repaint`` for an unconditional
-    ``UNet2DModel``, else ``inpaint`` (a skingen run or checkpoint)."""
+    """``opencv`` for an ``opencv:<method>`` name, ``sd`` for a pipeline folder with a text-conditioned UNet,
+    ``repaint`` for an unconditional ``UNet2DModel``, else ``inpaint`` (a skingen run or checkpoint)."""
+    from skingen.inpaint.opencv import is_opencv_name
+
+    if is_opencv_name(str(path)):
+        return "opencv"
     found = _unet_class(path)
     if found is None:
         return "inpaint"
@@ -67,13 +74,17 @@ def load_inpainter(path: str | Path, device: str = "cpu", ema: bool = True, solv
     """The denoiser stored at ``path`` (module docstring); ``solver_steps``: its sampling steps;
     ``backend``: one of :data:`BACKENDS` (``auto`` = :func:`detect_backend`); ``sd``: the sd backend's
     :class:`~skingen.inpaint.sd_backend.SDOptions` (an error with any other backend)."""
-    path = Path(path)
     if backend not in BACKENDS:
         raise SkingenError(f"backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
-    backend = detect_backend(path) if backend == "auto" else backend
+    backend = detect_backend(Path(path)) if backend == "auto" else backend
     if sd is not None and backend != "sd":
         raise SkingenError(f"--prompt, --negative-prompt, --guidance, --strength, --resolution, --attention and "
                            f"--cpu-offload apply to --backend sd only ({path} is driven by '{backend}')")
+    if backend == "opencv":
+        from skingen.inpaint.opencv import opencv_inpainter
+
+        return LoadedInpainter(opencv_inpainter(str(path)), None, str(path).replace(":", "-"), "")
+    path = Path(path)
     if backend == "sd":
         return _load_sd(path, device, precision, sd, solver_steps)
     if backend == "repaint":
@@ -133,35 +144,16 @@ def _load_sd(path: Path, device: str, precision: str, options, solver_steps: int
 
 def repaint_inpainter(unet, scheduler_config: dict | None = None, steps: int = 25, jump_length: int = 5,
                       jump_n_sample: int = 2, multiple: int = 1) -> Inpainter:
-    """RePaint with the unconditional ``unet`` (epsilon prediction) as an :class:`Inpainter`.
+    """RePaint (:func:`skingen.diffusion.repaint`) with the unconditional ε-prediction diffusers ``unet`` as an
+    :class:`Inpainter`; ``steps``, ``jump_length`` and ``jump_n_sample`` as there."""
 
-    ``steps`` denoising steps; every ``jump_length`` steps the sample is re-noised back by
-    ``jump_length`` and denoised again, ``jump_n_sample`` times in all (more = better harmonised, slower).
-    The stochastic steps draw from the per-row generators, so a row depends only on its own seed.
-    """
-    from diffusers import RePaintScheduler
+    def net(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return unet(x, t).sample
 
-    def make_scheduler():
-        sched = RePaintScheduler.from_config(scheduler_config) if scheduler_config else RePaintScheduler()
-        sched.set_timesteps(steps, jump_length, jump_n_sample)
-        return sched
-
-    timesteps = make_scheduler().timesteps.tolist()
-    evaluations = sum(1 for last, t in zip([timesteps[0] + 1] + timesteps, timesteps) if t < last)
-
-    @torch.no_grad()
     def fill(source: torch.Tensor, keep: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
         dev = next(unet.parameters()).device
-        source, keep = source.to(dev), keep.to(dev)
-        sched = make_scheduler()
-        x = torch.stack([torch.randn(source.shape[1:], generator=g) for g in generators]).to(dev)
-        last = sched.timesteps[0] + 1
-        for t in sched.timesteps:
-            if t < last:  # a denoising step (known pixels re-noised from the source, unknown ones predicted)
-                x = sched.step(unet(x, t).sample, t, x, source, keep, generators).prev_sample
-            else:         # a jump back: re-noise the whole sample by one step
-                x = sched.undo_step(x, last, generators)
-            last = t
-        return torch.where(keep > 0.5, source, x.clamp(-1, 1).to(source.dtype))
+        return repaint(net, source.to(dev), keep.to(dev), generators, scheduler_config, steps, jump_length,
+                       jump_n_sample)
 
-    return Inpainter(fill, multiple=multiple, evaluations=evaluations)
+    return Inpainter(fill, multiple=multiple,
+                     evaluations=repaint_evaluations(scheduler_config, steps, jump_length, jump_n_sample))

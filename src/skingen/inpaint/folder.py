@@ -11,9 +11,10 @@ Each run has a seed (run j of source i: ``seed + i·runs + j``) and writes, name
 | ``runs/seedNNNNNN.json`` | parameters, the regions in order, model evaluations and pixels processed (sd: prompts) |
 
 plus ``manifest.csv`` (synthetic rows: ``parent_id``, the parent's ``source_id`` so grouped splits stay
-leak-free, ``edit_map``, ``lesion`` with ``lesion_estimated=1``, cost columns; sd: ``prompt`` and
-``negative_prompt``) and ``inpaint.json``. Sources are resized to the model's size (sd: kept at the data's
-size). Seconds are measured around the inpainting only.
+leak-free, ``edit_map``, ``lesion`` with ``lesion_estimated=1``, cost columns, ``seam_score``
+(:mod:`skingen.inpaint.seams`); sd: ``prompt`` and ``negative_prompt``) and ``inpaint.json``. Sources are
+resized to the model's size (OpenCV and sd backends keep the crops' own). Seconds are measured around the
+inpainting only.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from skingen.errors import SkingenError
 from skingen.imageio import from_tensor, write_image, write_mask
 from skingen.inpaint.backends import load_inpainter
 from skingen.inpaint.iterative import RunParams, RunResult, derive_lesion, run_iterative
+from skingen.inpaint.seams import seam_score
 from skingen.runs import staged_dir, write_json
 from skingen.sampling import autocast_for, source_dataset
 from skingen.viz import contact_sheet
@@ -45,6 +47,7 @@ class InpaintReport:
     seconds_model: float              #: time inside the iterative runs (synchronised on GPUs)
     evaluations_per_image: float      #: network evaluations per output image (mean)
     pixels_per_image: float           #: pixels passed through the network per output image (mean)
+    seam_median: float                #: median seam score over the images (1 = no seam)
 
     @property
     def seconds_per_image(self) -> float:
@@ -77,11 +80,11 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
     inpainter, family, checkpoint = loaded.inpainter, loaded.family, loaded.checkpoint
     solver_steps = loaded.settings.get("solver_steps", inpainter.evaluations)  # sd: evaluations count guidance too
     parents = source_dataset(source, loaded.size)
-    if loaded.size is None:  # a backend that resizes windows itself works at the data's crop size (the first's)
+    if loaded.size is None:  # a backend that works at any size gets the crops' own (the first's, so all stack)
         parents = source_dataset(source, parents[0]["image"].shape[-1])
     count = len(parents) if n is None else min(n, len(parents))
     jobs = [(i, seed + i * runs + j) for i in range(count) for j in range(runs)]
-    rows, seconds, evaluations, pixels = [], 0.0, 0, 0
+    rows, seconds, evaluations, pixels, seams = [], 0.0, 0, 0, []
     with staged_dir(out, "inpainting") as staging:
         for d in ("frames", "edits", "lesion", "runs"):
             (staging / d).mkdir()
@@ -110,6 +113,7 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
                            solver_steps, extra)
                 evaluations += result.evaluations
                 pixels += result.pixels
+                seams.append(seam_score(result.frames[0], result.image, result.regions))
                 rows.append({"id": f"{family}-seed{s:06d}", "image": f"seed{s:06d}.png",
                              "lesion": f"lesion/seed{s:06d}.png", "label": row.get("label", ""),
                              "source_id": row.get("source_id", ""), "split": "train", "origin": "synthetic",
@@ -117,10 +121,11 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
                              "edit_map": f"edits/seed{s:06d}.png", "lesion_estimated": 1,
                              "steps": len(result.regions), "coverage": f"{result.coverage:.4f}",
                              "max_repeat": int(result.edit_map.max()), "evaluations": result.evaluations,
-                             "pixels": result.pixels, **extra})
+                             "pixels": result.pixels, "seam_score": f"{seams[-1]:.4f}", **extra})
             if progress:
                 progress(min(start + batch, len(jobs)), len(jobs))
-        report = InpaintReport(Path(out), count, len(jobs), device, seconds, evaluations / len(jobs), pixels / len(jobs))
+        report = InpaintReport(Path(out), count, len(jobs), device, seconds, evaluations / len(jobs), pixels / len(jobs),
+                               float(np.nanmedian(seams)) if not np.isnan(seams).all() else float("nan"))
         for r in rows:
             r["seconds_per_image"] = f"{report.seconds_per_image:.6f}"
         write_manifest(staging, rows)
@@ -130,7 +135,7 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
             "solver_steps": solver_steps, "batch": batch, "device": device, "precision": precision,
             "seconds_model": seconds, "seconds_per_image": report.seconds_per_image,
             "evaluations_per_image": report.evaluations_per_image, "pixels_per_image": report.pixels_per_image,
-            **({"backend": loaded.settings} if loaded.settings else {})})
+            "seam_score_median": report.seam_median, **({"backend": loaded.settings} if loaded.settings else {})})
     return report
 
 

@@ -97,15 +97,6 @@ class StepContext:
         return torch.rand(shape, generator=self.generator, device=self.generator.device).to(self.device)
 
 
-def seeded_normal(seeds: list[int], shape: tuple[int, ...], device: torch.device | str) -> torch.Tensor:
-    """``[len(seeds), *shape]`` standard normal noise, row i drawn from its own generator seeded ``seeds[i]``.
-
-    Drawn on the CPU so an image depends only on (weights, seed, condition), not on the device or batch.
-    """
-    rows = [torch.randn(shape, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
-    return torch.stack(rows).to(device)
-
-
 class GenerativeModel(nn.Module):
     """Base class. Subclasses set ``name``, ``Config``, ``supports`` (condition fields they accept),
     ``sample_options`` (keyword options of :meth:`sample`) and implement the abstract methods."""

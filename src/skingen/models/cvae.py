@@ -15,9 +15,10 @@ import torch
 from torch import nn
 
 from skingen.errors import SkingenError
-from skingen.models.base import Condition, GenerativeModel, StepContext, seeded_normal
+from skingen.models.base import Condition, GenerativeModel, StepContext
 from skingen.nn.blocks import ConvDecoder, ConvEncoder, Discriminator, check_size
 from skingen.nn.gan import d_loss, g_loss
+from skingen.seeding import seeded_normal
 
 
 @dataclass(frozen=True)

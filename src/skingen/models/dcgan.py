@@ -12,9 +12,10 @@ from typing import Any
 
 import torch
 
-from skingen.models.base import Condition, GenerativeModel, StepContext, seeded_normal
+from skingen.models.base import Condition, GenerativeModel, StepContext
 from skingen.nn.blocks import ConvDecoder, Discriminator, check_size
 from skingen.nn.gan import check_augments, d_loss, d_stats, diff_augment, g_loss, gan_optimizers, r1_penalty
+from skingen.seeding import seeded_normal
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,10 @@ import torch
 from torch import nn
 
 from skingen.errors import SkingenError
-from skingen.models.base import Condition, GenerativeModel, StepContext, seeded_normal
+from skingen.models.base import Condition, GenerativeModel, StepContext
 from skingen.nn.blocks import DownBlock, PatchDiscriminator, UpBlock, check_size, width
 from skingen.nn.gan import check_augments, d_loss, d_stats, diff_augment, g_loss, gan_optimizers
+from skingen.seeding import seeded_normal
 
 #: DiffAugment transforms that keep a (condition, image) pair aligned; "color" would recolour the condition too
 PAIR_AUGMENTS = ("translation", "cutout")

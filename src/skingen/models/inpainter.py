@@ -1,18 +1,14 @@
 """``inpaint``: an inpainting diffusion model, the denoiser of GLIDE-style iterative inpainting.
 
 Network: a diffusers ``UNet2DModel`` (:func:`skingen.nn.unet.make_unet`) whose 7 input channels are the
-noisy image, the source with the region blanked (``source·keep``) and ``keep`` itself. Training
-(diffusers ``DDPMScheduler``, cosine schedule, v-prediction) repaints random regions from the same generator the
+noisy image, the source with the region blanked (``source·keep``) and ``keep`` itself; the diffusion
+process is :class:`skingen.diffusion.Diffusion` (cosine schedule, v-prediction). Training repaints random regions from the same generator the
 algorithm uses (boxes and blobs, ``region_min``–``region_max`` of the side); a fraction
 ``window_prob`` of batches is cut to the context window the algorithm would denoise around each
-region, so the network also learns to work with that much context. Sampling uses DPM-Solver++
-(diffusers ``DPMSolverMultistepScheduler``, deterministic: the only noise is the starting noise, one
-generator per image); the known pixels are pasted back at the end, so kept pixels never change.
-
-Why v-prediction: with ε-prediction and the cosine schedule (ᾱ ≈ 2e-9 at the last step) the solver's
-first clean-image estimate x0 = (x_t − √(1−ᾱ)·ε)/√ᾱ multiplies any ε error by ~2e4; a model trained
-that way on the measles crops inpainted pure noise at 10 and 50 solver steps. v-prediction gives x0
-with bounded error at every noise level.
+region, so the network also learns to work with that much context. Sampling is DPM-Solver++
+(deterministic: the only noise is the starting noise, one generator per image); the known pixels are
+pasted back at the end, so kept pixels never change. v-prediction, because an ε-prediction model trained
+on the measles crops inpainted pure noise at 10 and 50 solver steps (see ``Diffusion.clip_x0``).
 
 ``sample(seeds, cond)``: with ``source`` and ``keep``, one inpainting of the region keep = 0; with
 ``source`` alone, one iterative run per seed with the default :class:`~skingen.inpaint.iterative.RunParams`
@@ -28,11 +24,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from skingen.diffusion import Diffusion
 from skingen.errors import SkingenError
 from skingen.inpaint.iterative import Inpainter, RunParams, run_iterative
 from skingen.inpaint.regions import SHAPES, Rand, check_choice, random_regions, window_box
 from skingen.models.base import Condition, GenerativeModel, StepContext
 from skingen.nn.unet import make_unet, size_multiple
+from skingen.seeding import seeded_normal
 
 
 @dataclass(frozen=True)
@@ -63,8 +61,6 @@ class InpaintModel(GenerativeModel):
 
     def __init__(self, config: InpaintConfig):
         super().__init__(config)
-        from diffusers import DDPMScheduler
-
         c = config
         if not 0 < c.region_min <= c.region_max <= 1:
             raise SkingenError(f"inpaint: need 0 < region_min <= region_max <= 1, got {c.region_min}, {c.region_max}")
@@ -78,9 +74,10 @@ class InpaintModel(GenerativeModel):
             raise SkingenError("inpaint: solver_steps must be at least 1")
         self.unet = make_unet(c.size, 7, 3, c.widths, c.layers_per_block, c.attention or None)
         self.multiple = size_multiple(c.widths)
-        # a plain attribute, not a module: the schedule is rebuilt from the config, never saved
-        self.scheduler = DDPMScheduler(num_train_timesteps=c.timesteps, beta_schedule=c.beta_schedule,
-                                       prediction_type="v_prediction", clip_sample=False)
+        try:
+            self.diffusion = Diffusion(timesteps=c.timesteps, beta_schedule=c.beta_schedule, prediction="v_prediction")
+        except SkingenError as e:
+            raise SkingenError(f"inpaint: {e}") from None
 
     def networks(self) -> dict[str, nn.Module]:
         return {"unet": self.unet}
@@ -108,9 +105,9 @@ class InpaintModel(GenerativeModel):
         x0, keep = self.training_inputs(batch["image"], lambda n: torch.tensor([next(pool) for _ in range(n)]))
         n = len(x0)
         noise = ctx.randn(*x0.shape)
-        t = (ctx.rand(n) * self.config.timesteps).long().clamp(max=self.config.timesteps - 1)
-        target = self.scheduler.get_velocity(x0, noise, t)
-        pred = self.net("unet")(torch.cat([self.scheduler.add_noise(x0, noise, t), x0 * keep, keep], 1), t).sample
+        t = self.diffusion.timesteps_from(ctx.rand(n))
+        target = self.diffusion.target(x0, noise, t)
+        pred = self.net("unet")(torch.cat([self.diffusion.add_noise(x0, noise, t), x0 * keep, keep], 1), t).sample
         se = (pred.float() - target).pow(2)
         region = 1 - keep
         # kept pixels are pasted back after sampling, and they dominate the area: at weight 1 (a plain mean) a 64 px
@@ -121,13 +118,13 @@ class InpaintModel(GenerativeModel):
         return {"loss/diffusion": loss.item(),
                 "loss/region": ((se * region).sum() / (3 * region.sum()).clamp(min=1)).item()}
 
-    def predict_clean(self, noisy: torch.Tensor, source: torch.Tensor, keep: torch.Tensor, t: torch.Tensor
-                      ) -> torch.Tensor:
-        """The network's estimate of the clean image from ``noisy`` at timesteps ``t`` ``[N]``:
-        x0 = √ᾱ·x_t − √(1−ᾱ)·v."""
-        v = self.unet(torch.cat([noisy, source * keep, keep], 1), t).sample
-        ab = self.scheduler.alphas_cumprod.to(noisy.device)[t].view(-1, 1, 1, 1)
-        return ab.sqrt() * noisy - (1 - ab).sqrt() * v
+    def _net(self, x_in: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.unet(x_in, t).sample
+
+    @staticmethod
+    def condition_channels(source: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """``[N,4,H,W]``: the source with the region blanked (``source·keep``, [-1, 1]) and ``keep`` {0,1}."""
+        return torch.cat([source * keep, keep], 1)
 
     @torch.no_grad()
     def region_loss(self, images: torch.Tensor, keep: torch.Tensor, seed: int = 0, levels: int = 8) -> float:
@@ -139,33 +136,26 @@ class InpaintModel(GenerativeModel):
         t = torch.linspace(0, self.config.timesteps - 1, levels).round().long().repeat_interleave(n).to(dev)
         x0, kp = images.repeat(levels, 1, 1, 1), keep.repeat(levels, 1, 1, 1)
         noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(dev)
-        pred = self.predict_clean(self.scheduler.add_noise(x0, noise, t), x0, kp, t)
+        noisy = self.diffusion.add_noise(x0, noise, t)
+        pred = self.diffusion.to_x0(self._net(torch.cat([noisy, self.condition_channels(x0, kp)], 1), t), noisy, t)
         region = 1 - kp
         return float(((pred - x0).pow(2) * region).sum() / (3 * region.sum()))
 
     # -- sampling -------------------------------------------------------------------------------
     @torch.no_grad()
-    def fill(self, source: torch.Tensor, keep: torch.Tensor, generators: list[torch.Generator],
+    def fill(self, source: torch.Tensor, keep: torch.Tensor, generators: list[torch.Generator | int],
              solver_steps: int | None = None) -> torch.Tensor:
         """Inpaint ``source`` ``[N,3,s,s]`` where ``keep`` ``[N,1,s,s]`` is 0 (any side that is a multiple of
-        ``self.multiple``); starting noise from ``generators[i]`` (CPU) for row i. Kept pixels are returned
+        ``self.multiple``); starting noise from ``generators[i]`` (a CPU generator or a seed) for row i. Kept pixels are returned
         exactly. Returns ``[N,3,s,s]`` in [-1, 1] on the model's device."""
-        from diffusers import DPMSolverMultistepScheduler
-
         if source.shape[-1] % self.multiple or source.shape[-2] % self.multiple:
             raise SkingenError(f"inpaint: window {tuple(source.shape[-2:])} is not a multiple of {self.multiple} px")
         dev = self.device
         source, keep = source.to(dev), keep.to(dev)
-        solver = DPMSolverMultistepScheduler.from_config(self.scheduler.config, algorithm_type="dpmsolver++",
-                                                         solver_order=2)
-        solver.set_timesteps(solver_steps or self.config.solver_steps, device=dev)
-        x = torch.stack([torch.randn(source.shape[1:], generator=g) for g in generators]).to(dev)
-        x = x * solver.init_noise_sigma
-        cond = torch.cat([source * keep, keep], 1)
-        for t in solver.timesteps:
-            out = self.unet(torch.cat([solver.scale_model_input(x, t), cond.to(x.dtype)], 1), t).sample
-            x = solver.step(out, t, x).prev_sample
-        return torch.where(keep > 0.5, source, x.clamp(-1, 1).to(source.dtype))
+        noise = seeded_normal(generators, tuple(source.shape[1:]), dev)
+        x = self.diffusion.sample(self._net, noise, self.condition_channels(source, keep),
+                                  solver_steps or self.config.solver_steps)
+        return torch.where(keep > 0.5, source, x.to(source.dtype))
 
     def inpainter(self, solver_steps: int | None = None) -> Inpainter:
         """This model as the denoiser of :func:`~skingen.inpaint.iterative.run_iterative`."""
@@ -185,8 +175,7 @@ class InpaintModel(GenerativeModel):
             return torch.stack([r.image for r in runs]).to(self.device)
         source = cond.source if cond.source is not None else torch.zeros(len(seeds), 3, size, size)
         keep = cond.keep if cond.keep is not None else torch.zeros(len(seeds), 1, size, size)
-        gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        return self.fill(source.float(), keep.float(), gens, steps)
+        return self.fill(source.float(), keep.float(), list(seeds), steps)
 
     def condition_from_batch(self, batch: dict[str, Any]) -> Condition | None:
         """Preview: the batch's images with their central square (half the side) inpainted."""

@@ -15,12 +15,19 @@ Routes (JSON unless said otherwise):
 
 Security: the session key is a random 192-bit token in an HttpOnly, SameSite=Strict cookie; a study with an
 access code (required off loopback by the CLI) refuses to start a session without it; wrong access codes
-and unknown resume codes are counted per client address (:class:`CodeGuard`: 20 in 10 minutes, then 429). Responses carry
-``Cache-Control: no-store`` and a Content-Security-Policy allowing only this origin.
+and unknown resume codes are counted per client address (:class:`CodeGuard`: 20 in 10 minutes, then 429 with
+``Retry-After``; the client address is the TCP peer unless ``skingen rate serve --forwarded-allow-ips`` names
+a proxy). Every reply, errors and 500s included, carries ``Cache-Control: no-store``, ``nosniff`` and a
+Content-Security-Policy allowing only this origin. Request bodies are capped at 4 KB (413); a 422 names the
+field and the problem, never the value sent. Only the Host names the server was started for are answered
+(400 otherwise: a web page cannot reach the study by DNS rebinding). Every image is served padded to one
+byte size (:func:`~skingen.rating.guards.pad_png`), so its size says nothing about real or synthetic. Rater
+sessions without an answer expire after an hour and are left out of the report.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 import sqlite3
@@ -32,17 +39,19 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import Cookie, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from skingen.rating.session import Rater, RatingError, find_rater, next_question, record_answer, start_rater
+from skingen.rating.guards import HEADERS, MAX_BODY, BodyLimit, SecurityHeaders, pad_png, served_hosts
+from skingen.rating.session import (EMPTY_RATER_TTL, Rater, RatingError, expire_empty_raters, find_rater,
+                                    next_question, record_answer, start_rater)
 from skingen.rating.store import connect, db_path, read_definition
 
 COOKIE = "skingen_rater"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _STATIC = {"rate.js": "text/javascript", "rate.css": "text/css"}
-_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-            "Content-Security-Policy": "default-src 'self'; img-src 'self'; frame-ancestors 'none'"}
 
 
 class SessionIn(BaseModel):
@@ -67,34 +76,41 @@ class CodeGuard:
     ``window`` seconds that address is refused (429) until the window has passed, so neither code can be
     guessed by trying (a resume code opens another rater's session)."""
 
-    def __init__(self, limit: int = 20, window: float = 600.0):
-        self.limit, self.window = limit, window
+    def __init__(self, limit: int = 20, window: float = 600.0, clock=time.monotonic):
+        self.limit, self.window, self.clock = limit, window, clock
         self._failures: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
     def check(self, who: str) -> None:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             recent = [t for t in self._failures.get(who, []) if now - t < self.window]
             self._failures[who] = recent
             if len(recent) >= self.limit:
-                raise RatingError(429, f"too many wrong codes from this address; try again in "
-                                       f"{int(self.window - (now - recent[0])) + 1} s")
+                wait = max(1, math.ceil(self.window - (now - recent[0])))
+                until = time.strftime("%H:%M:%S UTC", time.gmtime(time.time() + wait))
+                raise RatingError(429, f"too many wrong codes from this address; locked out for {wait} s more "
+                                       f"(until {until}), then the right code lets you in",
+                                  headers={"Retry-After": str(wait)})
 
     def failed(self, who: str) -> None:
         with self._lock:
-            self._failures.setdefault(who, []).append(time.monotonic())
+            self._failures.setdefault(who, []).append(self.clock())
 
 
 def create_app(study: str | Path, access_code: str | None = None, https: bool = False,
-               guard: CodeGuard | None = None):
+               guard: CodeGuard | None = None, hosts: list[str] | None = None, max_body: int = MAX_BODY):
     """The app serving one existing study folder (see :func:`skingen.rating.study.create_study`);
-    ``https``: served over TLS, so the session cookie is marked ``Secure`` (never sent over plain HTTP)."""
+    ``https``: served over TLS, so the session cookie is marked ``Secure`` (never sent over plain HTTP);
+    ``hosts``: Host names answered (default: the loopback names, :func:`~skingen.rating.guards.served_hosts`)."""
     study = Path(study)
     definition = read_definition(study)  # a clear error now rather than at the first request
-    files = resources.files("skingen.rating") / "static"
-    page = (files / "index.html").read_text(encoding="utf-8")
-    static = {name: (files / name).read_bytes() for name in _STATIC}
+    with connect(study) as con:  # every image is served padded to one size: the largest file + one chunk
+        files = [study / r["file"] for r in con.execute("SELECT file FROM images")]
+    served_size = max((f.stat().st_size for f in files), default=0) + 12
+    assets = resources.files("skingen.rating") / "static"
+    page = (assets / "index.html").read_text(encoding="utf-8")
+    static = {name: (assets / name).read_bytes() for name in _STATIC}
 
     @asynccontextmanager
     async def lifespan(app):
@@ -110,15 +126,26 @@ def create_app(study: str | Path, access_code: str | None = None, https: bool = 
     app = FastAPI(title=f"skingen rating: {definition['name']}", docs_url=None, redoc_url=None, openapi_url=None,
                   lifespan=lifespan)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.update(_HEADERS)
-        return response
+    # added last = outermost: the headers reach the replies of the two guards inside them as well
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts or served_hosts("127.0.0.1"))
+    app.add_middleware(BodyLimit, limit=max_body)
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(RatingError)
     async def refused(request: Request, exc: RatingError):
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        # the field and what is wrong, never the value sent (it could be megabytes, or a script)
+        problems = [f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: "
+                    f"{str(e.get('msg', 'invalid'))[:120]}" for e in exc.errors()[:5]]
+        return JSONResponse({"detail": "invalid request: " + "; ".join(problems)}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception):
+        # runs in Starlette's outermost error layer, outside SecurityHeaders: add the headers here
+        return JSONResponse({"detail": "internal error"}, status_code=500, headers=HEADERS)
 
     def rater_of(key: str | None) -> Rater:
         rater = find_rater(study, rater_id=key) if key and _TOKEN.match(key) else None
@@ -167,6 +194,7 @@ def create_app(study: str | Path, access_code: str | None = None, https: bool = 
                 guard.failed(who)
                 raise RatingError(404, "no rater with this resume code")
         else:
+            expire_empty_raters(study, EMPTY_RATER_TTL)
             rater = start_rater(study)
         response = JSONResponse(question(rater))
         response.set_cookie(COOKIE, rater.id, httponly=True, samesite="strict", secure=https,
@@ -193,7 +221,7 @@ def create_app(study: str | Path, access_code: str | None = None, https: bool = 
         if row is None:
             raise RatingError(404, "not found")
         # ``file`` comes from the study's own table (written as images/<token>.png), never from the request
-        return Response((study / row["file"]).read_bytes(), media_type="image/png")
+        return Response(pad_png((study / row["file"]).read_bytes(), served_size), media_type="image/png")
 
     return app
 

@@ -73,7 +73,7 @@ class RatingReport:
 
     study: Path
     definition: dict
-    raters: list[dict]  #: one row per rater who started: questions, answered, finished
+    raters: list[dict]  #: one row per rater with at least one answer: questions, answered, finished
     answers: list[dict]  #: ``answer_rows`` plus ``image_path``/``partner_path`` (the original files)
     summary: list[dict]  #: rows with :data:`SUMMARY_COLUMNS`
     agreement: list[dict]  #: one row per mode: alpha, level, raters, items, note
@@ -273,11 +273,14 @@ def build_report(study: str | Path, top: int = 8) -> RatingReport:
         a["partner_path"] = images[a["partner"]]["path"] if a["partner"] else None
     modes = list(definition["config"]["modes"])
     sources = [s["name"] for s in definition["sources"]]
-    raters = _rater_rows(study)
+    sessions = _rater_rows(study)
+    raters = [r for r in sessions if r["answered"]]  # a session never answered is a probe or a tab left open
     notes = []
     if not answers:
-        notes.append(f"No answers yet ({len(raters)} rater(s) started): nothing to report. Share the study's "
+        notes.append(f"No answers yet ({len(sessions)} rater(s) started): nothing to report. Share the study's "
                      f"address with raters (`skingen rate serve`) and run the report again.")
+    elif len(sessions) > len(raters):
+        notes.append(f"{len(sessions) - len(raters)} rater session(s) without an answer left out of every table.")
     mistaken = _mistaken(answers, top)
     for m in mistaken:
         info = images[m["token"]]

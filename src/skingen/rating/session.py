@@ -19,15 +19,17 @@ from skingen.rating.study import draw_schedule
 
 CHOICES = {"single": ("real", "synthetic"), "pair": ("left", "right"), "likert": ("1", "2", "3", "4", "5")}
 MAX_RT_MS = 3_600_000  # an hour: longer is a tab left open, not a response time
+EMPTY_RATER_TTL = 3600.0  # seconds a rater session without an answer is kept (it has nothing to lose)
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud or typed on a phone
 
 
 class RatingError(Exception):
-    """A request the study refuses; ``status`` is the HTTP status the web layer answers with."""
+    """A request the study refuses; ``status`` is the HTTP status the web layer answers with (and ``headers``
+    any it adds, e.g. ``Retry-After``)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.status = status
+        self.status, self.headers = status, headers
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,19 @@ def start_rater(study: str | Path) -> Rater:
         con.executemany("INSERT INTO schedule VALUES (?, ?, ?, ?)",
                         [(rater.id, pos, item, right) for pos, (item, right) in enumerate(schedule)])
     return rater
+
+
+def expire_empty_raters(study: str | Path, older_than: float = EMPTY_RATER_TTL) -> int:
+    """Delete rater sessions started more than ``older_than`` seconds ago that hold no answer (probes, tabs
+    opened and left); returns how many. Raters with answers are never touched."""
+    cutoff = time.time() - older_than
+    with connect(study) as con, transaction(con, immediate=True):
+        empty = [r[0] for r in con.execute(
+            "SELECT id FROM raters r WHERE created <= ? AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.rater = r.id)",
+            (cutoff,))]
+        con.executemany("DELETE FROM schedule WHERE rater = ?", [(r,) for r in empty])
+        con.executemany("DELETE FROM raters WHERE id = ?", [(r,) for r in empty])
+    return len(empty)
 
 
 def find_rater(study: str | Path, rater_id: str | None = None, code: str | None = None) -> Rater | None:

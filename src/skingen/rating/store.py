@@ -71,16 +71,22 @@ def connect(study: str | Path, create: bool = False) -> Iterator[sqlite3.Connect
     if not create and not path.is_file():
         raise SkingenError(f"no rating study in {study} (no {DB_NAME}); create one with `skingen rate serve "
                            f"--real ... --fake ... --study {study}`")
-    con = sqlite3.connect(path, timeout=30, isolation_level=None)  # explicit BEGIN/COMMIT below
+    try:
+        con = sqlite3.connect(path, timeout=30, isolation_level=None)  # explicit BEGIN/COMMIT below
+    except sqlite3.Error as exc:
+        raise SkingenError(f"{path}: cannot open the study database ({exc})") from None
     con.row_factory = sqlite3.Row
     try:
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a committed answer survives a process crash
-        con.execute("PRAGMA foreign_keys=ON")
-        if create:
-            con.executescript(_SCHEMA)
-        else:
-            _check_schema(con, path)
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a committed answer survives a process crash
+            con.execute("PRAGMA foreign_keys=ON")
+            if create:
+                con.executescript(_SCHEMA)
+            else:
+                _check_schema(con, path)
+        except sqlite3.DatabaseError as exc:  # a damaged or foreign file, a read-only folder
+            raise SkingenError(f"{path}: not a usable skingen study database ({exc})") from None
         yield con
     finally:
         con.close()
@@ -112,7 +118,7 @@ def _check_schema(con: sqlite3.Connection, path: Path) -> None:
         row = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
     except sqlite3.DatabaseError as exc:
         raise SkingenError(f"{path}: not a skingen study database ({exc})") from None
-    if row is None or int(row["value"]) != SCHEMA_VERSION:
+    if row is None or str(row["value"]) != str(SCHEMA_VERSION):
         raise SkingenError(f"{path}: study schema {row and row['value']} is not {SCHEMA_VERSION} "
                            f"(made by another skingen version)")
 
@@ -120,7 +126,10 @@ def _check_schema(con: sqlite3.Connection, path: Path) -> None:
 def read_definition(study: str | Path) -> dict:
     """The study definition stored with the answers (see :func:`skingen.rating.study.create_study`)."""
     with connect(study) as con:
-        return json.loads(con.execute("SELECT value FROM meta WHERE key = 'definition'").fetchone()["value"])
+        row = con.execute("SELECT value FROM meta WHERE key = 'definition'").fetchone()
+    if row is None:
+        raise SkingenError(f"{db_path(study)}: holds no study definition (not made by `skingen rate serve`)")
+    return json.loads(row["value"])
 
 
 def answer_rows(study: str | Path) -> list[dict]:

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from skingen.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from skingen.checkpoint import intact_checkpoints, list_checkpoints, load_checkpoint, resolve_checkpoint, save_checkpoint
 from skingen.config import from_dict, load_config, to_dict
 from skingen.data.manifest import manifest_sha256
 from skingen.errors import SkingenError
@@ -172,6 +172,7 @@ def _fit(run_dir: Path | None, family: str, data: Path, cfg: Any, ckpt: dict[str
     data_labels = sorted({r.get("label", "") for r in dataset.rows})  # the illness classes it was trained on
     if label_column and not cfg.model.labels:  # the model learns the class names from the data, in index order
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, labels=tuple(dataset.labels)))
+    model: GenerativeModel = model_class(family)(cfg.model)  # a bad config fails here, before any run folder
     if run_dir is None:
         run_dir = Path(new_run_dir(outdir, family, data.name, desc)) if accelerator.is_main_process else None
         run_dir = Path(broadcast_object_list([run_dir])[0]) if world > 1 else run_dir
@@ -185,7 +186,6 @@ def _fit(run_dir: Path | None, family: str, data: Path, cfg: Any, ckpt: dict[str
             with open(log_file, "a", encoding="utf-8") as fh:
                 fh.write(line + "\n")
 
-    model: GenerativeModel = model_class(family)(cfg.model)
     model.to(device)
     optimizers = model.make_optimizers()
     gen = torch.Generator(device=device).manual_seed(tc.seed * 1000 + rank) if device.type == "cuda" \
@@ -296,28 +296,54 @@ def _snapshot(accelerator, run_dir: Path, model: GenerativeModel, ema, optimizer
     model.ema_module().load_state_dict(trained)
 
 
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """A run folder's ``config.yaml`` (family, data, model, train); a one-line error when it is not one."""
+    import yaml
+
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise SkingenError(f"{run_dir} is not a run folder (no config.yaml)")
+    try:
+        saved = yaml.safe_load(path.read_bytes())
+    except yaml.YAMLError as exc:
+        raise SkingenError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    if not isinstance(saved, dict) or not {"family", "data"} <= set(saved):
+        raise SkingenError(f"{path}: not a run config (needs family, data, model and train)")
+    return saved
+
+
 def _resume_state(run_dir: Path, images: int | None):
     """(run_dir, family, data, cfg, checkpoint) of a run to continue."""
     import json
 
-    import yaml
-
-    if not (run_dir / "config.yaml").is_file():
-        raise SkingenError(f"{run_dir} is not a run folder (no config.yaml)")
+    saved = read_run_config(run_dir)
     if not list_checkpoints(run_dir / "checkpoints"):
         raise SkingenError(f"{run_dir} has no checkpoint to resume from")
-    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     family, data = saved.pop("family"), Path(saved.pop("data"))
     cfg = from_dict(run_config_class(family), saved)
     if images is not None:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, images=images))
-    ckpt = load_checkpoint(run_dir)
+    try:
+        ckpt = load_checkpoint(run_dir)
+    except SkingenError as exc:
+        raise SkingenError(f"{exc}; {_intact_hint(run_dir)}") from None
     # forget records written after that checkpoint (an interrupted tick), so stats stay one timeline
     stats = run_dir / "stats.jsonl"
     if stats.is_file():
         kept = [r for r in read_jsonl(stats) if r.get("images", 0) <= ckpt["train_state"]["images_seen"]]
         atomic_write_text(stats, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
     return run_dir, family, data, cfg, ckpt
+
+
+def _intact_hint(run_dir: Path) -> str:
+    """Which earlier checkpoint would resume, by name (the damaged latest one must go first)."""
+    root = run_dir / "checkpoints"
+    latest = resolve_checkpoint(root)
+    intact = [c for c in intact_checkpoints(root) if c != latest]
+    if not intact:
+        return "no intact checkpoint is left to resume from"
+    return (f"the previous intact checkpoint is {intact[-1].name}: move {latest.name} out of {root} to resume "
+            f"from {intact[-1].name}")
 
 
 def _restore(ckpt: dict[str, Any], model: GenerativeModel, optimizers, ema, gen: torch.Generator) -> tuple[int, int]:

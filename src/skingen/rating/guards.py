@@ -1,0 +1,116 @@
+"""ASGI guards around the rating app: request-body cap, allowed Host names, security headers on every reply,
+and PNG padding so a served image's byte size says nothing about it.
+
+Why by hand: Starlette has no body-size limit (its ``Request.body()`` reads everything), and its
+``@app.middleware("http")`` layer sits inside the error handler, so 500s and the replies of other middleware
+went out without the headers; a plain ASGI wrapper outside them sees every reply.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import zlib
+from typing import Iterable
+
+HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+           "Content-Security-Policy": "default-src 'self'; img-src 'self'; frame-ancestors 'none'"}
+MAX_BODY = 4096  #: bytes: an answer or a session request is under 300
+
+
+async def _send_json(send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+class SecurityHeaders:
+    """Adds :data:`HEADERS` to every HTTP reply that passes through (set as the outermost user middleware)."""
+
+    def __init__(self, app, headers: dict[str, str] = HEADERS):
+        self.app = app
+        self.raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  *(h for h in self.raw if h[0] not in present)]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """Refuses (413) a request whose body exceeds ``limit`` bytes, by its Content-Length or, without one,
+    while it streams in; the app then gets the body replayed from memory (at most ``limit`` bytes)."""
+
+    def __init__(self, app, limit: int = MAX_BODY):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        too_big = f"request body larger than {self.limit} bytes"
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            return await _send_json(send, 413, too_big)
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                return await _send_json(send, 413, too_big)
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body, replayed = b"".join(chunks), False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: wait for the disconnect, as the server would
+
+        await self.app(scope, replay, send)
+
+
+def served_hosts(host: str, extra: Iterable[str] = ()) -> list[str]:
+    """Host names a browser may use to reach a server listening on ``host`` (for the Host-header check that
+    stops DNS rebinding): loopback names for a loopback address; for a wildcard (0.0.0.0, ::) also this
+    machine's name and addresses; otherwise ``host`` itself; plus ``extra`` (``--allowed-host``)."""
+    loopback = ["127.0.0.1", "localhost", "[::1]"]
+    if host in ("127.0.0.1", "localhost", "::1"):
+        names = loopback
+    elif host in ("0.0.0.0", "::", ""):
+        names = [*loopback, socket.gethostname(), socket.getfqdn()]
+        try:
+            names += [info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)]
+        except OSError:
+            pass
+    else:
+        names = [host]
+    names = [f"[{n}]" if ":" in n and not n.startswith("[") else n for n in [*names, *extra]]
+    return list(dict.fromkeys(n.lower() for n in names))
+
+
+def pad_png(data: bytes, size: int) -> bytes:
+    """``data`` (a PNG) grown to exactly ``size`` bytes by one private ancillary chunk (``paDd``, zeros) before
+    IEND; decoders skip such chunks, so the picture is unchanged. ``size`` must be >= len(data) + 12.
+    By hand because Pillow would have to re-encode the image to add a chunk."""
+    pad = size - len(data) - 12  # a chunk costs 12 bytes: length, type, CRC
+    if pad < 0 or data[-12:-8] != b"\0\0\0\0" or data[-8:-4] != b"IEND":
+        raise ValueError("cannot pad: not a PNG ending in IEND, or already larger than the target")
+    kind, payload = b"paDd", bytes(pad)
+    chunk = struct.pack(">I", pad) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+    return data[:-12] + chunk + data[-12:]

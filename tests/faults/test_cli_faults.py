@@ -1,0 +1,129 @@
+"""Everyday bad input to the CLI: one line and exit 1, never a traceback, never a half-made run."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from skingen.cli import app
+from skingen.config import load_config
+from skingen.errors import SkingenError
+from skingen.seeding import parse_seeds
+from tests.faults.conftest import assert_one_line_error
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("text", ["2e-4", "2E-4", "1e3", "+.5", "-3.0e-2", "1_000.5"])
+def test_floats_in_every_spelling_python_or_yaml_accepts(tmp_path, text):
+    # before: "config key 'model.lr_g' expects float, got '2e-4'"
+    from skingen.train.loop import resolve_config
+
+    expected = float(text)
+    assert resolve_config("dcgan", None, [f"model.lr_g={text}"]).model.lr_g == expected
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(f"model:\n  lr_g: {text}\n")
+    assert resolve_config("dcgan", cfg_file).model.lr_g == expected
+
+
+def test_set_float_on_the_command_line(tmp_path):
+    res = runner.invoke(app, ["train", "dcgan", "--data", str(tmp_path), "--set", "model.lr_g=2e-4", "--dry-run"])
+    assert res.exit_code == 0, res.output
+    assert "lr_g: 0.0002" in res.output
+
+
+def test_a_word_for_a_float_is_still_an_error():
+    from skingen.train.loop import resolve_config
+
+    with pytest.raises(SkingenError, match="expects float"):
+        resolve_config("dcgan", None, ["model.lr_g=fast"])
+
+
+def test_an_invalid_model_config_leaves_no_run_folder(tiny_data, tmp_path):
+    # before: the error came after runs/00000-dcgan-data/ was created, which stayed behind empty
+    res = runner.invoke(app, ["train", "dcgan", "--data", str(tiny_data), "--outdir", str(tmp_path / "runs"),
+                              "--config", "tiny/dcgan", "--set", "model.size=33", "--cpu"])
+    assert_one_line_error(res, "33")
+    assert not (tmp_path / "runs").exists() or list((tmp_path / "runs").iterdir()) == []
+
+
+def test_a_huge_seed_range_is_capped_with_a_clear_message():
+    # before: MemoryError
+    with pytest.raises(SkingenError, match="at most 1,000,000 seeds"):
+        parse_seeds("0-99999999999")
+    assert len(parse_seeds("0-999999")) == 1_000_000
+
+
+def test_a_huge_seed_range_on_the_command_line(trained_run, tmp_path):
+    res = runner.invoke(app, ["sample", str(trained_run), "--out", str(tmp_path / "s"), "--seeds", "0-99999999999"])
+    assert_one_line_error(res, "seeds")
+    assert not (tmp_path / "s").exists()
+
+
+def test_an_impossible_port_is_a_one_line_error(make_study, monkeypatch):
+    # before: OverflowError from the socket layer
+    import uvicorn
+
+    study = make_study()
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("must not start a server"))
+    res = runner.invoke(app, ["rate", "serve", "--study", str(study), "--port", "99999"])
+    assert_one_line_error(res, "--port")
+
+
+@pytest.mark.parametrize("command", ["serve", "report"])
+def test_a_corrupt_study_database_is_a_one_line_error(make_study, tmp_path, monkeypatch, command):
+    import uvicorn
+
+    study = make_study()
+    db = study / "study.sqlite"
+    for extra in study.glob("study.sqlite-*"):
+        extra.unlink()
+    db.write_bytes(b"this is not a database" * 100)
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("must not start a server"))
+    args = ["rate", "serve", "--study", str(study)] if command == "serve" else \
+        ["rate", "report", str(study), "--out", str(tmp_path / "r")]
+    assert_one_line_error(runner.invoke(app, args), "study.sqlite")
+
+
+def test_seeds_option_still_parses_lists():
+    assert parse_seeds("3,0-2,3") == [3, 0, 1, 2]
+    assert json.dumps(parse_seeds("5")) == "[5]"
+
+
+def test_disk_full_while_sampling_is_one_line_and_keeps_nothing(trained_run, tmp_path, monkeypatch):
+    # before: a traceback ending in OSError: [Errno 28]
+    import errno
+    import os
+
+    import skingen.sampling as S
+
+    def full(path, *a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(S, "write_image", full)
+    res = runner.invoke(app, ["sample", str(trained_run), "--out", str(tmp_path / "s"), "--n", "2"])
+    assert_one_line_error(res, "No space left on device", "seed000000.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_error_lines_print_brackets_literally(tmp_path):
+    # before: rich read a path's brackets as markup: "[red]" vanished, "[/x]" raised MarkupError (a traceback)
+    for name in ("[red]missing", "x[/oops]missing"):
+        res = runner.invoke(app, ["prepare", str(tmp_path / name), "--out", str(tmp_path / "d")])
+        assert_one_line_error(res, name)
+
+
+@pytest.mark.parametrize("text", [b"{{{: [", b"just a line", b"\xff\xfe\x00\xd8"])
+def test_a_damaged_run_config_is_a_one_line_error_on_resume(run_copy, text):
+    # before: a YAMLError / AttributeError traceback
+    (run_copy / "config.yaml").write_bytes(text)
+    res = runner.invoke(app, ["train", "dcgan", "--resume", str(run_copy), "--set", "train.images=48", "--cpu"])
+    assert_one_line_error(res, "config.yaml")
+
+
+def test_a_config_file_that_is_not_text_is_a_one_line_error(tmp_path):
+    # before: UnicodeDecodeError
+    (tmp_path / "c.yaml").write_bytes(b"size: 64\nlabel: \xe9\xff\n")
+    res = runner.invoke(app, ["prepare", str(tmp_path), "--out", str(tmp_path / "d"), "--config",
+                              str(tmp_path / "c.yaml"), "--dry-run"])
+    assert_one_line_error(res, "c.yaml")
