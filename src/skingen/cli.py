@@ -287,12 +287,25 @@ def _layout_params(layouts: bool, ita: str | None, coverage: str | None, extra: 
         extra, ita=ita and str(list(ita_range(ita))), coverage=_yaml_list(coverage and coverage.replace("..", ","))))
 
 
+def _sd_options(prompt: list[str], negative_prompt: str | None, guidance: float | None, strength: float | None,
+                resolution: int | None, attention: str | None, cpu_offload: bool):
+    """The sd backend's options when any was given, else None (the backend's defaults)."""
+    given = {"negative_prompt": negative_prompt, "guidance": guidance, "strength": strength,
+             "resolution": resolution, "attention": attention}
+    if not prompt and not cpu_offload and all(v is None for v in given.values()):
+        return None
+    from skingen.inpaint.sd_backend import SDOptions, parse_prompts
+
+    return SDOptions(prompts=parse_prompts(prompt), cpu_offload=cpu_offload,
+                     **{k: v for k, v in given.items() if v is not None})
+
+
 @app.command()
 def inpaint(
     run: Path = typer.Argument(..., help="Run folder (or checkpoint) of an `inpaint` model, a local diffusers "
-                               "folder with an unconditional UNet2DModel (then inpainted by RePaint), or a "
-                               "training-free OpenCV method: opencv:telea, opencv:ns, opencv:shiftmap, "
-                               "opencv:fsr-fast, opencv:fsr-best."),
+                               "folder with an unconditional UNet2DModel (then inpainted by RePaint), a local "
+                               "Stable Diffusion inpainting pipeline folder (--backend sd), or a training-free "
+                               "OpenCV method: opencv:telea, opencv:ns, opencv:shiftmap, opencv:fsr-fast, opencv:fsr-best."),
     from_: str = typer.Option(..., "--from", help="Source crops: DATA[:split] (default split: train)."),
     out: Path = typer.Option(..., "--out", help="New folder for the results (must not exist or be empty)."),
     runs: int = typer.Option(1, help="Runs per source crop (different seeds give different images)."),
@@ -305,12 +318,21 @@ def inpaint(
     coverage: Optional[float] = typer.Option(None, help="End a run once this fraction of pixels has been repainted."),
     repeat_cap: Optional[int] = typer.Option(None, help="Never repaint a pixel more than this many times."),
     context: float = typer.Option(2.0, help="Denoise a window this many times the region side (0 = the whole image)."),
-    solver_steps: Optional[int] = typer.Option(None, help="DPM-Solver++ steps per region (default: the model's)."),
+    solver_steps: Optional[int] = typer.Option(None, help="DPM-Solver++ steps per region (default: the model's; sd: 20)."),
     seed: int = typer.Option(0, help="Seed of the first run (run j of crop i gets seed + i*runs + j)."),
     batch: int = typer.Option(16, help="Runs processed together (windows per network call)."),
     no_ema: bool = typer.Option(False, "--no-ema", help="Use the trained weights instead of their moving average."),
     precision: str = typer.Option("fp32", help="fp32, bf16 or fp16 (GPU)."),
     cpu: bool = typer.Option(False, "--cpu", help="Run on the CPU even when a GPU is available."),
+    backend: str = typer.Option("auto", help="auto (from RUN), inpaint, repaint or sd (a diffusers SD inpainting pipeline)."),
+    prompt: list[str] = typer.Option([], help="sd: prompt for every class, or LABEL=TEXT for one (repeatable; "
+                                     "default: a small per-class table)."),
+    negative_prompt: Optional[str] = typer.Option(None, help="sd: negative prompt (default: drawing, cartoon, text, ...)."),
+    guidance: Optional[float] = typer.Option(None, help="sd: classifier-free guidance scale (default 7.5; > 1 costs 2 UNet calls a step)."),
+    strength: Optional[float] = typer.Option(None, help="sd: 1 repaints a region from noise (default); < 1 keeps some of it."),
+    resolution: Optional[int] = typer.Option(None, help="sd: side windows are resized to (default: the pipeline's, 512 for SD 1.5/2)."),
+    attention: Optional[str] = typer.Option(None, help="sd: sdpa (default) or slicing (less GPU memory, slower)."),
+    cpu_offload: bool = typer.Option(False, "--cpu-offload", help="sd: keep each model on the GPU only while it runs."),
 ) -> None:
     """Iterative inpainting: turn real crops into new images by repainting one region per step."""
     from skingen.inpaint.folder import inpaint_to_folder
@@ -319,10 +341,11 @@ def inpaint(
     with _user_errors():
         params = RunParams(steps=steps, shape=shape, size=size, size_end=size_end, placement=placement,
                            coverage=coverage, repeat_cap=repeat_cap, context=context or None)
+        sd = _sd_options(prompt, negative_prompt, guidance, strength, resolution, attention, cpu_offload)
         with _progress("inpaint") as progress:
             report = inpaint_to_folder(run, from_, out, params, runs=runs, n=n, seed=seed, solver_steps=solver_steps,
                                        batch=batch, device=_device(cpu), ema=not no_ema, precision=precision,
-                                       progress=progress)
+                                       backend=backend, sd=sd, progress=progress)
     console.print(f"wrote {report.images} images ({report.sources} crops x {runs} runs) to {report.out}: "
                   f"{report.seconds_per_image:.3f} s/image, {report.evaluations_per_image:.0f} model evaluations and "
                   f"{report.pixels_per_image / 1e6:.2f} Mpixels per image ({report.device}, {precision}; model time only); "

@@ -5,6 +5,8 @@
   pipeline folder with ``unet/`` and optionally ``scheduler/``): **RePaint** (Lugmayr et al. 2022) with
   diffusers' ``RePaintScheduler``, which inpaints with any unconditional diffusion model by
   re-noising the known pixels at every step and resampling (``jump_length`` / ``jump_n_sample``);
+- a local diffusers Stable Diffusion *inpainting* pipeline folder (``sd``, :mod:`skingen.inpaint.sd_backend`):
+  each window resized to the pipeline's resolution and inpainted from a per-class text prompt;
 - ``opencv:<method>``: a training-free classical method (:mod:`skingen.inpaint.opencv`), at the crops'
   own resolution.
 
@@ -15,8 +17,9 @@ Weights are never downloaded here: pass a folder you already have (e.g. a ``save
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -25,40 +28,78 @@ from skingen.errors import SkingenError
 from skingen.inpaint.iterative import Inpainter
 
 
+BACKENDS = ("auto", "inpaint", "repaint", "sd")
+
+
 @dataclass
 class LoadedInpainter:
     inpainter: Inpainter
-    size: int | None     #: image side the denoiser works at (sources are resized to it); None = any
-    family: str          #: ``inpaint`` (skingen model), ``repaint`` (diffusers UNet) or ``opencv:<method>``
+    size: int | None     #: image side the denoiser works at (sources are resized to it); None = the crops' own
+    family: str          #: ``inpaint`` (skingen model), ``repaint`` (diffusers UNet), ``opencv-<method>`` or ``sd``
     checkpoint: str      #: the folder the weights came from ("" when there are none)
+    #: label -> (the inpainter for crops of that class, what to record with each image); None = one for all
+    for_label: Callable[[str], tuple[Inpainter, dict[str, str]]] | None = None
+    settings: dict[str, object] = field(default_factory=dict)  #: backend settings recorded in inpaint.json
+
+    def by_label(self, label: str) -> tuple[Inpainter, dict[str, str]]:
+        return self.for_label(label) if self.for_label else (self.inpainter, {})
 
 
-def _diffusers_unet_folder(path: Path) -> Path | None:
+def _unet_class(path: Path) -> tuple[Path, str] | None:
+    """(folder, class name) of the diffusers UNet at ``path`` or ``path/unet``."""
     for folder in (path, path / "unet"):
         cfg = folder / "config.json"
-        if cfg.is_file() and json.loads(cfg.read_text()).get("_class_name") == "UNet2DModel":
-            return folder
+        if cfg.is_file():
+            name = json.loads(cfg.read_text()).get("_class_name")
+            if name in ("UNet2DModel", "UNet2DConditionModel"):
+                return folder, name
     return None
 
 
-def load_inpainter(path: str | Path, device: str = "cpu", ema: bool = True, solver_steps: int | None = None
-                   ) -> LoadedInpainter:
-    """The denoiser stored at ``path`` (module docstring); ``solver_steps``: its sampling steps."""
-    from skingen.inpaint.opencv import is_opencv_name, opencv_inpainter
+def detect_backend(path: Path) -> str:
+    """``opencv`` for an ``opencv:<method>`` name, ``sd`` for a pipeline folder with a text-conditioned UNet,
+    ``repaint`` for an unconditional ``UNet2DModel``, else ``inpaint`` (a skingen run or checkpoint)."""
+    from skingen.inpaint.opencv import is_opencv_name
 
     if is_opencv_name(str(path)):
+        return "opencv"
+    found = _unet_class(path)
+    if found is None:
+        return "inpaint"
+    return "repaint" if found[1] == "UNet2DModel" else "sd"
+
+
+def load_inpainter(path: str | Path, device: str = "cpu", ema: bool = True, solver_steps: int | None = None,
+                   backend: str = "auto", precision: str = "fp32", sd=None) -> LoadedInpainter:
+    """The denoiser stored at ``path`` (module docstring); ``solver_steps``: its sampling steps;
+    ``backend``: one of :data:`BACKENDS` (``auto`` = :func:`detect_backend`); ``sd``: the sd backend's
+    :class:`~skingen.inpaint.sd_backend.SDOptions` (an error with any other backend)."""
+    if backend not in BACKENDS:
+        raise SkingenError(f"backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
+    backend = detect_backend(Path(path)) if backend == "auto" else backend
+    if sd is not None and backend != "sd":
+        raise SkingenError(f"--prompt, --negative-prompt, --guidance, --strength, --resolution, --attention and "
+                           f"--cpu-offload apply to --backend sd only ({path} is driven by '{backend}')")
+    if backend == "opencv":
+        from skingen.inpaint.opencv import opencv_inpainter
+
         return LoadedInpainter(opencv_inpainter(str(path)), None, str(path).replace(":", "-"), "")
     path = Path(path)
-    unet_folder = _diffusers_unet_folder(path)
-    if unet_folder is not None:
-        return _load_repaint(path, unet_folder, device, solver_steps)
+    if backend == "sd":
+        return _load_sd(path, device, precision, sd, solver_steps)
+    if backend == "repaint":
+        found = _unet_class(path)
+        if found is None or found[1] != "UNet2DModel":
+            raise SkingenError(f"{path}: RePaint needs a diffusers folder with an unconditional UNet2DModel")
+        return _load_repaint(path, found[0], device, solver_steps)
     from skingen.registry import load_model
 
     model, ckpt = load_model(path, ema=ema, device=device)
     family = ckpt["config"]["family"]
     if not hasattr(model, "inpainter"):
         raise SkingenError(f"{path} is a '{family}' model; iterative inpainting needs an inpainting model "
-                           f"(an 'inpaint' run, or a diffusers UNet2DModel folder for RePaint)")
+                           f"(an 'inpaint' run, a diffusers UNet2DModel folder for RePaint, or a Stable Diffusion "
+                           f"inpainting pipeline folder for --backend sd)")
     return LoadedInpainter(model.inpainter(solver_steps), model.config.size, family, str(ckpt["path"].resolve()))
 
 
@@ -79,6 +120,26 @@ def _load_repaint(path: Path, unet_folder: Path, device: str, solver_steps: int 
     multiple = 2 ** (len(unet.config.block_out_channels) - 1)
     return LoadedInpainter(repaint_inpainter(unet, scheduler_config, steps=solver_steps or 25, multiple=multiple),
                            size, "repaint", str(unet_folder.resolve()))
+
+
+def _load_sd(path: Path, device: str, precision: str, options, solver_steps: int | None) -> LoadedInpainter:
+    from dataclasses import replace
+
+    from skingen.inpaint.sd_backend import SDInpainting, SDOptions
+
+    options = options or SDOptions()
+    if solver_steps is not None:
+        options = replace(options, solver_steps=solver_steps)
+    sd = SDInpainting.load(path, device, precision, options)
+    inpainters: dict[str, Inpainter] = {}
+
+    def for_label(label: str) -> tuple[Inpainter, dict[str, str]]:
+        prompt = options.prompt_for(label)
+        if prompt not in inpainters:
+            inpainters[prompt] = sd.inpainter(prompt)
+        return inpainters[prompt], {"prompt": prompt, "negative_prompt": options.negative_prompt}
+
+    return LoadedInpainter(for_label("")[0], None, "sd", str(path.resolve()), for_label, sd.settings())
 
 
 def repaint_inpainter(unet, scheduler_config: dict | None = None, steps: int = 25, jump_length: int = 5,

@@ -8,12 +8,13 @@ Each run has a seed (run j of source i: ``seed + i·runs + j``) and writes, name
 | ``frames/seedNNNNNN.png`` | the strip: source, the image after each step, and the edit map |
 | ``edits/seedNNNNNN.png`` | the edit map: pixel value = times that pixel was repainted (8-bit, exact up to 255) |
 | ``lesion/seedNNNNNN.png`` | an *estimated* lesion mask: the source's outside the edited area, the auto mask inside |
-| ``runs/seedNNNNNN.json`` | parameters, the regions in order, model evaluations and pixels processed |
+| ``runs/seedNNNNNN.json`` | parameters, the regions in order, model evaluations and pixels processed (sd: prompts) |
 
 plus ``manifest.csv`` (synthetic rows: ``parent_id``, the parent's ``source_id`` so grouped splits stay
 leak-free, ``edit_map``, ``lesion`` with ``lesion_estimated=1``, cost columns, ``seam_score``
-(:mod:`skingen.inpaint.seams`)) and ``inpaint.json``. Sources are resized to the model's size (OpenCV
-backends keep the crops' own). Seconds are measured around the inpainting only.
+(:mod:`skingen.inpaint.seams`); sd: ``prompt`` and ``negative_prompt``) and ``inpaint.json``. Sources are
+resized to the model's size (OpenCV and sd backends keep the crops' own). Seconds are measured around the
+inpainting only.
 """
 
 from __future__ import annotations
@@ -65,16 +66,22 @@ def edit_map_image(counts: np.ndarray) -> np.ndarray:
 def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, params: RunParams = RunParams(),
                       runs: int = 1, n: int | None = None, seed: int = 0, solver_steps: int | None = None,
                       batch: int = 16, device: str = "cpu", ema: bool = True, precision: str = "fp32",
-                      progress: Callable[[int, int], None] | None = None) -> InpaintReport:
+                      backend: str = "auto", sd=None, progress: Callable[[int, int], None] | None = None
+                      ) -> InpaintReport:
     """``runs`` iterative-inpainting runs on each of the first ``n`` crops of ``source`` (``DATA[:split]``,
     default split train) with the denoiser at ``run`` (:func:`~skingen.inpaint.backends.load_inpainter`: an
-    ``inpaint`` run, or a diffusers UNet folder for RePaint); writes the new folder ``out``."""
+    ``inpaint`` run, a diffusers UNet folder for RePaint, or an SD inpainting pipeline with ``backend`` sd and
+    its ``sd`` options); writes the new folder ``out``."""
     if runs < 1 or batch < 1 or (n is not None and n < 1):
         raise SkingenError("--runs, --batch and --n must be at least 1")
     autocast = autocast_for(precision, device)
-    loaded = load_inpainter(run, device=device, ema=ema, solver_steps=solver_steps)
+    loaded = load_inpainter(run, device=device, ema=ema, solver_steps=solver_steps, backend=backend,
+                            precision=precision, sd=sd)
     inpainter, family, checkpoint = loaded.inpainter, loaded.family, loaded.checkpoint
+    solver_steps = loaded.settings.get("solver_steps", inpainter.evaluations)  # sd: evaluations count guidance too
     parents = source_dataset(source, loaded.size)
+    if loaded.size is None:  # a backend that works at any size gets the crops' own (the first's, so all stack)
+        parents = source_dataset(source, parents[0]["image"].shape[-1])
     count = len(parents) if n is None else min(n, len(parents))
     jobs = [(i, seed + i * runs + j) for i in range(count) for j in range(runs)]
     rows, seconds, evaluations, pixels, seams = [], 0.0, 0, 0, []
@@ -85,15 +92,25 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
             chunk = jobs[start:start + batch]
             items = {i: parents[i] for i, _ in chunk}
             sources = torch.stack([items[i]["image"] for i, _ in chunk])
+            by_label: dict[str, list[int]] = {}  # sd: runs of one class share an inpainter (its prompt)
+            for k, (i, _) in enumerate(chunk):
+                by_label.setdefault(parents.rows[i].get("label", "") if loaded.for_label else "", []).append(k)
+            results: list[RunResult | None] = [None] * len(chunk)
+            recorded: list[dict[str, str]] = [{}] * len(chunk)
             t = time.perf_counter()
-            with autocast:
-                results = run_iterative(inpainter, sources, [s for _, s in chunk], params, batch=batch)
+            for label, ks in by_label.items():
+                label_inpainter, extra = loaded.by_label(label)
+                with autocast:
+                    done = run_iterative(label_inpainter, sources[ks], [chunk[k][1] for k in ks], params, batch=batch)
+                for k, result in zip(ks, done):
+                    results[k], recorded[k] = result, extra
             if torch.device(device).type == "cuda":
                 torch.cuda.synchronize(device)
             seconds += time.perf_counter() - t
-            for (i, s), result in zip(chunk, results):
+            for (i, s), result, extra in zip(chunk, results, recorded):
                 row = parents.rows[i]
-                _write_run(staging, result, items[i]["lesion"][0].bool().numpy(), row["id"], params, inpainter.evaluations)
+                _write_run(staging, result, items[i]["lesion"][0].bool().numpy(), row["id"], params,
+                           solver_steps, extra)
                 evaluations += result.evaluations
                 pixels += result.pixels
                 seams.append(seam_score(result.frames[0], result.image, result.regions))
@@ -104,7 +121,7 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
                              "edit_map": f"edits/seed{s:06d}.png", "lesion_estimated": 1,
                              "steps": len(result.regions), "coverage": f"{result.coverage:.4f}",
                              "max_repeat": int(result.edit_map.max()), "evaluations": result.evaluations,
-                             "pixels": result.pixels, "seam_score": f"{seams[-1]:.4f}"})
+                             "pixels": result.pixels, "seam_score": f"{seams[-1]:.4f}", **extra})
             if progress:
                 progress(min(start + batch, len(jobs)), len(jobs))
         report = InpaintReport(Path(out), count, len(jobs), device, seconds, evaluations / len(jobs), pixels / len(jobs),
@@ -115,15 +132,15 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
         write_json(staging / "inpaint.json", {
             "model": family, "checkpoint": checkpoint, "ema": ema, "source": str(source), "sources": count,
             "runs_per_source": runs, "images": len(jobs), "seed": seed, "params": params.to_dict(),
-            "solver_steps": inpainter.evaluations, "batch": batch, "device": device, "precision": precision,
+            "solver_steps": solver_steps, "batch": batch, "device": device, "precision": precision,
             "seconds_model": seconds, "seconds_per_image": report.seconds_per_image,
             "evaluations_per_image": report.evaluations_per_image, "pixels_per_image": report.pixels_per_image,
-            "seam_score_median": report.seam_median})
+            "seam_score_median": report.seam_median, **({"backend": loaded.settings} if loaded.settings else {})})
     return report
 
 
 def _write_run(folder: Path, result: RunResult, parent_lesion: np.ndarray, parent_id: str, params: RunParams,
-               solver_steps: int) -> None:
+               solver_steps: int, extra: dict[str, str]) -> None:
     name = f"seed{result.seed:06d}"
     frames = list(from_tensor(torch.stack(result.frames)))
     counts = result.edit_map.numpy()
@@ -137,4 +154,4 @@ def _write_run(folder: Path, result: RunResult, parent_lesion: np.ndarray, paren
     write_json(folder / "runs" / f"{name}.json", {
         "seed": result.seed, "parent_id": parent_id, "params": params.to_dict(), "solver_steps": solver_steps,
         "regions": [r.describe() for r in result.regions], "coverage": result.coverage,
-        "max_repeat": int(counts.max()), "evaluations": result.evaluations, "pixels": result.pixels})
+        "max_repeat": int(counts.max()), "evaluations": result.evaluations, "pixels": result.pixels, **extra})

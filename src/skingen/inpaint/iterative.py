@@ -40,6 +40,7 @@ class Inpainter:
     fill: FillFn
     multiple: int = 1       #: window sides are rounded up to a multiple of this (the network's downsampling)
     evaluations: int = 1    #: network evaluations per image per fill (solver steps), for the cost report
+    resize_to: int | None = None  #: side every window is resized to before the network (cost counts its pixels)
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ class RunParams:
 class RunResult:
     """One run. ``frames``: ``[3,H,W]`` in [-1, 1], the source then the image after each step;
     ``edit_map``: int ``[H,W]``, how many times each pixel was repainted; ``evaluations``: network
-    evaluations spent on this image; ``pixels``: pixels passed through the network (window area × evaluations)."""
+    evaluations spent on this image; ``pixels``: pixels passed through the network (window area, or the area it
+    is resized to, × evaluations)."""
 
     seed: int
     regions: list[Region]
@@ -136,7 +138,7 @@ def run_iterative(inpainter: Inpainter, sources: torch.Tensor, seeds: list[int],
                 for (i, t, l, _), s, o, kp in zip(chunk, src, out, keep):
                     images[i, :, t:t + side, l:l + side] = torch.where(kp, s, o.clamp(-1, 1))
                     runs[i].evaluations += inpainter.evaluations
-                    runs[i].pixels += side * side * inpainter.evaluations
+                    runs[i].pixels += (inpainter.resize_to or side) ** 2 * inpainter.evaluations
         for i, run in enumerate(runs):
             if k < len(run.regions):
                 run.frames.append(images[i].clone())
