@@ -63,7 +63,7 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
                      device: str = "cpu", ema: bool = True, precision: str = "fp32",
                      masks: str | Path | None = None, layouts: LayoutParams | None = None,
                      options: dict[str, Any] | None = None, shard: Shard | str | None = None,
-                     channels_last: bool = False, compile: bool = False,
+                     channels_last: bool = False, compile: bool | str = False,
                      progress: Callable[[int, int], None] | None = None) -> SampleReport:
     """Write ``seed{NNNNNN}.png`` for each seed, ``manifest.csv`` (origin=synthetic) and ``sample.json`` to ``out``.
 

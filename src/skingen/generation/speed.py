@@ -13,18 +13,19 @@ import torch
 from torch import nn
 
 
-def speed_up(model: nn.Module, channels_last: bool = False, compile: bool = False) -> nn.Module:
+def speed_up(model: nn.Module, channels_last: bool = False, compile: bool | str = False) -> nn.Module:
     """Apply the options in place to every network of ``model`` (a :class:`~skingen.models.base.GenerativeModel`)
-    and return it. ``compile`` compiles each network and its direct children (``torch.compile``, the default
-    inductor backend; needs a C++ compiler on a CPU): samplers call either the network (``generator(z)``) or a
-    part of it (``vae.decode`` -> ``decoder``). The first batch pays the compilation."""
+    and return it. ``compile`` (True = the inductor backend, which needs a C++ compiler on a CPU; or a backend
+    name) compiles each network and its direct children: samplers call either the network
+    (``generator(z)``) or a part of it (``vae.decode`` -> ``decoder``). The first batch pays the compilation."""
+    backend = compile if isinstance(compile, str) else "inductor"
     for net in model.networks().values():
         if channels_last:
             net.to(memory_format=torch.channels_last)
         if compile:
-            net.compile()
+            net.compile(backend=backend)
             for child in net.children():
-                child.compile()
+                child.compile(backend=backend)
     return model
 
 
@@ -59,8 +60,11 @@ class EvaluationCounter:
         self._depth -= 1
         if self._depth:
             return
-        tensors = [t for t in (*args, getattr(output, "sample", output)) if torch.is_tensor(t)]
-        rows = next((len(t) for t in tensors if t.ndim >= 1), 0)
-        area = max((t.shape[-1] * t.shape[-2] for t in tensors if t.ndim == 4), default=0)
+        inputs = [t for t in args if torch.is_tensor(t) and t.ndim >= 1]
+        if not inputs:  # not a network pass (e.g. a weight parametrization computing a weight on access)
+            return
+        tensors = [*inputs, getattr(output, "sample", output)]
+        rows = len(inputs[0])
+        area = max((t.shape[-1] * t.shape[-2] for t in tensors if torch.is_tensor(t) and t.ndim == 4), default=0)
         self.evaluations += rows
         self.pixels += rows * area
