@@ -375,18 +375,18 @@ def plan(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the plan as JSON to this new file."),
 ) -> None:
     """Predict a generation job's model evaluations, pixels and wall time from a short timed calibration."""
-    from skingen.generation.plan import plan_inpaint, plan_sample
+    from skingen.generation.plan import default_kind, plan_inpaint, plan_sample, plan_table, training_data_of
     from skingen.runs import write_json
 
     with _user_errors():
         gpu_counts = tuple(int(g) for g in _floats(gpus, "--gpus"))
         if kind == "auto":
-            kind = "inpaint" if _is_inpainter(run) else "sample"
+            kind = default_kind(run)
         if kind == "inpaint":
             from skingen.inpaint.iterative import RunParams
 
             params = RunParams(steps=steps, shape=shape, size=region_size, context=context or None)
-            source = from_ or _run_training_data(run)
+            source = from_ or training_data_of(run)
             result = plan_inpaint(run, source, n, runs=runs, batch=batch, calibrate=calibrate, device=_device(cpu),
                                   precision=precision, gpus=gpu_counts, params=params, solver_steps=solver_steps)
         elif kind == "sample":
@@ -400,54 +400,9 @@ def plan(
             if json_out.exists():
                 raise SkingenError(f"{json_out} already exists; choose a new file")
             write_json(json_out, result.to_dict())
-    _print_plan(result)
-
-
-def _is_inpainter(run: Path) -> bool:
-    from skingen.inpaint.backends import _diffusers_unet_folder
-    from skingen.registry import load_model
-
-    if _diffusers_unet_folder(run) is not None:
-        return True
-    return load_model(run)[1]["config"]["family"] == "inpaint"
-
-
-def _run_training_data(run: Path) -> str:
-    from skingen.registry import load_model
-    from skingen.sampling import _training_data
-
-    return str(_training_data(load_model(run)[1]))
-
-
-def _print_plan(p) -> None:
-    table = Table(title=f"plan: {p.images} {p.family} images at {p.size} px ({p.kind}, batch {p.batch}, {p.precision})",
-                  show_header=False)
-    table.add_column(style="bold")
-    table.add_column(justify="right")
-    table.add_row("model evaluations", f"{p.evaluations_per_image:.1f} per image, {p.evaluations_per_image * p.images:,.0f} in all")
-    table.add_row("pixels through the network", f"{p.pixels_per_image / 1e6:.3f} M per image, "
-                  f"{p.pixels_per_image * p.images / 1e9:.2f} G in all")
-    table.add_row("calibration", f"{p.calibration_images} images: start-up {p.startup_s:.1f} s, first batch "
-                  f"{p.head_s:.1f} s (load + warm-up), then {p.per_batch_s:.2f} s per batch")
-    table.add_row(f"this machine ({p.device}, 1 process)", f"{p.seconds_per_image:.3f} s/image, "
-                  f"{3600 / p.seconds_per_image:,.0f} images/hour: {_duration(p.predicted_s)} for {p.images}")
-    for g in p.gpu:
-        for count, seconds in g["predicted_s"].items():
-            table.add_row(f"{count} x {g['card']} ({g['precision']}, measured {g['measured']})",
-                          f"{_duration(seconds)} (model time, work split evenly)")
-    console.print(table)
-    for note in p.notes:
+    console.print(plan_table(result))
+    for note in result.notes:
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
 
 
 @app.command()

@@ -139,19 +139,20 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
         rows = [r for part in procs.gather(rows) for r in part]  # rank order = one-process order
         seconds = sum(procs.gather(seconds))
         report = SampleReport(Path(out), total, batch, device, str(ckpt["path"].resolve()), seconds, 0.0, procs.world)
-        if procs.is_main:
-            for r in rows:
-                r["seconds_per_image"] = f"{report.seconds_per_image:.6f}"
-            write_manifest(staging, rows)
-            report.seconds_total = time.perf_counter() - t0
-            write_json(staging / "sample.json", {
-                "model": family, "checkpoint": report.checkpoint, "ema": ema, "n": report.n, "batch": batch,
-                "device": device, "seconds_model": seconds, "seconds_total": report.seconds_total,
-                "seconds_per_image": report.seconds_per_image, "source": str(source) if source else None,
-                "strength": strength, "label": label, "precision": precision, "options": options,
-                "masks": str(masks) if masks else None, "layouts": to_dict(layouts) if layouts else None,
-                "seeds": format_seeds(seeds), "shard": None if shard.count == 1 else str(shard),
-                "processes": procs.world, "channels_last": channels_last, "compile": compile})
+        if not procs.is_main:  # rank 0 writes the manifest and summary; the others wait for the rename
+            return report
+        for r in rows:
+            r["seconds_per_image"] = f"{report.seconds_per_image:.6f}"
+        write_manifest(staging, rows)
+        report.seconds_total = time.perf_counter() - t0
+        write_json(staging / "sample.json", {
+            "model": family, "checkpoint": report.checkpoint, "ema": ema, "n": report.n, "batch": batch,
+            "device": device, "seconds_model": seconds, "seconds_total": report.seconds_total,
+            "seconds_per_image": report.seconds_per_image, "source": str(source) if source else None,
+            "strength": strength, "label": label, "precision": precision, "options": options,
+            "masks": str(masks) if masks else None, "layouts": to_dict(layouts) if layouts else None,
+            "seeds": format_seeds(seeds), "shard": None if shard.count == 1 else str(shard),
+            "processes": procs.world, "channels_last": channels_last, "compile": compile})
     return report
 
 

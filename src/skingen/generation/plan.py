@@ -197,3 +197,55 @@ def _add_gpu(plan: Plan, run: str | Path, gpus: tuple[int, ...]) -> None:
     for r in rows:
         s = float(r["seconds_per_image"])
         plan.gpu.append({**r, "predicted_s": {g: plan.images * s / g for g in gpus}})
+
+
+def default_kind(run: str | Path) -> str:
+    """``inpaint`` for an inpainting model (or a diffusers UNet folder for RePaint), else ``sample``."""
+    from skingen.inpaint.backends import _diffusers_unet_folder
+    from skingen.registry import load_model
+
+    if _diffusers_unet_folder(Path(run)) is not None:
+        return "inpaint"
+    return "inpaint" if load_model(run)[1]["config"]["family"] == "inpaint" else "sample"
+
+
+def training_data_of(run: str | Path) -> str:
+    """The data folder the run was trained on (the default source crops of an inpainting plan)."""
+    from skingen.registry import load_model
+    from skingen.sampling import _training_data
+
+    return str(_training_data(load_model(run)[1]))
+
+
+def plan_table(p: Plan):
+    """The plan as a rich table (its notes are printed separately)."""
+    from rich.table import Table
+
+    table = Table(title=f"plan: {p.images} {p.family} images at {p.size} px ({p.kind}, batch {p.batch}, {p.precision})",
+                  show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("model evaluations", f"{p.evaluations_per_image:.1f} per image, "
+                  f"{p.evaluations_per_image * p.images:,.0f} in all")
+    table.add_row("pixels through the network", f"{p.pixels_per_image / 1e6:.3f} M per image, "
+                  f"{p.pixels_per_image * p.images / 1e9:.2f} G in all")
+    table.add_row("calibration", f"{p.calibration_images} images: start-up {p.startup_s:.1f} s, first batch "
+                  f"{p.head_s:.1f} s (load + warm-up), then {p.per_batch_s:.2f} s per batch")
+    table.add_row(f"this machine ({p.device}, 1 process)", f"{p.seconds_per_image:.3f} s/image, "
+                  f"{3600 / p.seconds_per_image:,.0f} images/hour: {duration(p.predicted_s)} for {p.images}")
+    for g in p.gpu:
+        for count, seconds in g["predicted_s"].items():
+            table.add_row(f"{count} x {g['card']} ({g['precision']}, measured {g['measured']})",
+                          f"{duration(seconds)} (model time, work split evenly)")
+    return table
+
+
+def duration(seconds: float) -> str:
+    """``95`` -> ``'95 s'``, ``5400`` -> ``'90.0 min'``, then hours, then days."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

@@ -118,18 +118,19 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
         seconds, evaluations, pixels = (sum(v) for v in zip(*procs.gather((seconds, evaluations, pixels))))
         report = InpaintReport(Path(out), count, total, device, seconds, evaluations / total, pixels / total,
                                procs.world)
-        if procs.is_main:
-            for r in rows:
-                r["seconds_per_image"] = f"{report.seconds_per_image:.6f}"
-            write_manifest(staging, rows)
-            write_json(staging / "inpaint.json", {
-                "model": family, "checkpoint": checkpoint, "ema": ema, "source": str(source), "sources": count,
-                "runs_per_source": runs, "images": total, "seed": seed, "params": params.to_dict(),
-                "solver_steps": inpainter.evaluations, "batch": batch, "device": device, "precision": precision,
-                "seconds_model": seconds, "seconds_per_image": report.seconds_per_image,
-                "evaluations_per_image": report.evaluations_per_image, "pixels_per_image": report.pixels_per_image,
-                "seeds": format_seeds([s for _, s in jobs]), "shard": None if shard.count == 1 else str(shard),
-                "processes": procs.world})
+        if not procs.is_main:  # rank 0 writes the manifest and summary; the others wait for the rename
+            return report
+        for r in rows:
+            r["seconds_per_image"] = f"{report.seconds_per_image:.6f}"
+        write_manifest(staging, rows)
+        write_json(staging / "inpaint.json", {
+            "model": family, "checkpoint": checkpoint, "ema": ema, "source": str(source), "sources": count,
+            "runs_per_source": runs, "images": total, "seed": seed, "params": params.to_dict(),
+            "solver_steps": inpainter.evaluations, "batch": batch, "device": device, "precision": precision,
+            "seconds_model": seconds, "seconds_per_image": report.seconds_per_image,
+            "evaluations_per_image": report.evaluations_per_image, "pixels_per_image": report.pixels_per_image,
+            "seeds": format_seeds([s for _, s in jobs]), "shard": None if shard.count == 1 else str(shard),
+            "processes": procs.world})
     return report
 
 
