@@ -14,8 +14,9 @@ says which one was used. Every command is run the way a user runs it (``python -
 fresh process, timed from the outside), so start-up and file writing are included.
 
 accuracy: ``skingen plan`` then the real ``skingen sample``/``inpaint`` back to back (same nice level,
-same threads), and the prediction's error. throughput: wall time of the real job with 1 process and with
-``torchrun --nproc_per_node 2`` (one thread each, as torchrun sets), images/hour of each.
+same threads), and the prediction's error. throughput: wall time of the real job with 1 process (2 threads,
+then 1 thread) and with ``torchrun --nproc_per_node 2`` (one thread each, as torchrun sets), images/hour
+of each (start-up included). Everything runs under ``nice -n 10``.
 """
 
 from __future__ import annotations
@@ -123,16 +124,19 @@ def throughput(runs: Path, family: str, size: int, n: int, batch: int, out: Path
     tag = f"{family}-{size}-n{n}-{time.strftime('%H%M%S')}"
     args = job_args(family, run, n, batch)
     one_s, _ = timed([sys.executable, "-m", "skingen.cli", *args, "--out", str(out / f"{tag}-1p")], threads=2)
+    # one process, one thread: on a busy machine two OpenMP threads wait for each other when one is descheduled
+    one_1t_s, _ = timed([sys.executable, "-m", "skingen.cli", *args, "--out", str(out / f"{tag}-1p1t")], threads=1)
     two_s, _ = timed([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                       "-m", "skingen.cli", *args, "--out", str(out / f"{tag}-2p")])
     images = len(list((out / f"{tag}-1p").glob("seed*.png")))
     row = {"family": family, "size": size, "images": images, "batch": batch,
            "weights": (run / "ORIGIN.txt").read_text().strip(),
            "one_process_2_threads_s": round(one_s, 1), "images_per_hour_1p": round(images * 3600 / one_s),
+           "one_process_1_thread_s": round(one_1t_s, 1), "images_per_hour_1p1t": round(images * 3600 / one_1t_s),
            "two_processes_1_thread_s": round(two_s, 1), "images_per_hour_2p": round(images * 3600 / two_s),
            "load_1min_after": os.getloadavg()[0]}
     print(json.dumps(row), flush=True)
-    for p in (f"{tag}-1p", f"{tag}-2p"):
+    for p in (f"{tag}-1p", f"{tag}-1p1t", f"{tag}-2p"):
         shutil.rmtree(out / p)
     return row
 
