@@ -141,12 +141,13 @@ def throughput(runs: Path, family: str, size: int, n: int, batch: int, out: Path
     return row
 
 
-def plans(runs: Path, n: int, size: int, batch: int, calibrate: int | None, families: list[str], out: Path) -> None:
+def plans(runs: Path, n: int, size: int, batch: int, calibrate: int | None, families: list[str], out: Path,
+          threads: int = 2) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for family in families:
         run = runs / f"{family}-{size}"
         path = out / f"plan-{family}-{size}-n{n}-{time.strftime('%H%M%S')}.json"
-        seconds, log = timed(plan_cmd(family, run, n, batch, calibrate, path), threads=2)
+        seconds, log = timed(plan_cmd(family, run, n, batch, calibrate, path), threads=threads)
         p = json.loads(path.read_text())
         print(json.dumps({"family": family, "size": size, "n": n, "batch": p["batch"],
                           "evaluations": p["evaluations"], "gpixels": round(p["pixels"] / 1e9, 2),
@@ -177,7 +178,7 @@ def main() -> None:
     elif a.what == "throughput":
         throughput(a.runs, a.family, a.size, a.n, a.batch, a.out)
     else:
-        plans(a.runs, a.n, a.size, a.batch, a.calibrate, a.families.split(","), a.out)
+        plans(a.runs, a.n, a.size, a.batch, a.calibrate, a.families.split(","), a.out, a.threads)
 
 
 if __name__ == "__main__":
