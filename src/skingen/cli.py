@@ -229,7 +229,8 @@ def _check_family(run: Path, model: str) -> None:
 def sample(
     run: Path = typer.Argument(..., help="Run folder, its checkpoints/ folder or one checkpoint folder."),
     out: Path = typer.Option(..., "--out", help="New folder for the images (must not exist or be empty)."),
-    n: Optional[int] = typer.Option(None, "--n", help="Number of images (seeds 0..n-1)."),
+    n: Optional[int] = typer.Option(None, "--n", "--images", help="Number of images (seeds 0..n-1) (under torchrun "
+                                    "write --images: torchrun's parser takes --n for its own --nnodes)."),
     seeds: Optional[str] = typer.Option(None, help="Seed list, e.g. 0-99 or 3,7,100-120."),
     batch: int = typer.Option(16, help="Images per model call."),
     from_: Optional[str] = typer.Option(None, "--from", help="Vary real crops of DATA[:split] instead of sampling from scratch."),
@@ -248,8 +249,16 @@ def sample(
     no_ema: bool = typer.Option(False, "--no-ema", help="Use the trained weights instead of their moving average."),
     precision: str = typer.Option("fp32", help="fp32, bf16 (2.2x faster batched at 256 px on a 2-core AVX-512 BF16 CPU; GPUs unmeasured) or fp16 (GPU)."),
     cpu: bool = typer.Option(False, "--cpu", help="Sample on the CPU even when a GPU is available."),
+    shard: Optional[str] = typer.Option(None, help="K/N: only job K (from 0) of N of a scheduler array, in its own "
+                                        "--out folder; join the folders with `skingen merge`."),
+    channels_last: bool = typer.Option(False, "--channels-last", help="Channels-last memory layout (GPU convolutions)."),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile the networks (pays off on long runs)."),
 ) -> None:
-    """Generate images named by seed, with a synthetic manifest.csv and the measured seconds per image."""
+    """Generate images named by seed, with a synthetic manifest.csv and the measured seconds per image.
+
+    Several processes: `torchrun --nproc_per_node N -m skingen.cli sample ...` (or `accelerate launch -m
+    skingen.cli sample ...`) share the seeds and write one folder, byte-identical to a one-process run.
+    """
     from skingen.sampling import sample_to_folder
     from skingen.seeding import parse_seeds
 
@@ -264,11 +273,14 @@ def sample(
         with _progress("sample") as progress:
             report = sample_to_folder(run, out, seed_list, batch=batch, source=from_, strength=strength, label=label,
                                       device=_device(cpu), ema=not no_ema, precision=precision, masks=masks,
-                                      layouts=params, options=options, progress=progress)
-    console.print(f"wrote {report.n} images to {report.out}: {report.seconds_per_image:.4f} s/image "
-                  f"(batch {report.batch}, {report.device}, {precision}; model time only), {report.seconds_total:.1f} s in all")
-    for warning in report.warnings:
-        console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
+                                      layouts=params, options=options, shard=shard, channels_last=channels_last,
+                                      compile=compile_, progress=progress)
+    if os.environ.get("RANK", "0") == "0":  # one line, not one per process
+        console.print(f"wrote {report.n} images to {report.out}: {report.seconds_per_image:.4f} s/image "
+                      f"(batch {report.batch}, {report.device}, {precision}, {report.processes} process(es); "
+                      f"model time only), {report.seconds_total:.1f} s in all")
+        for warning in report.warnings:
+            console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
 def _layout_params(layouts: bool, ita: str | None, coverage: str | None, extra: list[str]):
@@ -310,7 +322,8 @@ def inpaint(
     out: Path = typer.Option(..., "--out", help="New folder for the results (must not exist or be empty)."),
     runs: int = typer.Option(1, help="Runs per source crop (different seeds give different images)."),
     steps: int = typer.Option(10, help="Regions inpainted per run (at most; --coverage or --repeat-cap may end it sooner)."),
-    n: Optional[int] = typer.Option(None, "--n", help="Use only the first N crops of the split."),
+    n: Optional[int] = typer.Option(None, "--n", "--crops", help="Use only the first N crops of the split (under torchrun "
+                                    "write --crops: torchrun's parser takes --n for its own --nnodes)."),
     shape: str = typer.Option("box", help="Region shape: box, blob or mixed."),
     size: float = typer.Option(0.25, help="Region side: a fraction of the image side (<= 1) or pixels (> 1)."),
     size_end: Optional[float] = typer.Option(None, help="Region side at the last step (linear change) (default: --size)."),
@@ -333,8 +346,13 @@ def inpaint(
     resolution: Optional[int] = typer.Option(None, help="sd: side windows are resized to (default: the pipeline's, 512 for SD 1.5/2)."),
     attention: Optional[str] = typer.Option(None, help="sd: sdpa (default) or slicing (less GPU memory, slower)."),
     cpu_offload: bool = typer.Option(False, "--cpu-offload", help="sd: keep each model on the GPU only while it runs."),
+    shard: Optional[str] = typer.Option(None, help="K/N: only job K (from 0) of N of a scheduler array, in its own "
+                                        "--out folder; join the folders with `skingen merge`."),
 ) -> None:
-    """Iterative inpainting: turn real crops into new images by repainting one region per step."""
+    """Iterative inpainting: turn real crops into new images by repainting one region per step.
+
+    Several processes: `torchrun --nproc_per_node N -m skingen.cli inpaint ...` share the runs.
+    """
     from skingen.inpaint.folder import inpaint_to_folder
     from skingen.inpaint.iterative import RunParams
 
@@ -345,11 +363,80 @@ def inpaint(
         with _progress("inpaint") as progress:
             report = inpaint_to_folder(run, from_, out, params, runs=runs, n=n, seed=seed, solver_steps=solver_steps,
                                        batch=batch, device=_device(cpu), ema=not no_ema, precision=precision,
-                                       backend=backend, sd=sd, progress=progress)
-    console.print(f"wrote {report.images} images ({report.sources} crops x {runs} runs) to {report.out}: "
-                  f"{report.seconds_per_image:.3f} s/image, {report.evaluations_per_image:.0f} model evaluations and "
-                  f"{report.pixels_per_image / 1e6:.2f} Mpixels per image ({report.device}, {precision}; model time only); "
-                  f"median seam score {report.seam_median:.3f} (1 = no seam)")
+                                       backend=backend, sd=sd, shard=shard, progress=progress)
+    if os.environ.get("RANK", "0") == "0":
+        console.print(f"wrote {report.images} images ({report.sources} crops x {runs} runs) to {report.out}: "
+                      f"{report.seconds_per_image:.3f} s/image, {report.evaluations_per_image:.0f} model evaluations and "
+                      f"{report.pixels_per_image / 1e6:.2f} Mpixels per image ({report.device}, {precision}, "
+                      f"{report.processes} process(es); model time only); median seam score {report.seam_median:.3f} "
+                      f"(1 = no seam)")
+
+
+@app.command()
+def merge(
+    out: Path = typer.Argument(..., help="New folder for the merged images (must not exist or be empty)."),
+    folders: list[Path] = typer.Argument(..., help="The --shard K/N output folders of one `sample` or `inpaint` job."),
+) -> None:
+    """Join the folders of a sharded `sample` or `inpaint` job into one (checks checkpoint, options and seeds)."""
+    from skingen.generation.merge import merge_folders
+
+    with _user_errors():
+        report = merge_folders(out, list(folders))
+    console.print(f"merged {report.shards} shard(s), {report.images} images, into {report.out}", highlight=False)
+
+
+@app.command()
+def plan(
+    run: Path = typer.Argument(..., help="Run folder or checkpoint (as for `sample` or `inpaint`)."),
+    n: int = typer.Option(..., "--n", help="Images the job will make."),
+    kind: str = typer.Option("auto", help="sample or inpaint (default: inpaint for inpainting models, else sample)."),
+    batch: int = typer.Option(16, help="Images per model call of the job."),
+    calibrate: Optional[int] = typer.Option(None, help="Images per calibration batch (two are made) (default: --batch)."),
+    from_: Optional[str] = typer.Option(None, "--from", help="inpaint: source crops DATA[:split] (default: the run's "
+                                        "training data); sample: vary these crops."),
+    masks: Optional[str] = typer.Option(None, help="sample, mask-conditioned models: masks of DATA[:split]."),
+    layouts: bool = typer.Option(False, "--layouts", help="sample, mask-conditioned models: synthesised layouts."),
+    guidance: Optional[float] = typer.Option(None, help="sample (dermdiff): guidance scale."),
+    solver_steps: Optional[int] = typer.Option(None, help="Solver steps of diffusion models (default: the model's)."),
+    runs: Optional[int] = typer.Option(None, help="inpaint: runs per crop (default: as many as --n needs)."),
+    steps: int = typer.Option(10, help="inpaint: regions per run."),
+    shape: str = typer.Option("box", help="inpaint: region shape: box, blob or mixed."),
+    region_size: float = typer.Option(0.25, "--region-size", help="inpaint: region side (fraction or px), as inpaint --size."),
+    context: float = typer.Option(2.0, help="inpaint: window / region side (0 = the whole image)."),
+    precision: str = typer.Option("fp32", help="fp32, bf16 or fp16 (GPU)."),
+    gpus: str = typer.Option("1,8", help="GPU counts to predict for (from measured GPU figures only)."),
+    cpu: bool = typer.Option(False, "--cpu", help="Calibrate on the CPU even when a GPU is available."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the plan as JSON to this new file."),
+) -> None:
+    """Predict a generation job's model evaluations, pixels and wall time from a short timed calibration."""
+    from skingen.generation.plan import default_kind, plan_inpaint, plan_sample, plan_table, training_data_of
+    from skingen.runs import write_json
+
+    with _user_errors():
+        gpu_counts = tuple(int(g) for g in _floats(gpus, "--gpus"))
+        if kind == "auto":
+            kind = default_kind(run)
+        if kind == "inpaint":
+            from skingen.inpaint.iterative import RunParams
+
+            params = RunParams(steps=steps, shape=shape, size=region_size, context=context or None)
+            source = from_ or training_data_of(run)
+            result = plan_inpaint(run, source, n, runs=runs, batch=batch, calibrate=calibrate, device=_device(cpu),
+                                  precision=precision, gpus=gpu_counts, params=params, solver_steps=solver_steps)
+        elif kind == "sample":
+            options = {k: v for k, v in {"guidance": guidance, "solver_steps": solver_steps}.items() if v is not None}
+            result = plan_sample(run, n, batch=batch, calibrate=calibrate, device=_device(cpu), precision=precision,
+                                 gpus=gpu_counts, source=from_, masks=masks,
+                                 layouts=_layout_params(layouts, None, None, []), options=options)
+        else:
+            raise SkingenError(f"--kind must be sample, inpaint or auto, got '{kind}'")
+        if json_out is not None:
+            if json_out.exists():
+                raise SkingenError(f"{json_out} already exists; choose a new file")
+            write_json(json_out, result.to_dict())
+    console.print(plan_table(result))
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
 
 
 @app.command()

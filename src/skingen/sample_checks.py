@@ -33,6 +33,20 @@ class ConstantSetCheck:
                 self.all_flat = bool(span.max() <= 1)
             self.n += 1
 
+    @classmethod
+    def combined(cls, checks: list["ConstantSetCheck"]) -> "ConstantSetCheck":
+        """One check over the images of several (the processes' shares, in order)."""
+        out = cls()
+        for c in checks:
+            if c.n == 0:
+                continue
+            if out._first is None:
+                out._first = c._first
+            out.all_identical = out.all_identical and c.all_identical and bool(np.array_equal(c._first, out._first))
+            out.all_flat = out.all_flat and c.all_flat
+            out.n += c.n
+        return out
+
     def warnings(self) -> list[str]:
         if self.n == 0:
             return []

@@ -12,6 +12,8 @@ manifest records it (``coloured``, ``lesion``, ``lesion_fraction``, ``condition`
 ``condition_ita``, the healthy-skin ITA of the coloured mask), so the output is itself a data folder.
 The seconds per image are measured around the model only (not file writing) and saved. A set whose images
 are all one flat colour, or all identical, is a warning (``warnings`` in ``sample.json``, and the console).
+Several processes (``torchrun``/``accelerate launch``) or ``shard="K/N"`` split the seeds in one-process
+batches (:mod:`skingen.generation.parallel`), so their files are byte-identical to a one-process run's.
 ``precision="bf16"`` runs the networks under autocast (2.2x faster batched at 256 px on a 2-core CPU with
 AVX-512 BF16, bench/models.py; GPUs unmeasured); images then differ slightly from fp32 ones, so the
 precision is recorded with them.
@@ -32,11 +34,14 @@ from skingen.data.layouts import LayoutParams, make_layout
 from skingen.data.manifest import write_manifest
 from skingen.errors import SkingenError
 from skingen.eval.imagesets import parse_data_spec
+from skingen.generation.parallel import Processes, Shard, parse_shard, shard_batches, shard_items, shared_staging
+from skingen.generation.speed import speed_up
 from skingen.imageio import from_tensor, to_tensor, write_image, write_mask
 from skingen.models.base import Condition
 from skingen.registry import load_model
-from skingen.runs import staged_dir, write_json
+from skingen.runs import write_json
 from skingen.sample_checks import ConstantSetCheck
+from skingen.seeding import format_seeds
 
 
 @dataclass
@@ -49,6 +54,7 @@ class SampleReport:
     seconds_model: float      #: time inside ``model.sample`` (synchronised on GPUs)
     seconds_total: float      #: including reading sources and writing files
     warnings: list[str] = field(default_factory=list)  #: e.g. a constant sample set (sample_checks)
+    processes: int = 1        #: processes that shared the work (seconds_model is their sum)
 
     @property
     def seconds_per_image(self) -> float:
@@ -59,16 +65,24 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
                      source: str | Path | None = None, strength: float | None = None, label: str | None = None,
                      device: str = "cpu", ema: bool = True, precision: str = "fp32",
                      masks: str | Path | None = None, layouts: LayoutParams | None = None,
-                     options: dict[str, Any] | None = None,
+                     options: dict[str, Any] | None = None, shard: Shard | str | None = None,
+                     channels_last: bool = False, compile: bool | str = False,
                      progress: Callable[[int, int], None] | None = None) -> SampleReport:
     """Write ``seed{NNNNNN}.png`` for each seed, ``manifest.csv`` (origin=synthetic) and ``sample.json`` to ``out``.
 
-    ``options``: the model's own sampling options (e.g. ``guidance``, ``solver_steps``)."""
+    ``options``: the model's own sampling options (e.g. ``guidance``, ``solver_steps``). ``shard``
+    (``"K/N"``): only that slice of the seeds (merge the shards' folders with ``skingen merge``). Under
+    ``torchrun``/``accelerate launch`` every process calls this and takes its share of the batches.
+    ``channels_last``/``compile``: :func:`~skingen.generation.speed.speed_up`."""
     t0 = time.perf_counter()
     if batch < 1:
         raise SkingenError("--batch must be at least 1")
+    shard = shard if isinstance(shard, Shard) else parse_shard(shard)
     autocast = autocast_for(precision, device)
-    model, ckpt = load_model(run, ema=ema, device=device)
+    procs = Processes(device)
+    progress = progress if procs.is_main else None
+    model, ckpt = load_model(run, ema=ema, device=procs.device)
+    speed_up(model, channels_last=channels_last, compile=compile)
     family, cfg = ckpt["config"]["family"], model.config
     options = dict(options or {})
     if strength is not None:
@@ -86,10 +100,10 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
     default_label = data_labels[0] if not labels and len(data_labels) == 1 else ""
     if label is not None and label not in labels:
         raise SkingenError(f"label '{label}' unknown to this model (labels: {', '.join(labels) or 'none'})")
-    rows, seconds, constant = [], 0.0, ConstantSetCheck()
-    with staged_dir(out, "samples") as staging:
-        for start in range(0, len(seeds), batch):
-            chunk = seeds[start:start + batch]
+    rows, seconds, done, constant = [], 0.0, 0, ConstantSetCheck()
+    mine, total = shard_batches(seeds, batch, shard, procs.rank, procs.world), len(shard_items(seeds, batch, shard))
+    with shared_staging(out, "samples", procs) as staging:
+        for chunk in mine:
             cond_fields = {}
             if labels:  # a given label, or the classes in turn by seed
                 cond_fields["labels"] = torch.tensor([labels.index(label) if label else s % len(labels) for s in chunk])
@@ -124,10 +138,16 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
                 if conditions is not None:
                     row.update(_save_condition(staging, name, parent))
                 rows.append(row)
+            done += len(chunk)
             if progress:
-                progress(min(start + batch, len(seeds)), len(seeds))
-        report = SampleReport(Path(out), len(seeds), batch, device, str(ckpt["path"].resolve()), seconds, 0.0,
-                              constant.warnings())
+                progress(done, sum(map(len, mine)))  # rank 0's share under several processes
+        rows = [r for part in procs.gather(rows) for r in part]  # rank order = one-process order
+        seconds = sum(procs.gather(seconds))
+        constant = ConstantSetCheck.combined(procs.gather(constant))
+        report = SampleReport(Path(out), total, batch, device, str(ckpt["path"].resolve()), seconds, 0.0,
+                              constant.warnings(), procs.world)
+        if not procs.is_main:  # rank 0 writes the manifest and summary; the others wait for the rename
+            return report
         for r in rows:
             r["seconds_per_image"] = f"{report.seconds_per_image:.6f}"
         write_manifest(staging, rows)
@@ -138,7 +158,9 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
             "seconds_per_image": report.seconds_per_image, "source": str(source) if source else None,
             "strength": strength, "label": label, "precision": precision, "options": options,
             "masks": str(masks) if masks else None, "layouts": to_dict(layouts) if layouts else None,
-            "warnings": report.warnings})
+            "warnings": report.warnings, "seeds": format_seeds(seeds),
+            "shard": None if shard.count == 1 else str(shard), "processes": procs.world,
+            "channels_last": channels_last, "compile": compile})
     return report
 
 

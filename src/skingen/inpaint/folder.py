@@ -14,7 +14,8 @@ plus ``manifest.csv`` (synthetic rows: ``parent_id``, the parent's ``source_id``
 leak-free, ``edit_map``, ``lesion`` with ``lesion_estimated=1``, cost columns, ``seam_score``
 (:mod:`skingen.inpaint.seams`); sd: ``prompt`` and ``negative_prompt``) and ``inpaint.json``. Sources are
 resized to the model's size (OpenCV and sd backends keep the crops' own). Seconds are measured around the
-inpainting only.
+inpainting only. Several processes (``torchrun``/``accelerate launch``) or ``shard="K/N"`` split the runs in
+one-process batches (:mod:`skingen.generation.parallel`), so their files are byte-identical to a one-process run's.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ import torch
 
 from skingen.data.manifest import write_manifest
 from skingen.errors import SkingenError
+from skingen.generation.parallel import Processes, Shard, parse_shard, shard_batches, shard_items, shared_staging
 from skingen.imageio import from_tensor, write_image, write_mask
 from skingen.inpaint.backends import load_inpainter
 from skingen.inpaint.iterative import RunParams, RunResult, derive_lesion, run_iterative
 from skingen.inpaint.seams import seam_score
-from skingen.runs import staged_dir, write_json
+from skingen.runs import write_json
 from skingen.sampling import autocast_for, source_dataset
+from skingen.seeding import format_seeds
 from skingen.viz import contact_sheet
 
 
@@ -48,6 +51,7 @@ class InpaintReport:
     evaluations_per_image: float      #: network evaluations per output image (mean)
     pixels_per_image: float           #: pixels passed through the network per output image (mean)
     seam_median: float                #: median seam score over the images (1 = no seam)
+    processes: int = 1                #: processes that shared the work (seconds_model is their sum)
 
     @property
     def seconds_per_image(self) -> float:
@@ -66,16 +70,20 @@ def edit_map_image(counts: np.ndarray) -> np.ndarray:
 def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, params: RunParams = RunParams(),
                       runs: int = 1, n: int | None = None, seed: int = 0, solver_steps: int | None = None,
                       batch: int = 16, device: str = "cpu", ema: bool = True, precision: str = "fp32",
-                      backend: str = "auto", sd=None, progress: Callable[[int, int], None] | None = None
-                      ) -> InpaintReport:
+                      backend: str = "auto", sd=None, shard: Shard | str | None = None,
+                      progress: Callable[[int, int], None] | None = None) -> InpaintReport:
     """``runs`` iterative-inpainting runs on each of the first ``n`` crops of ``source`` (``DATA[:split]``,
     default split train) with the denoiser at ``run`` (:func:`~skingen.inpaint.backends.load_inpainter`: an
-    ``inpaint`` run, a diffusers UNet folder for RePaint, or an SD inpainting pipeline with ``backend`` sd and
-    its ``sd`` options); writes the new folder ``out``."""
+    ``inpaint`` run, a diffusers UNet folder for RePaint, an OpenCV method, or an SD inpainting pipeline with
+    ``backend`` sd and its ``sd`` options); writes the new folder ``out``. ``shard`` (``"K/N"``): only that
+    slice of the runs; under ``torchrun`` every process takes its share."""
     if runs < 1 or batch < 1 or (n is not None and n < 1):
         raise SkingenError("--runs, --batch and --n must be at least 1")
+    shard = shard if isinstance(shard, Shard) else parse_shard(shard)
     autocast = autocast_for(precision, device)
-    loaded = load_inpainter(run, device=device, ema=ema, solver_steps=solver_steps, backend=backend,
+    procs = Processes(device)
+    progress = progress if procs.is_main else None
+    loaded = load_inpainter(run, device=procs.device, ema=ema, solver_steps=solver_steps, backend=backend,
                             precision=precision, sd=sd)
     inpainter, family, checkpoint = loaded.inpainter, loaded.family, loaded.checkpoint
     solver_steps = loaded.settings.get("solver_steps", inpainter.evaluations)  # sd: evaluations count guidance too
@@ -84,12 +92,12 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
         parents = source_dataset(source, parents[0]["image"].shape[-1])
     count = len(parents) if n is None else min(n, len(parents))
     jobs = [(i, seed + i * runs + j) for i in range(count) for j in range(runs)]
-    rows, seconds, evaluations, pixels, seams = [], 0.0, 0, 0, []
-    with staged_dir(out, "inpainting") as staging:
+    mine, total = shard_batches(jobs, batch, shard, procs.rank, procs.world), len(shard_items(jobs, batch, shard))
+    rows, seconds, evaluations, pixels, done = [], 0.0, 0, 0, 0
+    with shared_staging(out, "inpainting", procs) as staging:
         for d in ("frames", "edits", "lesion", "runs"):
-            (staging / d).mkdir()
-        for start in range(0, len(jobs), batch):
-            chunk = jobs[start:start + batch]
+            (staging / d).mkdir(exist_ok=True)
+        for chunk in mine:
             items = {i: parents[i] for i, _ in chunk}
             sources = torch.stack([items[i]["image"] for i, _ in chunk])
             by_label: dict[str, list[int]] = {}  # sd: runs of one class share an inpainter (its prompt)
@@ -101,11 +109,12 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
             for label, ks in by_label.items():
                 label_inpainter, extra = loaded.by_label(label)
                 with autocast:
-                    done = run_iterative(label_inpainter, sources[ks], [chunk[k][1] for k in ks], params, batch=batch)
-                for k, result in zip(ks, done):
+                    finished = run_iterative(label_inpainter, sources[ks], [chunk[k][1] for k in ks], params,
+                                             batch=batch)
+                for k, result in zip(ks, finished):
                     results[k], recorded[k] = result, extra
-            if torch.device(device).type == "cuda":
-                torch.cuda.synchronize(device)
+            if torch.device(procs.device).type == "cuda":
+                torch.cuda.synchronize(procs.device)
             seconds += time.perf_counter() - t
             for (i, s), result, extra in zip(chunk, results, recorded):
                 row = parents.rows[i]
@@ -113,7 +122,6 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
                            solver_steps, extra)
                 evaluations += result.evaluations
                 pixels += result.pixels
-                seams.append(seam_score(result.frames[0], result.image, result.regions))
                 rows.append({"id": f"{family}-seed{s:06d}", "image": f"seed{s:06d}.png",
                              "lesion": f"lesion/seed{s:06d}.png", "label": row.get("label", ""),
                              "source_id": row.get("source_id", ""), "split": "train", "origin": "synthetic",
@@ -121,21 +129,31 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
                              "edit_map": f"edits/seed{s:06d}.png", "lesion_estimated": 1,
                              "steps": len(result.regions), "coverage": f"{result.coverage:.4f}",
                              "max_repeat": int(result.edit_map.max()), "evaluations": result.evaluations,
-                             "pixels": result.pixels, "seam_score": f"{seams[-1]:.4f}", **extra})
+                             "pixels": result.pixels,
+                             "seam_score": f"{seam_score(result.frames[0], result.image, result.regions):.4f}",
+                             **extra})
+            done += len(chunk)
             if progress:
-                progress(min(start + batch, len(jobs)), len(jobs))
-        report = InpaintReport(Path(out), count, len(jobs), device, seconds, evaluations / len(jobs), pixels / len(jobs),
-                               float(np.nanmedian(seams)) if not np.isnan(seams).all() else float("nan"))
+                progress(done, sum(map(len, mine)))  # rank 0's share under several processes
+        rows = [r for part in procs.gather(rows) for r in part]  # rank order = one-process order
+        seconds, evaluations, pixels = (sum(v) for v in zip(*procs.gather((seconds, evaluations, pixels))))
+        seams = np.array([float(r["seam_score"]) for r in rows])
+        report = InpaintReport(Path(out), count, total, device, seconds, evaluations / total, pixels / total,
+                               float(np.nanmedian(seams)) if not np.isnan(seams).all() else float("nan"), procs.world)
+        if not procs.is_main:  # rank 0 writes the manifest and summary; the others wait for the rename
+            return report
         for r in rows:
             r["seconds_per_image"] = f"{report.seconds_per_image:.6f}"
         write_manifest(staging, rows)
         write_json(staging / "inpaint.json", {
             "model": family, "checkpoint": checkpoint, "ema": ema, "source": str(source), "sources": count,
-            "runs_per_source": runs, "images": len(jobs), "seed": seed, "params": params.to_dict(),
+            "runs_per_source": runs, "images": total, "seed": seed, "params": params.to_dict(),
             "solver_steps": solver_steps, "batch": batch, "device": device, "precision": precision,
             "seconds_model": seconds, "seconds_per_image": report.seconds_per_image,
             "evaluations_per_image": report.evaluations_per_image, "pixels_per_image": report.pixels_per_image,
-            "seam_score_median": report.seam_median, **({"backend": loaded.settings} if loaded.settings else {})})
+            "seam_score_median": report.seam_median, "seeds": format_seeds([s for _, s in jobs]),
+            "shard": None if shard.count == 1 else str(shard), "processes": procs.world,
+            **({"backend": loaded.settings} if loaded.settings else {})})
     return report
 
 

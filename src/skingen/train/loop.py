@@ -211,7 +211,9 @@ def _fit(run_dir: Path | None, family: str, data: Path, cfg: Any, ckpt: dict[str
     preview = {k: v.to(device) if torch.is_tensor(v) else v for k, v in preview.items()}
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=EpochBatches(len(dataset), tc.batch, tc.seed, start=step * world),
-        num_workers=tc.workers, collate_fn=_collate, generator=torch.Generator().manual_seed(tc.seed))
+        num_workers=tc.workers, collate_fn=_collate, generator=torch.Generator().manual_seed(tc.seed),
+        # page-locked batches let the host-to-GPU copy overlap compute; workers kept alive between epochs
+        pin_memory=device.type == "cuda", persistent_workers=tc.workers > 0)
     loader = accelerator.prepare(loader)
     if accelerator.is_main_process and ckpt is None:
         write_image(run_dir / "samples" / "reals.png",
