@@ -12,6 +12,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from skingen.data.manifest import MANIFEST, read_manifest, write_manifest
 from skingen.errors import SkingenError
 from skingen.runs import staged_dir, write_json
@@ -22,7 +24,8 @@ SUMMARIES = ("sample.json", "inpaint.json")
 #: summary keys that differ between the shards of one job (sizes, timing, how it was spread); all others
 #: (checkpoint, options, the job's seed list...) must be equal
 PER_SHARD = frozenset({"n", "images", "shard", "processes", "seconds_model", "seconds_total", "seconds_per_image",
-                       "evaluations_per_image", "pixels_per_image", "merged_from"})
+                       "evaluations_per_image", "pixels_per_image", "merged_from", "seam_score_median",
+                       "warnings"})
 
 
 @dataclass
@@ -93,6 +96,11 @@ def merge_folders(out: str | Path, folders: list[str | Path]) -> MergeReport:
         merged["images"] = len(rows)
         merged["evaluations_per_image"] = sum(int(r["evaluations"]) for r in rows) / len(rows)
         merged["pixels_per_image"] = sum(int(r["pixels"]) for r in rows) / len(rows)
+        if "seam_score_median" in first:
+            seams = [float(r["seam_score"]) for r in rows if r.get("seam_score", "nan") != "nan"]
+            merged["seam_score_median"] = float(np.median(seams)) if seams else float("nan")
+    if "warnings" in first:  # a shard's warning (e.g. a constant set) stays a warning of the whole
+        merged["warnings"] = sorted({w for m in metas for w in m.get("warnings", [])})
     for r in rows:
         r["seconds_per_image"] = f"{merged['seconds_per_image']:.6f}"
     files = _files(folders)

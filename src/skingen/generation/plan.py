@@ -200,11 +200,12 @@ def _add_gpu(plan: Plan, run: str | Path, gpus: tuple[int, ...]) -> None:
 
 
 def default_kind(run: str | Path) -> str:
-    """``inpaint`` for an inpainting model (or a diffusers UNet folder for RePaint), else ``sample``."""
-    from skingen.inpaint.backends import _diffusers_unet_folder
+    """``inpaint`` for an inpainting model or another inpainting backend (RePaint / SD folder, OpenCV), else
+    ``sample``."""
+    from skingen.inpaint.backends import detect_backend
     from skingen.registry import load_model
 
-    if _diffusers_unet_folder(Path(run)) is not None:
+    if detect_backend(Path(run)) != "inpaint":
         return "inpaint"
     return "inpaint" if load_model(run)[1]["config"]["family"] == "inpaint" else "sample"
 
