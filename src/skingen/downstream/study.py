@@ -2,7 +2,9 @@
 
 Arms (each trained once per seed and per fraction of the real training data, same budget of images seen):
 ``real``; ``real+classical`` (torchvision transforms, :mod:`skingen.downstream.train`); for each
-synthetic set and ratio R > 0: ``real+<set>@R`` and ``real+classical+<set>@R``.
+synthetic set and ratio R > 0: ``real+<set>@R`` and (unless ``combined`` is off) ``real+classical+<set>@R``.
+Classifiers: trained networks (:mod:`skingen.downstream.train`) or linear probes on frozen pretrained
+features (``probe:NAME``, :mod:`skingen.downstream.probe`).
 
 - Fractions: per class, the real training groups (``source_id``) in a seeded order are taken until the
   fraction of that class's crops is reached (at least one group); the order depends on the seed only,
@@ -43,6 +45,7 @@ class StudyConfig:
     seeds: int = 5
     ratios: tuple[float, ...] = (0, 1, 3, 10)
     classical: bool = True  # include the classical-augmentation arms
+    combined: bool = True  # with classical: also the real+classical+SET@R arms (synthetic and classical together)
     classes: tuple[str, ...] = ()  # study only these classes (e.g. measles, chickenpox, monkeypox); () = all
     # Side (fraction of the image side) of a bottom-left square filled with mid-grey in every image, real and
     # synthetic: hides a watermark there (DermNet's sits at about x 9-27%, y 68-92% of a 640x480 photo,
@@ -106,7 +109,7 @@ def arms_for(cfg: StudyConfig, set_names: list[str]) -> list[Arm]:
     for name in set_names:
         for r in (r for r in cfg.ratios if r > 0):
             arms.append(Arm(f"real+{name}@{r:g}", False, name, r))
-            if cfg.classical:
+            if cfg.classical and cfg.combined:
                 arms.append(Arm(f"real+classical+{name}@{r:g}", True, name, r))
     return arms
 
@@ -215,7 +218,7 @@ def run_study(data: str | Path, synthetic: list[str], cfg: StudyConfig = StudyCo
                            progress=progress)
         for what, imgs in (("train", train_all), ("val", val), ("test", test), *synth_images.items()):
             imgs.f = fx.features(imgs.x, what)
-            if cfg.classical and what not in ("val", "test"):
+            if cfg.classical and (what == "train" or (cfg.combined and what in names)):
                 imgs.views = fx.views(imgs.x, cfg.train.views, size, what)
         feature_seconds = fx.seconds
     total = len(arms) * len(cfg.fractions) * cfg.seeds
