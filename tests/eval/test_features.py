@@ -160,3 +160,19 @@ def test_packaged_file_is_the_fid_network_on_real_measles_crops(inception):
     crops = [square_resize(read_image(p), 128) for p in photos]
     assert len(crops) == 4
     assert _same_pool3_three_ways(inception, _batch(crops)) <= 1e-4
+
+
+def test_efficientnet_features_are_the_pooled_penultimate_layer_of_the_imagenet_net():
+    import torch.nn.functional as F
+
+    ex = make_extractor("efficientnet-lite0")
+    images = _batch(skin_images(3, 64, seed=2))
+    f = ex(images)
+    assert f.shape == (3, 1280) and f.dtype == np.float32 and (f >= 0).all() and f.std() > 0  # after ReLU6
+    assert np.abs(f[:1] - ex(images[:1])).max() < 1e-5  # the result does not depend on the batch
+    x = F.interpolate(images.float() / 127.5 - 1, size=(224, 224), mode="bilinear", antialias=True, align_corners=False)
+    with torch.no_grad():  # by hand: the network's head convolution output, averaged over positions
+        by_hand = ex._net.net.extract_features(x).mean(dim=(2, 3)).numpy()
+    assert np.abs(f - by_hand).max() < 1e-5
+    d = ex.describe()
+    assert d["weights_file"] == "efficientnet-lite0-57934424.pth" and d["size"] == 224

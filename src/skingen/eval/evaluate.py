@@ -43,7 +43,7 @@ FEATURE_METRICS = ("fid", "kid", "prdc")
 class EvaluateConfig:
     metrics: tuple[str, ...] = METRICS
     # order matters: the first available one is the main table's (colour before pixels: see README)
-    features: tuple[str, ...] = ("inception", "colour", "pixels")
+    features: tuple[str, ...] = ("inception", "efficientnet-lite0", "colour", "pixels")
     inception_mode: str = "legacy-tf"  # or "clean" (see eval/features.py)
     size: int = 0  # evaluation size in px; 0 = the real set's image size
     batch_size: int = 32
