@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from skingen.data.manifest import read_manifest
-from skingen.downstream.probe import C_GRID, EfficientNetFeatures, ProbeFeatures, augmented_view, train_probe
+from skingen.downstream.probe import C_GRID, ProbeFeatures, augmented_view, make_probe_extractor, train_probe
 from skingen.downstream.study import StudyConfig, load_images, run_study
 from skingen.downstream.train import TrainConfig
 from skingen.errors import SkingenError
@@ -37,7 +37,7 @@ def test_probe_recovers_planted_separable_classes():
 
 def test_probe_study_on_frozen_efficientnet_features_uses_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SKINGEN_CACHE_DIR", str(tmp_path / "cache"))
-    data = write_planted(tmp_path / "data", {"a": 18, "b": 18, "c": 18}, size=32)
+    data = write_planted(tmp_path / "data", {"a": 12, "b": 12, "c": 12}, size=32)
     cfg = StudyConfig(fractions=(1.0,), seeds=2, ratios=(0,), n_boot=50,
                       train=TrainConfig(arch="probe:efficientnet-lite0", size=32, views=2))
     first = run_study(data, [], cfg)
@@ -58,7 +58,7 @@ def test_classical_views_are_seeded_by_pixels_and_view(tmp_path):
     v0, v0b, v1 = augmented_view(x, 0, 32), augmented_view(x, 0, 32), augmented_view(x, 1, 32)
     assert torch.equal(v0, v0b) and not torch.equal(v0, v1) and not torch.equal(v0, x)
     assert torch.equal(augmented_view(x[2:4], 0, 32), v0[2:4])  # per image, not per batch
-    fx = ProbeFeatures(EfficientNetFeatures(), FeatureCache(tmp_path / "cache"))
+    fx = ProbeFeatures(make_probe_extractor("probe:efficientnet-lite0"), FeatureCache(tmp_path / "cache"))
     f = fx.features(x)
     assert f.shape == (len(x), 1280) and fx.cache.misses == 1
     assert np.array_equal(fx.features(x.clone()), f) and fx.cache.hits == 1  # same pixels -> cached

@@ -7,8 +7,8 @@ and the extractor's ``describe()`` (weights hash), so a rerun, another arm or an
 
 - ``probe:inception``: the FID InceptionV3 pool3 features (2048-d) of :mod:`skingen.eval.features`
   (never downloaded; images resized to 299 inside, ``legacy-tf`` mode).
-- ``probe:efficientnet-lite0``: the global-pooled penultimate layer (1280-d) of the ImageNet
-  EfficientNet-Lite0 (:mod:`skingen.nn.efficientnet`), fed the images at the study size.
+- ``probe:efficientnet-lite0``: the ``efficientnet-lite0`` feature space of :mod:`skingen.eval.features`:
+  the global-pooled penultimate layer (1280-d) of the ImageNet EfficientNet-Lite0, images resized to 224.
 
 The classifier: features standardised on the training images, then scikit-learn's
 ``LogisticRegression`` (L2, lbfgs, classes weighted by inverse training frequency like the CNN's loss),
@@ -37,7 +37,6 @@ from skingen.downstream.stats import balanced_accuracy
 from skingen.errors import SkingenError
 from skingen.eval.cache import FeatureCache
 from skingen.eval.features import FeatureExtractor, make_extractor
-from skingen.runs import file_sha256
 
 PROBES = ("inception", "efficientnet-lite0")
 C_GRID = tuple(float(c) for c in np.logspace(-4, 2, 13))  # 1e-4 .. 1e2, half-decade steps
@@ -55,43 +54,9 @@ def probe_name(arch: str) -> str:
     return name
 
 
-class EfficientNetFeatures(FeatureExtractor):
-    """``uint8 [N,3,S,S]`` -> ``float32 [N,1280]``: EfficientNet-Lite0's penultimate layer at size S (eval mode,
-    so an image's features do not depend on its batch)."""
-
-    name = "efficientnet-lite0"
-
-    def __init__(self, weights: str | Path | None = None, device: str = "cpu", batch: int = 64):
-        self.weights, self.device, self.batch = weights, device, batch
-        self._net = None
-        self._sha = ""
-
-    def load(self) -> None:
-        if self._net is None:
-            from skingen.nn.efficientnet import EfficientNetLite0
-
-            net = EfficientNetLite0(pretrained=True, weights=self.weights)
-            self._sha = file_sha256(net.weights_path)
-            self._net = net.to(self.device).eval()
-
-    def describe(self) -> dict:
-        self.load()
-        return {"name": self.name, "kind": "efficientnet-lite0", "layer": "global-pooled head conv (1280)",
-                "input": "[-1,1] at the image size", "weights_sha256": self._sha}
-
-    @torch.no_grad()
-    def __call__(self, images) -> np.ndarray:
-        self.load()
-        out = [self._net.features(images[i:i + self.batch].float().div(127.5).sub(1).to(self.device)).cpu()
-               for i in range(0, len(images), self.batch)]
-        return torch.cat(out).numpy().astype(np.float32) if out else np.zeros((0, 1280), np.float32)
-
-
 def make_probe_extractor(arch: str, device: str = "cpu") -> FeatureExtractor:
-    name = probe_name(arch)
-    if name == "inception":
-        return make_extractor("inception", device=device, allow_download=False)
-    return EfficientNetFeatures(device=device)
+    """The evaluate feature space of the same name (:func:`skingen.eval.features.make_extractor`)."""
+    return make_extractor(probe_name(arch), device=device)
 
 
 class ProbeFeatures:
