@@ -92,6 +92,9 @@ def test_cli_downstream_and_augment(planted, tmp_path):
     assert sum(r["origin"] == "synthetic" for r in read_manifest(tmp_path / "aug")) == 2
     res = runner.invoke(app, ["downstream", "--data", str(planted), "--out", str(tmp_path / "r2"), "--fractions", "0,1"])
     assert res.exit_code == 1 and "fractions must be in (0, 1]" in res.output
+    for bad in ("vgg", "probe:vgg"):
+        res = runner.invoke(app, ["downstream", "--data", str(planted), "--out", str(tmp_path / "r3"), "--classifier", bad])
+        assert res.exit_code == 1 and f"unknown {'probe' if ':' in bad else 'classifier'} '{bad}'" in res.output
 
 
 def test_blank_corner_greys_the_bottom_left_square(planted):

@@ -10,8 +10,12 @@ AdamW with a one-cycle schedule (linear warm-up over ``warmup`` of the steps, th
 all. From scratch (``small-cnn``, ``resnet18`` without weights): one learning rate, no label smoothing,
 no early stopping. Fine-tuning (``efficientnet-lite0``; ``resnet18`` with ImageNet weights): the new head
 at ``lr``, the pretrained backbone at ``backbone_lr`` (5x lower, so the ImageNet features are adapted,
-not overwritten), label smoothing 0.1, decoupled weight decay 0.01, early stopping after 4 checks
-without improvement, ~10 epochs of the full 3-class train split as the budget. EfficientNet-Lite0 keeps
+not overwritten), label smoothing 0.1, decoupled weight decay 0.01, early stopping after 6 checks
+without improvement, ~10 epochs of the full 3-class train split as the budget, and batch norm frozen
+(``bn_stats='frozen'``: the ImageNet running statistics in training too; its scale and shift still train).
+With TF's slow BN momentum (0.01) a short fine-tune would otherwise train on batch statistics while
+evaluating on running statistics that have barely moved, and the probe-initialised head would see other
+features in training than it was fitted on. EfficientNet-Lite0 keeps
 its stem and first 11 MBConv blocks (stages 1-5, up to 1/16 of the input side) frozen with ImageNet batch
 statistics and trains stages 6-7, the head convolution and the head (79% of the parameters): the frozen
 layers are the high-resolution ones, ~90% of the CPU time of a forward pass at 128 px, so their output is
@@ -51,10 +55,11 @@ from skingen.errors import SkingenError
 
 RECIPES = {
     "scratch": {"size": 64, "images": 8000, "lr": 2e-3, "backbone_lr": 2e-3, "weight_decay": 1e-4, "eval_every": 1000,
-                "label_smoothing": 0.0, "patience": 0, "warmup": 0.15, "freeze": 0, "probe_init": False},
+                "label_smoothing": 0.0, "patience": 0, "warmup": 0.15, "freeze": 0, "probe_init": False,
+                "bn_stats": "train"},
     "fine-tune": {"size": 128, "images": 4000, "lr": 5e-4, "backbone_lr": 1e-4, "weight_decay": 1e-2, "eval_every": 400,
-                  "label_smoothing": 0.1, "patience": 4, "warmup": 0.1, "freeze": 11,
-                  "probe_init": True},
+                  "label_smoothing": 0.1, "patience": 6, "warmup": 0.1, "freeze": 11,
+                  "probe_init": True, "bn_stats": "frozen"},
     "probe": {"size": 128},  # the rest of a probe's recipe is in skingen.downstream.probe
 }
 
@@ -75,6 +80,7 @@ class TrainConfig:
     warmup: float | None = None  # share of the steps spent warming up the learning rate
     freeze: int | None = None  # efficientnet-lite0: leading MBConv blocks kept frozen (with the stem)
     probe_init: bool | None = None  # start the new head from a linear probe on the frozen features (LP-FT)
+    bn_stats: str | None = None  # "train": batch norm uses batch statistics in training; "frozen": ImageNet ones
     weights: str | None = None  # ImageNet state dict: resnet18 (else from scratch); efficientnet-lite0 (else shipped)
     views: int = 4  # probes (arch probe:NAME): classical views per training image for the classical arms
 
@@ -88,6 +94,8 @@ class TrainConfig:
                                f"{', '.join(PREFIX + p for p in PROBES)})")
         if is_probe(self.arch):
             probe_name(self.arch)
+        if self.bn_stats not in (None, "train", "frozen"):
+            raise SkingenError(f"train.bn_stats must be 'train' or 'frozen', got {self.bn_stats!r}")
         if self.views < 0:
             raise SkingenError(f"train.views must be >= 0, got {self.views}")
 
@@ -182,7 +190,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, val_images: tor
                 perm, pos = torch.randperm(len(images), generator=order), 0
             idx = perm[pos:pos + cfg.batch] if len(perm) >= cfg.batch else perm
             pos += cfg.batch
-            model.train()
+            _train_mode(model, cfg.bn_stats)
             if cached is not None:
                 logits = model.forward_from(cached[idx], freeze)
             else:
@@ -211,6 +219,14 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, val_images: tor
                     break
     model.load_state_dict(best_state)
     return TrainedClassifier(model.eval(), spec, best[0], best_at, time.perf_counter() - t0)
+
+
+def _train_mode(model: nn.Module, bn_stats: str) -> None:
+    model.train()
+    if bn_stats == "frozen":
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
 
 
 @torch.no_grad()
