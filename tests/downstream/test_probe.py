@@ -37,7 +37,7 @@ def test_probe_recovers_planted_separable_classes():
 
 def test_probe_study_on_frozen_efficientnet_features_uses_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SKINGEN_CACHE_DIR", str(tmp_path / "cache"))
-    data = write_planted(tmp_path / "data", {"a": 12, "b": 12, "c": 12}, size=32)
+    data = write_planted(tmp_path / "data", {"a": 18, "b": 18, "c": 18}, size=32)
     cfg = StudyConfig(fractions=(1.0,), seeds=2, ratios=(0,), n_boot=50,
                       train=TrainConfig(arch="probe:efficientnet-lite0", size=32, views=2))
     first = run_study(data, [], cfg)

@@ -191,8 +191,8 @@ def _write_report(result: StudyResult, cfg: StudyConfig, out: Path, data: str | 
     probe = cfg.train.recipe == "probe"
     detector = (f"{cfg.train.arch} at {cfg.train.size} px" if not probe else
                 f"{cfg.train.arch} (logistic regression on frozen features, C chosen on val) at {cfg.train.size} px")
-    lead = lead_figure(summary, f"{', '.join(result.labels)}: {detector}; {cfg.seeds} seed(s), "
-                       f"{len(result.test.y)} test images")
+    lead = lead_figure(summary, f"{' / '.join(result.labels)}: {len(result.test.y)} test images, {cfg.seeds} seed(s)\n"
+                       f"{detector}")
     write_image(out / "balanced_accuracy.png", lead)
     cols = ["arm", "fraction", "n_real", "n_synthetic"] + [f"{_NAMES[m]}" for m in METRICS] + \
         [f"Δ {_NAMES[m]} vs real" for m in METRICS]
