@@ -39,7 +39,7 @@ from skingen.eval.cache import FeatureCache
 from skingen.eval.features import FeatureExtractor, make_extractor
 
 PROBES = ("inception", "efficientnet-lite0")
-C_GRID = tuple(float(c) for c in np.logspace(-4, 2, 13))  # 1e-4 .. 1e2, half-decade steps
+C_GRID = tuple(float(c) for c in np.logspace(-5, 2, 15))  # 1e-5 .. 1e2, half-decade steps
 PREFIX = "probe:"
 
 
