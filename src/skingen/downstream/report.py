@@ -185,7 +185,8 @@ def _write_report(result: StudyResult, cfg: StudyConfig, out: Path, data: str | 
         "data": str(Path(data).resolve()), "config": asdict(cfg), "labels": list(result.labels),
         "synthetic": [{"name": s.name, "folder": str(s.folder.resolve()), "images": len(s.rows),
                        "generator_check": s.generator_check} for s in result.synthetic],
-        "test_images": len(result.test.y), "seconds": round(result.seconds, 1), "best_run": result.best_run,
+        "test_images": len(result.test.y), "seconds": round(result.seconds, 1),
+        "feature_seconds": round(result.feature_seconds, 1), "best_run": result.best_run,
         "env": environment_info()})
     figure = metrics_figure(summary)
     probe = cfg.train.recipe == "probe"
