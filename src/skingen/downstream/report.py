@@ -6,6 +6,11 @@
 - ``per_class.csv``: recall per class (mean over seeds), Wilson 95% interval over that class's test images;
 - ``per_skin_tone.csv``: accuracy per ITA category of the test images (when the manifest has
   ``ita_category``, from ``skingen analyze``), Wilson interval likewise;
+- ``dark_vs_light.csv``: the subgroup check: accuracy on dark (ITA < 10°: brown and dark categories) and
+  light (ITA >= 10°) test images per arm and fraction, with Wilson intervals and counts (when the manifest
+  has ``ita``);
+- ``balanced_accuracy.png``: the lead figure: test balanced accuracy vs fraction of real training data,
+  one line per arm, 95% bootstrap bands;
 - ``predictions.npz``: test labels and every run's probabilities (recompute anything without retraining);
 - ``metrics.png``, ``summary.html``, ``study.json``;
 - ``best_classifier/``: the classifier with the best *validation* balanced accuracy over all runs
@@ -15,7 +20,7 @@
 from __future__ import annotations
 
 import csv
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +29,7 @@ from skingen.downstream.classifiers import save_classifier
 from skingen.downstream.stats import METRICS, bootstrap_metrics, wilson_interval
 from skingen.downstream.study import StudyConfig, StudyResult
 from skingen.errors import SkingenError
+from skingen.imageio import write_image
 from skingen.runs import atomic_path, environment_info, staged_dir, write_csv, write_json
 from skingen.viz import figure_to_image, html_table, write_html
 
@@ -59,11 +65,26 @@ def summarise(result: StudyResult, n_boot: int = 1000) -> list[dict]:
     return rows
 
 
+DARK_ITA = 10.0  # degrees: below = the "brown" and "dark" ITA categories (skingen.analysis.skintone)
+
+
+def ita_group(row: dict[str, str]) -> str:
+    """``'dark'`` (ITA < 10°), ``'light'`` or ``'unknown'`` (no measurable ITA) for a manifest row."""
+    try:
+        ita = float(row.get("ita") or "nan")
+    except ValueError:
+        return "unknown"
+    return "unknown" if np.isnan(ita) else "dark" if ita < DARK_ITA else "light"
+
+
 def _grouped_accuracy(result: StudyResult, key: str) -> list[dict]:
-    """Recall per class (``key='label'``) or accuracy per ITA category (``key='ita_category'``)."""
+    """Recall per class (``key='label'``), accuracy per ITA category (``key='ita_category'``) or per
+    dark/light group (``key='ita_group'``, :func:`ita_group`)."""
     y = result.test.y.numpy()
     if key == "label":
         groups = np.array([result.labels[i] for i in y])
+    elif key == "ita_group":
+        groups = np.array([ita_group(r) for r in result.test.rows])
     else:
         groups = np.array([(r.get(key) or "unknown") for r in result.test.rows])
     out = []
@@ -78,6 +99,31 @@ def _grouped_accuracy(result: StudyResult, key: str) -> list[dict]:
                         "recall" if key == "label" else "accuracy": round(value, 4),
                         "low": round(low, 4), "high": round(high, 4)})
     return out
+
+
+def lead_figure(summary: list[dict], title: str) -> np.ndarray:
+    """Test balanced accuracy vs fraction of real training data: one line per arm, 95% bootstrap bands."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 4.8), dpi=100, layout="constrained")
+    ax = fig.subplots()
+    fractions = sorted({r["fraction"] for r in summary})
+    for arm in dict.fromkeys(r["arm"] for r in summary):
+        rows = sorted((r for r in summary if r["arm"] == arm), key=lambda r: r["fraction"])
+        f = [r["fraction"] for r in rows]
+        line, = ax.plot(f, [r["balanced_accuracy"] for r in rows], marker="o", label=arm,
+                        lw=2.5 if arm == "real" else 1.5, color="black" if arm == "real" else None)
+        ax.fill_between(f, [r["balanced_accuracy_low"] for r in rows], [r["balanced_accuracy_high"] for r in rows],
+                        color=line.get_color(), alpha=0.12, lw=0)
+    ax.set_xscale("log")
+    ax.set_xticks(fractions, labels=[f"{f:g}" for f in fractions])
+    ax.minorticks_off()
+    ax.set_xlabel("fraction of the real training data")
+    ax.set_ylabel("test balanced accuracy (mean over seeds)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    return figure_to_image(fig)
 
 
 def metrics_figure(summary: list[dict]) -> np.ndarray:
@@ -107,6 +153,7 @@ def metrics_figure(summary: list[dict]) -> np.ndarray:
 def write_report(result: StudyResult, cfg: StudyConfig, out: str | Path, data: str | Path) -> Path:
     """Write the report folder (module docstring) all at once (staged, then renamed); returns the path of
     ``summary.html``."""
+    cfg = replace(cfg, train=cfg.train.resolved())
     with staged_dir(out, "report") as staging:
         _write_report(result, cfg, staging, data)
     return Path(out) / "summary.html"
@@ -122,6 +169,10 @@ def _write_report(result: StudyResult, cfg: StudyConfig, out: Path, data: str | 
     per_tone = _grouped_accuracy(result, "ita_category") if has_ita else []
     if per_tone:
         write_csv(out / "per_skin_tone.csv", per_tone)
+    has_ita_value = any(ita_group(r) != "unknown" for r in result.test.rows)
+    dark_light = _grouped_accuracy(result, "ita_group") if has_ita_value else []
+    if dark_light:
+        write_csv(out / "dark_vs_light.csv", dark_light)
     with atomic_path(out / "predictions.npz") as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, y=result.test.y.numpy(), ids=np.array([r["id"] for r in result.test.rows]),
                             labels=np.array(result.labels),
@@ -134,9 +185,16 @@ def _write_report(result: StudyResult, cfg: StudyConfig, out: Path, data: str | 
         "data": str(Path(data).resolve()), "config": asdict(cfg), "labels": list(result.labels),
         "synthetic": [{"name": s.name, "folder": str(s.folder.resolve()), "images": len(s.rows),
                        "generator_check": s.generator_check} for s in result.synthetic],
-        "test_images": len(result.test.y), "seconds": round(result.seconds, 1), "best_run": result.best_run,
+        "test_images": len(result.test.y), "seconds": round(result.seconds, 1),
+        "feature_seconds": round(result.feature_seconds, 1), "best_run": result.best_run,
         "env": environment_info()})
     figure = metrics_figure(summary)
+    probe = cfg.train.recipe == "probe"
+    detector = (f"{cfg.train.arch} at {cfg.train.size} px" if not probe else
+                f"{cfg.train.arch} (logistic regression on frozen features, C chosen on val) at {cfg.train.size} px")
+    lead = lead_figure(summary, f"{' / '.join(result.labels)}: {len(result.test.y)} test images, {cfg.seeds} seed(s)\n"
+                       f"{detector}")
+    write_image(out / "balanced_accuracy.png", lead)
     cols = ["arm", "fraction", "n_real", "n_synthetic"] + [f"{_NAMES[m]}" for m in METRICS] + \
         [f"Δ {_NAMES[m]} vs real" for m in METRICS]
 
@@ -146,10 +204,14 @@ def _write_report(result: StudyResult, cfg: StudyConfig, out: Path, data: str | 
     table = html_table(cols, [[r["arm"], r["fraction"], r["n_real"], r["n_synthetic"], *(ci(r, m) for m in METRICS),
                                *(ci(r, f"delta_{m}") for m in METRICS)] for r in summary])
     checks = "; ".join(f"{s.name}: generator training data {s.generator_check}" for s in result.synthetic)
+    budget = ("features extracted once per image (cached); classical arms train on "
+              f"{cfg.train.views} augmented views per image" if probe else
+              f"at most {cfg.train.images} training images seen per run (the same cap for every arm)")
     sections = [
+        ("Balanced accuracy vs real data", "Test balanced accuracy (mean over seeds) against the fraction of the real "
+         "training data each arm had; bands are 95% bootstrap intervals (test images and seeds resampled).", lead),
         ("Setup", f"{len(result.labels)} classes ({', '.join(result.labels)}); {len(result.test.y)} real test images; "
-         f"{cfg.seeds} seed(s) per arm and fraction; classifier {cfg.train.arch} at {cfg.train.size} px, "
-         f"{cfg.train.images} training images seen per run (the same for every arm); model selection on the real "
+         f"{cfg.seeds} seed(s) per arm and fraction; classifier {detector}, {budget}; model selection on the real "
          f"val split. {checks}", None),
         ("Metrics", "Seed-averaged test metrics; bars and brackets are 95% percentile-bootstrap intervals over test "
          "images and seeds. Δ = the arm minus real-only on the same resamples (paired): an interval excluding 0 "
@@ -158,6 +220,11 @@ def _write_report(result: StudyResult, cfg: StudyConfig, out: Path, data: str | 
         ("Per class", "Recall per class (mean over seeds) with Wilson 95% intervals over that class's test images.",
          html_table(list(per_class[0]), [list(r.values()) for r in per_class])),
     ]
+    if dark_light:
+        sections.append(("Subgroup check: dark vs light skin",
+                         f"Accuracy (share of seeds right, averaged over images) on test images with ITA < {DARK_ITA:g}° "
+                         "(brown/dark) and >= that (light), Wilson 95% intervals; n_test = images in the group.",
+                         html_table(list(dark_light[0]), [list(r.values()) for r in dark_light])))
     if per_tone:
         sections.append(("Per skin tone", "Accuracy per ITA category of the test images (Wilson 95%).",
                          html_table(list(per_tone[0]), [list(r.values()) for r in per_tone])))

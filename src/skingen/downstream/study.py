@@ -2,7 +2,9 @@
 
 Arms (each trained once per seed and per fraction of the real training data, same budget of images seen):
 ``real``; ``real+classical`` (torchvision transforms, :mod:`skingen.downstream.train`); for each
-synthetic set and ratio R > 0: ``real+<set>@R`` and ``real+classical+<set>@R``.
+synthetic set and ratio R > 0: ``real+<set>@R`` and (unless ``combined`` is off) ``real+classical+<set>@R``.
+Classifiers: trained networks (:mod:`skingen.downstream.train`) or linear probes on frozen pretrained
+features (``probe:NAME``, :mod:`skingen.downstream.probe`).
 
 - Fractions: per class, the real training groups (``source_id``) in a seeded order are taken until the
   fraction of that class's crops is reached (at least one group); the order depends on the seed only,
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -28,8 +30,10 @@ import torch
 
 from skingen.data.datasets import ManifestDataset
 from skingen.downstream.augment import SyntheticSet, check_leakage, load_synthetic, select_synthetic
+from skingen.downstream.probe import ProbeFeatures, is_probe, make_probe_extractor, train_probe
 from skingen.downstream.stats import metric_values
 from skingen.downstream.train import TrainConfig, TrainedClassifier, predict, train_classifier
+from skingen.eval.cache import FeatureCache
 from skingen.errors import SkingenError
 from skingen.imageio import read_image
 from skingen.seeding import numpy_rng
@@ -41,12 +45,14 @@ class StudyConfig:
     seeds: int = 5
     ratios: tuple[float, ...] = (0, 1, 3, 10)
     classical: bool = True  # include the classical-augmentation arms
+    combined: bool = True  # with classical: also the real+classical+SET@R arms (synthetic and classical together)
     classes: tuple[str, ...] = ()  # study only these classes (e.g. measles, chickenpox, monkeypox); () = all
     # Side (fraction of the image side) of a bottom-left square filled with mid-grey in every image, real and
     # synthetic: hides a watermark there (DermNet's sits at about x 9-27%, y 68-92% of a 640x480 photo,
     # x 0-19% of its centred square crop); 0 = off.
     blank_corner: float = 0.0
     n_boot: int = 1000  # bootstrap resamples for the confidence intervals
+    feature_cache: bool = True  # probes: keep features in the evaluate feature cache ($SKINGEN_CACHE_DIR)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
@@ -70,14 +76,18 @@ class Arm:
 
 @dataclass
 class Images:
-    """Images of one source at the study size: ``uint8 [N,3,S,S]``, labels ``int64 [N]`` and their rows."""
+    """Images of one source at the study size: ``uint8 [N,3,S,S]``, labels ``int64 [N]`` and their rows;
+    for a probe also their frozen features ``f [N,D]`` and those of their classical views ``views [V,N,D]``."""
     x: torch.Tensor
     y: torch.Tensor
     rows: list[dict[str, str]]
+    f: np.ndarray | None = None
+    views: np.ndarray | None = None
 
     def subset(self, index: list[int]) -> "Images":
         idx = torch.as_tensor(index, dtype=torch.long)
-        return Images(self.x[idx], self.y[idx], [self.rows[i] for i in index])
+        return Images(self.x[idx], self.y[idx], [self.rows[i] for i in index],
+                      None if self.f is None else self.f[index], None if self.views is None else self.views[:, index])
 
 
 @dataclass
@@ -87,10 +97,11 @@ class StudyResult:
     runs: list[dict]  # one record per (arm, fraction, seed)
     probs: dict[tuple[str, float], np.ndarray]  # (arm, fraction) -> [seeds, N_test, k]
     test: Images
-    best: TrainedClassifier | None
+    best: TrainedClassifier | None  # None for probes (nothing to save as a classifier checkpoint)
     best_run: dict
     synthetic: list[SyntheticSet]
     seconds: float
+    feature_seconds: float = 0.0  # probes: time spent extracting features (cache misses)
 
 
 def arms_for(cfg: StudyConfig, set_names: list[str]) -> list[Arm]:
@@ -98,7 +109,7 @@ def arms_for(cfg: StudyConfig, set_names: list[str]) -> list[Arm]:
     for name in set_names:
         for r in (r for r in cfg.ratios if r > 0):
             arms.append(Arm(f"real+{name}@{r:g}", False, name, r))
-            if cfg.classical:
+            if cfg.classical and cfg.combined:
                 arms.append(Arm(f"real+classical+{name}@{r:g}", True, name, r))
     return arms
 
@@ -169,6 +180,7 @@ def run_study(data: str | Path, synthetic: list[str], cfg: StudyConfig = StudyCo
     """Train and test every arm (module docstring); returns everything the report needs. ``log`` gets one
     line per trained classifier."""
     t0 = time.perf_counter()
+    cfg = replace(cfg, train=cfg.train.resolved())
     data = Path(data)
     ds = ManifestDataset(data, split=None)
     rows = ds.rows
@@ -197,6 +209,18 @@ def run_study(data: str | Path, synthetic: list[str], cfg: StudyConfig = StudyCo
                             for s in ("train", "val", "test"))
     synth_images = {s.name: load_images(s.folder, s.rows, labels, size, cfg.blank_corner) for s in sets}
     arms = arms_for(cfg, names)
+    probe = is_probe(cfg.train.arch)
+    if probe and cfg.classical and cfg.train.views < 1:
+        raise SkingenError("a probe's classical arms train on augmented views: set train.views >= 1 or --no-classical")
+    feature_seconds = 0.0
+    if probe:
+        fx = ProbeFeatures(make_probe_extractor(cfg.train.arch, device), FeatureCache() if cfg.feature_cache else None,
+                           progress=progress)
+        for what, imgs in (("train", train_all), ("val", val), ("test", test), *synth_images.items()):
+            imgs.f = fx.features(imgs.x, what)
+            if cfg.classical and (what == "train" or (cfg.combined and what in names)):
+                imgs.views = fx.views(imgs.x, cfg.train.views, size, what)
+        feature_seconds = fx.seconds
     total = len(arms) * len(cfg.fractions) * cfg.seeds
     runs, probs = [], {}
     best, best_run, done = None, {}, 0
@@ -214,7 +238,11 @@ def run_study(data: str | Path, synthetic: list[str], cfg: StudyConfig = StudyCo
                 # a set too small for two ratios gives them the same images: train once, report both
                 key = (arm.classical, arm.synthetic, tuple(idx))
                 same_as, trained, p = trained_sets.get(key, ("", None, None))
-                if trained is None:
+                if trained is None and probe:
+                    trained = _fit_probe(real, syn.subset(idx) if arm.synthetic else None, val, arm.classical, len(labels))
+                    p = trained.predict(test.f)
+                    trained_sets[key] = (arm.name, trained, p)
+                elif trained is None:
                     trained = train_classifier(x, y, val.x, val.y, labels, cfg.train, seed, classical=arm.classical,
                                                device=device)
                     p = predict(trained.model, test.x, device=device)
@@ -225,10 +253,11 @@ def run_study(data: str | Path, synthetic: list[str], cfg: StudyConfig = StudyCo
                           "ratio": arm.ratio, "ratio_actual": round(ratio_actual, 4), "fraction": fraction,
                           "seed": seed, "n_real": len(real.y), "n_synthetic": n_syn, "same_as": same_as,
                           "val_balanced_accuracy": round(trained.val_balanced_accuracy, 4),
-                          "best_images": trained.best_images, "seconds": round(trained.seconds, 2) if not same_as else 0.0,
+                          "best_images": getattr(trained, "best_images", 0), "probe_C": getattr(trained, "C", ""),
+                          "seconds": round(trained.seconds, 2) if not same_as else 0.0,
                           **{f"test_{k}": round(v, 4) for k, v in metric_values(test.y.numpy(), p).items()}}
                 runs.append(record)
-                if best is None or trained.val_balanced_accuracy > best.val_balanced_accuracy:
+                if not probe and (best is None or trained.val_balanced_accuracy > best.val_balanced_accuracy):
                     best, best_run = trained, record
                 done += 1
                 if log:
@@ -238,4 +267,16 @@ def run_study(data: str | Path, synthetic: list[str], cfg: StudyConfig = StudyCo
                 if progress:
                     progress(done, total, f"{arm.name} f={fraction:g} seed {seed}")
     stacked = {k: np.stack(v) for k, v in probs.items()}
-    return StudyResult(labels, arms, runs, stacked, test, best, best_run, sets, time.perf_counter() - t0)
+    return StudyResult(labels, arms, runs, stacked, test, best, best_run, sets, time.perf_counter() - t0, feature_seconds)
+
+
+def _fit_probe(real: Images, synth: Images | None, val: Images, classical: bool, k: int):
+    """A probe on the features of ``real`` (+ ``synth``): the originals, or their classical views."""
+    parts = [real] + ([synth] if synth is not None else [])
+    if classical:
+        feats = np.concatenate([p.views.reshape(-1, p.views.shape[-1]) for p in parts])
+        ys = np.concatenate([np.tile(p.y.numpy(), p.views.shape[0]) for p in parts])
+    else:
+        feats = np.concatenate([p.f for p in parts])
+        ys = np.concatenate([p.y.numpy() for p in parts])
+    return train_probe(feats, ys, val.f, val.y.numpy(), k)

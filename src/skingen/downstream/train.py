@@ -2,7 +2,30 @@
 
 Every arm of the study gets the same budget of training images seen (``images``), so adding synthetic
 images changes *what* the classifier sees, not *how much* it trains. The model kept is the one with the
-best balanced accuracy on the real validation split, checked every ``eval_every`` images.
+best balanced accuracy on the real validation split (ties: lower val loss), checked every ``eval_every``
+images; with ``patience`` > 0 training stops after that many checks without a better one.
+
+Recipes (:data:`RECIPES`; a ``None`` field of :class:`TrainConfig` takes its architecture's value):
+AdamW with a one-cycle schedule (linear warm-up over ``warmup`` of the steps, then cosine annealing) for
+all. From scratch (``small-cnn``, ``resnet18`` without weights): one learning rate, no label smoothing,
+no early stopping. Fine-tuning (``efficientnet-lite0``; ``resnet18`` with ImageNet weights): the new head
+at ``lr``, the pretrained backbone at ``backbone_lr`` (5x lower, so the ImageNet features are adapted,
+not overwritten), label smoothing 0.1, decoupled weight decay 0.01, early stopping after 6 checks
+without improvement, ~10 epochs of the full 3-class train split as the budget, and batch norm frozen
+(``bn_stats='frozen'``: the ImageNet running statistics in training too; its scale and shift still train).
+With TF's slow BN momentum (0.01) a short fine-tune would otherwise train on batch statistics while
+evaluating on running statistics that have barely moved, and the probe-initialised head would see other
+features in training than it was fitted on. EfficientNet-Lite0 keeps
+its stem and first 11 MBConv blocks (stages 1-5, up to 1/16 of the input side) frozen with ImageNet batch
+statistics and trains stages 6-7, the head convolution and the head (79% of the parameters): the frozen
+layers are the high-resolution ones, ~90% of the CPU time of a forward pass at 128 px, so their output is
+computed once per training image (or once per augmented draw, without gradients) and a fine-tune costs
+about a tenth of a full one, what a busy CPU can afford for a study with seeds and fractions.
+The new head starts from a linear probe (``probe_init``; "LP-FT", Kumar et al. 2022): a logistic regression
+on the pretrained features of the training images, C chosen on val (:func:`skingen.downstream.probe.train_probe`),
+folded into the head. A random head sends large random gradients into the backbone during the first
+steps and distorts the features it is meant to reuse; starting from the probe, the fine-tune begins where a
+probe ends, and that starting point is the first candidate of the model selection.
 
 Classical augmentation (``classical=True``) is the torchvision ``transforms.v2`` baseline: random
 rotation (±20°), random resized crop (scale 0.6-1), horizontal and vertical flips, colour jitter
@@ -17,32 +40,75 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from skingen.downstream.classifiers import ClassifierSpec, build_classifier
+from skingen.downstream.classifiers import ARCHS, PRETRAINED, ClassifierSpec, build_classifier, parameter_groups
+from skingen.downstream.probe import PREFIX, PROBES, is_probe, probe_name
 from skingen.downstream.stats import balanced_accuracy
 from skingen.errors import SkingenError
 
 
+RECIPES = {
+    "scratch": {"size": 64, "images": 8000, "lr": 2e-3, "backbone_lr": 2e-3, "weight_decay": 1e-4, "eval_every": 1000,
+                "label_smoothing": 0.0, "patience": 0, "warmup": 0.15, "freeze": 0, "probe_init": False,
+                "bn_stats": "train"},
+    "fine-tune": {"size": 128, "images": 4000, "lr": 5e-4, "backbone_lr": 1e-4, "weight_decay": 1e-2, "eval_every": 400,
+                  "label_smoothing": 0.1, "patience": 6, "warmup": 0.1, "freeze": 11,
+                  "probe_init": True, "bn_stats": "frozen"},
+    "probe": {"size": 128},  # the rest of a probe's recipe is in skingen.downstream.probe
+}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
+    """``None`` = the architecture's recipe (module docstring); :meth:`resolved` fills them in."""
     arch: str = "small-cnn"
-    size: int = 64
-    images: int = 8000  # training images seen by every arm
+    size: int | None = None  # px: 64 from scratch, 128 for the pretrained detectors
+    images: int | None = None  # training images seen by every arm (a cap when early stopping)
     batch: int = 32
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    eval_every: int = 1000  # images between validation checks (model selection)
-    weights: str | None = None  # local ImageNet state dict for resnet18
+    lr: float | None = None  # peak learning rate of the head (of everything when training from scratch)
+    backbone_lr: float | None = None  # peak learning rate of the rest of the network
+    weight_decay: float | None = None
+    eval_every: int | None = None  # images between validation checks (model selection, early stopping)
+    label_smoothing: float | None = None
+    patience: int | None = None  # checks without a better val score before stopping; 0 = never stop early
+    warmup: float | None = None  # share of the steps spent warming up the learning rate
+    freeze: int | None = None  # efficientnet-lite0: leading MBConv blocks kept frozen (with the stem)
+    probe_init: bool | None = None  # start the new head from a linear probe on the frozen features (LP-FT)
+    bn_stats: str | None = None  # "train": batch norm uses batch statistics in training; "frozen": ImageNet ones
+    weights: str | None = None  # ImageNet state dict: resnet18 (else from scratch); efficientnet-lite0 (else shipped)
+    views: int = 4  # probes (arch probe:NAME): classical views per training image for the classical arms
 
     def __post_init__(self) -> None:
-        if self.images < self.batch or self.batch < 1:
+        if self.batch < 1 or (self.images is not None and self.images < self.batch):
             raise SkingenError(f"train.images ({self.images}) must be at least train.batch ({self.batch}) >= 1")
+        if self.warmup is not None and not 0 <= self.warmup < 1:
+            raise SkingenError(f"train.warmup must be in [0, 1), got {self.warmup}")
+        if self.arch not in ARCHS and not is_probe(self.arch):
+            raise SkingenError(f"unknown classifier '{self.arch}' (use one of {', '.join(ARCHS)}, "
+                               f"{', '.join(PREFIX + p for p in PROBES)})")
+        if is_probe(self.arch):
+            probe_name(self.arch)
+        if self.bn_stats not in (None, "train", "frozen"):
+            raise SkingenError(f"train.bn_stats must be 'train' or 'frozen', got {self.bn_stats!r}")
+        if self.views < 0:
+            raise SkingenError(f"train.views must be >= 0, got {self.views}")
+
+    @property
+    def recipe(self) -> str:
+        if is_probe(self.arch):
+            return "probe"
+        return "fine-tune" if self.arch in PRETRAINED or (self.arch == "resnet18" and self.weights) else "scratch"
+
+    def resolved(self) -> "TrainConfig":
+        """This config with every ``None`` replaced by the recipe's value."""
+        recipe = RECIPES[self.recipe]
+        return replace(self, **{k: v for k, v in recipe.items() if getattr(self, k) is None})
 
 
 @dataclass
@@ -90,6 +156,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, val_images: tor
     does not win by its count alone.
     """
     t0 = time.perf_counter()
+    cfg = cfg.resolved()
     k = len(class_names)
     spec = ClassifierSpec(arch=cfg.arch, labels=tuple(class_names), size=cfg.size, weights=cfg.weights)
     counts = torch.bincount(labels, minlength=k).double()
@@ -98,37 +165,116 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, val_images: tor
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_classifier(spec).to(device)
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        freeze = cfg.freeze if hasattr(model, "freeze_prefix") else 0
+        if freeze:
+            model.freeze_prefix(freeze)
+        backbone, head = parameter_groups(model)
+        backbone = [p for p in backbone if p.requires_grad]
+        cached = _prefix_outputs(model, images, freeze, device) if freeze and augment is None else None
+        if cfg.probe_init:
+            _init_head_from_probe(model, images, labels, val_images, val_labels, k, freeze, cached, device)
+        opt = torch.optim.AdamW([{"params": backbone, "lr": cfg.backbone_lr}, {"params": head, "lr": cfg.lr}],
+                                weight_decay=cfg.weight_decay)
         steps = cfg.images // cfg.batch
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.15)
-        loss_fn = nn.CrossEntropyLoss(weight=weights.to(device))
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[cfg.backbone_lr, cfg.lr], total_steps=steps,
+                                                    pct_start=cfg.warmup)
+        loss_fn = nn.CrossEntropyLoss(weight=weights.to(device), label_smoothing=cfg.label_smoothing)
         order = torch.Generator().manual_seed(seed)
         perm, pos = torch.randperm(len(images), generator=order), 0
-        best, best_state, best_at = -1.0, None, 0
+        best, best_state, best_at, stale = (-1.0, 0.0), None, 0, 0
+        if cfg.probe_init:  # the probe-initialised network is the first candidate
+            best, best_state = _val_score(model, val_images, val_labels, k, device), copy.deepcopy(model.state_dict())
         eval_steps = max(1, cfg.eval_every // cfg.batch)
         for step in range(1, steps + 1):
             if pos + cfg.batch > len(perm):
                 perm, pos = torch.randperm(len(images), generator=order), 0
             idx = perm[pos:pos + cfg.batch] if len(perm) >= cfg.batch else perm
             pos += cfg.batch
-            x = images[idx]
-            if augment is not None:
-                x = torch.stack([augment(im) for im in x])
-            model.train()
-            loss = loss_fn(model(to_unit(x).to(device)), labels[idx].to(device))
+            _train_mode(model, cfg.bn_stats)
+            if cached is not None:
+                logits = model.forward_from(cached[idx], freeze)
+            else:
+                x = images[idx]
+                if augment is not None:
+                    x = torch.stack([augment(im) for im in x])
+                x = to_unit(x).to(device)
+                if freeze:
+                    with torch.no_grad():
+                        x = model.prefix(x, freeze)
+                logits = model.forward_from(x, freeze) if freeze else model(x)
+            loss = loss_fn(logits, labels[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             if step % eval_steps == 0 or step == steps:
-                if len(val_images):
-                    pred = predict(model, val_images, device=device).argmax(-1)
-                    score = float(balanced_accuracy(val_labels.numpy(), pred, k)[0])
-                else:
-                    score = 0.0
+                score = _val_score(model, val_images, val_labels, k, device)
                 if score > best:
-                    best, best_state, best_at = score, copy.deepcopy(model.state_dict()), step * cfg.batch
+                    best, best_state, best_at, stale = score, copy.deepcopy(model.state_dict()), step * cfg.batch, 0
+                else:
+                    stale += 1
                 if progress:
                     progress(step, steps)
+                if cfg.patience and stale >= cfg.patience:
+                    break
     model.load_state_dict(best_state)
-    return TrainedClassifier(model.eval(), spec, best, best_at, time.perf_counter() - t0)
+    return TrainedClassifier(model.eval(), spec, best[0], best_at, time.perf_counter() - t0)
+
+
+def _train_mode(model: nn.Module, bn_stats: str) -> None:
+    model.train()
+    if bn_stats == "frozen":
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+
+
+@torch.no_grad()
+def _init_head_from_probe(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, val_images: torch.Tensor,
+                          val_labels: torch.Tensor, k: int, freeze: int, cached: torch.Tensor | None, device: str,
+                          batch: int = 64) -> None:
+    """Set ``model.head`` to a logistic regression on the network's (eval-mode) features: the probe's
+    standardisation folded into the linear layer, ``W' = W / sd``, ``b' = b - W' mean``."""
+    from skingen.downstream.probe import train_probe
+
+    was_training = model.training
+    model.eval()
+
+    def feats(x: torch.Tensor, pre: torch.Tensor | None) -> np.ndarray:
+        out = []
+        for i in range(0, len(x), batch):
+            if pre is not None:
+                out.append(model.features_from(pre[i:i + batch], freeze))
+            else:
+                out.append(model.features(to_unit(x[i:i + batch]).to(device)))
+        return torch.cat(out).cpu().numpy() if out else np.zeros((0, model.head.in_features), np.float32)
+
+    probe = train_probe(feats(images, cached), labels.numpy(), feats(val_images, None), val_labels.numpy(), k)
+    coef, bias = probe.model.coef_, probe.model.intercept_
+    if coef.shape[0] == 1:  # scikit-learn's binary form: one logit for the second class
+        coef, bias = np.concatenate([np.zeros_like(coef), coef]), np.concatenate([[0.0], bias])
+    weight = np.zeros((k, coef.shape[1]))
+    intercept = np.full(k, -1e4)  # a class absent from training stays impossible, as in the probe
+    weight[probe.model.classes_] = coef / probe.scaler.scale_
+    intercept[probe.model.classes_] = bias - weight[probe.model.classes_] @ probe.scaler.mean_
+    model.head.weight.copy_(torch.as_tensor(weight, dtype=model.head.weight.dtype))
+    model.head.bias.copy_(torch.as_tensor(intercept, dtype=model.head.bias.dtype))
+    model.train(was_training)
+
+
+@torch.no_grad()
+def _prefix_outputs(model: nn.Module, images: torch.Tensor, blocks: int, device: str, batch: int = 64) -> torch.Tensor:
+    """The frozen prefix's output for every (unaugmented) training image, computed once."""
+    return torch.cat([model.prefix(to_unit(images[i:i + batch]).to(device), blocks)
+                      for i in range(0, len(images), batch)])
+
+
+def _val_score(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, k: int, device: str) -> tuple[float, float]:
+    """(balanced accuracy, minus mean cross-entropy) on the val set: ordered, so a tie in accuracy (common
+    on a few dozen images) goes to the more confident model. (0, 0) without val images."""
+    if not len(images):
+        return 0.0, 0.0
+    probs = predict(model, images, device=device)
+    y = labels.numpy()
+    nll = -np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, None)).mean()
+    return float(balanced_accuracy(y, probs.argmax(-1), k)[0]), -float(nll)
