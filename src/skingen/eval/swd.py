@@ -10,7 +10,11 @@ authors' ``metrics/sliced_wasserstein.py``:
   the seed only, so identical sets give identical descriptors and the batch size never matters);
 - descriptors normalised per colour channel (mean/std over all neighbourhoods and pixels);
 - sliced Wasserstein-1: 4 repeats × 128 random unit directions, sorted projections, mean |difference|;
-  reported ×10³ per level and averaged over levels.
+  reported ×10³ per level, with their maximum (``worst``, the summary that ranks sets) and their mean.
+
+The mean over levels (Karras' summary) can be fooled: blur moves distance from the coarse levels to the
+fine ones and the mean barely moves (README: measured on the measles crops). The worst level cannot be
+lowered by trading one level against another: it rises as soon as any level rises above it.
 
 One deliberate default differs: Karras normalises the real and the fake descriptors *each by their
 own* channel mean/std, which cancels any global per-channel affine colour change (a colour cast or a
