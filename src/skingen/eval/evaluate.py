@@ -136,7 +136,8 @@ def _scan(images: ImageSet, extractors: list[FeatureExtractor], size: int, cfg: 
     return feats, swd_desc.finish() if swd_desc else None
 
 
-def _extractors(cfg: EvaluateConfig, inception_weights, device: str, notes: list[str]) -> tuple[list[FeatureExtractor], FeatureExtractor | None, dict]:
+def _extractors(cfg: EvaluateConfig, inception_weights, device: str,
+                notes: list[str]) -> tuple[list[FeatureExtractor], FeatureExtractor | None, dict]:
     """Loaded feature extractors for FID/KID/PRDC, the memorisation extractor, and {name: reason} of skipped ones."""
     def build(spec: str) -> FeatureExtractor:
         return make_extractor(spec, inception_weights, cfg.inception_mode, device)
@@ -216,7 +217,8 @@ def evaluate(real: ImageSet, fakes: list[ImageSet], cfg: EvaluateConfig = Evalua
         floor, floor_note = floor_set(real, cfg.floor)
         notes += [floor_note] if floor_note else []
     # the floor set is often the training split: read it once for both
-    floor_is_train = floor is not None and train is not None and train is not real and floor.fingerprint == train.fingerprint
+    floor_is_train = (floor is not None and train is not None and train is not real
+                      and floor.fingerprint == train.fingerprint)
     div_pairs = cfg.diversity.pairs if "diversity" in cfg.metrics else 0
     total = len(real) + (len(train) if train is not None and train is not real else 0) + sum(map(len, fakes)) \
         + (len(floor) if floor is not None and not floor_is_train else 0) + 2 * div_pairs * (1 + len(fakes))
