@@ -1,8 +1,8 @@
 """Speed of `skingen evaluate` on this machine: images/s of the FID Inception (the packaged weights) at
 64/128/256 px input, what 1,000 real vs 1,000 synthetic images cost in it, and the other stages.
 
-Images: the measles crops (shared data, auto masks) prepared at each size, and their mirror images /
-90° rotations up to --n per set; only the timing matters, not the content. Inception resizes every input
+Images: the measles crops (shared data, auto masks, 256 px, resized to each size), and their mirror
+images / 90° rotations up to --n per set; only the timing matters, not the content. Inception resizes every input
 to 299 px, so its cost barely depends on the input size; the resize (legacy-tf: inside torch-fidelity;
 clean: PIL bicubic first) does.
 
@@ -32,17 +32,21 @@ SIZES = (64, 128, 256)
 
 
 def make_sets(work: Path, n: int, size: int) -> tuple[Path, Path]:
-    """``real/`` (a data folder, all rows train) and ``fake/`` (plain folder): ``n`` PNGs each."""
+    """``real/`` (a data folder, all rows train) and ``fake/`` (plain folder): ``n`` PNGs each, resized
+    (bicubic) from the 256 px measles crops (prepared once)."""
     from evaluate_real import prepare_measles  # bench/ is on sys.path when this script runs
     from skingen.data.manifest import read_manifest, write_manifest
+    from skingen.eval.imagesets import square_resize
     from skingen.imageio import read_image, write_image
 
-    crops = prepare_measles(work / f"measles{size}", size)
+    crops = work / "measles256"
+    if not crops.is_dir():
+        prepare_measles(crops, 256)
     sources = [crops / r["image"] for r in read_manifest(crops)]
     real, fake = work / f"real{size}", work / f"fake{size}"
     rows = []
     for i in range(2 * n):
-        img = read_image(sources[i % len(sources)])
+        img = square_resize(read_image(sources[i % len(sources)]), size)
         img = np.rot90(img, (i // len(sources)) % 4)
         if (i // (4 * len(sources))) % 2:
             img = img[:, ::-1]

@@ -68,6 +68,9 @@ def test_every_fid_and_kid_carries_the_floor_at_its_n(data, tmp_path):
     header, rows = summary_table(rec)
     row = dict(zip(header, rows[0]))
     assert row["FID floor"].startswith(f"{expected['fid']:.4g} ± ")
-    assert row["SWD×10³ worst level"].endswith("(16 px)")  # a colour cast lives in the low-pass residual
+    sw, floor_swd = rec["sets"][0]["metrics"]["swd"], rec["floor"]["swd"]
+    assert sw["vs_floor"][16] == pytest.approx(sw["levels"][16] / floor_swd["levels"][16])
+    assert sw["worst_vs_floor_level"] == 16  # a colour cast lives in the low-pass residual
+    assert row["SWD worst level"] == f"{sw['worst_vs_floor']:.2g}× floor (16 px)"
     swd_header, swd_rows = swd_table(rec)
     assert swd_rows[-1][0].startswith("floor: ") and swd_rows[-1][1] == "20"

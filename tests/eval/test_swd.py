@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from skingen.eval.swd import SwdConfig, SwdDescriptors, laplacian_pyramid, resolutions, swd
+from skingen.eval.swd import SwdConfig, SwdDescriptors, laplacian_pyramid, relative_to_floor, resolutions, swd
 from tests.eval.conftest import skin_images
 
 
@@ -61,6 +61,16 @@ def test_blur_shows_at_the_finest_level():
     # the summary that ranks sets is the worst level, which rises with any level
     assert soft_all["worst"] == max(soft.values()) and soft_all["worst_level"] == 32
     assert soft_all["worst"] > sharp_all["worst"]
+
+
+def test_the_summary_is_the_level_furthest_above_the_floor():
+    # by hand: the 16 px residual is the largest level for real sets too; the 64 px level is 5x its floor
+    floor = {"levels": {64: 20.0, 32: 50.0, 16: 290.0}}
+    blurred_like = {"levels": {64: 100.0, 32: 50.0, 16: 300.0}}
+    r = relative_to_floor(blurred_like, floor)
+    assert r["vs_floor"] == pytest.approx({64: 5.0, 32: 1.0, 16: 300 / 290}) and r["worst_vs_floor"] == 5.0
+    assert r["worst_vs_floor_level"] == 64
+    assert relative_to_floor(floor, floor)["worst_vs_floor"] == 1.0
 
 
 def test_bad_settings_are_clear_errors():

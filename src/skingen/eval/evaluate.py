@@ -33,7 +33,7 @@ from skingen.eval.floor import FloorConfig, floor_at, floor_set
 from skingen.eval.imagesets import ImageSet, open_data, seconds_per_image
 from skingen.eval.memorisation import MemorisationConfig, closest_pairs_sheet, memorisation
 from skingen.eval.prdc import PrdcConfig, precision_recall_density_coverage
-from skingen.eval.swd import SwdConfig, SwdDescriptors, swd
+from skingen.eval.swd import SwdConfig, SwdDescriptors, relative_to_floor, swd
 
 METRICS = ("fid", "kid", "prdc", "swd", "memorisation", "diversity", "speed")
 FEATURE_METRICS = ("fid", "kid", "prdc")
@@ -136,7 +136,8 @@ def _scan(images: ImageSet, extractors: list[FeatureExtractor], size: int, cfg: 
     return feats, swd_desc.finish() if swd_desc else None
 
 
-def _extractors(cfg: EvaluateConfig, inception_weights, device: str, notes: list[str]) -> tuple[list[FeatureExtractor], FeatureExtractor | None, dict]:
+def _extractors(cfg: EvaluateConfig, inception_weights, device: str,
+                notes: list[str]) -> tuple[list[FeatureExtractor], FeatureExtractor | None, dict]:
     """Loaded feature extractors for FID/KID/PRDC, the memorisation extractor, and {name: reason} of skipped ones."""
     def build(spec: str) -> FeatureExtractor:
         return make_extractor(spec, inception_weights, cfg.inception_mode, device)
@@ -191,6 +192,7 @@ class _Run:
     floor: ImageSet | None = None
     floor_feats: dict = field(default_factory=dict)
     floors: dict = field(default_factory=dict)  # (extractor, N) -> floor_at(...)
+    floor_swd: dict | None = None
     sheets: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -215,7 +217,8 @@ def evaluate(real: ImageSet, fakes: list[ImageSet], cfg: EvaluateConfig = Evalua
         floor, floor_note = floor_set(real, cfg.floor)
         notes += [floor_note] if floor_note else []
     # the floor set is often the training split: read it once for both
-    floor_is_train = floor is not None and train is not None and train is not real and floor.fingerprint == train.fingerprint
+    floor_is_train = (floor is not None and train is not None and train is not real
+                      and floor.fingerprint == train.fingerprint)
     div_pairs = cfg.diversity.pairs if "diversity" in cfg.metrics else 0
     total = len(real) + (len(train) if train is not None and train is not real else 0) + sum(map(len, fakes)) \
         + (len(floor) if floor is not None and not floor_is_train else 0) + 2 * div_pairs * (1 + len(fakes))
@@ -237,6 +240,8 @@ def evaluate(real: ImageSet, fakes: list[ImageSet], cfg: EvaluateConfig = Evalua
         floor_feats, floor_desc = _scan(floor, metric_ex, size, cfg, cache, want_swd, prog)
     run = _Run(cfg, real, train, size, device, metric_ex, memo_ex, real_feats, real_desc, train_feats, prog, notes,
                floor, floor_feats)
+    if floor_desc is not None:  # all floor images (SWD compares equal descriptor counts, min of the two sets)
+        run.floor_swd = swd(real_desc, floor_desc, SwdDescriptors(size, cfg.swd).levels, cfg.swd, cfg.seed)
 
     record = {
         "real": {**_set_info(real), "split": real.split, "image_size": _image_size(real)},
@@ -246,7 +251,7 @@ def evaluate(real: ImageSet, fakes: list[ImageSet], cfg: EvaluateConfig = Evalua
         "extractors": {ex.name: ex.describe() for ex in metric_ex}
         | ({"memorisation": memo_ex.describe()} if memo_ex else {}),
         "unavailable": unavailable,
-        "floor": _floor_info(run, floor_desc),
+        "floor": _floor_info(run),
     }
     if div_pairs:
         record["real"]["diversity"] = _diversity(real, run)
@@ -287,9 +292,7 @@ def _measure(run: _Run, fake: ImageSet) -> dict[str, dict]:
             measure(f"prdc/{ex.name}", lambda: {**precision_recall_density_coverage(a, b, cfg.prdc.k),
                                                 "extractor": ex.name, "mode": mode})
     if "swd" in cfg.metrics:
-        levels = SwdDescriptors(run.size, cfg.swd).levels
-        measure("swd", lambda: {**swd(run.real_desc, desc, levels, cfg.swd, cfg.seed),
-                                "normalise": cfg.swd.normalise, "per_image": cfg.swd.per_image})
+        measure("swd", lambda: _swd(run, desc))
     if run.memo_ex is not None:
         measure("memorisation", lambda: _memorisation(run, fake, feats[run.memo_ex.name]))
     if "diversity" in cfg.metrics:
@@ -300,15 +303,19 @@ def _measure(run: _Run, fake: ImageSet) -> dict[str, dict]:
     return metrics
 
 
-def _floor_info(run: _Run, floor_desc: list | None) -> dict | None:
-    """The floor set and its SWD against the reference (all its images: SWD compares equal descriptor counts)."""
+def _floor_info(run: _Run) -> dict | None:
+    """The floor set and its SWD against the reference."""
     if run.floor is None:
         return None
-    info = {**_set_info(run.floor), "split": run.floor.split, "draws": run.cfg.floor.draws}
-    if floor_desc is not None:
-        levels = SwdDescriptors(run.size, run.cfg.swd).levels
-        info["swd"] = swd(run.real_desc, floor_desc, levels, run.cfg.swd, run.cfg.seed)
-    return info
+    return {**_set_info(run.floor), "split": run.floor.split, "draws": run.cfg.floor.draws,
+            **({"swd": run.floor_swd} if run.floor_swd else {})}
+
+
+def _swd(run: _Run, desc: list) -> dict:
+    cfg = run.cfg
+    r = swd(run.real_desc, desc, SwdDescriptors(run.size, cfg.swd).levels, cfg.swd, cfg.seed)
+    return {**r, **(relative_to_floor(r, run.floor_swd) if run.floor_swd else {}),
+            "normalise": cfg.swd.normalise, "per_image": cfg.swd.per_image}
 
 
 def _floor(run: _Run, name: str, n: int, metric: str) -> dict | None:

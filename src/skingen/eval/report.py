@@ -62,7 +62,7 @@ def summary_table(record: dict) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the main comparison table (one row per synthetic set)."""
     ex = primary_extractor(record)
     header = ["set", "N", "FID", "FID floor", "KID×10³", "KID floor ×10³", "precision", "recall", "density", "coverage",
-              "SWD×10³ worst level", "memorised", "MS-SSIM", "s/image"]
+              "SWD worst level", "memorised", "MS-SSIM", "s/image"]
     rows = []
     for s in record["sets"]:
         m = s["metrics"]
@@ -73,11 +73,20 @@ def summary_table(record: dict) -> tuple[list[str], list[list[str]]]:
             s["name"], str(s["n"]), _fmt(fid.get("value"), ".4g"), _floor_text(fid),
             _kid_text(kid), _floor_text(kid, 1e3, ".3g"),
             *(_fmt(prdc.get(k), ".3f") for k in ("precision", "recall", "density", "coverage")),
-            f"{sw['worst']:.0f} ({sw['worst_level']} px)" if sw else "n/a",
+            _swd_summary(sw),
             f"{memo['fraction']:.1%} ({memo['flagged']}/{s['n']})" if memo else "n/a",
             _fmt(div.get("ms_ssim"), ".3f"), _fmt(speed.get("seconds_per_image"), ".3g"),
         ])
     return header, rows
+
+
+def _swd_summary(sw: dict) -> str:
+    """The worst level relative to the floor (``3.1× floor (256 px)``), else the raw worst level ×10³."""
+    if not sw:
+        return "n/a"
+    if "worst_vs_floor" in sw:
+        return f"{sw['worst_vs_floor']:.2g}× floor ({sw['worst_vs_floor_level']} px)"
+    return f"{sw['worst']:.0f}×10⁻³ ({sw['worst_level']} px)"
 
 
 def summary_caption(record: dict) -> str:
@@ -90,8 +99,8 @@ def summary_caption(record: dict) -> str:
                   "floor, never against a number measured at another N" if floor else
                   "no real-vs-real floor (see notes): FID is biased upwards at small N, compare only at equal N")
     return (f"real: {real['path']} (N={real['n']}) at {record['size']} px; FID, KID and precision/recall/density/"
-            f"coverage in {primary_extractor(record) or 'no'} features; {floor_text}; SWD: the worst pyramid level "
-            f"(the mean over levels hides blur); real MS-SSIM {_fmt(div, '.3f')}")
+            f"coverage in {primary_extractor(record) or 'no'} features; {floor_text}; SWD: the pyramid level furthest "
+            f"above the floor's same level (see the SWD table); real MS-SSIM {_fmt(div, '.3f')}")
 
 
 def feature_table(record: dict) -> tuple[list[str], list[list[str]]]:
@@ -111,7 +120,7 @@ def feature_table(record: dict) -> tuple[list[str], list[list[str]]]:
 
 def swd_table(record: dict) -> tuple[list[str], list[list[str]]]:
     levels = sorted({int(r) for s in record["sets"] for r in _get(s["metrics"], "swd").get("levels", {})}, reverse=True)
-    header = ["set", "N"] + [f"SWD×10³ {r} px" for r in levels] + ["worst level", "mean (hides blur)"]
+    header = ["set", "N"] + [f"SWD×10³ {r} px" for r in levels] + ["worst level", "mean", "worst ÷ floor"]
     floor = record.get("floor") or {}
     named = [(s["name"], s["n"], _get(s["metrics"], "swd")) for s in record["sets"]]
     if floor.get("swd"):
@@ -120,7 +129,8 @@ def swd_table(record: dict) -> tuple[list[str], list[list[str]]]:
     for name, n, sw in named:
         lv = {int(k): v for k, v in sw.get("levels", {}).items()}
         rows.append([name, str(n)] + [_fmt(lv.get(r), ".1f") for r in levels]
-                    + [f"{sw['worst']:.1f} ({sw['worst_level']} px)" if sw else "n/a", _fmt(sw.get("mean"), ".1f")])
+                    + [f"{sw['worst']:.1f} ({sw['worst_level']} px)" if sw else "n/a", _fmt(sw.get("mean"), ".1f"),
+                       f"{sw['worst_vs_floor']:.2f} ({sw['worst_vs_floor_level']} px)" if "worst_vs_floor" in sw else "n/a"])
     return header, rows
 
 
@@ -172,8 +182,10 @@ def write_report(evaluation, out: str | Path) -> Path:
     captions = {"Comparison": summary_caption(record),
                 "By feature space": "What each space is blind to: " + "; ".join(
                     f"{n}: {blind_spot(n)}" for n in spaces if blind_spot(n)) + ".",
-                "SWD per pyramid level": "Laplacian-pyramid levels, finest first; the worst level ranks sets (the mean "
-                                         "trades a worse fine level for a better coarse one, as blur does)."}
+                "SWD per pyramid level": "Laplacian-pyramid levels, finest first. Sets are ranked by the level furthest "
+                                         "above the real-vs-real floor's same level (worst ÷ floor): a mean can trade a "
+                                         "worse level for a better one, and a raw maximum is the 16 px residual level "
+                                         "for every set, real ones included."}
     notes = "\n".join(f"- {n}" for n in record["notes"]) or "- none"
     md = [f"# skingen evaluate\n\n{_context(record)}\n"]
     md += [f"## {title}\n\n" + (f"{captions[title]}\n\n" if title in captions else "") + f"{_markdown(*t)}\n"
