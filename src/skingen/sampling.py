@@ -28,6 +28,7 @@ import torch
 
 from skingen.config import to_dict
 from skingen.data.layouts import LayoutParams, make_layout
+from skingen.datasheet import write_datasheet
 from skingen.data.manifest import write_manifest
 from skingen.errors import SkingenError
 from skingen.eval.imagesets import parse_data_spec
@@ -132,6 +133,10 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
             "seconds_per_image": report.seconds_per_image, "source": str(source) if source else None,
             "strength": strength, "label": label, "precision": precision, "options": options,
             "masks": str(masks) if masks else None, "layouts": to_dict(layouts) if layouts else None})
+        write_datasheet(staging, rows, "sample", {
+            "masks": masks or (conditions is not None and layouts is None and "the run's training data") or None,
+            "layouts": to_dict(layouts) if layouts else None, "varied crops of (--from)": source, "strength": strength,
+            "label": label, "sampling options": options, "precision": precision})
     return report
 
 

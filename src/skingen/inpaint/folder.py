@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from skingen.data.manifest import write_manifest
+from skingen.datasheet import write_datasheet
 from skingen.errors import SkingenError
 from skingen.imageio import from_tensor, write_image, write_mask
 from skingen.inpaint.backends import load_inpainter
@@ -113,6 +114,8 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
             "solver_steps": inpainter.evaluations, "batch": batch, "device": device, "precision": precision,
             "seconds_model": seconds, "seconds_per_image": report.seconds_per_image,
             "evaluations_per_image": report.evaluations_per_image, "pixels_per_image": report.pixels_per_image})
+        write_datasheet(staging, rows, "inpaint", {"source crops": source, "runs per crop": runs,
+                                                   "inpainting": params.to_dict()})
     return report
 
 
