@@ -113,7 +113,7 @@ def main() -> None:
         cfg = from_dict(EvaluateConfig, {"diversity": {"pairs": args.pairs}})
         t0 = time.perf_counter()
         ev = evaluate(open_data(f"{data}:train"), [open_folder(f) for f in fakes], cfg,
-                      inception_weights=args.inception_weights, allow_download=False,
+                      inception_weights=args.inception_weights,
                       cache=FeatureCache(work / "cache"))
         seconds = time.perf_counter() - t0
         out = new_run_dir(REPO / "bench" / "results" / "evaluate_real", "measles")

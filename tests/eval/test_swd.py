@@ -54,9 +54,13 @@ def test_blur_shows_at_the_finest_level():
     imgs = skin_images(16, 32, seed=0)
     real = _batch(skin_images(16, 32, seed=1))
     blurred = _batch([np.clip(gaussian_filter(i.astype(float), (1.2, 1.2, 0)), 0, 255).astype(np.uint8) for i in imgs])
-    sharp, soft = _swd(real, _batch(imgs))["levels"], _swd(real, blurred)["levels"]
+    sharp_all, soft_all = _swd(real, _batch(imgs)), _swd(real, blurred)
+    sharp, soft = sharp_all["levels"], soft_all["levels"]
     assert soft[32] > 3 * sharp[32]  # fine detail gone
     assert soft[32] - sharp[32] > soft[16] - sharp[16]
+    # the summary that ranks sets is the worst level, which rises with any level
+    assert soft_all["worst"] == max(soft.values()) and soft_all["worst_level"] == 32
+    assert soft_all["worst"] > sharp_all["worst"]
 
 
 def test_bad_settings_are_clear_errors():

@@ -4,7 +4,8 @@ Each set is read once per evaluation (batch by batch) for all feature spaces and
 the real set's and the training set's features come from the on-disk cache when present. Metrics:
 
 - ``fid``, ``kid``, ``prdc``: in every available feature space (``features``; Inception is skipped with
-  a note when its weights cannot be had, the weights-free spaces always work);
+  a note when its weights cannot be had, the weights-free spaces always work); FID and KID carry the
+  real-vs-real floor at the set's N (``eval/floor.py``: another real split against the reference);
 - ``swd``: Laplacian-pyramid sliced Wasserstein distance (no network);
 - ``memorisation``: near-copies of *training* images (the real folder's ``train`` split when it has one,
   else the real set itself; or the ``train`` set given), with the closest pairs as a contact sheet;
@@ -28,6 +29,7 @@ from skingen.eval.cache import FeatureCache
 from skingen.eval.diversity import DiversityConfig, ms_ssim_diversity
 from skingen.eval.features import FeatureExtractor, FeaturesUnavailable, make_extractor
 from skingen.eval.fid import KidConfig, frechet_distance, kernel_distance
+from skingen.eval.floor import FloorConfig, floor_at, floor_set
 from skingen.eval.imagesets import ImageSet, open_data, seconds_per_image
 from skingen.eval.memorisation import MemorisationConfig, closest_pairs_sheet, memorisation
 from skingen.eval.prdc import PrdcConfig, precision_recall_density_coverage
@@ -41,7 +43,7 @@ FEATURE_METRICS = ("fid", "kid", "prdc")
 class EvaluateConfig:
     metrics: tuple[str, ...] = METRICS
     # order matters: the first available one is the main table's (colour before pixels: see README)
-    features: tuple[str, ...] = ("inception", "colour", "pixels")
+    features: tuple[str, ...] = ("inception", "efficientnet-lite0", "colour", "pixels")
     inception_mode: str = "legacy-tf"  # or "clean" (see eval/features.py)
     size: int = 0  # evaluation size in px; 0 = the real set's image size
     batch_size: int = 32
@@ -51,6 +53,7 @@ class EvaluateConfig:
     swd: SwdConfig = field(default_factory=SwdConfig)
     memorisation: MemorisationConfig = field(default_factory=MemorisationConfig)
     diversity: DiversityConfig = field(default_factory=DiversityConfig)
+    floor: FloorConfig = field(default_factory=FloorConfig)
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.metrics if m not in METRICS]
@@ -133,11 +136,10 @@ def _scan(images: ImageSet, extractors: list[FeatureExtractor], size: int, cfg: 
     return feats, swd_desc.finish() if swd_desc else None
 
 
-def _extractors(cfg: EvaluateConfig, inception_weights, allow_download: bool, device: str,
-                notes: list[str]) -> tuple[list[FeatureExtractor], FeatureExtractor | None, dict]:
+def _extractors(cfg: EvaluateConfig, inception_weights, device: str, notes: list[str]) -> tuple[list[FeatureExtractor], FeatureExtractor | None, dict]:
     """Loaded feature extractors for FID/KID/PRDC, the memorisation extractor, and {name: reason} of skipped ones."""
     def build(spec: str) -> FeatureExtractor:
-        return make_extractor(spec, inception_weights, cfg.inception_mode, device, allow_download)
+        return make_extractor(spec, inception_weights, cfg.inception_mode, device)
 
     metric_ex, unavailable = [], {}
     if any(m in cfg.metrics for m in FEATURE_METRICS):
@@ -186,11 +188,14 @@ class _Run:
     train_feats: np.ndarray | None
     prog: _Progress
     notes: list[str]
+    floor: ImageSet | None = None
+    floor_feats: dict = field(default_factory=dict)
+    floors: dict = field(default_factory=dict)  # (extractor, N) -> floor_at(...)
     sheets: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def evaluate(real: ImageSet, fakes: list[ImageSet], cfg: EvaluateConfig = EvaluateConfig(), *,
-             train: ImageSet | None = None, inception_weights=None, allow_download: bool = True,
+             train: ImageSet | None = None, inception_weights=None,
              device: str = "cpu", cache: FeatureCache | None = None,
              progress: Callable[[int, int], None] | None = None) -> Evaluation:
     """Measure each of ``fakes`` against ``real`` (module docstring). ``cache=None`` disables the feature cache."""
@@ -202,21 +207,36 @@ def evaluate(real: ImageSet, fakes: list[ImageSet], cfg: EvaluateConfig = Evalua
         raise SkingenError(f"the real set {real.label} has {len(real)} image(s); at least 2 are needed")
     notes: list[str] = []
     size = cfg.size or _image_size(real)
-    metric_ex, memo_ex, unavailable = _extractors(cfg, inception_weights, allow_download, device, notes)
+    metric_ex, memo_ex, unavailable = _extractors(cfg, inception_weights, device, notes)
     train = (train or default_train_set(real)) if memo_ex else None
+    want_swd = "swd" in cfg.metrics
+    floor = None
+    if want_swd or (metric_ex and {"fid", "kid"} & set(cfg.metrics)):
+        floor, floor_note = floor_set(real, cfg.floor)
+        notes += [floor_note] if floor_note else []
+    # the floor set is often the training split: read it once for both
+    floor_is_train = floor is not None and train is not None and train is not real and floor.fingerprint == train.fingerprint
     div_pairs = cfg.diversity.pairs if "diversity" in cfg.metrics else 0
     total = len(real) + (len(train) if train is not None and train is not real else 0) + sum(map(len, fakes)) \
-        + 2 * div_pairs * (1 + len(fakes))
+        + (len(floor) if floor is not None and not floor_is_train else 0) + 2 * div_pairs * (1 + len(fakes))
     prog = _Progress(total, progress)
     notes += [n for n in (_size_note(s, size) for s in [real, *fakes]) if n]
 
     real_ex = metric_ex + ([memo_ex] if memo_ex and train is real and memo_ex not in metric_ex else [])
-    real_feats, real_desc = _scan(real, real_ex, size, cfg, cache, "swd" in cfg.metrics, prog)
-    train_feats = None
-    if memo_ex is not None:
-        train_feats = (real_feats if train is real else
-                       _scan(train, [memo_ex], size, cfg, cache, False, prog)[0])[memo_ex.name]
-    run = _Run(cfg, real, train, size, device, metric_ex, memo_ex, real_feats, real_desc, train_feats, prog, notes)
+    real_feats, real_desc = _scan(real, real_ex, size, cfg, cache, want_swd, prog)
+    train_feats, floor_feats, floor_desc = None, {}, None
+    if memo_ex is not None and train is not real:
+        train_ex = list({e.name: e for e in [memo_ex] + (metric_ex if floor_is_train else [])}.values())
+        feats, desc = _scan(train, train_ex, size, cfg, cache, want_swd and floor_is_train, prog)
+        train_feats = feats[memo_ex.name]
+        if floor_is_train:
+            floor_feats, floor_desc = feats, desc
+    elif memo_ex is not None:
+        train_feats = real_feats[memo_ex.name]
+    if floor is not None and not floor_is_train:
+        floor_feats, floor_desc = _scan(floor, metric_ex, size, cfg, cache, want_swd, prog)
+    run = _Run(cfg, real, train, size, device, metric_ex, memo_ex, real_feats, real_desc, train_feats, prog, notes,
+               floor, floor_feats)
 
     record = {
         "real": {**_set_info(real), "split": real.split, "image_size": _image_size(real)},
@@ -226,6 +246,7 @@ def evaluate(real: ImageSet, fakes: list[ImageSet], cfg: EvaluateConfig = Evalua
         "extractors": {ex.name: ex.describe() for ex in metric_ex}
         | ({"memorisation": memo_ex.describe()} if memo_ex else {}),
         "unavailable": unavailable,
+        "floor": _floor_info(run, floor_desc),
     }
     if div_pairs:
         record["real"]["diversity"] = _diversity(real, run)
@@ -257,9 +278,11 @@ def _measure(run: _Run, fake: ImageSet) -> dict[str, dict]:
     for ex in run.metric_ex:
         a, b, mode = run.real_feats[ex.name], feats[ex.name], ex.describe()
         if "fid" in cfg.metrics:
-            measure(f"fid/{ex.name}", lambda: _fid(a, b, ex.name, mode, run.notes))
+            measure(f"fid/{ex.name}", lambda: {**_fid(a, b, ex.name, mode, run.notes),
+                                               "floor": _floor(run, ex.name, len(fake), "fid")})
         if "kid" in cfg.metrics:
-            measure(f"kid/{ex.name}", lambda: _kid(a, b, cfg, ex.name, mode, run.notes))
+            measure(f"kid/{ex.name}", lambda: {**_kid(a, b, cfg, ex.name, mode, run.notes),
+                                               "floor": _floor(run, ex.name, len(fake), "kid")})
         if "prdc" in cfg.metrics:
             measure(f"prdc/{ex.name}", lambda: {**precision_recall_density_coverage(a, b, cfg.prdc.k),
                                                 "extractor": ex.name, "mode": mode})
@@ -275,6 +298,32 @@ def _measure(run: _Run, fake: ImageSet) -> dict[str, dict]:
         value, source = seconds_per_image(fake)
         metrics["speed"] = {"seconds_per_image": value, "source": source}
     return metrics
+
+
+def _floor_info(run: _Run, floor_desc: list | None) -> dict | None:
+    """The floor set and its SWD against the reference (all its images: SWD compares equal descriptor counts)."""
+    if run.floor is None:
+        return None
+    info = {**_set_info(run.floor), "split": run.floor.split, "draws": run.cfg.floor.draws}
+    if floor_desc is not None:
+        levels = SwdDescriptors(run.size, run.cfg.swd).levels
+        info["swd"] = swd(run.real_desc, floor_desc, levels, run.cfg.swd, run.cfg.seed)
+    return info
+
+
+def _floor(run: _Run, name: str, n: int, metric: str) -> dict | None:
+    """The real-vs-real floor of ``metric`` in feature space ``name`` at N=``n`` (computed once per N)."""
+    if run.floor is None or name not in run.floor_feats:
+        return None
+    key = (name, n)
+    if key not in run.floors:
+        run.floors[key] = floor_at(run.real_feats[name], run.floor_feats[name], n, run.cfg.floor, run.cfg.kid,
+                                   run.cfg.seed)
+        if run.floors[key]["n"] < n:
+            run.notes.append(f"floor at N={run.floors[key]['n']} < {n} (the floor set {run.floor.label} has "
+                             f"{len(run.floor)} images): FID floors at smaller N read higher")
+    f = run.floors[key]
+    return {"value": f[metric], "std": f[f"{metric}_std"], "n": f["n"], "draws": f["draws"], "set": run.floor.label}
 
 
 def _fid(a, b, name: str, mode: dict, notes: list[str]) -> dict:

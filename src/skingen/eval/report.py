@@ -20,6 +20,33 @@ def _kid_text(kid: dict) -> str:
     return f"{kid['value'] * 1e3:.3g} ± {kid['std'] * 1e3:#.2g}" if kid else "n/a"
 
 
+def _floor_text(entry: dict, scale: float = 1.0, spec: str = ".4g") -> str:
+    """A floor as ``value`` or ``value ± spread (N=n)`` when drawn several times or at another N."""
+    floor = entry.get("floor") if entry else None
+    if not floor:
+        return "n/a"
+    text = format(floor["value"] * scale, spec)
+    if floor["draws"] > 1:
+        text += f" ± {floor['std'] * scale:#.2g}"
+    return text + (f" (N={floor['n']})" if floor["n"] != entry.get("n_fake") else "")
+
+
+# What each feature space cannot see (measured on the measles crops: README, `skingen evaluate`)
+BLIND_SPOTS = {
+    "inception": "ImageNet object features at 299 px; sees blur, texture and a change of source; FID is biased upwards "
+                 "at small N (read it against the floor)",
+    "efficientnet-lite0": "ImageNet features at 224 px, a second opinion on Inception; same small-N bias of FID",
+    "colour": "per-image colour statistics only: blind to blur, texture, sharpness, shape and layout",
+    "pixels": "a few area-averaged pixels: blind to everything finer than one cell (blur, texture, JPEG)",
+    "classifier": "what the skin classifier learned to separate; blind to what it did not need",
+}
+
+
+def blind_spot(name: str) -> str:
+    kind = "pixels" if name.startswith("pixels") else name
+    return BLIND_SPOTS.get(kind, "")
+
+
 def _get(metrics: dict, key: str) -> dict:
     entry = metrics.get(key) or {}
     return {} if "error" in entry else entry
@@ -34,18 +61,19 @@ def primary_extractor(record: dict) -> str | None:
 def summary_table(record: dict) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the main comparison table (one row per synthetic set)."""
     ex = primary_extractor(record)
-    header = ["set", "N", "FID", "KID×10³", "precision", "recall", "density", "coverage", "SWD×10³", "memorised",
-              "MS-SSIM", "s/image"]
+    header = ["set", "N", "FID", "FID floor", "KID×10³", "KID floor ×10³", "precision", "recall", "density", "coverage",
+              "SWD×10³ worst level", "memorised", "MS-SSIM", "s/image"]
     rows = []
     for s in record["sets"]:
         m = s["metrics"]
         fid, kid, prdc = _get(m, f"fid/{ex}"), _get(m, f"kid/{ex}"), _get(m, f"prdc/{ex}")
         memo, div, speed = _get(m, "memorisation"), _get(m, "diversity"), m.get("speed", {})
+        sw = _get(m, "swd")
         rows.append([
-            s["name"], str(s["n"]), _fmt(fid.get("value"), ".4g"),
-            _kid_text(kid),
+            s["name"], str(s["n"]), _fmt(fid.get("value"), ".4g"), _floor_text(fid),
+            _kid_text(kid), _floor_text(kid, 1e3, ".3g"),
             *(_fmt(prdc.get(k), ".3f") for k in ("precision", "recall", "density", "coverage")),
-            _fmt(_get(m, "swd").get("mean"), ".2f"),
+            f"{sw['worst']:.0f} ({sw['worst_level']} px)" if sw else "n/a",
             f"{memo['fraction']:.1%} ({memo['flagged']}/{s['n']})" if memo else "n/a",
             _fmt(div.get("ms_ssim"), ".3f"), _fmt(speed.get("seconds_per_image"), ".3g"),
         ])
@@ -56,32 +84,43 @@ def summary_caption(record: dict) -> str:
     """What the main table's columns are measured against and in."""
     real = record["real"]
     div = real.get("diversity", {}).get("ms_ssim")
+    floor = record.get("floor")
+    floor_text = (f"floor = {floor['path']} (real images, N={floor['n']}) against the real set at the row's N, mean ± "
+                  f"spread over {floor['draws']} draws: FID is biased upwards at small N, so read each FID against its "
+                  "floor, never against a number measured at another N" if floor else
+                  "no real-vs-real floor (see notes): FID is biased upwards at small N, compare only at equal N")
     return (f"real: {real['path']} (N={real['n']}) at {record['size']} px; FID, KID and precision/recall/density/"
-            f"coverage in {primary_extractor(record) or 'no'} features; real MS-SSIM {_fmt(div, '.3f')}")
+            f"coverage in {primary_extractor(record) or 'no'} features; {floor_text}; SWD: the worst pyramid level "
+            f"(the mean over levels hides blur); real MS-SSIM {_fmt(div, '.3f')}")
 
 
 def feature_table(record: dict) -> tuple[list[str], list[list[str]]]:
     """FID, KID and precision/recall/density/coverage in every feature space."""
-    header = ["set", "features", "FID", "KID×10³", "precision", "recall", "density", "coverage"]
+    header = ["set", "features", "FID", "FID floor", "KID×10³", "KID floor ×10³", "precision", "recall", "density",
+              "coverage"]
     rows = []
     for s in record["sets"]:
         for ex in (n for n in record["extractors"] if n != "memorisation"):
             m = s["metrics"]
             fid, kid, prdc = _get(m, f"fid/{ex}"), _get(m, f"kid/{ex}"), _get(m, f"prdc/{ex}")
-            rows.append([s["name"], ex, _fmt(fid.get("value"), ".4g"),
-                         _kid_text(kid),
+            rows.append([s["name"], ex, _fmt(fid.get("value"), ".4g"), _floor_text(fid),
+                         _kid_text(kid), _floor_text(kid, 1e3, ".3g"),
                          *(_fmt(prdc.get(k), ".3f") for k in ("precision", "recall", "density", "coverage"))])
     return header, rows
 
 
 def swd_table(record: dict) -> tuple[list[str], list[list[str]]]:
     levels = sorted({int(r) for s in record["sets"] for r in _get(s["metrics"], "swd").get("levels", {})}, reverse=True)
-    header = ["set"] + [f"SWD×10³ {r} px" for r in levels] + ["mean"]
+    header = ["set", "N"] + [f"SWD×10³ {r} px" for r in levels] + ["worst level", "mean (hides blur)"]
+    floor = record.get("floor") or {}
+    named = [(s["name"], s["n"], _get(s["metrics"], "swd")) for s in record["sets"]]
+    if floor.get("swd"):
+        named.append((f"floor: {floor['path']}", floor["n"], floor["swd"]))
     rows = []
-    for s in record["sets"]:
-        sw = _get(s["metrics"], "swd")
+    for name, n, sw in named:
         lv = {int(k): v for k, v in sw.get("levels", {}).items()}
-        rows.append([s["name"]] + [_fmt(lv.get(r), ".2f") for r in levels] + [_fmt(sw.get("mean"), ".2f")])
+        rows.append([name, str(n)] + [_fmt(lv.get(r), ".1f") for r in levels]
+                    + [f"{sw['worst']:.1f} ({sw['worst_level']} px)" if sw else "n/a", _fmt(sw.get("mean"), ".1f")])
     return header, rows
 
 
@@ -98,6 +137,9 @@ def _context(record: dict) -> str:
              f"evaluated at {record['size']} px"]
     if train:
         lines.append(f"memorisation reference (training images): {train['path']} (N={train['n']})")
+    if record.get("floor"):
+        lines.append(f"real-vs-real floor: {record['floor']['path']} (N={record['floor']['n']}), N images of it against "
+                     "the real set at each synthetic set's N")
     for name, d in record["extractors"].items():
         lines.append(f"features {name}: " + ", ".join(f"{k}={v}" for k, v in d.items() if k != "name"))
     return "\n".join(f"- {line}" for line in lines)
@@ -126,7 +168,12 @@ def write_report(evaluation, out: str | Path) -> Path:
     write_json(out / "metrics.json", {**record, "env": environment_info()})
     tables = [("Comparison", summary_table(record)), ("By feature space", feature_table(record)),
               ("SWD per pyramid level", swd_table(record))]
-    captions = {"Comparison": summary_caption(record)}
+    spaces = [n for n in record["extractors"] if n != "memorisation"]
+    captions = {"Comparison": summary_caption(record),
+                "By feature space": "What each space is blind to: " + "; ".join(
+                    f"{n}: {blind_spot(n)}" for n in spaces if blind_spot(n)) + ".",
+                "SWD per pyramid level": "Laplacian-pyramid levels, finest first; the worst level ranks sets (the mean "
+                                         "trades a worse fine level for a better coarse one, as blur does)."}
     notes = "\n".join(f"- {n}" for n in record["notes"]) or "- none"
     md = [f"# skingen evaluate\n\n{_context(record)}\n"]
     md += [f"## {title}\n\n" + (f"{captions[title]}\n\n" if title in captions else "") + f"{_markdown(*t)}\n"
