@@ -4,8 +4,7 @@ Usage: python bench/memgate.py [--n 1000] [--held 200] [--features inception,pix
 Builds a prepared folder of ``n`` training crops (256 px PNG, smooth skin-like textures, one photo each) plus
 ``held`` val/test crops, and a synthetic folder of ``n`` 64 px images (10 of them copies of training crops),
 then times :func:`skingen.downstream.memgate.run_gate` per feature space, with the reference features' disk
-cache cold and then warm (a second augment against the same data). Without the real FID Inception weights
-the network runs with random weights (same cost; features meaningless) and the table says so.
+cache cold and then warm (a second augment against the same data).
 Prints a table and writes bench/results/memgate.json.
 """
 
@@ -80,17 +79,9 @@ def main() -> None:
             cfg = GateConfig(features=(spec,))
             weights = "n/a"
             if spec == "inception":
-                from skingen.eval.features import find_inception_weights, write_random_inception_weights
+                from skingen.eval.features import find_inception_weights
 
-                try:
-                    path = find_inception_weights()
-                except Exception:
-                    path = None
-                if path is None:
-                    os.environ["SKINGEN_INCEPTION_WEIGHTS"] = str(write_random_inception_weights(Path(tmp) / "random.pth"))
-                    weights = "random (real weights not found; same cost)"
-                else:
-                    weights = str(path)
+                weights = str(find_inception_weights())
             extractors = load_extractors(cfg)
             cache = FeatureCache()
             for run in ("cold cache", "warm cache"):

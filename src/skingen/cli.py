@@ -81,6 +81,8 @@ def prepare(
     workers: int = typer.Option(0, help="Worker processes (default: CPU count, at most 8)."),
     faces: Optional[str] = typer.Option(None, help="Faces found by OpenCV's cascades: drop-crops (drop every crop touching "
                                         "one), drop-photos or keep (default: drop-crops)."),
+    faces_list: Optional[Path] = typer.Option(None, "--faces-list", help="CSV (file, face) of photos a person marked as "
+                                              "showing a face (yes/partial): skipped whatever the detector says."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and stop."),
 ) -> None:
     """Cut photos into square crops with lesion and coloured masks, a manifest and grouped splits."""
@@ -91,7 +93,7 @@ def prepare(
     with _user_errors():
         cfg = load_config(PrepareConfig, config, _with_options(
             set_, size=size, split=_yaml_list(split), seed=seed, auto_mask="true" if auto_mask else None,
-            faces__policy=faces))
+            faces__policy=faces, faces__marked=faces_list))
         if dry_run:
             _print_config(cfg)
             return

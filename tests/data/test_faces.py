@@ -61,13 +61,30 @@ def test_policies_drop_the_crops_or_the_photo(planted_face, tmp_path):
     assert drop.dropped_crops["face"] == len(touching)
     info = json.loads((tmp_path / "drop" / "prepare.json").read_text())
     assert info["faces"] == {"policy": "drop-crops", "photos_with_faces": 1, "crops_dropped": len(touching),
-                             "photos_dropped": 0}
+                             "photos_dropped": 0, "photos_marked": 0}
     with open(tmp_path / "drop" / "skipped.csv", newline="") as fh:
         reasons = [r["reason"] for r in csv.DictReader(fh)]
     assert sum("intersects a detected face" in r for r in reasons) == len(touching)
     assert sum(keep.crops.values()) == len(boxes_keep)
     with pytest.raises(SkingenError, match="nothing usable"):  # the only photo shows a face
         prepare(src, tmp_path / "photos", _cfg("drop-photos"), masks=masks)
+
+
+def test_photos_marked_by_a_person_are_skipped(tmp_path):
+    src = tmp_path / "src"
+    for name in ("a.png", "b.png", "c.png"):
+        write_image(src / "sub" / name, rgb_noise(64, 64, seed=len(name) + ord(name[0])))
+    marks = tmp_path / "marks.csv"
+    marks.write_text("file,face\nb.png,yes\nsub/c.png,partial\na.png,no\n")
+    report = prepare(src, tmp_path / "d", PrepareConfig(size=32, faces=FaceConfig(policy="keep", marked=str(marks))))
+    assert {r["photo"] for r in _manifest(tmp_path / "d")} == {"sub/a.png"}
+    assert {s.path: s.reason for s in report.skipped} == {
+        "sub/b.png": f"marked as showing a face in {marks}", "sub/c.png": f"marked as showing a face in {marks}"}
+    assert json.loads((tmp_path / "d" / "prepare.json").read_text())["faces"]["photos_marked"] == 2
+    with pytest.raises(SkingenError, match="file and face"):
+        bad = tmp_path / "bad.csv"
+        bad.write_text("name,x\na.png,1\n")
+        prepare(src, tmp_path / "e", PrepareConfig(size=32, faces=FaceConfig(marked=str(bad))))
 
 
 def _manifest(folder):

@@ -16,7 +16,8 @@ Detectors (``FaceConfig.detector``), both offline with weights shipped inside th
 Photos are shrunk so their long side is at most ``max_side`` px (cost grows with the pixel count), and every
 box grows by ``margin`` of its side on each side: the detectors' boxes hold eyes to mouth, not the forehead,
 chin or ears. Detections are remembered per decoded photo within a process (a photo prepared twice, e.g. at
-another crop size, is searched once).
+another crop size, is searched once). ``marked``: a CSV of photos a person marked as showing a face; they
+are skipped whatever the detector says (the detector misses faces: use it for data that must hold none).
 How well each works on the measles photos (precision, recall, crops lost per policy): ``bench/faces.py``.
 """
 
@@ -44,6 +45,7 @@ class FaceConfig:
     min_neighbors: int = 5  # haar: cascade hits that must agree (higher: fewer false faces, more missed)
     min_face: float = 0.08  # haar: smallest face side searched, as a fraction of the photo's short side
     margin: float = 0.25  # each detected box grows by this fraction of its side on every side
+    marked: str = ""  # CSV (file, face) of photos a person marked: face = yes / partial skips the photo
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -149,6 +151,24 @@ def detect_faces(image: np.ndarray, cfg: FaceConfig = FaceConfig()) -> list[tupl
     """Face boxes ``(x0, y0, x1, y1)`` in the pixels of ``image`` (``uint8 [H,W,3]`` RGB), margin included
     and clipped to the image."""
     return [d.box for d in raw_detections(image, cfg) if is_face(d, cfg)]
+
+
+@lru_cache(maxsize=8)
+def marked_photos(path: str) -> frozenset[str]:
+    """File names and paths marked ``face`` = yes / partial / true / 1 in the CSV ``path`` (columns ``file``,
+    ``face``; e.g. ``bench/data/measles_faces.csv``): the human check behind the detector, which misses faces."""
+    import csv
+    from pathlib import Path
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise SkingenError(f"faces list {path}: {exc.strerror or exc}") from None
+    if rows and not {"file", "face"} <= set(rows[0]):
+        raise SkingenError(f"faces list {path}: needs the columns file and face (yes/partial/no)")
+    return frozenset(str(Path(r["file"].strip())) for r in rows
+                     if (r.get("face") or "").strip().lower() in ("yes", "partial", "true", "1"))
 
 
 def box_touches_face(box: Box, faces: list[tuple[int, int, int, int]]) -> bool:

@@ -47,7 +47,7 @@ from skingen.data.manifest import SPLITS, read_manifest, write_manifest
 from skingen.data.neardup import NEAR_DUP_BITS, NEAR_DUP_MAD
 from skingen.data.neardup import fingerprint as _fingerprint
 from skingen.data.neardup import near_duplicate_pairs as _near_duplicate_pairs
-from skingen.data.faces import FaceConfig, box_touches_face, detect_faces
+from skingen.data.faces import FaceConfig, box_touches_face, detect_faces, marked_photos
 from skingen.data.masks import AutoMaskConfig, auto_lesion_mask, coloured_mask, resize_mask, skin_mask
 from skingen.data.sources import CsvColumns, Photo, Skipped, discover
 from skingen.errors import SkingenError
@@ -131,6 +131,9 @@ def _process(index: int, photo: Photo, cfg: PrepareConfig, staging: Path) -> _Ph
         if not boxes:
             box = centred_box(h, w)
             boxes = [(box, float(lesion[box[1]:box[1] + box[2], box[0]:box[0] + box[2]].mean()) if lesion is not None else 0.0)]
+        if cfg.faces.marked and {photo.rel, photo.path.name} & marked_photos(cfg.faces.marked):
+            res.skip = f"marked as showing a face in {cfg.faces.marked}"
+            return res
         faces = detect_faces(image, cfg.faces) if cfg.faces.policy != "keep" else []
         res.faces = len(faces)
         if faces and cfg.faces.policy == "drop-photos":
@@ -255,6 +258,8 @@ def prepare(src: str | Path, out: str | Path, cfg: PrepareConfig = PrepareConfig
     if splits_from is not None and columns.split:
         raise SkingenError("use either --split-column or --splits-from, not both")
     _check_paths(src, out, masks_p)
+    if cfg.faces.marked:
+        marked_photos(cfg.faces.marked)  # a bad list is one error up front, not a reason per photo
     photos, skipped = discover(src, masks_p, label, columns, root)
     unmatched = 0
     if splits_from is not None:
@@ -359,7 +364,8 @@ def _finish(photos: list[Photo], results: list[_PhotoResult], skipped: list[Skip
         "faces": {"policy": cfg.faces.policy, "photos_with_faces": sum(r.faces > 0 for r in results),
                   "crops_dropped": dropped.get("face", 0),
                   "photos_dropped": sum(r.faces > 0 and r.skip is not None and r.skip.startswith("shows a face")
-                                        for r in results)},
+                                        for r in results),
+                  "photos_marked": sum((r.skip or "").startswith("marked as showing a face") for r in results)},
         **(split_source or {}),
     })
     return report

@@ -116,7 +116,7 @@ def load_extractors(cfg: GateConfig) -> list:
 
     out = []
     for spec in cfg.features:
-        ex = make_extractor(spec, allow_download=False)
+        ex = make_extractor(spec)
         try:
             ex.load()
         except FeaturesUnavailable as exc:
