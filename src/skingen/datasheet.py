@@ -80,6 +80,12 @@ def _spread_table(columns: dict[str, Counter]) -> list[str]:
     return lines
 
 
+def _argv() -> list[str]:
+    """This process's command line, with ``skingen`` for the CLI however it was started."""
+    prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    return ["skingen" if prog in ("skingen", "cli.py", "__main__.py") else prog, *sys.argv[1:]]
+
+
 def write_datasheet(folder: str | Path, rows: list[dict], kind: str, conditions: dict | None = None,
                     memorisation: str = "", counts: dict | None = None, command: list[str] | None = None) -> Path:
     """Write ``folder/DATASHEET.md`` for the synthetic ``rows`` (manifest rows, paths relative to ``folder``)
@@ -95,7 +101,7 @@ def write_datasheet(folder: str | Path, rows: list[dict], kind: str, conditions:
              f"Synthetic skin images made by `skingen {kind}` (skingen {__version__}) on "
              f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}.", "",
              "## Intended use", "", INTENDED_USE, "",
-             "## Command", "", "```", shlex.join(command if command is not None else ["skingen", *sys.argv[1:]]), "```", "",
+             "## Command", "", "```", shlex.join(command if command is not None else _argv()), "```", "",
              "## Generator", ""]
     training: list[tuple[Path, str | None]] = []
     for ckpt in sorted({r.get("checkpoint", "") for r in synth} - {""}):

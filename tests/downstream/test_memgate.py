@@ -78,6 +78,8 @@ def test_copies_of_training_crops_are_dropped_and_genuine_samples_kept(real, tmp
     assert (tmp_path / "aug" / "memorised.png").is_file()
     meta = json.loads((tmp_path / "aug" / "augment.json").read_text())
     assert meta["memorisation_gate"]["synth"]["dropped"] == 6 and meta["allow_memorised"] is False
+    sheet = (tmp_path / "aug" / "DATASHEET.md").read_text()
+    assert "synth: 6 of 14 (42.9%) near-copies of training images, 6 dropped" in sheet
 
     report = augment(real, [str(synth)], tmp_path / "aug2", train=str(real), gate=PIXELS, allow_memorised=True)
     assert {r["id"] for r in read_manifest(tmp_path / "aug2") if r["origin"] == "synthetic"} == set(copies | genuine)
