@@ -85,6 +85,10 @@ def prepare(
     workers: int = typer.Option(0, help="Worker processes (default: CPU count, at most 8)."),
     max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Skip images above this many pixels, "
                                              "checked before decoding (default: 64000000, i.e. 64 MP)."),
+    faces: Optional[str] = typer.Option(None, help="Faces found by the face detector: drop-crops (drop every crop touching "
+                                        "one), drop-photos or keep (default: drop-crops)."),
+    faces_list: Optional[Path] = typer.Option(None, "--faces-list", help="CSV (file, face) of photos a person marked as "
+                                              "showing a face (yes/partial): skipped whatever the detector says."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and stop."),
 ) -> None:
     """Cut photos into square crops with lesion and coloured masks, a manifest and grouped splits."""
@@ -95,7 +99,7 @@ def prepare(
     with _user_errors():
         cfg = load_config(PrepareConfig, config, _with_options(
             set_, size=size, split=_yaml_list(split), seed=seed, auto_mask="true" if auto_mask else None,
-            max_pixels=max_pixels))
+            max_pixels=max_pixels, faces__policy=faces, faces__marked=faces_list))
         if dry_run:
             _print_config(cfg)
             return
@@ -611,13 +615,26 @@ def augment(
     balance: str = typer.Option("none", help="none (seeded random choice), label or skin-tone (fill the smallest classes / "
                                 "ITA categories first)."),
     seed: int = typer.Option(0, help="Seed for choosing the synthetic images."),
+    train: Optional[str] = typer.Option(None, "--train", help="The generator's training data DATA[:split] for the memorisation "
+                                        "gate, for synthetic sets whose run cannot be found (default split: train)."),
+    allow_memorised: bool = typer.Option(False, "--allow-memorised", help="Keep near-copies of training images "
+                                         "(still listed in memorised.csv; near-copies of val/test images stay refused)."),
+    gate_features: str = typer.Option("inception,pixels:64", help="Feature spaces of the memorisation gate, comma-separated."),
 ) -> None:
     """Merge real and synthetic images into one class-per-folder data set (synthetic in train only) with provenance."""
     from skingen.downstream.augment import augment as run_augment
+    from skingen.downstream.memgate import GateConfig
 
     with _user_errors(), _progress("augment") as progress:
-        report = run_augment(real, list(synthetic), out, ratio=ratio, balance=balance, seed=seed, progress=progress)
+        gate = GateConfig(features=tuple(f.strip() for f in gate_features.split(",") if f.strip()))
+        report = run_augment(real, list(synthetic), out, ratio=ratio, balance=balance, seed=seed, progress=progress,
+                             train=train, allow_memorised=allow_memorised, gate=gate)
     console.print(f"wrote {report.out}: real {report.real}, synthetic {report.synthetic}", highlight=False)
+    for name, c in report.memorised.items():
+        if c["flagged"]:
+            what = "[yellow]kept (--allow-memorised)[/]" if allow_memorised else "dropped"
+            console.print(f"memorisation gate: {escape(name)}: {c['flagged']} of {c['checked']} near-copies of training "
+                          f"images {what}; see {escape(str(report.out / 'memorised.csv'))}", highlight=False)
     for name, check in report.checks.items():
         if check != "ok":
             console.print(f"[yellow]note:[/] {escape(name)}: generator training data {escape(check)}", highlight=False)

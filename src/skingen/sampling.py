@@ -31,6 +31,7 @@ import torch
 
 from skingen.config import to_dict
 from skingen.data.layouts import LayoutParams, make_layout
+from skingen.datasheet import write_datasheet
 from skingen.data.manifest import write_manifest
 from skingen.errors import SkingenError
 from skingen.eval.imagesets import parse_data_spec
@@ -161,6 +162,10 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
             "warnings": report.warnings, "seeds": format_seeds(seeds),
             "shard": None if shard.count == 1 else str(shard), "processes": procs.world,
             "channels_last": channels_last, "compile": compile})
+        write_datasheet(staging, rows, "sample", {
+            "masks": masks or (conditions is not None and layouts is None and "the run's training data") or None,
+            "layouts": to_dict(layouts) if layouts else None, "varied crops of (--from)": source, "strength": strength,
+            "label": label, "sampling options": options, "precision": precision})
     return report
 
 

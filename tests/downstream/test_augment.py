@@ -4,10 +4,18 @@ import pytest
 import yaml
 
 from skingen.data.manifest import read_manifest
-from skingen.downstream.augment import augment, water_fill
+from skingen.downstream.augment import augment as _augment
+from skingen.downstream.augment import water_fill
+from skingen.downstream.memgate import GateConfig
 from skingen.errors import SkingenError
 
 from .conftest import write_synthetic
+
+
+def augment(real, synthetic, out, **kw):
+    """``augment`` with the memorisation gate in 64 px pixel space (no Inception weights needed) against the
+    real train split for sets without provenance (the gate itself: test_memgate.py)."""
+    return _augment(real, synthetic, out, **{"train": str(real), "gate": GateConfig(features=("pixels:64",)), **kw})
 
 
 def test_refuses_children_of_held_out_images(planted, tmp_path):

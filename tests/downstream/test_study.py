@@ -88,6 +88,9 @@ def test_cli_downstream_and_augment(planted, tmp_path):
     assert res.exit_code == 1 and "not empty" in res.output
     synth = write_synthetic(tmp_path / "s", [{}] * 2)
     res = runner.invoke(app, ["augment", "--real", str(planted), "--synthetic", f"{synth}:a", "--out", str(tmp_path / "aug")])
+    assert res.exit_code == 1 and "give them with --train" in res.output  # no provenance: the gate needs --train
+    res = runner.invoke(app, ["augment", "--real", str(planted), "--synthetic", f"{synth}:a", "--out", str(tmp_path / "aug"),
+                              "--train", str(planted), "--gate-features", "pixels:64"])
     assert res.exit_code == 0, res.output
     assert sum(r["origin"] == "synthetic" for r in read_manifest(tmp_path / "aug")) == 2
     res = runner.invoke(app, ["downstream", "--data", str(planted), "--out", str(tmp_path / "r2"), "--fractions", "0,1"])

@@ -7,6 +7,7 @@ import pytest
 
 from skingen.config import from_dict
 from skingen.data.manifest import read_manifest
+from skingen.data.faces import FaceConfig
 from skingen.data.prepare import PrepareConfig, prepare
 from skingen.data.sources import CsvColumns
 from skingen.eval.evaluate import EvaluateConfig, evaluate
@@ -26,8 +27,9 @@ def test_metrics_rank_a_colour_cast_and_flag_copies_on_measles(tmp_path):
         writer.writeheader()
         writer.writerows(rows)
     data = tmp_path / "data"
-    prepare(subset, data, PrepareConfig(size=64, auto_mask=True), columns=CsvColumns(image="file", group="near_dup_group"),
-            root=root, workers=2)
+    # faces kept: this measures the metrics on real crops, not prepare's face filter (tests/data/test_faces.py)
+    prepare(subset, data, PrepareConfig(size=64, auto_mask=True, faces=FaceConfig(policy="keep")),
+            columns=CsvColumns(image="file", group="near_dup_group"), root=root, workers=2)
     manifest = read_manifest(data)
     test = [r for r in manifest if r["split"] == "test"]
     train = [r for r in manifest if r["split"] == "train"]

@@ -31,6 +31,7 @@ def test_cli_inpaint_writes_runs_with_frames_edit_maps_and_manifest(inpaint_run,
                               "--out", str(out), "--cpu"])
     assert res.exit_code == 0, res.output
     assert "4 images (2 crops x 2 runs)" in res.output and "model evaluations" in res.output
+    assert "- synthetic images: 4" in (out / "DATASHEET.md").read_text()
     with open(out / "manifest.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     with open(tiny_data / "manifest.csv", newline="") as fh:

@@ -38,7 +38,6 @@ Policy:
 from __future__ import annotations
 
 import csv
-import hashlib
 import math
 import time
 from collections import Counter, defaultdict
@@ -52,6 +51,10 @@ import numpy as np
 from skingen.config import to_dict
 from skingen.data.crops import CropConfig, QualityConfig, centred_box, lesion_boxes, quality_problem
 from skingen.data.manifest import SPLITS, read_manifest, write_manifest
+from skingen.data.neardup import NEAR_DUP_BITS, NEAR_DUP_MAD
+from skingen.data.neardup import fingerprint as _fingerprint
+from skingen.data.neardup import near_duplicate_pairs as _near_duplicate_pairs
+from skingen.data.faces import FaceConfig, box_touches_face, detect_faces, marked_photos
 from skingen.data.masks import AutoMaskConfig, auto_lesion_mask, coloured_mask, resize_mask, skin_mask
 from skingen.data.sources import CsvColumns, Photo, Skipped, discover, printable
 from skingen.errors import SkingenError
@@ -66,12 +69,13 @@ class PrepareConfig:
     split: tuple[float, ...] = (0.8, 0.1, 0.1)  # train, val, test
     seed: int = 0
     auto_mask: bool = False
-    near_dup_bits: int = 10  # perceptual-hash Hamming distance (of 64 bits)
-    near_dup_mad: float = 16.0  # mean abs difference of 16x16 RGB thumbnails, 0..255
+    near_dup_bits: int = NEAR_DUP_BITS  # perceptual-hash Hamming distance (of 64 bits)
+    near_dup_mad: float = NEAR_DUP_MAD  # mean abs difference of 16x16 RGB thumbnails, 0..255
     max_pixels: int = MAX_PIXELS  # larger images are skipped from their header, never decoded
     crop: CropConfig = field(default_factory=CropConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     auto: AutoMaskConfig = field(default_factory=AutoMaskConfig)
+    faces: FaceConfig = field(default_factory=FaceConfig)
 
     def __post_init__(self) -> None:
         if len(self.split) != 3 or any(f < 0 for f in self.split) or abs(sum(self.split) - 1) > 1e-6:
@@ -103,6 +107,8 @@ class _PhotoResult:
     index: int
     rows: list[dict[str, str]] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # per-crop reasons for skipped.csv (a used photo's dropped crops)
+    faces: int = 0  # faces detected (0 with --faces keep)
     skip: str | None = None
     pixel_sha: str = ""
     phash: int = 0
@@ -113,16 +119,6 @@ def _resize(image: np.ndarray, size: int) -> np.ndarray:
     from PIL import Image
 
     return np.asarray(Image.fromarray(image).resize((size, size), Image.LANCZOS))
-
-
-def _fingerprint(image: np.ndarray) -> tuple[str, int, np.ndarray]:
-    import imagehash
-    from PIL import Image
-
-    im = Image.fromarray(image)
-    ph = int(str(imagehash.phash(im)), 16)
-    thumb = np.asarray(im.resize((16, 16), Image.BOX), dtype=np.int16)
-    return hashlib.sha256(image.tobytes() + str(image.shape).encode()).hexdigest(), ph, thumb
 
 
 def _process(index: int, photo: Photo, cfg: PrepareConfig, staging: Path) -> _PhotoResult:
@@ -152,8 +148,20 @@ def _process(index: int, photo: Photo, cfg: PrepareConfig, staging: Path) -> _Ph
         if not boxes:
             box = centred_box(h, w)
             boxes = [(box, float(lesion[box[1]:box[1] + box[2], box[0]:box[0] + box[2]].mean()) if lesion is not None else 0.0)]
+        if cfg.faces.marked and {photo.rel, photo.path.name} & marked_photos(cfg.faces.marked):
+            res.skip = f"marked as showing a face in {cfg.faces.marked}"
+            return res
+        faces = detect_faces(image, cfg.faces) if cfg.faces.policy != "keep" else []
+        res.faces = len(faces)
+        if faces and cfg.faces.policy == "drop-photos":
+            res.skip = f"shows a face ({len(faces)} detected; faces policy drop-photos)"
+            return res
         stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in photo.path.stem)[:40]
         for k, ((x0, y0, s), _) in enumerate(boxes):
+            if box_touches_face((x0, y0, s), faces):  # never let a face into the crops (skingen.data.faces)
+                res.dropped.append("face")
+                res.notes.append(f"crop {x0},{y0},{x0 + s},{y0 + s} dropped: it intersects a detected face")
+                continue
             crop = _resize(image[y0:y0 + s, x0:x0 + s], cfg.size)
             problem = quality_problem(crop, cfg.quality)
             if problem:
@@ -200,24 +208,6 @@ class _UnionFind:
         a, b = self.find(i), self.find(j)
         if a != b:
             self.parent[max(a, b)] = min(a, b)
-
-
-def _near_duplicate_pairs(phashes: np.ndarray, thumbs: np.ndarray, bits: int, mad: float) -> list[tuple[int, int]]:
-    """Pairs (i < j) whose 64-bit pHash differ in <= ``bits`` bits and whose thumbnails are close."""
-    n = len(phashes)
-    if n < 2:
-        return []
-    as_bytes = phashes.astype(">u8").view(np.uint8).reshape(n, 8)
-    bit_rows = np.unpackbits(as_bytes, axis=1).astype(np.uint8)  # [n, 64]
-    pairs = []
-    for start in range(0, n, 512):  # chunked: memory stays O(512 * n)
-        block = bit_rows[start:start + 512]
-        dist = (block[:, None, :] != bit_rows[None, :, :]).sum(-1)
-        for i, j in zip(*np.nonzero(dist <= bits)):
-            i += start
-            if i < j and np.abs(thumbs[i] - thumbs[j]).mean() <= mad:
-                pairs.append((int(i), int(j)))
-    return pairs
 
 
 def assign_splits(groups: dict[str, tuple[str, int]], fractions: tuple[float, ...], seed: int) -> dict[str, str]:
@@ -291,6 +281,8 @@ def prepare(src: str | Path, out: str | Path, cfg: PrepareConfig = PrepareConfig
     if splits_from is not None and columns.split:
         raise SkingenError("use either --split-column or --splits-from, not both")
     _check_paths(src, out, masks_p)
+    if cfg.faces.marked:
+        marked_photos(cfg.faces.marked)  # a bad list is one error up front, not a reason per photo
     photos, skipped = discover(src, masks_p, label, columns, root)
     unmatched = 0
     if splits_from is not None:
@@ -361,6 +353,7 @@ def _finish(photos: list[Photo], results: list[_PhotoResult], skipped: list[Skip
         if r.pixel_sha:
             first_by_sha[r.pixel_sha] = r.index
         used.append(r)
+        skipped += [Skipped(photo.rel, printable(note)) for note in r.notes]
     # Groups: same user source_id, or near-duplicate pictures.
     uf = _UnionFind(len(used))
     by_source: dict[str, int] = {}
@@ -404,6 +397,11 @@ def _finish(photos: list[Photo], results: list[_PhotoResult], skipped: list[Skip
         "photos_found": len(photos), "photos_used": len(used), "groups": len(groups), "crops": crops,
         "skipped": len(skipped), "dropped_crops": dict(dropped), "env": environment_info(),
         "split_column_conflicts": conflicts,
+        "faces": {"policy": cfg.faces.policy, "photos_with_faces": sum(r.faces > 0 for r in results),
+                  "crops_dropped": dropped.get("face", 0),
+                  "photos_dropped": sum(r.faces > 0 and r.skip is not None and r.skip.startswith("shows a face")
+                                        for r in results),
+                  "photos_marked": sum((r.skip or "").startswith("marked as showing a face") for r in results)},
         **(split_source or {}),
     })
     return report

@@ -6,6 +6,8 @@ Leakage rules (a violation is a :class:`~skingen.errors.SkingenError`, never a w
 - a synthetic image whose ``parent_id`` (or condition's ``condition_id``) is a real val/test image, or
   whose ``source_id`` (or any ``*source_id`` column, e.g. the condition's) is a val/test group, is refused:
   it is a child of held-out data;
+- the same by content, whatever the ids say (:mod:`skingen.downstream.leaks`): a picture behind the set
+  (the generator's training data, its parents/conditions) that is a near-duplicate of a val/test photo;
 - a generator (the run behind each row's ``checkpoint``) whose training split contains a val/test
   group of the real data is refused: its samples may reproduce held-out images. When the run's
   ``config.yaml`` or data folder cannot be found this cannot be checked, and the set is marked
@@ -21,6 +23,10 @@ from pathlib import Path
 from typing import Callable
 
 from skingen.data.manifest import MANIFEST, SPLITS, read_manifest, write_manifest
+from skingen.downstream.leaks import check_content
+from skingen.datasheet import write_datasheet
+from skingen.downstream.memgate import GateConfig, describe_gate, gate_sets, write_gate_outputs
+from skingen.downstream.provenance import run_training_data
 from skingen.errors import SkingenError
 from skingen.runs import environment_info, staged_dir, write_json
 from skingen.seeding import numpy_rng
@@ -65,23 +71,16 @@ def load_synthetic(text: str, name: str | None = None) -> SyntheticSet:
 
 def _generator_groups(checkpoint: str) -> tuple[set[str] | None, str]:
     """Source groups a generator was trained on, from its run's config.yaml and data manifest."""
-    import yaml
-
-    ckpt = Path(checkpoint)
-    cfg_file = ckpt.parent.parent / "config.yaml"
-    if not cfg_file.is_file():
-        return None, f"no run config at {cfg_file}"
-    cfg = yaml.safe_load(cfg_file.read_text()) or {}
-    data = cfg.get("data")
-    split = (cfg.get("train") or {}).get("split", "train")
-    if not data or not (Path(data) / MANIFEST).is_file():
-        return None, f"training data {data} of {cfg_file.parent.name} not found"
+    data, split, why = run_training_data(checkpoint)
+    if data is None:
+        return None, why
     rows = read_manifest(data, required=("id", "split", "source_id"))
     return {r["source_id"] for r in rows if split in (None, "", r["split"])}, "ok"
 
 
-def check_leakage(real_rows: list[dict[str, str]], synth: SyntheticSet) -> None:
-    """Apply the module's leakage rules; fills ``synth.generator_check``. Raises on a violation."""
+def check_leakage(real_rows: list[dict[str, str]], synth: SyntheticSet, real: str | Path | None = None) -> None:
+    """Apply the module's leakage rules; fills ``synth.generator_check``. Raises on a violation. With the real
+    data folder ``real``, also by content (:mod:`skingen.downstream.leaks`)."""
     held_ids = {r["id"]: r["split"] for r in real_rows if r["split"] != "train"}
     held_groups = {r["source_id"]: r["split"] for r in real_rows if r["split"] != "train"}
     labels = {r["label"] for r in real_rows}
@@ -116,6 +115,8 @@ def check_leakage(real_rows: list[dict[str, str]], synth: SyntheticSet) -> None:
                                "(prepare its photos with --splits-from this data folder)")
     if not any(r.get("checkpoint") for r in synth.rows):
         problems.append("no checkpoint recorded")
+    if real is not None:
+        synth.notes += check_content(Path(real), real_rows, synth.folder, synth.rows)
     synth.generator_check = "ok" if not problems else "unverified: " + "; ".join(sorted(set(problems)))
 
 
@@ -152,10 +153,12 @@ class AugmentReport:
     real: dict[str, int]
     synthetic: dict[str, int]  # per set name
     checks: dict[str, str]
+    memorised: dict[str, dict] = field(default_factory=dict)  # per set: checked, flagged, dropped (the gate)
 
 
 def augment(real: str | Path, synthetic: list[str], out: str | Path, ratio: float | None = None,
-            balance: str = "none", seed: int = 0, progress: Callable[[int, int], None] | None = None) -> AugmentReport:
+            balance: str = "none", seed: int = 0, progress: Callable[[int, int], None] | None = None,
+            train: str | None = None, allow_memorised: bool = False, gate: GateConfig = GateConfig()) -> AugmentReport:
     """Write ``out/<split>/<label>/<id>.<ext>`` for every real image and the chosen synthetic ones (train
     only), ``out/extra/<column>/`` for their masks and conditions, ``manifest.csv`` (every input column
     kept; ``image`` and path columns rewritten; ``synthetic_set`` names a synthetic row's folder) and
@@ -164,6 +167,8 @@ def augment(real: str | Path, synthetic: list[str], out: str | Path, ratio: floa
     ``ratio``: synthetic images per real train image of the classes the synthetic sets cover (all synthetic
     images when None); ``balance``: ``none``
     (a seeded random choice), ``label`` or ``skin-tone`` (fill the smallest classes / ITA categories first).
+    Every set first passes the memorisation gate (:mod:`skingen.downstream.memgate`; ``train``: the generator's
+    training data for sets without provenance; ``allow_memorised`` keeps near-copies of training images).
     """
     real = Path(real)
     if balance not in BALANCE:
@@ -173,7 +178,8 @@ def augment(real: str | Path, synthetic: list[str], out: str | Path, ratio: floa
     real_rows = read_manifest(real, required=("id", "image", "split", "label", "source_id"))
     sets = [load_synthetic(s) for s in synthetic]
     for s in sets:
-        check_leakage(real_rows, s)
+        check_leakage(real_rows, s, real)
+    gated = gate_sets(sets, real, train, allow_memorised, gate, progress)
     pool = [{**r, "synthetic_set": str(s.folder)} for s in sets for r in s.rows]
     ids = Counter(r["id"] for r in real_rows + pool)
     if any(n > 1 for n in ids.values()):
@@ -201,15 +207,21 @@ def augment(real: str | Path, synthetic: list[str], out: str | Path, ratio: floa
             if progress:
                 progress(i + 1, len(items))
         write_manifest(staging, rows_out)
+        memorised = write_gate_outputs(staging, gated, allow_memorised)
         by_set = Counter(Path(r["synthetic_set"]).name for r in chosen)
         report = AugmentReport(Path(out), {s: sum(r["split"] == s for r in real_rows) for s in SPLITS},
                                {s.name: by_set.get(s.folder.name, 0) for s in sets},
-                               {s.name: s.generator_check for s in sets})
+                               {s.name: s.generator_check for s in sets}, memorised)
         write_json(staging / "augment.json", {
             "real": str(real.resolve()), "synthetic": [str(s.folder.resolve()) for s in sets], "ratio": ratio,
             "balance": balance, "seed": seed, "counts_real": report.real, "counts_synthetic": report.synthetic,
             "synthetic_requested": total, "synthetic_per_key": {k or "all": v for k, v in counts.items()},
-            "generator_checks": report.checks, "env": environment_info()})
+            "generator_checks": report.checks, "memorisation_gate": memorised, "allow_memorised": allow_memorised,
+            "gate_features": list(gate.features), "notes": [n for s in sets for n in s.notes],
+            "env": environment_info()})
+        write_datasheet(staging, rows_out, "augment", {"real data": str(real.resolve()), "ratio": ratio, "balance": balance,
+                                                       "synthetic sets": [str(s.folder) for s in sets]},
+                        describe_gate(memorised, allow_memorised, gate), {"real images": report.real})
     return report
 
 

@@ -202,7 +202,7 @@ def run_study(data: str | Path, synthetic: list[str], cfg: StudyConfig = StudyCo
     if len(set(names)) != len(names):
         raise SkingenError(f"synthetic sets need distinct folder names, got {names}")
     for s in sets:
-        check_leakage(rows, s)
+        check_leakage(rows, s, data)
     size = cfg.train.size
     split_rows = {s: [r for r in rows if r["split"] == s] for s in ("train", "val", "test")}
     train_all, val, test = (load_images(data, split_rows[s], labels, size, cfg.blank_corner)

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from skingen.data.manifest import write_manifest
+from skingen.datasheet import write_datasheet
 from skingen.errors import SkingenError
 from skingen.generation.parallel import Processes, Shard, parse_shard, shard_batches, shard_items, shared_staging
 from skingen.imageio import from_tensor, write_image, write_mask
@@ -154,6 +155,8 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
             "seam_score_median": report.seam_median, "seeds": format_seeds([s for _, s in jobs]),
             "shard": None if shard.count == 1 else str(shard), "processes": procs.world,
             **({"backend": loaded.settings} if loaded.settings else {})})
+        write_datasheet(staging, rows, "inpaint", {"source crops": source, "runs per crop": runs,
+                                                   "inpainting": params.to_dict()})
     return report
 
 

@@ -1,0 +1,100 @@
+"""The memorisation gate of augment (issue 19): copies of training crops are dropped, copies of test crops refused."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from skingen.data.manifest import read_manifest, write_manifest
+from skingen.downstream.augment import augment
+from skingen.downstream.memgate import GateConfig
+from skingen.errors import SkingenError
+from skingen.imageio import read_image, write_image
+
+PIXELS = GateConfig(features=("pixels:64",))
+
+
+def texture(seed: int, size: int = 32) -> np.ndarray:
+    """A smooth skin-like texture, different for every seed."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    base = np.array([200, 150, 130]) + rng.normal(0, 20, 3)
+    noise = gaussian_filter(rng.normal(0, 1, (size, size, 3)), sigma=(2, 2, 0))
+    return np.clip(base + 60 * noise, 0, 255).astype(np.uint8)
+
+
+def jpeg(image: np.ndarray, quality: int = 75) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=quality)
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    """16 train, 4 val, 4 test crops, one photo (group) each."""
+    out = tmp_path_factory.mktemp("memgate") / "real"
+    rows = []
+    for i in range(24):
+        split = "train" if i < 16 else "val" if i < 20 else "test"
+        rid = f"r{i:02d}"
+        write_image(out / "images" / f"{rid}.png", texture(i))
+        rows.append({"id": rid, "image": f"images/{rid}.png", "label": "exanthem", "source_id": f"photo{i}",
+                     "split": split, "origin": "real"})
+    write_manifest(out, rows)
+    return out
+
+
+def synthetic(folder, images: dict[str, np.ndarray]):
+    rows = []
+    folder.mkdir(parents=True)
+    for name, img in images.items():
+        Image.fromarray(img).save(folder / f"{name}.png")
+        rows.append({"id": name, "image": f"{name}.png", "label": "exanthem", "source_id": name, "split": "train",
+                     "origin": "synthetic", "model": "dcgan", "checkpoint": ""})
+    write_manifest(folder, rows)
+    return folder
+
+
+def test_copies_of_training_crops_are_dropped_and_genuine_samples_kept(real, tmp_path):
+    train = {r["id"]: read_image(real / r["image"]) for r in read_manifest(real) if r["split"] == "train"}
+    copies = {f"exact-{k}": train[k] for k in ("r00", "r05", "r11")}
+    copies |= {f"jpeg-{k}": jpeg(train[k]) for k in ("r02", "r07", "r15")}
+    genuine = {f"genuine-{i}": texture(1000 + i) for i in range(8)}
+    synth = synthetic(tmp_path / "synth", copies | genuine)
+    report = augment(real, [str(synth)], tmp_path / "aug", train=str(real), gate=PIXELS)
+    kept = {r["id"] for r in read_manifest(tmp_path / "aug") if r["origin"] == "synthetic"}
+    assert kept == set(genuine)
+    gate = report.memorised["synth"]
+    assert (gate["checked"], gate["flagged"], gate["dropped"], gate["kept"]) == (14, 6, 6, 0)
+    with open(tmp_path / "aug" / "memorised.csv", newline="") as fh:
+        flagged = {r["id"]: r for r in csv.DictReader(fh)}
+    assert set(flagged) == set(copies)
+    for name, row in flagged.items():  # each copy is traced to the crop it copies
+        assert row["nearest_train_id"] == name.split("-")[1] and float(row["ratio_pixels64"]) < 1 / 3
+    assert (tmp_path / "aug" / "memorised.png").is_file()
+    meta = json.loads((tmp_path / "aug" / "augment.json").read_text())
+    assert meta["memorisation_gate"]["synth"]["dropped"] == 6 and meta["allow_memorised"] is False
+    sheet = (tmp_path / "aug" / "DATASHEET.md").read_text()
+    assert "synth: 6 of 14 (42.9%) near-copies of training images, 6 dropped" in sheet
+
+    report = augment(real, [str(synth)], tmp_path / "aug2", train=str(real), gate=PIXELS, allow_memorised=True)
+    assert {r["id"] for r in read_manifest(tmp_path / "aug2") if r["origin"] == "synthetic"} == set(copies | genuine)
+    assert report.memorised["synth"]["kept"] == 6 and report.memorised["synth"]["dropped"] == 0
+
+
+def test_a_copy_of_a_test_crop_is_an_error_naming_both_files(real, tmp_path):
+    test_row = next(r for r in read_manifest(real) if r["split"] == "test")
+    synth = synthetic(tmp_path / "leak", {"fine": texture(2000), "sneaky": jpeg(read_image(real / test_row["image"]))})
+    with pytest.raises(SkingenError, match=r"sneaky\.png is a near-copy of held-out image .*" + test_row["image"]):
+        augment(real, [str(synth)], tmp_path / "out", train=str(real), gate=PIXELS, allow_memorised=True)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_set_without_provenance_needs_train(real, tmp_path):
+    synth = synthetic(tmp_path / "orphan", {"a": texture(3000)})
+    with pytest.raises(SkingenError, match="give them with --train DATA"):
+        augment(real, [str(synth)], tmp_path / "out", gate=PIXELS)
