@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from skingen.data.manifest import MANIFEST, read_manifest, write_manifest
+from skingen.datasheet import NAME as DATASHEET, write_datasheet
 from skingen.errors import SkingenError
 from skingen.runs import staged_dir, write_json
 from skingen.seeding import format_seeds, parse_seeds
@@ -110,6 +111,9 @@ def merge_folders(out: str | Path, folders: list[str | Path]) -> MergeReport:
             shutil.copyfile(src, staging / rel)
         write_manifest(staging, rows)
         write_json(staging / kinds[0], merged)
+        # one data sheet for the whole set (each shard's describes only its slice)
+        write_datasheet(staging, rows, "sample" if kinds[0] == "sample.json" else "inpaint",
+                        {"merged from shard folders": ", ".join(str(f) for f in folders)})
     return MergeReport(Path(out), kinds[0], len(folders), len(rows))
 
 
@@ -120,7 +124,7 @@ def _files(folders: list[Path]) -> dict[Path, Path]:
     for folder in folders:
         for path in sorted(folder.rglob("*")):
             rel = path.relative_to(folder)
-            if not path.is_file() or rel.name in (MANIFEST, *SUMMARIES) and len(rel.parts) == 1 \
+            if not path.is_file() or rel.name in (MANIFEST, DATASHEET, *SUMMARIES) and len(rel.parts) == 1 \
                     or any(p.startswith(".") for p in rel.parts):
                 continue
             if rel in files:
