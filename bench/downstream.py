@@ -34,7 +34,6 @@ def main() -> None:
     ap.add_argument("--cache-dir", default=None, help="feature cache (default: a fresh temporary folder: cold timing)")
     args = ap.parse_args()
 
-    import numpy as np
     import torch
 
     from skingen.data.manifest import read_manifest

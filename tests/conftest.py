@@ -51,6 +51,19 @@ def tiny_data(demo_raw, tmp_path_factory) -> Path:
     return out
 
 
+def fast(images: int = 32) -> tuple[str, ...]:
+    """Overrides that train a tiny preset for ``images`` images, with one checkpoint at the end."""
+    return (f"train.images={images}", "train.batch=8", f"train.tick={images}", f"train.snapshot={images}",
+            "train.grid=4")
+
+
+def tiny_runs(data: Path, out: Path, families: tuple[str, ...], images: int = 32) -> dict[str, Path]:
+    """family -> run folder of its ``tiny/`` preset at 16 px, trained briefly on ``data`` (tests of what runs make)."""
+    from skingen.train.loop import train
+
+    return {f: train(f, data, tiny_config(f, *fast(images)), outdir=out, cpu=True) for f in families}
+
+
 def tiny_config(family: str, *overrides: str):
     """The family's ``tiny/<family>`` preset at 16 px (every registered model must ship one)."""
     from skingen.train.loop import resolve_config

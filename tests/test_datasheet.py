@@ -8,15 +8,12 @@ import pytest
 from skingen.data.manifest import manifest_sha256
 from skingen.datasheet import checkpoint_sha256
 from skingen.sampling import sample_to_folder
-from skingen.train.loop import train
-from tests.conftest import tiny_config
-
-FAST = ("train.images=32", "train.batch=8", "train.tick=32", "train.snapshot=32", "train.grid=4")
+from tests.conftest import tiny_runs
 
 
 @pytest.fixture(scope="module")
 def dcgan_run(tiny_data, tmp_path_factory):
-    return train("dcgan", tiny_data, tiny_config("dcgan", *FAST), outdir=tmp_path_factory.mktemp("runs"), cpu=True)
+    return tiny_runs(tiny_data, tmp_path_factory.mktemp("runs"), ("dcgan",))["dcgan"]
 
 
 def test_sample_writes_a_datasheet_with_provenance_counts_and_skin_tones(dcgan_run, tiny_data, tmp_path):

@@ -10,17 +10,16 @@ from skingen.errors import SkingenError
 from skingen.data.layouts import LayoutParams, make_layout
 from skingen.imageio import read_image, read_mask
 from skingen.sampling import sample_to_folder
-from skingen.train.loop import train
-from tests.conftest import tiny_config
+from tests.conftest import fast, tiny_runs
 
 runner = CliRunner()
-FAST = ("train.images=32", "train.batch=8", "train.tick=32", "train.snapshot=32", "train.grid=4")
+FAST = fast(32)
 
 
 @pytest.fixture(scope="module")
 def runs(tiny_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    return {f: train(f, tiny_data, tiny_config(f, *FAST), outdir=out, cpu=True) for f in ("dcgan", "cvae", "dermgan")}
+    return tiny_runs(tiny_data, out, ("dcgan", "cvae", "dermgan"))
 
 
 def rows(folder):

@@ -6,7 +6,6 @@ import pytest
 from typer.testing import CliRunner
 
 from skingen.cli import app
-from skingen.config import load_config
 from skingen.errors import SkingenError
 from skingen.seeding import parse_seeds
 from tests.faults.conftest import assert_one_line_error

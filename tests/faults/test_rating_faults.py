@@ -4,7 +4,6 @@ starts it with (proxy headers), from a loopback peer."""
 import io
 
 import numpy as np
-import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 

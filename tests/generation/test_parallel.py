@@ -17,18 +17,16 @@ from skingen.generation.parallel import Shard, batches, block, parse_shard, shar
 from skingen.inpaint.folder import inpaint_to_folder
 from skingen.sampling import sample_to_folder
 from skingen.seeding import format_seeds, parse_seeds
-from skingen.train.loop import train
-from tests.conftest import tiny_config
+from tests.conftest import tiny_runs
 
 runner = CliRunner()
-FAST = ("train.images=32", "train.batch=8", "train.tick=32", "train.snapshot=32", "train.grid=4")
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 @pytest.fixture(scope="module")
 def runs(tiny_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    return {f: train(f, tiny_data, tiny_config(f, *FAST), outdir=out, cpu=True) for f in ("dermgan", "inpaint")}
+    return tiny_runs(tiny_data, out, ("dermgan", "inpaint"))
 
 
 def env() -> dict:

@@ -11,17 +11,15 @@ from skingen.generation.plan import plan_inpaint, plan_sample
 from skingen.imageio import read_image
 from skingen.inpaint.iterative import RunParams
 from skingen.sampling import sample_to_folder
-from skingen.train.loop import train
-from tests.conftest import tiny_config
+from tests.conftest import tiny_runs
 
 runner = CliRunner()
-FAST = ("train.images=16", "train.batch=8", "train.tick=16", "train.snapshot=16", "train.grid=4")
 
 
 @pytest.fixture(scope="module")
 def runs(tiny_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    return {f: train(f, tiny_data, tiny_config(f, *FAST), outdir=out, cpu=True) for f in ("dermdiff", "dermgan", "inpaint")}
+    return tiny_runs(tiny_data, out, ("dermdiff", "dermgan", "inpaint"), images=16)
 
 
 def test_plan_counts_guided_diffusion_evaluations_and_pixels(runs):

@@ -27,7 +27,7 @@ import numpy as np
 
 from skingen.downstream.provenance import run_training_data
 from skingen.errors import SkingenError
-from skingen.eval.imagesets import ImageSet, open_data, parse_data_spec
+from skingen.eval.imagesets import ImageSet, from_rows, open_data, parse_data_spec
 
 
 @dataclass(frozen=True)
@@ -70,17 +70,6 @@ def training_reference(folder: Path, rows: list[dict[str, str]], train: str | No
         data, split = parse_data_spec(train)
         found = [f"{data}:{split or 'train'}"]
     return [open_data(spec) for spec in dict.fromkeys(found)]
-
-
-def _synthetic_set(folder: Path, rows: list[dict[str, str]]) -> ImageSet:
-    paths = []
-    for r in rows:
-        p = folder / r["image"]
-        if not p.is_file():
-            raise SkingenError(f"{folder}/manifest.csv: image file {r['image']} of {r['id']} not found")
-        paths.append(p)
-    ids = tuple(r["id"] for r in rows)
-    return ImageSet(folder.name, folder, tuple(paths), ids, ids, tuple(rows))
 
 
 def _features(images: ImageSet, extractor, size: int, batch: int, cache, advance: Callable[[int], None]) -> np.ndarray:
@@ -134,7 +123,7 @@ def run_gate(folder: Path, rows: list[dict[str, str]], real: Path, train: str | 
     from skingen.eval.memorisation import memorisation
     from skingen.imageio import image_size
 
-    synth = _synthetic_set(folder, rows)
+    synth = from_rows(folder.name, folder, rows)
     refs = training_reference(folder, rows, train)
     held = [open_data(f"{real}:{s}") for s in ("val", "test") if _has_split(real, s)]
     extractors = extractors if extractors is not None else load_extractors(cfg)

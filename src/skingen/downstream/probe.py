@@ -27,7 +27,6 @@ import copy
 import hashlib
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -139,7 +138,7 @@ def train_probe(feats: np.ndarray, labels: np.ndarray, val_feats: np.ndarray, va
     if len(np.unique(labels)) < 2:
         raise SkingenError(f"a probe needs at least 2 classes in its training images, got {np.unique(labels).tolist()}")
     scaler = StandardScaler().fit(feats)
-    x, xv = scaler.transform(feats), scaler.transform(val_feats) if len(val_feats) else val_feats
+    x = scaler.transform(feats)
     best, best_model, best_c = None, None, c_grid[0]
     # warm start along increasing C (the regularisation path): each fit starts from the last solution,
     # several times faster than cold fits on separable data, where weak regularisation converges slowly

@@ -111,7 +111,7 @@ def open_data(spec: str | Path, name: str | None = None) -> ImageSet:
         raise SkingenError(f"{folder / MANIFEST}: no real rows" + (f" in split '{split}' (splits present: "
                                                                    f"{', '.join(present) or 'none'})" if split else ""))
     sha = manifest_sha256(folder)
-    return _from_rows(name or folder.name + (f":{split}" if split else ""), folder, chosen, split, sha,
+    return from_rows(name or folder.name + (f":{split}" if split else ""), folder, chosen, split, sha,
                       fingerprint=_hash(["manifest", sha, split]))
 
 
@@ -127,7 +127,7 @@ def open_folder(folder: str | Path, name: str | None = None) -> ImageSet:
         if not rows:
             raise SkingenError(f"{folder / MANIFEST} has no rows")
         sha = manifest_sha256(folder)
-        return _from_rows(name, folder, rows, None, sha, fingerprint=_hash(["manifest", sha]))
+        return from_rows(name, folder, rows, None, sha, fingerprint=_hash(["manifest", sha]))
     files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
     if not files and (folder / "images").is_dir():
         files = sorted(p for p in (folder / "images").iterdir() if p.is_file() and is_image_file(p))
@@ -151,7 +151,9 @@ def open_any(spec: str | Path) -> ImageSet:
     return open_data(spec)
 
 
-def _from_rows(name: str, folder: Path, rows: list[dict], split: str | None, sha: str, fingerprint: str) -> ImageSet:
+def from_rows(name: str, folder: Path, rows: list[dict], split: str | None = None, sha: str | None = None,
+              fingerprint: str = "") -> ImageSet:
+    """The images of manifest ``rows`` (``image`` paths relative to ``folder``); an error names a missing file."""
     paths = []
     for r in rows:
         p = folder / r["image"]
