@@ -38,7 +38,7 @@ def main() -> None:
 
     from skingen.data.manifest import read_manifest
     from skingen.downstream.probe import ProbeFeatures, is_probe, make_probe_extractor, train_probe
-    from skingen.downstream.stats import metric_values
+    from skingen.stats import metric_values
     from skingen.downstream.study import load_images
     from skingen.downstream.train import TrainConfig, predict, train_classifier
     from skingen.eval.cache import FeatureCache

@@ -36,7 +36,7 @@ def make_sets(work: Path, n: int, size: int) -> tuple[Path, Path]:
     (bicubic) from the 256 px measles crops (prepared once)."""
     from evaluate_real import prepare_measles  # bench/ is on sys.path when this script runs
     from skingen.data.manifest import read_manifest, write_manifest
-    from skingen.eval.imagesets import square_resize
+    from skingen.data.imagesets import square_resize
     from skingen.imageio import read_image, write_image
 
     crops = work / "measles256"
@@ -81,7 +81,7 @@ def main() -> None:
     from skingen.eval.cache import FeatureCache
     from skingen.eval.evaluate import EvaluateConfig, evaluate
     from skingen.eval.features import InceptionExtractor, make_extractor
-    from skingen.eval.imagesets import open_data, open_folder
+    from skingen.data.imagesets import open_data, open_folder
     from skingen.eval.swd import SwdDescriptors
 
     results = []

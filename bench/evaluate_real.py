@@ -82,7 +82,7 @@ def main() -> None:
     from skingen.data.prepare import PrepareConfig, prepare
     from skingen.eval.cache import FeatureCache
     from skingen.eval.evaluate import EvaluateConfig, evaluate
-    from skingen.eval.imagesets import open_data, open_folder
+    from skingen.data.imagesets import open_data, open_folder
     from skingen.eval.report import summary_table, write_report
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -30,7 +30,7 @@ def measure(size: int, context: float | None, runs: int, steps: int, solver_step
 
     from skingen.inpaint.iterative import RunParams, run_iterative
     from skingen.registry import build_model
-    from skingen.sampling import autocast_for
+    from skingen.generation.sample_folder import autocast_for
     from skingen.train.loop import resolve_config
 
     cfg = resolve_config("inpaint", PRESET[size], [f"model.size={size}"])

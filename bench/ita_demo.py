@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skingen.analysis.skintone import ita_category, measure_skin_tone
+from skingen.data.skintone import ita_category, measure_skin_tone
 from skingen.data.demo import write_demo_data
 from skingen.data.manifest import read_manifest
 from skingen.data.prepare import PrepareConfig, prepare

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from skingen.rating.stats import cluster_interval, proportion
+from skingen.stats import cluster_interval, proportion
 from table import print_and_save  # bench/table.py: scripts run with bench/ on sys.path
 
 SETTINGS = [  # (mu, sd_rater, sd_image): independent answers; moderate; strong differences

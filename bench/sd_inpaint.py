@@ -62,8 +62,8 @@ def main() -> None:
     import torch
 
     from skingen.inpaint.iterative import RunParams, run_iterative
-    from skingen.inpaint.sd_backend import SDInpainting, SDOptions, prepare_pipeline
-    from skingen.sampling import PRECISIONS, autocast_for
+    from skingen.generation.sd_backend import SDInpainting, SDOptions, prepare_pipeline
+    from skingen.generation.sample_folder import PRECISIONS, autocast_for
 
     torch.set_num_threads(args.threads)
     options = SDOptions(solver_steps=args.solver_steps, guidance=args.guidance)

@@ -56,7 +56,10 @@ def train(model, steps: int = 5) -> dict[str, torch.Tensor]:
 
 
 def record() -> dict[str, torch.Tensor]:
-    from skingen.inpaint.backends import repaint_inpainter
+    try:  # where it lives since the issue-15 restructuring; before it, skingen.inpaint.backends
+        from skingen.generation.inpaint_backends import repaint_inpainter
+    except ImportError:
+        from skingen.inpaint.backends import repaint_inpainter
     from skingen.inpaint.iterative import RunParams, run_iterative
     from skingen.models.base import Condition
 

@@ -56,7 +56,7 @@ def main() -> None:
     from skingen.imageio import read_image
     from skingen.registry import models
     from skingen.runs import read_jsonl
-    from skingen.sampling import sample_to_folder
+    from skingen.generation.sample_folder import sample_to_folder
     from skingen.train.loop import resolve_config, train
 
     out = args.out or Path(tempfile.mkdtemp(prefix="skingen-device-"))
@@ -102,10 +102,10 @@ def scale_check(out: Path, smoke: bool = False) -> dict:
     from skingen.data.demo import write_demo_data
     from skingen.data.prepare import PrepareConfig, prepare
     from skingen.generation.plan import GPU_COLUMNS
-    from skingen.inpaint.folder import inpaint_to_folder
+    from skingen.generation.inpaint_folder import inpaint_to_folder
     from skingen.registry import build_model
     from skingen.runs import read_jsonl
-    from skingen.sampling import sample_to_folder
+    from skingen.generation.sample_folder import sample_to_folder
     from skingen.train.loop import resolve_config, train
 
     device = "cpu" if smoke else "cuda"

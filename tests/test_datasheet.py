@@ -6,8 +6,8 @@ import re
 import pytest
 
 from skingen.data.manifest import manifest_sha256
-from skingen.datasheet import checkpoint_sha256
-from skingen.sampling import sample_to_folder
+from skingen.data.datasheet import checkpoint_sha256
+from skingen.generation.sample_folder import sample_to_folder
 from tests.conftest import tiny_runs
 
 

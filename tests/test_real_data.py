@@ -67,7 +67,7 @@ def test_masked_pairs_train_and_paint_with_dermgan(tmp_path):
     import torch.nn.functional as F
 
     from skingen.data.datasets import ManifestDataset
-    from skingen.sampling import sample_to_folder
+    from skingen.generation.sample_folder import sample_to_folder
     from skingen.train.loop import train
     from tests.conftest import tiny_config
 

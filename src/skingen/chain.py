@@ -25,10 +25,9 @@ from skingen.data.layouts import LayoutParams
 from skingen.data.manifest import SPLITS, read_manifest
 from skingen.data.masks import AutoMaskConfig, auto_lesion_mask, iou
 from skingen.data.prepare import PrepareConfig, PrepareReport, prepare
-from skingen.errors import SkingenError
 from skingen.imageio import read_image, read_mask
-from skingen.runs import write_json
-from skingen.sampling import sample_to_folder
+from skingen.runs import check_new_folder, write_json
+from skingen.generation.sample_folder import sample_to_folder
 from skingen.train.loop import resolve_config, train
 from skingen.viz import contact_sheet, html_table, write_html
 
@@ -57,9 +56,7 @@ def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, worker
     ``train_images``: duration of each tiny model's training (0 skips the model stages and the downstream
     detector stage, whose classifiers see at most 2000 images).
     """
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise SkingenError(f"{out} is not empty; choose a new --out for the demo")
+    out = check_new_folder(out, hint="choose a new --out for the demo")
     log(f"demo data: {n} photos")
     raw = write_demo_data(out / "raw", n=n, seed=seed)
     log(f"prepare with the true masks at {size} px")
@@ -208,7 +205,7 @@ def _mask_section(family: str, m: dict) -> tuple[str, str, np.ndarray]:
 
 def _inpaint_stage(out: Path, seed: int, train_images: int, n_train: int, log: Callable[[str], None]) -> dict:
     """Train the tiny inpainting model and run 2 iterative runs of 6 steps on 3 training crops."""
-    from skingen.inpaint.folder import inpaint_to_folder
+    from skingen.generation.inpaint_folder import inpaint_to_folder
     from skingen.inpaint.iterative import RunParams
 
     log(f"train inpaint (preset tiny/inpaint, {train_images} images) and run 3 crops x 2 iterative-inpainting runs")

@@ -221,10 +221,10 @@ def _status(line: str) -> None:
 
 
 def _check_family(run: Path, model: str) -> None:
-    from skingen.train.loop import read_run_config
+    from skingen.run_folder import RunFolder
 
-    if (run / "config.yaml").is_file():
-        family = read_run_config(run)["family"]
+    if RunFolder(run).has_config():
+        family = RunFolder(run).config()["family"]
         if family != model:
             raise SkingenError(f"{run} is a '{family}' run, not '{model}'")
 
@@ -263,7 +263,7 @@ def sample(
     Several processes: `torchrun --nproc_per_node N -m skingen.cli sample ...` (or `accelerate launch -m
     skingen.cli sample ...`) share the seeds and write one folder, byte-identical to a one-process run.
     """
-    from skingen.sampling import sample_to_folder
+    from skingen.generation.sample_folder import sample_to_folder
     from skingen.seeding import parse_seeds
 
     with _user_errors():
@@ -289,7 +289,7 @@ def sample(
 
 def _layout_params(layouts: bool, ita: str | None, coverage: str | None, extra: list[str]):
     """``--layouts`` options -> LayoutParams (None without ``--layouts``)."""
-    from skingen.analysis.skintone import ita_range
+    from skingen.data.skintone import ita_range
     from skingen.config import load_config
     from skingen.data.layouts import LayoutParams
 
@@ -310,7 +310,7 @@ def _sd_options(prompt: list[str], negative_prompt: str | None, guidance: float 
              "resolution": resolution, "attention": attention}
     if not prompt and not cpu_offload and all(v is None for v in given.values()):
         return None
-    from skingen.inpaint.sd_backend import SDOptions, parse_prompts
+    from skingen.generation.sd_backend import SDOptions, parse_prompts
 
     return SDOptions(prompts=parse_prompts(prompt), cpu_offload=cpu_offload,
                      **{k: v for k, v in given.items() if v is not None})
@@ -357,7 +357,7 @@ def inpaint(
 
     Several processes: `torchrun --nproc_per_node N -m skingen.cli inpaint ...` share the runs.
     """
-    from skingen.inpaint.folder import inpaint_to_folder
+    from skingen.generation.inpaint_folder import inpaint_to_folder
     from skingen.inpaint.iterative import RunParams
 
     with _user_errors():
@@ -448,6 +448,7 @@ def info(run: Path = typer.Argument(..., help="Run folder or checkpoint folder."
     """Describe a run: model, data, progress, parameters, checkpoints and the latest training stats."""
     from skingen.checkpoint import list_checkpoints
     from skingen.registry import load_model
+    from skingen.run_folder import RunFolder
     from skingen.runs import read_jsonl
 
     with _user_errors():
@@ -463,10 +464,8 @@ def info(run: Path = typer.Argument(..., help="Run folder or checkpoint folder."
             table.add_row(f"params {name}", f"{count:,}")
         run_dir = ckpt["path"].parent.parent
         table.add_row("checkpoints", ", ".join(p.name for p in list_checkpoints(ckpt["path"].parent)))
-        if (run_dir / "config.yaml").is_file():
-            import yaml
-
-            table.add_row("data", str((yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("data")))
+        if RunFolder(run_dir).has_config():
+            table.add_row("data", str(RunFolder(run_dir).training_data()[0]))
         if (run_dir / "stats.jsonl").is_file():
             records = read_jsonl(run_dir / "stats.jsonl")
             if records:
@@ -574,14 +573,15 @@ def evaluate(
     from skingen.config import load_config
     from skingen.eval.cache import FeatureCache
     from skingen.eval.evaluate import EvaluateConfig, evaluate as run_evaluate
-    from skingen.eval.imagesets import open_any, open_folder
-    from skingen.eval.report import check_out_dir, summary_caption, summary_table, write_report
+    from skingen.data.imagesets import open_any, open_folder
+    from skingen.eval.report import summary_caption, summary_table, write_report
+    from skingen.runs import check_new_folder
 
     with _user_errors():
         cfg = load_config(EvaluateConfig, config, _with_options(
             set_, metrics=_yaml_list(metrics), features=_yaml_list(features), inception_mode=inception_mode,
             size=size, seed=seed, floor__set=floor))
-        check_out_dir(out)
+        check_new_folder(out, hint="choose a new --out for the report")
         real_set = open_any(real)
         names = [f.name for f in fake]
         fakes = [open_folder(f, name=f"{f.parent.name}/{f.name}" if names.count(f.name) > 1 else f.name) for f in fake]
@@ -670,7 +670,8 @@ def downstream(
 ) -> None:
     """Train and test classifiers on real, real+classical, real+synthetic and real+both; report with 95% intervals."""
     from skingen.config import load_config
-    from skingen.downstream.report import check_out, write_report
+    from skingen.downstream.report import write_report
+    from skingen.runs import check_new_folder
     from skingen.downstream.study import StudyConfig, run_study
 
     with _user_errors():
@@ -682,7 +683,7 @@ def downstream(
         if dry_run:
             _print_config(cfg)
             return
-        check_out(out)
+        check_new_folder(out, hint="choose a new --out for the report")
         with _progress("downstream") as progress:
             result = run_study(data, list(synthetic), cfg, device=_device(cpu), progress=progress, log=_status)
         path = write_report(result, cfg, out, data)

@@ -153,6 +153,19 @@ def write_mask(path: str | Path, lesion: np.ndarray) -> None:
     write_image(path, (np.asarray(lesion, dtype=bool).astype(np.uint8) * 255))
 
 
+RESIZE_FILTERS = {"nearest": Image.NEAREST, "box": Image.BOX, "bilinear": Image.BILINEAR,
+                  "bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS}
+
+
+def resize_image(image: np.ndarray, size: int | tuple[int, int], method: str) -> np.ndarray:
+    """The one resize of an image: ``uint8 [H,W,C]`` (or ``float32 [H,W]``) -> ``size`` (``S`` for
+    ``S x S``, or ``(H, W)``) with a PIL filter (``RESIZE_FILTERS``; PIL's filters antialias when
+    shrinking). Each caller names its filter and says why: LANCZOS for prepared crops, BICUBIC for
+    metrics' image sets, BOX (area average) for downscaled work copies."""
+    height, width = (size, size) if isinstance(size, int) else size
+    return np.asarray(Image.fromarray(image).resize((width, height), RESIZE_FILTERS[method]))
+
+
 def to_tensor(image: np.ndarray):
     """``uint8 [H,W,3]`` -> float tensor ``[3,H,W]`` in [-1, 1]."""
     import torch

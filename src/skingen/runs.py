@@ -87,13 +87,17 @@ def staged_dir(out: str | Path, what: str = "output") -> Iterator[Path]:
         raise
 
 
-def check_new_folder(out: Path, what: str = "output") -> None:
-    """Refuse an ``out`` that is a non-empty folder, a file, or a mount point (before any work is done)."""
+def check_new_folder(out: str | Path, what: str = "output", hint: str | None = None) -> Path:
+    """The one "output folder must be new or empty" rule: refuse an ``out`` that is a non-empty folder, a
+    file, or a mount point (before any work is done), so nothing earlier is ever overwritten. ``hint``
+    replaces the default advice ("choose a new folder for the {what}"). Returns ``out`` as a Path."""
+    out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise SkingenError(f"{out} already exists and is not empty; choose a new folder for the {what}")
+        raise SkingenError(f"{out} already exists and is not empty; {hint or f'choose a new folder for the {what}'}")
     if out.is_dir() and os.path.ismount(out):
         raise SkingenError(f"{out} is a mount point; it cannot be replaced by the finished {what} — "
                            f"choose a new folder inside it, e.g. {out / 'data'}")
+    return out
 
 
 def output_error(exc: OSError, out: str | Path) -> SkingenError:

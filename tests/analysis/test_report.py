@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from skingen.analysis.difficulty import AutoencoderConfig
 from skingen.analysis.report import AnalyzeConfig, _crop_job, _run_jobs, analyze, write_ita_columns
-from skingen.analysis.skintone import measure_skin_tone
+from skingen.data.skintone import measure_skin_tone
 from skingen.cli import app
 from skingen.data.manifest import manifest_sha256, read_manifest
 from skingen.data.prepare import PrepareConfig, prepare

@@ -2,7 +2,7 @@ import csv
 
 import numpy as np
 
-from skingen.analysis.skintone import ita_category, ita_degrees
+from skingen.data.skintone import ita_category, ita_degrees
 from skingen.data.demo import render_demo_photo
 
 

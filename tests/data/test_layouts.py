@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from skimage.color import rgb2lab
 
-from skingen.analysis.skintone import ita_range
+from skingen.data.skintone import ita_range
 from skingen.data.layouts import LayoutParams, make_layout
 from skingen.errors import SkingenError
 

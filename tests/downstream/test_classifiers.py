@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from skingen.downstream.classifiers import ClassifierSpec, build_classifier, load_classifier, save_classifier
+from skingen.nn.classifiers import ClassifierSpec, build_classifier, load_classifier, save_classifier
 from skingen.errors import SkingenError
 
 
@@ -33,7 +33,7 @@ def test_finetuning_efficientnet_improves_val_accuracy_over_the_initial_network(
     import numpy as np
 
     from skingen.data.manifest import read_manifest
-    from skingen.downstream.stats import balanced_accuracy
+    from skingen.stats import balanced_accuracy
     from skingen.downstream.study import load_images
     from skingen.downstream.train import TrainConfig, predict, train_classifier
     from skingen.eval.features import make_extractor

@@ -128,7 +128,7 @@ def test_children_join_only_when_their_parent_or_its_photo_group_is_in_the_fract
 def test_dark_vs_light_accuracy_by_hand():
     """ITA -20 and 5 are dark (< 10°), 30 light, a blank ITA unknown; accuracy = share of seeds right, per image."""
     from skingen.downstream.report import _grouped_accuracy, ita_group
-    from skingen.downstream.stats import wilson_interval
+    from skingen.stats import wilson_interval
     from skingen.downstream.study import Arm, Images, StudyResult
 
     rows = [{"id": str(i), "ita": v} for i, v in enumerate(["-20.0", "5", "30.5", ""])]

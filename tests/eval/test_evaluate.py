@@ -10,7 +10,7 @@ from skingen.errors import SkingenError
 from skingen.eval.cache import FeatureCache
 from skingen.eval.evaluate import EvaluateConfig, evaluate
 from skingen.eval.features import PixelExtractor
-from skingen.eval.imagesets import open_data, open_folder, parse_data_spec
+from skingen.data.imagesets import open_data, open_folder, parse_data_spec
 from skingen.eval.report import write_report
 from tests.eval.conftest import make_data_folder, make_image_folder, skin_images
 
@@ -164,7 +164,7 @@ def test_cli_bad_input_is_one_line(sets, tmp_path):
 
 
 def test_open_any_tells_data_folders_from_image_folders(sets):
-    from skingen.eval.imagesets import open_any
+    from skingen.data.imagesets import open_any
 
     data, copies, fresh, _ = sets
     assert open_any(f"{data}:train").split == "train" and len(open_any(data)) == 30

@@ -152,7 +152,7 @@ def test_packaged_file_is_the_fid_network_on_procedural_images(inception):
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 def test_packaged_file_is_the_fid_network_on_real_measles_crops(inception):
     """Real photos (measles, shared data): centre crops of 4 photos at 128 px."""
-    from skingen.eval.imagesets import square_resize
+    from skingen.data.imagesets import square_resize
     from skingen.imageio import read_image
     from tests.conftest import shared_data
 

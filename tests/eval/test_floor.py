@@ -6,7 +6,7 @@ from skingen.eval.evaluate import evaluate
 from skingen.eval.features import PixelExtractor
 from skingen.eval.fid import KidConfig, frechet_distance, kernel_distance
 from skingen.eval.floor import FloorConfig, floor_at, floor_set
-from skingen.eval.imagesets import open_data, open_folder
+from skingen.data.imagesets import open_data, open_folder
 from skingen.eval.report import summary_table, swd_table
 from tests.eval.conftest import make_data_folder, make_image_folder, skin_images
 from tests.eval.test_evaluate import fast_config

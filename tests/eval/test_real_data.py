@@ -11,7 +11,7 @@ from skingen.data.faces import FaceConfig
 from skingen.data.prepare import PrepareConfig, prepare
 from skingen.data.sources import CsvColumns
 from skingen.eval.evaluate import EvaluateConfig, evaluate
-from skingen.eval.imagesets import open_data, open_folder
+from skingen.data.imagesets import open_data, open_folder
 from skingen.imageio import read_image, write_image
 from tests.conftest import shared_data
 

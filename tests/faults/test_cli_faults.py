@@ -94,7 +94,7 @@ def test_disk_full_while_sampling_is_one_line_and_keeps_nothing(trained_run, tmp
     import errno
     import os
 
-    import skingen.sampling as S
+    import skingen.generation.sample_folder as S
 
     def full(path, *a, **k):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))

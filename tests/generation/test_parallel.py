@@ -14,8 +14,8 @@ from skingen.cli import app
 from skingen.errors import SkingenError
 from skingen.generation.merge import PER_SHARD, merge_folders
 from skingen.generation.parallel import Shard, batches, block, parse_shard, shard_batches, shard_items
-from skingen.inpaint.folder import inpaint_to_folder
-from skingen.sampling import sample_to_folder
+from skingen.generation.inpaint_folder import inpaint_to_folder
+from skingen.generation.sample_folder import sample_to_folder
 from skingen.seeding import format_seeds, parse_seeds
 from tests.conftest import tiny_runs
 
@@ -172,7 +172,7 @@ def test_merge_refuses_mismatched_overlapping_or_missing_shards(runs, tiny_data,
 
 KILLER = """
 import os, signal, sys
-from skingen.sampling import sample_to_folder
+from skingen.generation.sample_folder import sample_to_folder
 def progress(done, total):
     if done >= 2:  # the first batch of the shard is written, then the job is killed
         os.kill(os.getpid(), getattr(signal, sys.argv[3]))

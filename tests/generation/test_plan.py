@@ -10,7 +10,7 @@ from skingen.cli import app
 from skingen.generation.plan import plan_inpaint, plan_sample
 from skingen.imageio import read_image
 from skingen.inpaint.iterative import RunParams
-from skingen.sampling import sample_to_folder
+from skingen.generation.sample_folder import sample_to_folder
 from tests.conftest import tiny_runs
 
 runner = CliRunner()

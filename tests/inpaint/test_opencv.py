@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from skingen.errors import SkingenError
-from skingen.inpaint.backends import load_inpainter
+from skingen.generation.inpaint_backends import load_inpainter
 from skingen.inpaint.iterative import RunParams, run_iterative
 from skingen.inpaint.opencv import opencv_inpainter
 

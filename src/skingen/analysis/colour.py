@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skingen.analysis.skintone import measure_skin_tone
+from skingen.data.skintone import measure_skin_tone
 from skingen.data.crops import crop_quality
 from skingen.errors import SkingenError
 
@@ -30,7 +30,7 @@ def image_stats(image: np.ndarray, lesion: np.ndarray | None = None, min_healthy
     histogram ``int64 [3, 256]`` of its 8-bit values. RGB means/stds are in 0..255, saturation in 0..1,
     L*/a*/b* means over all pixels; contrast and sharpness are the gray-level std and the variance of
     the Laplacian (:func:`skingen.data.crops.crop_quality`); ``skin_*``/``ita`` come from healthy skin only
-    (:func:`skingen.analysis.skintone.measure_skin_tone`).
+    (:func:`skingen.data.skintone.measure_skin_tone`).
     """
     from skimage.color import rgb2lab
 

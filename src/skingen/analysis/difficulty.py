@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from skingen.errors import SkingenError
+from skingen.imageio import resize_image
 
 
 @dataclass(frozen=True)
@@ -71,11 +72,9 @@ class DifficultyResult:
 
 def resize_for_autoencoder(image: np.ndarray, size: int) -> np.ndarray:
     """``uint8 [H,W,3]`` -> ``uint8 [size,size,3]`` by area averaging (PIL box filter)."""
-    from PIL import Image
-
     if image.shape[:2] == (size, size):
         return image
-    return np.asarray(Image.fromarray(image).resize((size, size), Image.BOX))
+    return resize_image(image, size, "box")
 
 
 def _errors(model, images, batch_size: int, device: str) -> np.ndarray:

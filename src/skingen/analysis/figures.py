@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from skingen.analysis.colour import GaussianComponent
-from skingen.analysis.skintone import ITA_CATEGORIES, UNKNOWN
+from skingen.data.skintone import ITA_CATEGORIES, UNKNOWN
 from skingen.viz import figure_to_image
 
 CHANNELS = (("red", "#c0392b"), ("green", "#27ae60"), ("blue", "#2e6fd0"))

@@ -7,7 +7,7 @@ resolved config, versions). The ITA of each crop and of its whole original photo
 into the data folder's ``manifest.csv`` (:data:`MANIFEST_COLUMNS`; replaced on a re-run, other columns
 kept) so later steps can balance and evaluate by skin tone.
 
-Method (details in :mod:`skingen.analysis.colour`, :mod:`~skingen.analysis.skintone`,
+Method (details in :mod:`skingen.analysis.colour`, :mod:`~skingen.data.skintone`,
 :mod:`~skingen.analysis.difficulty`):
 - per image: RGB mean/std, HSV saturation, CIELAB means (``skimage.color.rgb2lab``, D65, sRGB in [0, 1]),
   contrast, sharpness, lesion fraction, and ITA from the median colour of healthy skin (skin detection
@@ -20,7 +20,6 @@ Method (details in :mod:`skingen.analysis.colour`, :mod:`~skingen.analysis.skint
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import time
@@ -33,12 +32,12 @@ import numpy as np
 
 from skingen.analysis.colour import STAT_COLUMNS, OutlierConfig, fit_histogram_gmm, flag_outliers, image_stats
 from skingen.analysis.difficulty import AutoencoderConfig, DifficultyResult, resize_for_autoencoder, train_and_score
-from skingen.analysis.skintone import ITA_CATEGORIES, UNKNOWN, fitzpatrick_approx, ita_category
+from skingen.data.skintone import ITA_CATEGORIES, UNKNOWN, fitzpatrick_approx, ita_category
 from skingen.config import to_dict
 from skingen.data.manifest import MANIFEST, manifest_sha256, read_manifest, write_manifest
 from skingen.errors import SkingenError
 from skingen.imageio import read_image, read_mask
-from skingen.runs import atomic_path, environment_info, staged_dir, write_json
+from skingen.runs import check_new_folder, environment_info, staged_dir, write_csv, write_json
 
 COLOUR_SPACE_NOTE = ("CIELAB from scikit-image rgb2lab on sRGB values scaled to [0, 1], D65 white point "
                      "(L* 0-100); not OpenCV's 8-bit Lab.")
@@ -88,7 +87,7 @@ def _photo_job(path: Path) -> tuple[np.ndarray, float] | None:
     stored, so lesions are not excluded: on whole demo photos that changes the accuracy very little
     (bench/ita_demo.py), since the median ignores a minority of lesion pixels."""
     from skingen.analysis.colour import channel_histogram
-    from skingen.analysis.skintone import measure_skin_tone
+    from skingen.data.skintone import measure_skin_tone
 
     try:
         image = read_image(path)
@@ -194,9 +193,7 @@ def analyze(data: str | Path, out: str | Path, cfg: AnalyzeConfig = AnalyzeConfi
     rows = read_manifest(data)
     if not rows:
         raise SkingenError(f"{data / MANIFEST} lists no images")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise SkingenError(f"{out} already exists and is not empty; analyze never overwrites an earlier report "
-                           "— choose a new --out")
+    check_new_folder(out, hint="analyze never overwrites an earlier report — choose a new --out")
     sha_before = manifest_sha256(data)
     report = progress or (lambda done, total, stage: None)
     seconds: dict[str, float] = {}
@@ -291,15 +288,12 @@ def _write_stats_csv(path: Path, f: _Findings) -> None:
         rank[np.argsort(-f.difficulty.errors, kind="stable")] = np.arange(1, len(f.rows) + 1)
     header = ["id", "image", "label", "split", *STAT_COLUMNS, "ita_category", "fitzpatrick_approx", "photo_ita",
               *f.groups, "ae_error", "ae_rank"]
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        for i, r in enumerate(f.rows):
-            writer.writerow([r["id"], r["image"], r.get("label", ""), r.get("split", ""),
-                             *(_fmt(f.stats[c][i], 6) for c in STAT_COLUMNS), f.categories[i],
-                             fitzpatrick_approx(f.stats["ita"][i]), _fmt(f.photo_ita[i], 6),
-                             *(int(i in flags[k]) for k in f.groups),
-                             _fmt(f.difficulty.errors[i], 6) if f.difficulty else "", rank[i] if f.difficulty else ""])
+    write_csv(path, [dict(zip(header, [
+        r["id"], r["image"], r.get("label", ""), r.get("split", ""), *(_fmt(f.stats[c][i], 6) for c in STAT_COLUMNS),
+        f.categories[i], fitzpatrick_approx(f.stats["ita"][i]), _fmt(f.photo_ita[i], 6),
+        *(int(i in flags[k]) for k in f.groups),
+        _fmt(f.difficulty.errors[i], 6) if f.difficulty else "", rank[i] if f.difficulty else ""]))
+        for i, r in enumerate(f.rows)], header)
 
 
 def _summary(data: Path, cfg: AnalyzeConfig, f: _Findings, sha_before: str, seconds: dict[str, float],

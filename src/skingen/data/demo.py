@@ -13,17 +13,16 @@ median of the rendered healthy-skin pixels (``rendered_*``), which is what an es
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from skingen.analysis.skintone import ita_category, ita_degrees
+from skingen.data.skintone import ita_category, ita_degrees
 from skingen.errors import SkingenError
 from skingen.imageio import write_image, write_mask
-from skingen.runs import atomic_path
+from skingen.runs import check_new_folder, write_csv
 from skingen.seeding import numpy_rng
 
 TRUTH_COLUMNS = ("id", "image", "lesion", "skin", "label", "true_L", "true_a", "true_b", "true_ita",
@@ -182,9 +181,7 @@ def write_demo_data(out: str | Path, n: int = 200, seed: int = 0,
     from PIL import Image
     from skimage.color import rgb2lab
 
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise SkingenError(f"{out} is not empty; choose a new folder for demo data")
+    out = check_new_folder(out, "demo data")
     if n < 1:
         raise SkingenError("--n must be at least 1")
     rows = []
@@ -214,8 +211,5 @@ def write_demo_data(out: str | Path, n: int = 200, seed: int = 0,
         })
         if progress:
             progress(i + 1, n)
-    with atomic_path(out / "truth.csv") as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=TRUTH_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(out / "truth.csv", rows, TRUTH_COLUMNS)
     return out

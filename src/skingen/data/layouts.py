@@ -81,7 +81,7 @@ def make_layout(seed: int, size: int, params: LayoutParams = LayoutParams()) -> 
     """The layout of ``seed`` at ``size``×``size`` px."""
     from skimage.color import rgb2lab
 
-    from skingen.analysis.skintone import ita_degrees
+    from skingen.data.skintone import ita_degrees
     from skingen.data.masks import lab_to_rgb8
 
     if size < 8:

@@ -12,7 +12,7 @@ import hashlib
 from pathlib import Path
 
 from skingen.errors import SkingenError
-from skingen.runs import atomic_path
+from skingen.runs import write_csv
 
 MANIFEST = "manifest.csv"
 CORE_COLUMNS = ("id", "image", "lesion", "coloured", "label", "source_id", "split", "origin",
@@ -41,10 +41,7 @@ def write_manifest(folder: str | Path, rows: list[dict[str, object]]) -> Path:
     for row in rows:
         extra.extend(k for k in row if k not in CORE_COLUMNS and k not in extra)
     columns = list(CORE_COLUMNS) + extra
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="raise")
-        writer.writeheader()
-        writer.writerows({c: r.get(c, "") for c in columns} for r in rows)
+    write_csv(path, [{c: r.get(c, "") for c in columns} for r in rows], columns)
     return path
 
 

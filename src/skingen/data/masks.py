@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from skingen.imageio import resize_image
+
 
 @dataclass(frozen=True)
 class AutoMaskConfig:
@@ -87,24 +89,17 @@ def _redness(image: np.ndarray, lab: np.ndarray, feature: str) -> np.ndarray:
 
 def resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Resize ``bool [H,W]`` to ``shape`` (H, W): area average (bilinear when enlarging), then >= 0.5."""
-    from PIL import Image
-
     if mask.shape == shape:
         return mask
-    method = Image.BOX if shape[0] <= mask.shape[0] else Image.BILINEAR
-    im = Image.fromarray(mask.astype(np.float32), mode="F").resize((shape[1], shape[0]), method)
-    return np.asarray(im) >= 0.5
+    return resize_image(mask.astype(np.float32), shape, "box" if shape[0] <= mask.shape[0] else "bilinear") >= 0.5
 
 
 def downscale(image: np.ndarray, work_size: int) -> np.ndarray:
-    from PIL import Image
-
     h, w = image.shape[:2]
     scale = work_size / max(h, w)
     if scale >= 1:
         return image
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(image).resize(size, Image.BOX))
+    return resize_image(image, (max(1, round(h * scale)), max(1, round(w * scale))), "box")
 
 
 def auto_lesion_mask(image: np.ndarray, cfg: AutoMaskConfig = AutoMaskConfig()) -> tuple[np.ndarray, np.ndarray]:

@@ -37,7 +37,6 @@ Policy:
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 from collections import Counter, defaultdict
@@ -58,8 +57,8 @@ from skingen.data.faces import FaceConfig, box_touches_face, detect_faces, marke
 from skingen.data.masks import AutoMaskConfig, auto_lesion_mask, coloured_mask, resize_mask, skin_mask
 from skingen.data.sources import CsvColumns, Photo, Skipped, discover, printable
 from skingen.errors import SkingenError
-from skingen.imageio import MAX_PIXELS, read_image, read_mask, write_image, write_mask
-from skingen.runs import atomic_path, check_new_folder, environment_info, file_sha256, output_error, staged_dir, write_json
+from skingen.imageio import MAX_PIXELS, read_image, read_mask, resize_image, write_image, write_mask
+from skingen.runs import check_new_folder, environment_info, file_sha256, output_error, staged_dir, write_csv, write_json
 from skingen.seeding import numpy_rng
 
 
@@ -115,12 +114,6 @@ class _PhotoResult:
     thumb: np.ndarray | None = None
 
 
-def _resize(image: np.ndarray, size: int) -> np.ndarray:
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(image).resize((size, size), Image.LANCZOS))
-
-
 def _process(index: int, photo: Photo, cfg: PrepareConfig, staging: Path) -> _PhotoResult:
     """Read one photo, choose crops, write them to ``staging``. Never raises for bad input."""
     res = _PhotoResult(index)
@@ -162,7 +155,7 @@ def _process(index: int, photo: Photo, cfg: PrepareConfig, staging: Path) -> _Ph
                 res.dropped.append("face")
                 res.notes.append(f"crop {x0},{y0},{x0 + s},{y0 + s} dropped: it intersects a detected face")
                 continue
-            crop = _resize(image[y0:y0 + s, x0:x0 + s], cfg.size)
+            crop = resize_image(image[y0:y0 + s, x0:x0 + s], cfg.size, "lanczos")
             problem = quality_problem(crop, cfg.quality)
             if problem:
                 res.dropped.append(problem.split(" (")[0])
@@ -262,10 +255,7 @@ def _check_paths(src: Path, out: Path, masks: Path | None) -> None:
     for inp in ([src_r] if src_r.is_dir() else []) + ([masks.resolve()] if masks else []):
         if out_r == inp or inp in out_r.parents:
             raise SkingenError(f"refusing to write into the input folder {inp}; choose --out elsewhere")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise SkingenError(f"{out} already exists and is not empty; prepare never mixes into an existing "
-                           "data folder — choose a new --out")
-    check_new_folder(out, "prepared data")  # a mount point
+    check_new_folder(out, "prepared data", hint="prepare never mixes into an existing data folder — choose a new --out")
 
 
 def prepare(src: str | Path, out: str | Path, cfg: PrepareConfig = PrepareConfig(), masks: str | Path | None = None,
@@ -385,10 +375,7 @@ def _finish(photos: list[Photo], results: list[_PhotoResult], skipped: list[Skip
     if rows:
         write_manifest(staging, rows)
     skipped.sort(key=lambda s: s.path)
-    with atomic_path(staging / "skipped.csv") as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["path", "reason"])
-        writer.writerows((s.path, s.reason) for s in skipped)
+    write_csv(staging / "skipped.csv", [{"path": s.path, "reason": s.reason} for s in skipped], ("path", "reason"))
     report = PrepareReport(out=staging, photos_found=len(photos), photos_used=len(used), crops=crops,
                            skipped=skipped, dropped_crops=dict(dropped), groups=len(groups), seconds=0.0)
     write_json(staging / "prepare.json", {

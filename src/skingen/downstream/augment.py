@@ -24,9 +24,9 @@ from typing import Callable
 
 from skingen.data.manifest import MANIFEST, SPLITS, read_manifest, write_manifest
 from skingen.downstream.leaks import check_content
-from skingen.datasheet import write_datasheet
+from skingen.data.datasheet import write_datasheet
 from skingen.downstream.memgate import GateConfig, describe_gate, gate_sets, write_gate_outputs
-from skingen.downstream.provenance import run_training_data
+from skingen.data.provenance import run_training_data
 from skingen.errors import SkingenError
 from skingen.runs import environment_info, staged_dir, write_json
 from skingen.seeding import numpy_rng

@@ -17,7 +17,7 @@ import numpy as np
 
 from skingen.data.manifest import manifest_sha256
 from skingen.data.neardup import Fingerprints, fingerprint
-from skingen.downstream.provenance import condition_sources, picture_of, rows_of, run_training_data
+from skingen.data.provenance import condition_sources, picture_of, rows_of, run_training_data
 from skingen.errors import SkingenError
 
 _CACHE: dict[tuple[str, int, int], tuple[int, np.ndarray]] = {}  # (path, size, mtime) -> (pHash, thumbnail)

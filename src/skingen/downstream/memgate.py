@@ -13,7 +13,7 @@ Before a synthetic image joins an augmented set it is compared with
   error naming both files, whatever the provenance says (it would leak the test set into training).
 
 Images are compared at the synthetic images' size (training crops resized with the evaluation resize of
-:mod:`skingen.eval.imagesets`). Reference features are cached on disk like ``evaluate``'s
+:mod:`skingen.data.imagesets`). Reference features are cached on disk like ``evaluate``'s
 (:class:`skingen.eval.cache.FeatureCache`). Cost: ``bench/memgate.py``.
 """
 
@@ -25,9 +25,9 @@ from typing import Callable
 
 import numpy as np
 
-from skingen.downstream.provenance import run_training_data
+from skingen.data.provenance import run_training_data
 from skingen.errors import SkingenError
-from skingen.eval.imagesets import ImageSet, from_rows, open_data, parse_data_spec
+from skingen.data.imagesets import ImageSet, from_rows, open_data, parse_data_spec
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,7 @@ def _has_split(real: Path, split: str) -> bool:
 
 def _sheet(rows: list[dict[str, str]], size: int) -> np.ndarray:
     """Each flagged synthetic image next to its nearest training image, captioned with the ratios."""
-    from skingen.eval.imagesets import square_resize
+    from skingen.data.imagesets import square_resize
     from skingen.imageio import read_image
     from skingen.viz import contact_sheet
 

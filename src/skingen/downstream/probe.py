@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from skingen.downstream.stats import balanced_accuracy
+from skingen.stats import balanced_accuracy
 from skingen.errors import SkingenError
 from skingen.eval.cache import FeatureCache
 from skingen.eval.features import FeatureExtractor, make_extractor

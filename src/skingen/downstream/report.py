@@ -25,22 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from skingen.downstream.classifiers import save_classifier
-from skingen.downstream.stats import METRICS, bootstrap_metrics, wilson_interval
+from skingen.nn.classifiers import save_classifier
+from skingen.stats import METRICS, bootstrap_metrics, wilson_interval
 from skingen.downstream.study import StudyConfig, StudyResult
-from skingen.errors import SkingenError
 from skingen.imageio import write_image
 from skingen.runs import atomic_path, environment_info, staged_dir, write_csv, write_json
 from skingen.viz import figure_to_image, html_table, write_html
 
 _NAMES = {"balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1", "auroc": "AUROC"}
-
-
-def check_out(out: str | Path) -> Path:
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise SkingenError(f"{out} already exists and is not empty; choose a new --out for the report")
-    return out
 
 
 def summarise(result: StudyResult, n_boot: int = 1000) -> list[dict]:
@@ -65,7 +57,7 @@ def summarise(result: StudyResult, n_boot: int = 1000) -> list[dict]:
     return rows
 
 
-DARK_ITA = 10.0  # degrees: below = the "brown" and "dark" ITA categories (skingen.analysis.skintone)
+DARK_ITA = 10.0  # degrees: below = the "brown" and "dark" ITA categories (skingen.data.skintone)
 
 
 def ita_group(row: dict[str, str]) -> str:

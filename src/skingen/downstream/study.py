@@ -31,7 +31,7 @@ import torch
 from skingen.data.datasets import ManifestDataset
 from skingen.downstream.augment import SyntheticSet, check_leakage, load_synthetic, select_synthetic
 from skingen.downstream.probe import ProbeFeatures, is_probe, make_probe_extractor, train_probe
-from skingen.downstream.stats import metric_values
+from skingen.stats import metric_values
 from skingen.downstream.train import TrainConfig, TrainedClassifier, predict, train_classifier
 from skingen.eval.cache import FeatureCache
 from skingen.errors import SkingenError

@@ -47,9 +47,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from skingen.downstream.classifiers import ARCHS, PRETRAINED, ClassifierSpec, build_classifier, parameter_groups
+from skingen.nn.classifiers import ARCHS, PRETRAINED, ClassifierSpec, build_classifier, parameter_groups
 from skingen.downstream.probe import PREFIX, PROBES, is_probe, probe_name
-from skingen.downstream.stats import balanced_accuracy
+from skingen.stats import balanced_accuracy
 from skingen.errors import SkingenError
 
 

@@ -30,7 +30,7 @@ from skingen.eval.diversity import DiversityConfig, ms_ssim_diversity
 from skingen.eval.features import FeatureExtractor, FeaturesUnavailable, make_extractor
 from skingen.eval.fid import KidConfig, frechet_distance, kernel_distance
 from skingen.eval.floor import FloorConfig, floor_at, floor_set
-from skingen.eval.imagesets import ImageSet, open_data, seconds_per_image
+from skingen.data.imagesets import ImageSet, open_data, seconds_per_image
 from skingen.eval.memorisation import MemorisationConfig, closest_pairs_sheet, memorisation
 from skingen.eval.prdc import PrdcConfig, precision_recall_density_coverage
 from skingen.eval.swd import SwdConfig, SwdDescriptors, relative_to_floor, swd

@@ -357,7 +357,7 @@ class ClassifierExtractor(FeatureExtractor):
 
     def load(self) -> None:
         if self._net is None:
-            from skingen.downstream.classifiers import load_classifier
+            from skingen.nn.classifiers import load_classifier
 
             self._net, self._spec = load_classifier(self.folder, self.device)
             self._sha = file_sha256(self.folder / "model.safetensors")

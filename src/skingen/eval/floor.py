@@ -17,7 +17,7 @@ import numpy as np
 
 from skingen.errors import SkingenError
 from skingen.eval.fid import KidConfig, frechet_distance, kernel_distance
-from skingen.eval.imagesets import ImageSet, open_data
+from skingen.data.imagesets import ImageSet, open_data
 from skingen.seeding import numpy_rng
 
 AUTO, NONE = "auto", "none"
@@ -40,7 +40,7 @@ def floor_set(real: ImageSet, cfg: FloorConfig) -> tuple[ImageSet | None, str]:
     if cfg.set == NONE:
         return None, "no real-vs-real floor (floor.set=none)"
     if cfg.set != AUTO:
-        from skingen.eval.imagesets import open_any
+        from skingen.data.imagesets import open_any
 
         chosen = open_any(cfg.set)
     elif real.split is None or real.manifest_sha256 is None:

@@ -8,8 +8,7 @@ import html
 import re
 from pathlib import Path
 
-from skingen.errors import SkingenError
-from skingen.runs import atomic_write_text, environment_info, write_json
+from skingen.runs import atomic_write_text, check_new_folder, environment_info, write_json
 
 
 def _fmt(value, spec: str) -> str:
@@ -159,20 +158,12 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "set"
 
 
-def check_out_dir(out: str | Path) -> Path:
-    """A report folder must be new or empty: an earlier report is never overwritten."""
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise SkingenError(f"{out} already exists and is not empty; choose a new --out for the report")
-    return out
-
-
 def write_report(evaluation, out: str | Path) -> Path:
     """Write the report files into ``out`` (new or empty); returns the path of ``report.html``."""
     from skingen.imageio import write_image
     from skingen.viz import html_table, write_html
 
-    out = check_out_dir(out)
+    out = check_new_folder(out, hint="choose a new --out for the report")
     out.mkdir(parents=True, exist_ok=True)
     record = evaluation.record
     write_json(out / "metrics.json", {**record, "env": environment_info()})

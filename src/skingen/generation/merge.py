@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from skingen.data.manifest import MANIFEST, read_manifest, write_manifest
-from skingen.datasheet import NAME as DATASHEET, write_datasheet
+from skingen.data.datasheet import NAME as DATASHEET, write_datasheet
 from skingen.errors import SkingenError
 from skingen.runs import staged_dir, write_json
 from skingen.seeding import format_seeds, parse_seeds

@@ -1,7 +1,7 @@
 """``skingen plan``: what a generation job will cost, before it runs, from a short timed calibration.
 
-The calibration runs the real thing (:func:`~skingen.sampling.sample_to_folder` or
-:func:`~skingen.inpaint.folder.inpaint_to_folder`, same checkpoint, options, batch, device and precision)
+The calibration runs the real thing (:func:`~skingen.generation.sample_folder.sample_to_folder` or
+:func:`~skingen.generation.inpaint_folder.inpaint_to_folder`, same checkpoint, options, batch, device and precision)
 on two batches of the job into a temporary folder, and times it from the outside:
 
 - ``head``: model loading, the first (warm-up) batch and its files;
@@ -95,9 +95,9 @@ def _calibrate(make: Callable[[Path, Callable[[int, int], None]], Any], batch: i
 def plan_sample(run: str | Path, n: int, batch: int = 16, calibrate: int | None = None, device: str = "cpu",
                 precision: str = "fp32", gpus: tuple[int, ...] = (1, 8), **sample_kwargs: Any) -> Plan:
     """The cost of ``skingen sample RUN --n n`` with these options (``sample_kwargs``: the other arguments of
-    :func:`~skingen.sampling.sample_to_folder`). ``calibrate``: images per calibration batch (default ``batch``;
+    :func:`~skingen.generation.sample_folder.sample_to_folder`). ``calibrate``: images per calibration batch (default ``batch``;
     two such batches are made)."""
-    from skingen.sampling import sample_to_folder
+    from skingen.generation.sample_folder import sample_to_folder
 
     if n < 1:
         raise SkingenError("--n must be at least 1")
@@ -129,9 +129,9 @@ def plan_inpaint(run: str | Path, source: str | Path, n: int, runs: int | None =
                  gpus: tuple[int, ...] = (1, 8), **inpaint_kwargs: Any) -> Plan:
     """The cost of ``n`` iterative-inpainting images of the crops of ``source`` (``runs`` per crop; default:
     as many as ``n`` needs). ``inpaint_kwargs``: ``params``, ``solver_steps``, ``ema`` of
-    :func:`~skingen.inpaint.folder.inpaint_to_folder`."""
-    from skingen.inpaint.folder import inpaint_to_folder
-    from skingen.sampling import source_dataset
+    :func:`~skingen.generation.inpaint_folder.inpaint_to_folder`."""
+    from skingen.generation.inpaint_folder import inpaint_to_folder
+    from skingen.generation.sample_folder import source_dataset
 
     if n < 1:
         raise SkingenError("--n must be at least 1")
@@ -147,7 +147,7 @@ def plan_inpaint(run: str | Path, source: str | Path, n: int, runs: int | None =
     report = reports[0]
     if report.images < 2 * b:
         raise SkingenError(f"{source} has only {report.sources} crops; calibrating needs {2 * b} (lower --calibrate)")
-    from skingen.inpaint.backends import load_inpainter
+    from skingen.generation.inpaint_backends import load_inpainter
 
     loaded = load_inpainter(run, device="cpu")
     crops = len(source_dataset(source, loaded.size))
@@ -202,7 +202,7 @@ def _add_gpu(plan: Plan, run: str | Path, gpus: tuple[int, ...]) -> None:
 def default_kind(run: str | Path) -> str:
     """``inpaint`` for an inpainting model or another inpainting backend (RePaint / SD folder, OpenCV), else
     ``sample``."""
-    from skingen.inpaint.backends import detect_backend
+    from skingen.generation.inpaint_backends import detect_backend
     from skingen.registry import load_model
 
     if detect_backend(Path(run)) != "inpaint":
@@ -213,7 +213,7 @@ def default_kind(run: str | Path) -> str:
 def training_data_of(run: str | Path) -> str:
     """The data folder the run was trained on (the default source crops of an inpainting plan)."""
     from skingen.registry import load_model
-    from skingen.sampling import _training_data
+    from skingen.generation.sample_folder import _training_data
 
     return str(_training_data(load_model(run)[1]))
 

@@ -18,14 +18,14 @@ Measures (``measure`` column of the summary):
 - ``likert`` (*how realistic?* 1-5): ``mean_rating`` per set and for ``real``; ``p_vs_real``: Mann-Whitney U
   of the set's ratings against the real ones.
 
-Proportions get a Wilson 95% interval (:func:`skingen.downstream.stats.wilson_interval`) and, for
+Proportions get a Wilson 95% interval (:func:`skingen.stats.wilson_interval`) and, for
 ``accuracy`` and ``judged_real``, a two-sided exact binomial test against 50% (``scipy.stats.binomtest``).
 Likert means get a t-interval over the answers (:func:`mean_interval`; why not a bootstrap over raters:
 there). All of these treat answers as independent, which they are not: answers are clustered by rater
 (some raters say *real* more often, or rate more leniently) and by image (several raters see the same
 one). Intervals and p-values are therefore too narrow when raters differ. Every summary row therefore
 also has a crossed rater x image bootstrap interval (``cluster_low``/``cluster_high``,
-:func:`skingen.rating.stats.cluster_interval`; needs 2 raters): the interval to quote.
+:func:`skingen.stats.cluster_interval`; needs 2 raters): the interval to quote.
 ``bench/rate_stats.py`` measured by simulation (400 studies per setting, 40 questions, 3-10 raters) that
 with moderate rater and image differences (logit sd 0.5 each) the Wilson interval covered the true
 accuracy in 70-77% of studies and the binomial test called indistinguishable images distinguishable in
@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skingen.rating.stats import cluster_interval, krippendorff_alpha, mean_interval, proportion
+from skingen.stats import cluster_interval, krippendorff_alpha, mean_interval, proportion
 from skingen.rating.store import MODES, answer_rows, connect, read_definition
 
 REAL = "real"
@@ -192,7 +192,7 @@ def _per_rater(answers: list[dict], raters: list[dict]) -> list[dict]:
 
 
 def _tone_order() -> list[str]:
-    from skingen.analysis.skintone import ITA_CATEGORIES, UNKNOWN
+    from skingen.data.skintone import ITA_CATEGORIES, UNKNOWN
 
     return [c[1] for c in ITA_CATEGORIES] + [UNKNOWN]
 
@@ -200,7 +200,7 @@ def _tone_order() -> list[str]:
 def _per_tone(answers: list[dict], sources: list[str]) -> tuple[list[dict], str]:
     """Rows per ITA category x set: single ``judged_real`` (and ``accuracy`` over all sets), pair ``accuracy``
     by the *synthetic* image's category, likert ``mean_rating``; empty when every category is unknown."""
-    from skingen.analysis.skintone import UNKNOWN
+    from skingen.data.skintone import UNKNOWN
 
     def tone(a: dict) -> str:
         return (a["partner_ita_category"] if a["mode"] == "pair" else a["ita_category"]) or UNKNOWN

@@ -90,7 +90,7 @@ def parse_fake(spec: str) -> tuple[str | None, str]:
 
 def sources_from_args(real: str, fakes: list[str]) -> list[Source]:
     """The study's sources from ``--real DATA[:split]`` and ``--fake [NAME=]DIR`` options; names unique."""
-    from skingen.eval.imagesets import open_any
+    from skingen.data.imagesets import open_any
 
     if not fakes:
         raise SkingenError("give at least one --fake folder of synthetic images")
@@ -120,7 +120,7 @@ def _needed(cfg: StudyConfig, source: Source, n_fake: int) -> dict[str, int]:
 def _tone(row: dict) -> str:
     """A row's skin-tone category: ``ita_category`` from ``skingen analyze``, else the category of the
     ``condition_ita`` a mask-conditioned sample was painted for, else ``unknown``."""
-    from skingen.analysis.skintone import UNKNOWN, ita_category
+    from skingen.data.skintone import UNKNOWN, ita_category
 
     if row.get("ita_category"):
         return row["ita_category"]
@@ -134,7 +134,7 @@ def create_study(study: str | Path, sources: list[Source], cfg: StudyConfig,
                  progress: Progress | None = None) -> StudyDefinition:
     """Draw the images, write ``STUDY/{study.json, study.sqlite, images/}``; ``STUDY`` must not exist
     (or be empty). Built under a staging name, so an interrupted creation leaves nothing behind."""
-    from skingen.eval.imagesets import open_any, square_resize
+    from skingen.data.imagesets import open_any, square_resize
     from skingen.imageio import image_size, read_image, write_image
     from skingen.runs import environment_info, staged_dir, write_json
 

@@ -27,6 +27,7 @@ from skingen.errors import SkingenError
 from skingen.imageio import from_tensor, write_image
 from skingen.models.base import GenerativeModel, StepContext
 from skingen.registry import model_class
+from skingen.run_folder import RunFolder
 from skingen.runs import JsonlWriter, atomic_write_text, new_run_dir, peak_memory_mb, read_jsonl, write_env_json
 from skingen.seeding import numpy_rng, seed_everything
 from skingen.train.ema import make_ema
@@ -298,27 +299,11 @@ def _snapshot(accelerator, run_dir: Path, model: GenerativeModel, ema, optimizer
     model.ema_module().load_state_dict(trained)
 
 
-def read_run_config(run_dir: Path) -> dict[str, Any]:
-    """A run folder's ``config.yaml`` (family, data, model, train); a one-line error when it is not one."""
-    import yaml
-
-    path = run_dir / "config.yaml"
-    if not path.is_file():
-        raise SkingenError(f"{run_dir} is not a run folder (no config.yaml)")
-    try:
-        saved = yaml.safe_load(path.read_bytes())
-    except yaml.YAMLError as exc:
-        raise SkingenError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
-    if not isinstance(saved, dict) or not {"family", "data"} <= set(saved):
-        raise SkingenError(f"{path}: not a run config (needs family, data, model and train)")
-    return saved
-
-
 def _resume_state(run_dir: Path, images: int | None):
     """(run_dir, family, data, cfg, checkpoint) of a run to continue."""
     import json
 
-    saved = read_run_config(run_dir)
+    saved = RunFolder(run_dir).config()
     if not list_checkpoints(run_dir / "checkpoints"):
         raise SkingenError(f"{run_dir} has no checkpoint to resume from")
     family, data = saved.pop("family"), Path(saved.pop("data"))

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
 
-from skingen.downstream.stats import (auroc, balanced_accuracy, bootstrap_metrics, macro_f1, metric_values,
+from skingen.stats import (auroc, balanced_accuracy, bootstrap_metrics, macro_f1, metric_values,
                                       wilson_interval)
 
 

@@ -37,9 +37,9 @@ def checkpoint_sha256(checkpoint: str | Path) -> str:
 
 
 def ita_spread(paths: list[Path], lesions: list[Path | None] | None = None) -> Counter:
-    """ITA categories (:mod:`skingen.analysis.skintone`) of up to ``MAX_ITA_IMAGES`` images (healthy skin:
+    """ITA categories (:mod:`skingen.data.skintone`) of up to ``MAX_ITA_IMAGES`` images (healthy skin:
     skin detection minus the lesion mask when given)."""
-    from skingen.analysis.skintone import measure_skin_tone
+    from skingen.data.skintone import measure_skin_tone
     from skingen.imageio import read_image, read_mask
 
     step = max(1, -(-len(paths) // MAX_ITA_IMAGES))
@@ -57,7 +57,7 @@ def ita_spread(paths: list[Path], lesions: list[Path | None] | None = None) -> C
 def _training_spread(data: Path, split: str | None) -> tuple[Counter, str]:
     """ITA categories of a real training set: its manifest's ``ita_category`` column (``skingen analyze``)
     when every row has one, else measured here."""
-    from skingen.downstream.provenance import rows_of
+    from skingen.data.provenance import rows_of
 
     rows = rows_of(data, split)
     if rows and all(r.get("ita_category") for r in rows):
@@ -67,7 +67,7 @@ def _training_spread(data: Path, split: str | None) -> tuple[Counter, str]:
 
 
 def _spread_table(columns: dict[str, Counter]) -> list[str]:
-    from skingen.analysis.skintone import ITA_CATEGORIES, UNKNOWN
+    from skingen.data.skintone import ITA_CATEGORIES, UNKNOWN
 
     cats = [c[1] for c in ITA_CATEGORIES] + [UNKNOWN]
     lines = ["| ITA category | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
@@ -93,7 +93,7 @@ def write_datasheet(folder: str | Path, rows: list[dict], kind: str, conditions:
     measured share and how (empty: not measured by this command); ``counts``: extra counts to list."""
     from skingen import __version__
     from skingen.data.manifest import manifest_sha256
-    from skingen.downstream.provenance import rows_of, run_training_data
+    from skingen.data.provenance import rows_of, run_training_data
 
     folder = Path(folder)
     synth = [r for r in rows if (r.get("origin") or "synthetic") == "synthetic"]
@@ -143,7 +143,7 @@ def write_datasheet(folder: str | Path, rows: list[dict], kind: str, conditions:
         sources.append(f"`{data}` ({how})")
     lines += _spread_table(columns)
     lines += ["", "Healthy-skin ITA (skin detection minus the lesion mask), categories of "
-              "`skingen.analysis.skintone`; a spread, not per-image truth (README, `skingen analyze`). "
+              "`skingen.data.skintone`; a spread, not per-image truth (README, `skingen analyze`). "
               + (f"Training set: {', '.join(sources)}." if sources else "No training set found to compare with.")
               + (f" At most {MAX_ITA_IMAGES} images per column are measured." if len(synth) > MAX_ITA_IMAGES else "")]
     path = folder / NAME

@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 
-from skingen.analysis.skintone import fitzpatrick_approx, ita_category, ita_degrees, measure_skin_tone
+from skingen.data.skintone import fitzpatrick_approx, ita_category, ita_degrees, measure_skin_tone
 
 
 def lab_by_hand(rgb8):

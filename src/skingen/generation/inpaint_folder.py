@@ -29,15 +29,15 @@ import numpy as np
 import torch
 
 from skingen.data.manifest import write_manifest
-from skingen.datasheet import write_datasheet
+from skingen.data.datasheet import write_datasheet
 from skingen.errors import SkingenError
 from skingen.generation.parallel import Processes, Shard, parse_shard, shard_batches, shard_items, shared_staging
 from skingen.imageio import from_tensor, write_image, write_mask
-from skingen.inpaint.backends import load_inpainter
+from skingen.generation.inpaint_backends import load_inpainter
 from skingen.inpaint.iterative import RunParams, RunResult, derive_lesion, run_iterative
 from skingen.inpaint.seams import seam_score
 from skingen.runs import write_json
-from skingen.sampling import autocast_for, source_dataset
+from skingen.generation.sample_folder import autocast_for, source_dataset
 from skingen.seeding import format_seeds
 from skingen.viz import contact_sheet
 
@@ -74,7 +74,7 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
                       backend: str = "auto", sd=None, shard: Shard | str | None = None,
                       progress: Callable[[int, int], None] | None = None) -> InpaintReport:
     """``runs`` iterative-inpainting runs on each of the first ``n`` crops of ``source`` (``DATA[:split]``,
-    default split train) with the denoiser at ``run`` (:func:`~skingen.inpaint.backends.load_inpainter`: an
+    default split train) with the denoiser at ``run`` (:func:`~skingen.generation.inpaint_backends.load_inpainter`: an
     ``inpaint`` run, a diffusers UNet folder for RePaint, an OpenCV method, or an SD inpainting pipeline with
     ``backend`` sd and its ``sd`` options); writes the new folder ``out``. ``shard`` (``"K/N"``): only that
     slice of the runs; under ``torchrun`` every process takes its share."""

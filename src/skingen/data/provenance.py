@@ -12,24 +12,20 @@ from functools import lru_cache
 from pathlib import Path
 
 from skingen.data.manifest import MANIFEST, read_manifest
-from skingen.eval.imagesets import parse_data_spec
+from skingen.data.imagesets import parse_data_spec
+from skingen.run_folder import RunFolder
 
 
 def run_training_data(checkpoint: str | Path) -> tuple[Path | None, str | None, str]:
     """``(data folder, split or None for all, "ok")`` a generator checkpoint was trained on, or
     ``(None, None, why not)`` when its run config or data folder cannot be found."""
-    import yaml
-
-    ckpt = Path(checkpoint)
-    cfg_file = ckpt.parent.parent / "config.yaml"
-    if not cfg_file.is_file():
-        return None, None, f"no run config at {cfg_file}"
-    cfg = yaml.safe_load(cfg_file.read_text()) or {}
-    data = cfg.get("data")
-    split = (cfg.get("train") or {}).get("split", "train")
+    run = RunFolder.of_checkpoint(checkpoint)
+    if not run.has_config():
+        return None, None, f"no run config at {run.config_file}"
+    data, split = run.training_data()
     if not data or not (Path(data) / MANIFEST).is_file():
-        return None, None, f"training data {data} of {cfg_file.parent.name} not found"
-    return Path(data), split or None, "ok"
+        return None, None, f"training data {data} of {run.path.name} not found"
+    return Path(data), split, "ok"
 
 
 def condition_sources(folder: Path, rows: list[dict[str, str]]) -> list[Path]:

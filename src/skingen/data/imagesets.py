@@ -17,7 +17,7 @@ import numpy as np
 
 from skingen.data.manifest import MANIFEST, SPLITS, manifest_sha256, read_manifest
 from skingen.errors import SkingenError
-from skingen.imageio import image_size, is_image_file, read_image
+from skingen.imageio import image_size, is_image_file, read_image, resize_image
 
 SPEED_COLUMN = "seconds_per_image"
 SAMPLE_JSON = "sample.json"
@@ -73,8 +73,6 @@ class ImageSet:
 
 def square_resize(image: np.ndarray, size: int) -> np.ndarray:
     """``uint8 [H,W,3]`` -> ``uint8 [size,size,3]``: centre square crop, then PIL bicubic resize."""
-    from PIL import Image
-
     h, w = image.shape[:2]
     if h != w:
         s = min(h, w)
@@ -82,7 +80,7 @@ def square_resize(image: np.ndarray, size: int) -> np.ndarray:
         image = image[y0:y0 + s, x0:x0 + s]
     if image.shape[0] == size:
         return np.ascontiguousarray(image)
-    return np.asarray(Image.fromarray(image).resize((size, size), Image.BICUBIC))
+    return resize_image(image, size, "bicubic")
 
 
 def parse_data_spec(spec: str | Path) -> tuple[Path, str | None]:

@@ -31,15 +31,16 @@ import torch
 
 from skingen.config import to_dict
 from skingen.data.layouts import LayoutParams, make_layout
-from skingen.datasheet import write_datasheet
+from skingen.data.datasheet import write_datasheet
 from skingen.data.manifest import write_manifest
 from skingen.errors import SkingenError
-from skingen.eval.imagesets import parse_data_spec
+from skingen.data.imagesets import parse_data_spec
 from skingen.generation.parallel import Processes, Shard, parse_shard, shard_batches, shard_items, shared_staging
 from skingen.generation.speed import speed_up
 from skingen.imageio import from_tensor, to_tensor, write_image, write_mask
 from skingen.models.base import Condition
 from skingen.registry import load_model
+from skingen.run_folder import RunFolder
 from skingen.runs import write_json
 from skingen.sample_checks import ConstantSetCheck
 from skingen.seeding import format_seeds
@@ -228,10 +229,7 @@ def mask_conditions(model, ckpt: dict, masks: str | Path | None, layouts: Layout
 
 def _training_data(ckpt: dict) -> Path:
     """The data folder a run was trained on (its ``config.yaml``), for the default ``--masks``."""
-    import yaml
-
-    run_config = Path(ckpt["path"]).parent.parent / "config.yaml"
-    data = yaml.safe_load(run_config.read_text()).get("data") if run_config.is_file() else None
+    data, _ = RunFolder.of_checkpoint(ckpt["path"]).training_data()
     if not data or not Path(data).is_dir():
         raise SkingenError("this model paints from masks: give --masks DATA[:split] or --layouts "
                            "(the run's own training data was not found)")
@@ -242,7 +240,7 @@ def _save_condition(staging: Path, name: str, item: dict) -> dict:
     """Write the condition of image ``name`` next to it; the manifest fields that describe it."""
     from skimage.color import rgb2lab
 
-    from skingen.analysis.skintone import ita_degrees
+    from skingen.data.skintone import ita_degrees
 
     write_image(staging / "coloured" / name, item["coloured"])
     write_mask(staging / "lesion" / name, item["lesion"])

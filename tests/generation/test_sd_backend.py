@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 from skingen.cli import app
 from skingen.errors import SkingenError
 from skingen.imageio import read_image
-from skingen.inpaint import sd_backend
-from skingen.inpaint.backends import load_inpainter
+from skingen.generation import sd_backend
+from skingen.generation.inpaint_backends import load_inpainter
 from skingen.inpaint.iterative import RunParams, run_iterative
 from skingen.inpaint.regions import window_box
-from skingen.inpaint.sd_backend import (CLASS_PROMPTS, DEFAULT_NEGATIVE_PROMPT, DEFAULT_PROMPT, SDInpainting, SDOptions,
+from skingen.generation.sd_backend import (CLASS_PROMPTS, DEFAULT_NEGATIVE_PROMPT, DEFAULT_PROMPT, SDInpainting, SDOptions,
                                         parse_prompts)
 
 runner = CliRunner()

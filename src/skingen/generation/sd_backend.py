@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from skingen.errors import SkingenError
 from skingen.inpaint.iterative import Inpainter
-from skingen.sampling import PRECISIONS
+from skingen.generation.sample_folder import PRECISIONS
 
 #: prompt per class label of a data folder; other labels get :data:`DEFAULT_PROMPT`
 CLASS_PROMPTS = {

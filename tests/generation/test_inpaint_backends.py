@@ -5,7 +5,7 @@ import torch
 from typer.testing import CliRunner
 
 from skingen.cli import app
-from skingen.inpaint.backends import load_inpainter
+from skingen.generation.inpaint_backends import load_inpainter
 from skingen.inpaint.iterative import RunParams, run_iterative
 from skingen.nn.unet import make_unet
 

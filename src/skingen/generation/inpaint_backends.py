@@ -5,7 +5,7 @@
   pipeline folder with ``unet/`` and optionally ``scheduler/``): **RePaint** (Lugmayr et al. 2022) with
   diffusers' ``RePaintScheduler``, which inpaints with any unconditional diffusion model by
   re-noising the known pixels at every step and resampling (``jump_length`` / ``jump_n_sample``);
-- a local diffusers Stable Diffusion *inpainting* pipeline folder (``sd``, :mod:`skingen.inpaint.sd_backend`):
+- a local diffusers Stable Diffusion *inpainting* pipeline folder (``sd``, :mod:`skingen.generation.sd_backend`):
   each window resized to the pipeline's resolution and inpainted from a per-class text prompt;
 - ``opencv:<method>``: a training-free classical method (:mod:`skingen.inpaint.opencv`), at the crops'
   own resolution.
@@ -73,7 +73,7 @@ def load_inpainter(path: str | Path, device: str = "cpu", ema: bool = True, solv
                    backend: str = "auto", precision: str = "fp32", sd=None) -> LoadedInpainter:
     """The denoiser stored at ``path`` (module docstring); ``solver_steps``: its sampling steps;
     ``backend``: one of :data:`BACKENDS` (``auto`` = :func:`detect_backend`); ``sd``: the sd backend's
-    :class:`~skingen.inpaint.sd_backend.SDOptions` (an error with any other backend)."""
+    :class:`~skingen.generation.sd_backend.SDOptions` (an error with any other backend)."""
     if backend not in BACKENDS:
         raise SkingenError(f"backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
     backend = detect_backend(Path(path)) if backend == "auto" else backend
@@ -125,7 +125,7 @@ def _load_repaint(path: Path, unet_folder: Path, device: str, solver_steps: int 
 def _load_sd(path: Path, device: str, precision: str, options, solver_steps: int | None) -> LoadedInpainter:
     from dataclasses import replace
 
-    from skingen.inpaint.sd_backend import SDInpainting, SDOptions
+    from skingen.generation.sd_backend import SDInpainting, SDOptions
 
     options = options or SDOptions()
     if solver_steps is not None:

@@ -9,7 +9,7 @@ from skingen.cli import app
 from skingen.errors import SkingenError
 from skingen.data.layouts import LayoutParams, make_layout
 from skingen.imageio import read_image, read_mask
-from skingen.sampling import sample_to_folder
+from skingen.generation.sample_folder import sample_to_folder
 from tests.conftest import fast, tiny_runs
 
 runner = CliRunner()

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from skingen.rating.stats import cluster_interval, proportion
+from skingen.stats import cluster_interval, proportion
 
 
 def test_needs_two_raters_and_is_deterministic():
