@@ -15,7 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from skingen.analysis.report import AnalyzeConfig, _crop_job, _run_jobs, analyze
+from skingen.analysis.measure import AnalyzeConfig, _crop_job, _run_jobs
+from skingen.analysis.report import analyze
 from skingen.data.demo import write_demo_data
 from skingen.data.manifest import read_manifest, write_manifest
 from skingen.data.prepare import PrepareConfig, prepare

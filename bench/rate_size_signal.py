@@ -55,10 +55,10 @@ def measure(real: str, fake: str, n: int, work: Path) -> dict:
 
     from skingen.rating.app import create_app
     from skingen.rating.store import connect
-    from skingen.rating.study import StudyConfig, create_study, sources_from_args
+    from skingen.rating.study import RatingStudyConfig, create_study, sources_from_args
 
     study = work / Path(fake).name
-    create_study(study, sources_from_args(real, [fake]), StudyConfig(modes=("single",), n=n))
+    create_study(study, sources_from_args(real, [fake]), RatingStudyConfig(modes=("single",), n=n))
     with connect(study) as con:
         rows = [dict(r) for r in con.execute("SELECT token, truth, file FROM images")]
     synthetic = np.array([r["truth"] == "synthetic" for r in rows])

@@ -63,15 +63,15 @@ def main() -> None:
 
     from skingen.inpaint.iterative import RunParams, run_iterative
     from skingen.generation.sd_backend import SDInpainting, SDOptions, prepare_pipeline
-    from skingen.generation.sample_folder import PRECISIONS, autocast_for
+    from skingen.generation.sample_folder import AUTOCAST_DTYPES, autocast_for
 
     torch.set_num_threads(args.threads)
     options = SDOptions(solver_steps=args.solver_steps, guidance=args.guidance)
     t = time.perf_counter()
     if args.full_size:
         pipe = _build_pipeline(full_size=True)
-        if PRECISIONS[args.precision] is not None:
-            pipe = pipe.to(dtype=PRECISIONS[args.precision])
+        if AUTOCAST_DTYPES[args.precision] is not None:
+            pipe = pipe.to(dtype=AUTOCAST_DTYPES[args.precision])
         sd = SDInpainting(prepare_pipeline(pipe, args.device, options), options)
     else:
         sd = SDInpainting.load(args.pipeline, args.device, args.precision, options)

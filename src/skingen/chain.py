@@ -19,7 +19,8 @@ from typing import Callable
 import numpy as np
 
 from skingen.analysis.difficulty import AutoencoderConfig
-from skingen.analysis.report import AnalyzeConfig, analyze
+from skingen.analysis.measure import AnalyzeConfig
+from skingen.analysis.report import analyze
 from skingen.data.demo import write_demo_data
 from skingen.data.layouts import LayoutParams
 from skingen.data.manifest import SPLITS, read_manifest
@@ -150,7 +151,7 @@ def _downstream_stage(out: Path, seed: int, workers: int, images: int, log: Call
     cfg = StudyConfig(fractions=(1.0,), seeds=1, ratios=(0,), n_boot=200,
                       train=TrainConfig(size=64, images=max(16, images), batch=16, eval_every=500))
     result = run_study(out / "data-2class", [], cfg)
-    write_report(result, cfg, out / "downstream", out / "data-2class")
+    write_report(result, out / "downstream")
     rows = {r["arm"]: r for r in result.runs}
     header = ["arm", "train images", "balanced accuracy", "macro-F1", "AUROC"]
     table = html_table(header, [[a, r["n_real"], f"{r['test_balanced_accuracy']:.2f}", f"{r['test_macro_f1']:.2f}",
@@ -165,7 +166,7 @@ def _downstream_stage(out: Path, seed: int, workers: int, images: int, log: Call
 def _rating_stage(out: Path, seed: int, log: Callable[[str], None]) -> dict | None:
     """A rating study (`skingen rate serve`) of the demo crops against the dcgan and cvae samples, as large as
     the crops allow (each mode takes 5 real crops per ``n``, none shown twice), at most ``n`` = 4."""
-    from skingen.rating.study import StudyConfig, create_study, sources_from_args
+    from skingen.rating.study import RatingStudyConfig, create_study, sources_from_args
 
     n = min(4, len(read_manifest(out / "data")) // 5)
     if n == 0:
@@ -174,7 +175,7 @@ def _rating_stage(out: Path, seed: int, log: Callable[[str], None]) -> dict | No
     log(f"rating study: real crops vs dcgan and cvae samples (n={n})")
     study = out / "rating"
     definition = create_study(study, sources_from_args(str(out / "data"), [str(out / "synth" / f) for f in ("dcgan", "cvae")]),
-                              StudyConfig(n=n, seed=seed))
+                              RatingStudyConfig(n=n, seed=seed))
     return {"study": str(study), "questions": sum(sum(c.values()) // (2 if m == "pair" else 1)
                                                   for m, c in definition.counts.items())}
 

@@ -2,57 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from skingen import __version__
+from skingen.config import parse_floats, with_options, yaml_list
+from skingen.console import (console, default_device, default_workers, is_main_process, note, print_config, print_table,
+                             progress_bar, status, user_errors, warning)
 from skingen.errors import SkingenError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Synthetic skin-illness images to augment small clinical data sets.")
-console = Console(stderr=True, soft_wrap=True)  # soft wrap: an error stays one line
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Bad input and refusals end in one clear line and exit code 1, not a traceback."""
-    try:
-        yield
-    except SkingenError as exc:
-        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(1) from None
-    except OSError as exc:  # disk full, permissions, a vanished file: the system's words and the file, one line
-        where = f" ({exc.filename})" if exc.filename else ""
-        console.print(f"[bold red]error:[/] {escape(exc.strerror or str(exc))}{escape(where)}", highlight=False)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/] — nothing half-written was kept")
-        raise typer.Exit(130) from None
-
-
-@contextmanager
-def _progress(description: str) -> Iterator:
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task(description, total=None)
-
-        def update(done: int, total: int, stage: str | None = None) -> None:
-            bar.update(task, completed=done, total=total, **({"description": stage} if stage else {}))
-
-        yield update
-
-
-def _default_workers() -> int:
-    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 @app.command()
@@ -93,63 +59,24 @@ def prepare(
 ) -> None:
     """Cut photos into square crops with lesion and coloured masks, a manifest and grouped splits."""
     from skingen.config import load_config
-    from skingen.data.prepare import PrepareConfig, prepare as run_prepare
+    from skingen.data.prepare import PrepareConfig, console_rows, prepare as run_prepare, summary_lines
     from skingen.data.sources import CsvColumns
 
-    with _user_errors():
-        cfg = load_config(PrepareConfig, config, _with_options(
-            set_, size=size, split=_yaml_list(split), seed=seed, auto_mask="true" if auto_mask else None,
+    with user_errors():
+        cfg = load_config(PrepareConfig, config, with_options(
+            set_, size=size, split=yaml_list(split), seed=seed, auto_mask="true" if auto_mask else None,
             max_pixels=max_pixels, faces__policy=faces, faces__marked=faces_list))
         if dry_run:
-            _print_config(cfg)
+            print_config(cfg)
             return
         columns = CsvColumns(image=image_column, label=label_column, group=group_column, exclude=exclude_column,
                              split=split_column)
-        with _progress("prepare") as progress:
+        with progress_bar("prepare") as progress:
             report = run_prepare(src, out, cfg, masks=masks, label=label, columns=columns, root=root,
-                                 workers=workers or _default_workers(), progress=progress, splits_from=splits_from)
-        _print_prepare_summary(report)
-
-
-def _with_options(set_: list[str], **given: object) -> list[str]:
-    """Config overrides: the ``--set`` ones, then one ``key=value`` per named option the user gave (None =
-    not given, so a ``--config`` file's value stays), which therefore wins; ``__`` in a key is a dot."""
-    return [*set_, *(f"{k.replace('__', '.')}={v}" for k, v in given.items() if v is not None)]
-
-
-def _yaml_list(text: str | None) -> str | None:
-    """``'a, b'`` -> ``'[a,b]'`` (a YAML list for an override); None stays None."""
-    return None if text is None else "[" + ",".join(t.strip() for t in text.split(",")) + "]"
-
-
-def _print_prepare_summary(report) -> None:
-    table = Table(title=f"prepared {report.out}", show_header=True)
-    for col in ("photos found", "photos used", "groups", "train", "val", "test", "skipped", "seconds"):
-        table.add_column(col, justify="right")
-    table.add_row(str(report.photos_found), str(report.photos_used), str(report.groups),
-                  *(str(report.crops[s]) for s in ("train", "val", "test")), str(len(report.skipped)),
-                  f"{report.seconds:.1f}")
-    console.print(table)
-    if report.dropped_crops:
-        console.print("crops dropped: " + ", ".join(f"{k}: {v}" for k, v in sorted(report.dropped_crops.items())))
-    if report.skipped:
-        console.print(f"skipped {len(report.skipped)} file(s) (also in {report.out / 'skipped.csv'}):")
-        for s in report.skipped:
-            console.print(f"  {s.path}: {s.reason}", highlight=False, markup=False)
-
-
-def _print_config(cfg: object) -> None:
-    import yaml
-
-    from skingen.config import to_dict
-
-    print(yaml.safe_dump(to_dict(cfg) if not isinstance(cfg, dict) else cfg, sort_keys=False), end="")
-
-
-def _device(cpu: bool) -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() and not cpu else "cpu"
+                                 workers=workers or default_workers(), progress=progress, splits_from=splits_from)
+    print_table(*console_rows(report), title=f"prepared {report.out}")
+    for line in summary_lines(report):
+        console.print(line, highlight=False, markup=False)
 
 
 @app.command("list")
@@ -187,46 +114,25 @@ def train(
 
     Several GPUs or machines: `accelerate launch -m skingen.cli train ...`.
     """
-    from skingen.config import parse_override
+    from skingen.run_folder import RunFolder
     from skingen.train import loop
 
-    with _user_errors():
+    with user_errors():
         if resume is not None:
-            images = None
-            for text in set_:
-                keys, value = parse_override(text)
-                if keys != ["train", "images"] or not isinstance(value, int):
-                    raise SkingenError(f"--resume keeps the run's config; only --set train.images=N may change (got '{text}')")
-                images = value
-            if config is not None:
-                raise SkingenError("--resume keeps the run's config; drop --config")
-            _check_family(resume, model)
-            with _progress("train") as progress:
-                run = loop.resume(resume, images=images, cpu=cpu, progress=progress, log=_status)
+            images = RunFolder(resume).resume_images(model, list(set_), config)
+            with progress_bar("train") as progress:
+                run = loop.resume(resume, images=images, cpu=cpu, progress=progress, log=status)
         else:
             if data is None:
                 raise SkingenError("--data is required (a folder made by `skingen prepare`)")
             cfg = loop.resolve_config(model, config, list(set_))
             if dry_run:
-                _print_config(cfg)
+                print_config(cfg)
                 return
-            with _progress("train") as progress:
-                run = loop.train(model, data, cfg, outdir=outdir, desc=desc, cpu=cpu, progress=progress, log=_status)
-    if os.environ.get("RANK", "0") == "0":  # one line, not one per process, under torchrun / accelerate launch
+            with progress_bar("train") as progress:
+                run = loop.train(model, data, cfg, outdir=outdir, desc=desc, cpu=cpu, progress=progress, log=status)
+    if is_main_process():  # one line, not one per process, under torchrun / accelerate launch
         console.print(f"run folder: {run}")
-
-
-def _status(line: str) -> None:
-    console.print(line, highlight=False, markup=False)
-
-
-def _check_family(run: Path, model: str) -> None:
-    from skingen.run_folder import RunFolder
-
-    if RunFolder(run).has_config():
-        family = RunFolder(run).config()["family"]
-        if family != model:
-            raise SkingenError(f"{run} is a '{family}' run, not '{model}'")
 
 
 @app.command()
@@ -263,57 +169,24 @@ def sample(
     Several processes: `torchrun --nproc_per_node N -m skingen.cli sample ...` (or `accelerate launch -m
     skingen.cli sample ...`) share the seeds and write one folder, byte-identical to a one-process run.
     """
+    from skingen.data.layouts import layout_options
     from skingen.generation.sample_folder import sample_to_folder
-    from skingen.seeding import parse_seeds
+    from skingen.seeding import seeds_of
 
-    with _user_errors():
-        if (n is None) == (seeds is None):
-            raise SkingenError("give exactly one of --n N or --seeds LIST")
-        if n is not None and n < 1:
-            raise SkingenError("--n must be at least 1")
-        seed_list = list(range(n)) if n is not None else parse_seeds(seeds)
-        params = _layout_params(layouts, ita, coverage, layout or [])
+    with user_errors():
+        params = layout_options(layouts, ita, coverage, layout or [])
         options = {k: v for k, v in {"guidance": guidance, "solver_steps": solver_steps}.items() if v is not None}
-        with _progress("sample") as progress:
-            report = sample_to_folder(run, out, seed_list, batch=batch, source=from_, strength=strength, label=label,
-                                      device=_device(cpu), ema=not no_ema, precision=precision, masks=masks,
+        with progress_bar("sample") as progress:
+            report = sample_to_folder(run, out, seeds_of(n, seeds), batch=batch, source=from_, strength=strength, label=label,
+                                      device=default_device(cpu), ema=not no_ema, precision=precision, masks=masks,
                                       layouts=params, options=options, shard=shard, channels_last=channels_last,
                                       compile=compile_, progress=progress)
-    if os.environ.get("RANK", "0") == "0":  # one line, not one per process
+    if is_main_process():  # one line, not one per process
         console.print(f"wrote {report.n} images to {report.out}: {report.seconds_per_image:.4f} s/image "
                       f"(batch {report.batch}, {report.device}, {precision}, {report.processes} process(es); "
                       f"model time only), {report.seconds_total:.1f} s in all")
-        for warning in report.warnings:
-            console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
-
-
-def _layout_params(layouts: bool, ita: str | None, coverage: str | None, extra: list[str]):
-    """``--layouts`` options -> LayoutParams (None without ``--layouts``)."""
-    from skingen.data.skintone import ita_range
-    from skingen.config import load_config
-    from skingen.data.layouts import LayoutParams
-
-    if not layouts:
-        if ita or coverage or extra:
-            raise SkingenError("--ita, --coverage and --layout only apply with --layouts")
-        return None
-    if coverage is not None and ".." not in coverage:
-        raise SkingenError(f"--coverage '{coverage}' must be MIN..MAX, e.g. 0.05..0.2")
-    return load_config(LayoutParams, None, _with_options(
-        extra, ita=ita and str(list(ita_range(ita))), coverage=_yaml_list(coverage and coverage.replace("..", ","))))
-
-
-def _sd_options(prompt: list[str], negative_prompt: str | None, guidance: float | None, strength: float | None,
-                resolution: int | None, attention: str | None, cpu_offload: bool):
-    """The sd backend's options when any was given, else None (the backend's defaults)."""
-    given = {"negative_prompt": negative_prompt, "guidance": guidance, "strength": strength,
-             "resolution": resolution, "attention": attention}
-    if not prompt and not cpu_offload and all(v is None for v in given.values()):
-        return None
-    from skingen.generation.sd_backend import SDOptions, parse_prompts
-
-    return SDOptions(prompts=parse_prompts(prompt), cpu_offload=cpu_offload,
-                     **{k: v for k, v in given.items() if v is not None})
+        for text in report.warnings:
+            warning(text)
 
 
 @app.command()
@@ -358,17 +231,18 @@ def inpaint(
     Several processes: `torchrun --nproc_per_node N -m skingen.cli inpaint ...` share the runs.
     """
     from skingen.generation.inpaint_folder import inpaint_to_folder
+    from skingen.generation.sd_backend import sd_options
     from skingen.inpaint.iterative import RunParams
 
-    with _user_errors():
+    with user_errors():
         params = RunParams(steps=steps, shape=shape, size=size, size_end=size_end, placement=placement,
                            coverage=coverage, repeat_cap=repeat_cap, context=context or None)
-        sd = _sd_options(prompt, negative_prompt, guidance, strength, resolution, attention, cpu_offload)
-        with _progress("inpaint") as progress:
+        sd = sd_options(prompt, negative_prompt, guidance, strength, resolution, attention, cpu_offload)
+        with progress_bar("inpaint") as progress:
             report = inpaint_to_folder(run, from_, out, params, runs=runs, n=n, seed=seed, solver_steps=solver_steps,
-                                       batch=batch, device=_device(cpu), ema=not no_ema, precision=precision,
+                                       batch=batch, device=default_device(cpu), ema=not no_ema, precision=precision,
                                        backend=backend, sd=sd, shard=shard, progress=progress)
-    if os.environ.get("RANK", "0") == "0":
+    if is_main_process():
         console.print(f"wrote {report.images} images ({report.sources} crops x {runs} runs) to {report.out}: "
                       f"{report.seconds_per_image:.3f} s/image, {report.evaluations_per_image:.0f} model evaluations and "
                       f"{report.pixels_per_image / 1e6:.2f} Mpixels per image ({report.device}, {precision}, "
@@ -384,7 +258,7 @@ def merge(
     """Join the folders of a sharded `sample` or `inpaint` job into one (checks checkpoint, options and seeds)."""
     from skingen.generation.merge import merge_folders
 
-    with _user_errors():
+    with user_errors():
         report = merge_folders(out, list(folders))
     console.print(f"merged {report.shards} shard(s), {report.images} images, into {report.out}", highlight=False)
 
@@ -413,67 +287,39 @@ def plan(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the plan as JSON to this new file."),
 ) -> None:
     """Predict a generation job's model evaluations, pixels and wall time from a short timed calibration."""
-    from skingen.generation.plan import default_kind, plan_inpaint, plan_sample, plan_table, training_data_of
+    from skingen.data.layouts import layout_options
+    from skingen.generation.plan import plan_job, plan_table
     from skingen.runs import write_json
 
-    with _user_errors():
-        gpu_counts = tuple(int(g) for g in _floats(gpus, "--gpus"))
-        if kind == "auto":
-            kind = default_kind(run)
-        if kind == "inpaint":
-            from skingen.inpaint.iterative import RunParams
-
-            params = RunParams(steps=steps, shape=shape, size=region_size, context=context or None)
-            source = from_ or training_data_of(run)
-            result = plan_inpaint(run, source, n, runs=runs, batch=batch, calibrate=calibrate, device=_device(cpu),
-                                  precision=precision, gpus=gpu_counts, params=params, solver_steps=solver_steps)
-        elif kind == "sample":
-            options = {k: v for k, v in {"guidance": guidance, "solver_steps": solver_steps}.items() if v is not None}
-            result = plan_sample(run, n, batch=batch, calibrate=calibrate, device=_device(cpu), precision=precision,
-                                 gpus=gpu_counts, source=from_, masks=masks,
-                                 layouts=_layout_params(layouts, None, None, []), options=options)
-        else:
-            raise SkingenError(f"--kind must be sample, inpaint or auto, got '{kind}'")
+    with user_errors():
+        result = plan_job(run, n, kind, batch=batch, calibrate=calibrate, device=default_device(cpu), precision=precision,
+                          gpus=tuple(int(g) for g in parse_floats(gpus, "--gpus")), source=from_, solver_steps=solver_steps,
+                          region=dict(steps=steps, shape=shape, size=region_size, context=context or None), runs=runs,
+                          masks=masks, layouts=layout_options(layouts, None, None, []), guidance=guidance)
         if json_out is not None:
             if json_out.exists():
                 raise SkingenError(f"{json_out} already exists; choose a new file")
             write_json(json_out, result.to_dict())
     console.print(plan_table(result))
-    for note in result.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    for text in result.notes:
+        note(text)
 
 
 @app.command()
 def info(run: Path = typer.Argument(..., help="Run folder or checkpoint folder.")) -> None:
     """Describe a run: model, data, progress, parameters, checkpoints and the latest training stats."""
-    from skingen.checkpoint import list_checkpoints
-    from skingen.registry import load_model
-    from skingen.run_folder import RunFolder
-    from skingen.runs import read_jsonl
+    from skingen.train.info import describe_run
 
-    with _user_errors():
-        model, ckpt = load_model(run)
-        cfg = ckpt["config"]
-        table = Table(show_header=False, title=str(run))
-        table.add_column(style="bold")
-        table.add_column()
-        table.add_row("model", f"{cfg['family']} ({model.description})")
-        table.add_row("checkpoint", f"{ckpt['path']} ({cfg.get('images_seen', '?')} images seen, step {cfg.get('step', '?')})")
-        table.add_row("size", f"{model.config.size} px")
-        for name, count in model.describe().items():
-            table.add_row(f"params {name}", f"{count:,}")
-        run_dir = ckpt["path"].parent.parent
-        table.add_row("checkpoints", ", ".join(p.name for p in list_checkpoints(ckpt["path"].parent)))
-        if RunFolder(run_dir).has_config():
-            table.add_row("data", str(RunFolder(run_dir).training_data()[0]))
-        if (run_dir / "stats.jsonl").is_file():
-            records = read_jsonl(run_dir / "stats.jsonl")
-            if records:
-                table.add_row("last tick", " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                                     for k, v in records[-1].items()))
-        Console().print(table)
-        console.print("resolved model config:")
-        _print_config(cfg["model"])
+    with user_errors():
+        rows, model_config = describe_run(run)
+    table = Table(show_header=False, title=str(run))
+    table.add_column(style="bold")
+    table.add_column()
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+    console.print("resolved model config:")
+    print_config(model_config)
 
 
 @app.command()
@@ -488,28 +334,20 @@ def analyze(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and stop."),
 ) -> None:
     """Report colour distributions, outliers, skin tone (ITA) and hard images; add ITA to the manifest."""
-    from skingen.analysis.report import AnalyzeConfig, analyze as run_analyze
+    from skingen.analysis.measure import AnalyzeConfig
+    from skingen.analysis.report import analyze as run_analyze, console_rows
     from skingen.config import load_config
 
-    with _user_errors():
+    with user_errors():
         cfg = load_config(AnalyzeConfig, config, list(set_))
         if dry_run:
-            _print_config(cfg)
+            print_config(cfg)
             return
-        device = "cpu" if no_autoencoder else _device(cpu)
-        with _progress("analyze") as progress:
-            res = run_analyze(data, out, cfg, autoencoder=not no_autoencoder, workers=workers or _default_workers(),
+        device = "cpu" if no_autoencoder else default_device(cpu)
+        with progress_bar("analyze") as progress:
+            res = run_analyze(data, out, cfg, autoencoder=not no_autoencoder, workers=workers or default_workers(),
                               device=device, progress=progress)
-    table = Table(title=f"analysed {res.images} images of {data} in {res.seconds['total']:.1f} s", show_header=True)
-    table.add_column("ITA category")
-    table.add_column("images", justify="right")
-    table.add_column("outliers")
-    table.add_column("images", justify="right")
-    outliers = list(res.outliers.items())
-    for i, (name, count) in enumerate(res.ita_counts.items()):
-        what, n = outliers[i] if i < len(outliers) else ("", "")
-        table.add_row(name, str(count), what.replace("_", " "), str(n))
-    console.print(table)
+    print_table(*console_rows(res), title=f"analysed {res.images} images of {data} in {res.seconds['total']:.1f} s")
     console.print(f"original photos: {res.photos_note}", highlight=False, markup=False)
     console.print(("" if res.manifest_updated else "[yellow]warning:[/] ") + res.manifest_note, highlight=False)
     console.print(f"open {res.out / 'report.html'}", highlight=False)
@@ -524,7 +362,7 @@ def demo_data(
     """Write procedural photos of maculopapular rash with exact masks and true skin colour."""
     from skingen.data.demo import write_demo_data
 
-    with _user_errors(), _progress("demo-data") as progress:
+    with user_errors(), progress_bar("demo-data") as progress:
         write_demo_data(out, n=n, seed=seed, progress=progress)
     console.print(f"wrote {n} demo photos to {out}")
 
@@ -542,9 +380,9 @@ def demo(
 
     from skingen.runs import new_run_dir
 
-    with _user_errors():
+    with user_errors():
         out = out if out is not None else new_run_dir("demo_out", "demo")
-        path = run_demo(out, n=n, size=size, seed=seed, workers=_default_workers(), train_images=train_images,
+        path = run_demo(out, n=n, size=size, seed=seed, workers=default_workers(), train_images=train_images,
                         log=lambda s: console.print(f"[bold]demo[/] {s}", highlight=False))
     console.print(f"open {path}")
 
@@ -573,35 +411,23 @@ def evaluate(
     from skingen.config import load_config
     from skingen.eval.cache import FeatureCache
     from skingen.eval.evaluate import EvaluateConfig, evaluate as run_evaluate
-    from skingen.data.imagesets import open_any, open_folder
+    from skingen.data.imagesets import open_any, open_folders
     from skingen.eval.report import summary_caption, summary_table, write_report
     from skingen.runs import check_new_folder
 
-    with _user_errors():
-        cfg = load_config(EvaluateConfig, config, _with_options(
-            set_, metrics=_yaml_list(metrics), features=_yaml_list(features), inception_mode=inception_mode,
+    with user_errors():
+        cfg = load_config(EvaluateConfig, config, with_options(
+            set_, metrics=yaml_list(metrics), features=yaml_list(features), inception_mode=inception_mode,
             size=size, seed=seed, floor__set=floor))
         check_new_folder(out, hint="choose a new --out for the report")
-        real_set = open_any(real)
-        names = [f.name for f in fake]
-        fakes = [open_folder(f, name=f"{f.parent.name}/{f.name}" if names.count(f.name) > 1 else f.name) for f in fake]
-        train_set = open_any(train) if train else None
-        if device == "auto":
-            device = _device(cpu=False)
-        cache = None if no_cache else FeatureCache(cache_dir)
-        with _progress("evaluate") as progress:
-            result = run_evaluate(real_set, fakes, cfg, train=train_set, inception_weights=inception_weights,
-                                  device=device, cache=cache, progress=progress)
+        with progress_bar("evaluate") as progress:
+            result = run_evaluate(open_any(real), open_folders(list(fake)), cfg, train=open_any(train) if train else None,
+                                  inception_weights=inception_weights, progress=progress, cache=None if no_cache else
+                                  FeatureCache(cache_dir), device=default_device(cpu=False) if device == "auto" else device)
         html = write_report(result, out)
-    header, rows = summary_table(result.record)
-    table = Table(caption=summary_caption(result.record), show_header=True)
-    for i, col in enumerate(header):
-        table.add_column(col, justify="left" if i == 0 else "right")
-    for row in rows:
-        table.add_row(*row)
-    console.print(table, width=max(console.width, 160))  # 12 columns: never squeeze numbers into "0.1…"
-    for note in result.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    print_table(*summary_table(result.record), caption=summary_caption(result.record))
+    for text in result.notes:
+        note(text)
     console.print(f"open {html}")
 
 
@@ -625,7 +451,7 @@ def augment(
     from skingen.downstream.augment import augment as run_augment
     from skingen.downstream.memgate import GateConfig
 
-    with _user_errors(), _progress("augment") as progress:
+    with user_errors(), progress_bar("augment") as progress:
         gate = GateConfig(features=tuple(f.strip() for f in gate_features.split(",") if f.strip()))
         report = run_augment(real, list(synthetic), out, ratio=ratio, balance=balance, seed=seed, progress=progress,
                              train=train, allow_memorised=allow_memorised, gate=gate)
@@ -638,13 +464,6 @@ def augment(
     for name, check in report.checks.items():
         if check != "ok":
             console.print(f"[yellow]note:[/] {escape(name)}: generator training data {escape(check)}", highlight=False)
-
-
-def _floats(text: str, what: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise SkingenError(f"{what}: expected comma-separated numbers, got '{text}'") from None
 
 
 @app.command()
@@ -674,28 +493,22 @@ def downstream(
     from skingen.runs import check_new_folder
     from skingen.downstream.study import StudyConfig, run_study
 
-    with _user_errors():
-        cfg = load_config(StudyConfig, config, _with_options(
-            set_, fractions=_yaml_list(fractions and ",".join(map(str, _floats(fractions, "--fractions")))),
-            ratios=_yaml_list(ratios and ",".join(map(str, _floats(ratios, "--ratios")))), seeds=seeds,
-            classical="false" if no_classical else None, classes=_yaml_list(classes), train__arch=classifier,
+    with user_errors():
+        cfg = load_config(StudyConfig, config, with_options(
+            set_, fractions=yaml_list(fractions and ",".join(map(str, parse_floats(fractions, "--fractions")))),
+            ratios=yaml_list(ratios and ",".join(map(str, parse_floats(ratios, "--ratios")))), seeds=seeds,
+            classical="false" if no_classical else None, classes=yaml_list(classes), train__arch=classifier,
             train__size=size, train__weights=weights))
         if dry_run:
-            _print_config(cfg)
+            print_config(cfg)
             return
         check_new_folder(out, hint="choose a new --out for the report")
-        with _progress("downstream") as progress:
-            result = run_study(data, list(synthetic), cfg, device=_device(cpu), progress=progress, log=_status)
-        path = write_report(result, cfg, out, data)
+        with progress_bar("downstream") as progress:
+            result = run_study(data, list(synthetic), cfg, device=default_device(cpu), progress=progress, log=status)
+        path = write_report(result, out)
     from skingen.downstream.report import console_rows
 
-    table = Table(title=f"downstream study of {data} ({result.seconds:.0f} s)", show_header=True)
-    header, rows = console_rows(out)
-    for i, col in enumerate(header):
-        table.add_column(col, justify="left" if i == 0 else "right")
-    for row in rows:
-        table.add_row(*row)
-    console.print(table, width=max(console.width, 200))  # 8 columns of "0.123 [0.100, 0.150]"
+    print_table(*console_rows(out), title=f"downstream study of {data} ({result.seconds:.0f} s)", keys=2)
     console.print(f"open {path}", highlight=False)
 
 
@@ -730,20 +543,13 @@ def rate_serve(
 ) -> None:
     """Serve a blinded rating study in the browser (create it from --real and --fake on first use)."""
     from skingen.rating.app import LOOPBACK, check_host, create_app
-    from skingen.rating.guards import served_hosts
+    from skingen.rating.guards import check_listen, served_hosts
     from skingen.rating.study import create_or_continue
 
-    with _user_errors():
-        if not 1 <= port <= 65535:
-            raise SkingenError(f"--port must be 1..65535, got {port}")
+    with user_errors():
+        https = check_listen(port, ssl_certfile, ssl_keyfile)
         code = check_host(host, allow_remote, access_code)
-        https = ssl_certfile is not None
-        if https != (ssl_keyfile is not None):
-            raise SkingenError("--ssl-certfile and --ssl-keyfile go together")
-        for f in (ssl_certfile, ssl_keyfile):
-            if f is not None and not f.is_file():
-                raise SkingenError(f"TLS file not found: {f}")
-        with _progress("study images") as progress:
+        with progress_bar("study images") as progress:
             definition, created = create_or_continue(study, real, list(fake), dict(
                 modes=mode or None, n=n, size=size, seed=seed), progress)
         app_ = create_app(study, access_code=code, https=https, hosts=served_hosts(host, allowed_host))
@@ -773,21 +579,17 @@ def rate_report(
     top: int = typer.Option(8, min=1, help="Most mistaken images shown of each kind."),
 ) -> None:
     """Raters' accuracy (Wilson 95%, binomial test vs 50%), fooling rates, Likert means, agreement, per skin tone."""
-    from skingen.rating.report import build_report, console_rows, write_report
+    from skingen.rating.report import console_rows, write_report
+    from skingen.rating.results import build_report
 
-    with _user_errors():
+    with user_errors():
         report = build_report(study, top=top)
         path = write_report(report, out)
-    for note in report.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    for text in report.notes:
+        note(text)
     if report.summary:
-        table = Table(title=f"rating study {study} ({len(report.answers)} answers, {len(report.raters)} raters)")
-        header, rows = console_rows(report)
-        for i, col in enumerate(header):
-            table.add_column(col, justify="left" if i < 3 else "right", no_wrap=i < 3)  # numbers may wrap, names not
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
+        print_table(*console_rows(report), title=f"rating study {study} ({len(report.answers)} answers, "
+                    f"{len(report.raters)} raters)", keys=3)
     console.print(f"open {path}", highlight=False)
 
 

@@ -95,6 +95,26 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
+def with_options(overrides: list[str], **given: object) -> list[str]:
+    """Config overrides from a command's options: the ``--set`` ones, then one ``key=value`` per named option
+    the user gave (None = not given, so a ``--config`` file's value stays), which therefore wins; ``__`` in a
+    key is a dot (``train__size=64`` -> ``train.size=64``)."""
+    return [*overrides, *(f"{k.replace('__', '.')}={v}" for k, v in given.items() if v is not None)]
+
+
+def yaml_list(text: str | None) -> str | None:
+    """``'a, b'`` -> ``'[a,b]'`` (a YAML list for an override); None stays None."""
+    return None if text is None else "[" + ",".join(t.strip() for t in text.split(",")) + "]"
+
+
+def parse_floats(text: str, what: str) -> list[float]:
+    """``'0.1,0.5'`` -> ``[0.1, 0.5]``; a one-line error naming the option ``what`` otherwise."""
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise SkingenError(f"{what}: expected comma-separated numbers, got '{text}'") from None
+
+
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
     """Resolve a config: dataclass defaults, then the YAML file at ``path``, then ``overrides``."""
     data: dict[str, Any] = to_dict(cls())

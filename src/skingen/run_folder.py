@@ -61,6 +61,23 @@ class RunFolder:
         saved = self.settings()
         return saved.get("data"), (saved.get("train") or {}).get("split", "train") or None
 
+    def resume_images(self, family: str, overrides: list[str], config: object | None) -> int | None:
+        """Check ``train --resume`` options against this run: same family, no ``--config``, and no override but
+        ``train.images=N`` (a resumed run keeps its config); returns that N, or None to keep the run's."""
+        from skingen.config import parse_override
+
+        images = None
+        for text in overrides:
+            keys, value = parse_override(text)
+            if keys != ["train", "images"] or not isinstance(value, int):
+                raise SkingenError(f"--resume keeps the run's config; only --set train.images=N may change (got '{text}')")
+            images = value
+        if config is not None:
+            raise SkingenError("--resume keeps the run's config; drop --config")
+        if self.has_config() and self.config()["family"] != family:
+            raise SkingenError(f"{self.path} is a '{self.config()['family']}' run, not '{family}'")
+        return images
+
     def _load(self) -> Any:
         import yaml
 

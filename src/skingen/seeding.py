@@ -43,6 +43,15 @@ def parse_seeds(text: str) -> list[int]:
     return list(dict.fromkeys(seeds))
 
 
+def seeds_of(n: int | None, seeds: str | None) -> list[int]:
+    """The seeds of ``--n N`` (``0..N-1``) or ``--seeds LIST``; exactly one must be given."""
+    if (n is None) == (seeds is None):
+        raise SkingenError("give exactly one of --n N or --seeds LIST")
+    if n is not None and n < 1:
+        raise SkingenError("--n must be at least 1")
+    return list(range(n)) if n is not None else parse_seeds(seeds)
+
+
 def generators(seeds: list[int], device: str = "cpu"):
     """One ``torch.Generator`` per seed, on ``device``."""
     import torch

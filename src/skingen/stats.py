@@ -7,7 +7,7 @@
   (with replacement) *and* the seeds, so the interval covers both test-set and training noise. Passing
   a second arm (``baseline``) gives the paired difference on the same resamples.
 - :func:`proportion`, :func:`mean_interval`, :func:`cluster_interval`, :func:`krippendorff_alpha`: the
-  statistics of a rating study (:mod:`skingen.rating.report`).
+  statistics of a rating study (:mod:`skingen.rating.results`).
 
 The classifier metrics are computed here in vectorised NumPy over all resamples at once (confusion counts
 by ``bincount``, AUROC from average ranks, the Mann-Whitney form): a per-resample scikit-learn call was

@@ -7,7 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from skingen.analysis.difficulty import AutoencoderConfig
-from skingen.analysis.report import AnalyzeConfig, _crop_job, _run_jobs, analyze, write_ita_columns
+from skingen.analysis.measure import AnalyzeConfig, _crop_job, _run_jobs
+from skingen.analysis.report import analyze, write_ita_columns
 from skingen.data.skintone import measure_skin_tone
 from skingen.cli import app
 from skingen.data.manifest import manifest_sha256, read_manifest
@@ -116,7 +117,7 @@ def test_cli_analyze(data, tmp_path):
 
 
 def test_find_photos_relative_to_a_csv_root(tmp_path):
-    from skingen.analysis.report import find_photos
+    from skingen.analysis.measure import find_photos
 
     (tmp_path / "root" / "sub").mkdir(parents=True)
     (tmp_path / "root" / "sub" / "x.jpg").write_bytes(b"")

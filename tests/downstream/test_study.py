@@ -59,7 +59,7 @@ def test_planted_signal_study_beats_chance(tmp_path):
     from skingen.downstream.report import write_report
     from skingen.eval.features import make_extractor
 
-    html = write_report(result, cfg, tmp_path / "report", data)
+    html = write_report(result, tmp_path / "report")
     assert html.is_file()
     for name in ("results.csv", "summary.csv", "per_class.csv", "per_skin_tone.csv", "dark_vs_light.csv",
                  "balanced_accuracy.png", "predictions.npz", "study.json"):

@@ -132,7 +132,7 @@ def test_lock_out_says_when_it_ends_and_then_lets_the_right_code_in(make_study):
 def test_empty_raters_are_left_out_of_the_report_and_expire(make_study):
     # before: 187 probing sessions were 187 raters in the report
     from skingen.rating import session as S
-    from skingen.rating.report import build_report
+    from skingen.rating.results import build_report
     from skingen.rating.store import connect
 
     study = make_study()
@@ -166,7 +166,7 @@ def test_file_size_carries_no_real_or_synthetic_signal(rating_sources, tmp_path)
     from PIL import Image
 
     from skingen.imageio import read_image, write_image
-    from skingen.rating.study import StudyConfig, create_study, sources_from_args
+    from skingen.rating.study import RatingStudyConfig, create_study, sources_from_args
     from skingen.rating.store import connect
 
     real, _ = rating_sources
@@ -175,7 +175,7 @@ def test_file_size_carries_no_real_or_synthetic_signal(rating_sources, tmp_path)
     for i in range(12):  # flat colours compress far better than real skin texture
         write_image(smooth / f"seed{i:06d}.png", np.full((32, 32, 3), rng.integers(0, 256, 3), np.uint8))
     study = tmp_path / "study"
-    create_study(study, sources_from_args(str(real), [str(smooth)]), StudyConfig(modes=("single",), n=6))
+    create_study(study, sources_from_args(str(real), [str(smooth)]), RatingStudyConfig(modes=("single",), n=6))
     with connect(study) as con:
         truth = {r["token"]: r["truth"] for r in con.execute("SELECT token, truth FROM images")}
         stored = {r["token"]: r["file"] for r in con.execute("SELECT token, file FROM images")}

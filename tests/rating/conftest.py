@@ -43,16 +43,16 @@ def rating_sources(tiny_data, tmp_path_factory) -> tuple[Path, list[Path]]:
 
 @pytest.fixture
 def make_study(rating_sources, tmp_path) -> Callable[..., Path]:
-    """``make_study(name="study", n=3, fakes=None, **StudyConfig fields) -> study folder`` under ``tmp_path``;
+    """``make_study(name="study", n=3, fakes=None, **RatingStudyConfig fields) -> study folder`` under ``tmp_path``;
     ``fakes`` = ``--fake`` specs (default: both fake folders, so sets ``dcgan`` and ``fake_b``)."""
-    from skingen.rating.study import StudyConfig, create_study, sources_from_args
+    from skingen.rating.study import RatingStudyConfig, create_study, sources_from_args
 
     real, fakes = rating_sources
 
     def make(name: str = "study", n: int = 3, fakes_: list[str] | None = None, **cfg) -> Path:
         study = tmp_path / name
         specs = fakes_ if fakes_ is not None else [str(f) for f in fakes]
-        create_study(study, sources_from_args(str(real), specs), StudyConfig(n=n, **cfg))
+        create_study(study, sources_from_args(str(real), specs), RatingStudyConfig(n=n, **cfg))
         return study
 
     return make
@@ -67,7 +67,7 @@ def answer_as(study: Path, rule: Rule, rt_ms: int = 1000):
     None or the study ends. ``question`` is ``next_question``'s dict plus ``truth``/``source`` of its first
     image and, for pairs, ``real_side`` ('left'/'right'). Returns the rater."""
     from skingen.rating import session as S
-    from skingen.rating.report import image_table
+    from skingen.rating.results import image_table
 
     truths = image_table(study)
     rater = S.start_rater(study)

@@ -12,7 +12,7 @@ from PIL import Image
 from skingen.errors import SkingenError
 from skingen.rating.app import check_host, create_app
 from skingen.rating.session import RatingError
-from skingen.rating.study import StudyConfig, balanced_order, create_or_continue, create_study, sources_from_args
+from skingen.rating.study import RatingStudyConfig, balanced_order, create_or_continue, create_study, sources_from_args
 from tests.rating.conftest import write_fakes
 
 
@@ -26,7 +26,7 @@ def fakes(tmp_path_factory):
 @pytest.fixture(scope="module")
 def study(tiny_data, fakes, tmp_path_factory):
     path = tmp_path_factory.mktemp("study") / "s1"
-    create_study(path, sources_from_args(str(tiny_data), fakes), StudyConfig(n=3, seed=1))
+    create_study(path, sources_from_args(str(tiny_data), fakes), RatingStudyConfig(n=3, seed=1))
     return path
 
 
@@ -234,12 +234,12 @@ def test_create_or_continue(study, tiny_data, fakes, tmp_path):
     with pytest.raises(SkingenError, match="both called"):
         sources_from_args(str(tiny_data), [fakes[0], fakes[0]])
     with pytest.raises(SkingenError, match="modes"):
-        StudyConfig(modes=("single", "vote"))
+        RatingStudyConfig(modes=("single", "vote"))
 
 
 def test_sets_given_the_wrong_way_round_are_refused(tiny_data, fakes, tmp_path):
     with pytest.raises(SkingenError, match="holds real images"):
-        create_study(tmp_path / "s", sources_from_args(str(tiny_data), [f"oops={tiny_data}"]), StudyConfig(n=1))
+        create_study(tmp_path / "s", sources_from_args(str(tiny_data), [f"oops={tiny_data}"]), RatingStudyConfig(n=1))
     assert not (tmp_path / "s").exists()
 
 
@@ -274,7 +274,7 @@ def test_real_photos_of_mixed_sizes_are_shown_square_at_one_size(fakes, tmp_path
 
     photos = shared_data() / "exanthem" / "viral_rash_measles"  # a plain folder of real photos, sizes vary
     study = tmp_path / "real"
-    definition = create_study(study, sources_from_args(str(photos), fakes[:1]), StudyConfig(n=2, modes=("pair",)))
+    definition = create_study(study, sources_from_args(str(photos), fakes[:1]), RatingStudyConfig(n=2, modes=("pair",)))
     assert definition.display_size == 24  # the fakes' size, not the photos'
     files = sorted((study / "images").glob("*.png"))
     assert len(files) == 2 * 2  # 2 pairs: 2 real photos + 2 synthetic

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from skingen.rating.study import StudyConfig, create_study, sources_from_args
+from skingen.rating.study import RatingStudyConfig, create_study, sources_from_args
 from tests.rating.conftest import write_fakes
 
 # Flags a sandboxed, offline machine needs: no sandbox as root, and no background calls to Google's hosts.
@@ -42,7 +42,7 @@ def server(tiny_data, tmp_path):
 
     fakes = write_fakes(tmp_path / "fakes", n=6)
     study = tmp_path / "study"
-    create_study(study, sources_from_args(str(tiny_data), [f"gan={fakes}"]), StudyConfig(n=2))
+    create_study(study, sources_from_args(str(tiny_data), [f"gan={fakes}"]), RatingStudyConfig(n=2))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from skingen.cli import app
 from skingen.errors import SkingenError
-from skingen.rating.report import build_report, write_report
+from skingen.rating.report import write_report
+from skingen.rating.results import build_report
 from skingen.stats import krippendorff_alpha
 from skingen.rating.store import connect
 from tests.rating.conftest import answer_as, correct_rule

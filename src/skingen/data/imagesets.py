@@ -137,6 +137,13 @@ def open_folder(folder: str | Path, name: str | None = None) -> ImageSet:
                     fingerprint=_hash(["folder", listing]))
 
 
+def open_folders(folders: list[Path]) -> list[ImageSet]:
+    """Image folders as sets named by their folder name (``parent/name`` where two share a name)."""
+    names = [Path(f).name for f in folders]
+    return [open_folder(f, name=f"{Path(f).parent.name}/{Path(f).name}" if names.count(Path(f).name) > 1 else None)
+            for f in folders]
+
+
 def open_any(spec: str | Path) -> ImageSet:
     """``DATA[:split]`` for a prepared data folder (a manifest with real rows and splits), else an image folder."""
     folder, split = parse_data_spec(spec)

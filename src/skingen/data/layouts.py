@@ -64,6 +64,22 @@ class LayoutParams:
             raise SkingenError("layout skin_b must be positive (ITA needs b* > 0)")
 
 
+def layout_options(layouts: bool, ita: str | None, coverage: str | None, extra: list[str]):
+    """The ``--layouts``, ``--ita``, ``--coverage`` and ``--layout KEY=VALUE`` options of ``sample`` / ``plan`` ->
+    LayoutParams (None without ``--layouts``)."""
+    from skingen.config import load_config, with_options, yaml_list
+    from skingen.data.skintone import ita_range
+
+    if not layouts:
+        if ita or coverage or extra:
+            raise SkingenError("--ita, --coverage and --layout only apply with --layouts")
+        return None
+    if coverage is not None and ".." not in coverage:
+        raise SkingenError(f"--coverage '{coverage}' must be MIN..MAX, e.g. 0.05..0.2")
+    return load_config(LayoutParams, None, with_options(
+        extra, ita=ita and str(list(ita_range(ita))), coverage=yaml_list(coverage and coverage.replace("..", ","))))
+
+
 @dataclass
 class Layout:
     """``lesion`` bool ``[H,W]`` (True = ill skin); ``coloured`` uint8 ``[H,W,3]``; ``ita`` the healthy colour's

@@ -392,3 +392,21 @@ def _finish(photos: list[Photo], results: list[_PhotoResult], skipped: list[Skip
         **(split_source or {}),
     })
     return report
+
+
+def console_rows(report: PrepareReport) -> tuple[list[str], list[list[str]]]:
+    """The console table of a finished ``prepare``: counts of photos, groups, crops per split, skipped files."""
+    header = ["photos found", "photos used", "groups", "train", "val", "test", "skipped", "seconds"]
+    return header, [[str(report.photos_found), str(report.photos_used), str(report.groups),
+                     *(str(report.crops[s]) for s in SPLITS), str(len(report.skipped)), f"{report.seconds:.1f}"]]
+
+
+def summary_lines(report: PrepareReport) -> list[str]:
+    """The lines under that table: crops dropped by reason, then every skipped file with its reason."""
+    lines = []
+    if report.dropped_crops:
+        lines.append("crops dropped: " + ", ".join(f"{k}: {v}" for k, v in sorted(report.dropped_crops.items())))
+    if report.skipped:
+        lines.append(f"skipped {len(report.skipped)} file(s) (also in {report.out / 'skipped.csv'}):")
+        lines += [f"  {s.path}: {s.reason}" for s in report.skipped]
+    return lines

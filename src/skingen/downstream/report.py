@@ -142,12 +142,12 @@ def metrics_figure(summary: list[dict]) -> np.ndarray:
     return figure_to_image(fig)
 
 
-def write_report(result: StudyResult, cfg: StudyConfig, out: str | Path, data: str | Path) -> Path:
+def write_report(result: StudyResult, out: str | Path) -> Path:
     """Write the report folder (module docstring) all at once (staged, then renamed); returns the path of
     ``summary.html``."""
-    cfg = replace(cfg, train=cfg.train.resolved())
+    cfg = replace(result.config, train=result.config.train.resolved())
     with staged_dir(out, "report") as staging:
-        _write_report(result, cfg, staging, data)
+        _write_report(result, cfg, staging, result.data)
     return Path(out) / "summary.html"
 
 

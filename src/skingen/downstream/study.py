@@ -102,6 +102,8 @@ class StudyResult:
     synthetic: list[SyntheticSet]
     seconds: float
     feature_seconds: float = 0.0  # probes: time spent extracting features (cache misses)
+    config: StudyConfig | None = None  # what ran, for the report
+    data: str = ""  # the real data folder
 
 
 def arms_for(cfg: StudyConfig, set_names: list[str]) -> list[Arm]:
@@ -267,7 +269,8 @@ def run_study(data: str | Path, synthetic: list[str], cfg: StudyConfig = StudyCo
                 if progress:
                     progress(done, total, f"{arm.name} f={fraction:g} seed {seed}")
     stacked = {k: np.stack(v) for k, v in probs.items()}
-    return StudyResult(labels, arms, runs, stacked, test, best, best_run, sets, time.perf_counter() - t0, feature_seconds)
+    return StudyResult(labels, arms, runs, stacked, test, best, best_run, sets, time.perf_counter() - t0, feature_seconds,
+                       config=cfg, data=str(data))
 
 
 def _fit_probe(real: Images, synth: Images | None, val: Images, classical: bool, k: int):

@@ -199,6 +199,27 @@ def _add_gpu(plan: Plan, run: str | Path, gpus: tuple[int, ...]) -> None:
         plan.gpu.append({**r, "predicted_s": {g: plan.images * s / g for g in gpus}})
 
 
+def plan_job(run: str | Path, n: int, kind: str = "auto", batch: int = 16, calibrate: int | None = None,
+             device: str = "cpu", precision: str = "fp32", gpus: tuple[int, ...] = (1, 8), source: str | None = None,
+             solver_steps: int | None = None, region: dict[str, Any] | None = None, runs: int | None = None,
+             masks: str | None = None, layouts: Any = None, guidance: float | None = None) -> Plan:
+    """``skingen plan``: the plan of a ``sample`` or ``inpaint`` job (``kind``; ``auto``: :func:`default_kind`).
+    inpaint: ``region`` holds the :class:`~skingen.inpaint.iterative.RunParams` fields, ``source`` defaults to
+    the run's training data; sample: ``source`` (vary these crops), ``masks``, ``layouts``, ``guidance``."""
+    if kind == "auto":
+        kind = default_kind(run)
+    common = dict(batch=batch, calibrate=calibrate, device=device, precision=precision, gpus=gpus)
+    if kind == "inpaint":
+        from skingen.inpaint.iterative import RunParams
+
+        return plan_inpaint(run, source or training_data_of(run), n, runs=runs, params=RunParams(**(region or {})),
+                            solver_steps=solver_steps, **common)
+    if kind == "sample":
+        options = {k: v for k, v in {"guidance": guidance, "solver_steps": solver_steps}.items() if v is not None}
+        return plan_sample(run, n, source=source, masks=masks, layouts=layouts, options=options, **common)
+    raise SkingenError(f"--kind must be sample, inpaint or auto, got '{kind}'")
+
+
 def default_kind(run: str | Path) -> str:
     """``inpaint`` for an inpainting model or another inpainting backend (RePaint / SD folder, OpenCV), else
     ``sample``."""

@@ -170,17 +170,17 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
     return report
 
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def autocast_for(precision: str, device: str):
     """The autocast context for sampling at ``precision`` (fp32 | bf16 | fp16) on ``device``."""
-    if precision not in PRECISIONS:
-        raise SkingenError(f"precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
+    if precision not in AUTOCAST_DTYPES:
+        raise SkingenError(f"precision must be one of {', '.join(AUTOCAST_DTYPES)}, got '{precision}'")
     device_type = torch.device(device).type
     if precision == "fp16" and device_type == "cpu":
         raise SkingenError("fp16 sampling needs a GPU; on a CPU use bf16")
-    return torch.autocast(device_type, dtype=PRECISIONS[precision] or torch.float32, enabled=precision != "fp32")
+    return torch.autocast(device_type, dtype=AUTOCAST_DTYPES[precision] or torch.float32, enabled=precision != "fp32")
 
 
 def source_dataset(source: str | Path, size: int):

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from skingen.errors import SkingenError
 from skingen.inpaint.iterative import Inpainter
-from skingen.generation.sample_folder import PRECISIONS
+from skingen.generation.sample_folder import AUTOCAST_DTYPES
 
 #: prompt per class label of a data folder; other labels get :data:`DEFAULT_PROMPT`
 CLASS_PROMPTS = {
@@ -90,6 +90,17 @@ def parse_prompts(values: list[str]) -> dict[str, str]:
     return out
 
 
+def sd_options(prompt: list[str], negative_prompt: str | None, guidance: float | None, strength: float | None,
+                resolution: int | None, attention: str | None, cpu_offload: bool):
+    """The sd backend's options when any was given, else None (the backend's defaults)."""
+    given = {"negative_prompt": negative_prompt, "guidance": guidance, "strength": strength,
+             "resolution": resolution, "attention": attention}
+    if not prompt and not cpu_offload and all(v is None for v in given.values()):
+        return None
+    return SDOptions(prompts=parse_prompts(prompt), cpu_offload=cpu_offload,
+                     **{k: v for k, v in given.items() if v is not None})
+
+
 def check_inpainting_folder(path: Path) -> None:
     """One-line errors for a folder that is not a diffusers inpainting pipeline (read from configs only)."""
     if not (path / "model_index.json").is_file():
@@ -125,7 +136,7 @@ def load_sd_pipeline(path: Path, precision: str = "fp32"):
     try:
         with warnings.catch_warnings():  # newer diffusers rename torch_dtype to dtype; older ones know only torch_dtype
             warnings.filterwarnings("ignore", message=".*torch_dtype.*is deprecated", category=FutureWarning)
-            return AutoPipelineForInpainting.from_pretrained(path, torch_dtype=PRECISIONS.get(precision) or torch.float32,
+            return AutoPipelineForInpainting.from_pretrained(path, torch_dtype=AUTOCAST_DTYPES.get(precision) or torch.float32,
                                                              **kwargs)
     except (OSError, ValueError, KeyError) as exc:
         raise SkingenError(f"{path}: could not load the pipeline: {str(exc).splitlines()[0]}") from None

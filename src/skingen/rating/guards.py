@@ -12,7 +12,10 @@ import json
 import socket
 import struct
 import zlib
+from pathlib import Path
 from typing import Iterable
+
+from skingen.errors import SkingenError
 
 HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
            "Content-Security-Policy": "default-src 'self'; img-src 'self'; frame-ancestors 'none'"}
@@ -83,6 +86,19 @@ class BodyLimit:
             return await receive()  # after the body: wait for the disconnect, as the server would
 
         await self.app(scope, replay, send)
+
+
+def check_listen(port: int, certfile: Path | None, keyfile: Path | None) -> bool:
+    """Check ``rate serve``'s port and TLS files (both or neither, and present); True when serving https."""
+    if not 1 <= port <= 65535:
+        raise SkingenError(f"--port must be 1..65535, got {port}")
+    https = certfile is not None
+    if https != (keyfile is not None):
+        raise SkingenError("--ssl-certfile and --ssl-keyfile go together")
+    for f in (certfile, keyfile):
+        if f is not None and not f.is_file():
+            raise SkingenError(f"TLS file not found: {f}")
+    return https
 
 
 def served_hosts(host: str, extra: Iterable[str] = ()) -> list[str]:

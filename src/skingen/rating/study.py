@@ -40,7 +40,7 @@ Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
-class StudyConfig:
+class RatingStudyConfig:
     modes: tuple[str, ...] = MODES
     n: int = 10  #: images (or pairs) per synthetic set and mode; see the module docstring for real ones
     size: int | None = None  #: display size in px; None = smallest native size among the chosen images
@@ -69,7 +69,7 @@ class Source:
 @dataclass
 class StudyDefinition:
     name: str
-    config: StudyConfig
+    config: RatingStudyConfig
     sources: list[Source]
     display_size: int = 0
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # mode -> source -> items
@@ -110,7 +110,7 @@ def sources_from_args(real: str, fakes: list[str]) -> list[Source]:
     return sources
 
 
-def _needed(cfg: StudyConfig, source: Source, n_fake: int) -> dict[str, int]:
+def _needed(cfg: RatingStudyConfig, source: Source, n_fake: int) -> dict[str, int]:
     """Images each mode takes from ``source``."""
     per_fake = {"single": cfg.n, "pair": cfg.n, "likert": cfg.n}
     per_real = {"single": cfg.n * n_fake, "pair": cfg.n * n_fake, "likert": cfg.n}
@@ -130,7 +130,7 @@ def _tone(row: dict) -> str:
         return UNKNOWN
 
 
-def create_study(study: str | Path, sources: list[Source], cfg: StudyConfig,
+def create_study(study: str | Path, sources: list[Source], cfg: RatingStudyConfig,
                  progress: Progress | None = None) -> StudyDefinition:
     """Draw the images, write ``STUDY/{study.json, study.sqlite, images/}``; ``STUDY`` must not exist
     (or be empty). Built under a staging name, so an interrupted creation leaves nothing behind."""
@@ -237,7 +237,7 @@ def draw_schedule(items: list[dict], modes: tuple[str, ...], rng: np.random.Gene
 
 def create_or_continue(study: str | Path, real: str | None, fakes: list[str], options: dict | None = None,
                        progress: Progress | None = None) -> tuple[dict, bool]:
-    """(definition, created): a new study from ``real``/``fakes`` and ``options`` (:class:`StudyConfig`
+    """(definition, created): a new study from ``real``/``fakes`` and ``options`` (:class:`RatingStudyConfig`
     keys), or the existing one in ``study`` — which must then be given the same sets and options or none
     (continuing with other images or questions would mix two studies in one database)."""
     study, options = Path(study), {k: v for k, v in (options or {}).items() if v is not None}
@@ -256,5 +256,5 @@ def create_or_continue(study: str | Path, real: str | None, fakes: list[str], op
         return saved, False
     if real is None or not fakes:
         raise SkingenError(f"no study in {study} yet: give --real DATA[:split] and --fake DIR to create it")
-    create_study(study, sources_from_args(real, fakes), StudyConfig(**options), progress)
+    create_study(study, sources_from_args(real, fakes), RatingStudyConfig(**options), progress)
     return read_definition(study), True

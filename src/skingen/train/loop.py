@@ -33,11 +33,11 @@ from skingen.seeding import numpy_rng, seed_everything
 from skingen.train.ema import make_ema
 from skingen.viz import contact_sheet
 
-PRECISIONS = ("no", "fp16", "bf16")
+MIXED_PRECISIONS = ("no", "fp16", "bf16")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class GeneratorTrainConfig:
     images: int = 200_000           #: duration in images seen (all processes together)
     batch: int = 32                 #: images per step per process
     seed: int = 0
@@ -59,7 +59,7 @@ def run_config_class(family: str) -> type:
     return dataclasses.make_dataclass(
         f"{cls.__name__}RunConfig",
         [("model", cls.Config, field(default_factory=cls.Config)),
-         ("train", TrainConfig, field(default_factory=TrainConfig))],
+         ("train", GeneratorTrainConfig, field(default_factory=GeneratorTrainConfig))],
         frozen=True)
 
 
@@ -84,8 +84,8 @@ def preset_path(name_or_path: str | Path) -> Path:
 def resolve_config(family: str, config: str | Path | None = None, overrides: list[str] | None = None):
     """Defaults < YAML file or preset name (sections ``model:`` and ``train:``) < ``--set`` overrides."""
     cfg = load_config(run_config_class(family), preset_path(config) if config is not None else None, overrides)
-    if cfg.train.mixed_precision not in PRECISIONS:
-        raise SkingenError(f"train.mixed_precision must be one of {', '.join(PRECISIONS)}")
+    if cfg.train.mixed_precision not in MIXED_PRECISIONS:
+        raise SkingenError(f"train.mixed_precision must be one of {', '.join(MIXED_PRECISIONS)}")
     if cfg.train.batch < 1 or cfg.train.images < 1 or cfg.train.tick < 1 or cfg.train.snapshot < 1:
         raise SkingenError("train.batch, train.images, train.tick and train.snapshot must be positive")
     return cfg
@@ -161,7 +161,7 @@ def _fit(run_dir: Path | None, family: str, data: Path, cfg: Any, ckpt: dict[str
     from accelerate import Accelerator
     from accelerate.utils import broadcast_object_list
 
-    tc: TrainConfig = cfg.train
+    tc: GeneratorTrainConfig = cfg.train
     accelerator = Accelerator(mixed_precision=tc.mixed_precision, cpu=cpu)
     device, world, rank = accelerator.device, accelerator.num_processes, accelerator.process_index
     seed_everything(tc.seed + rank)  # only for code we do not control; our own noise uses `gen` below
