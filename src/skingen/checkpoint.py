@@ -63,6 +63,38 @@ def save_checkpoint(
     return final
 
 
+def export_checkpoint(path: str | Path, out: str | Path, dtype: str = "fp16", extra: dict[str, Any] | None = None
+                      ) -> Path:
+    """A small sampling-only copy of the checkpoint at ``path`` in the new folder ``out``: its EMA weights (else the
+    trained ones) cast to ``dtype`` (fp16 | bf16 | fp32) as ``model.safetensors``, and its ``config.json`` plus the
+    keys of ``extra`` (e.g. ``run_params``) — no optimizer state, so it cannot be resumed, only sampled or
+    fine-tuned from (``train --init``). What a model shipped with the package is."""
+    import torch
+    from safetensors.torch import save_file
+
+    dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+    if dtype not in dtypes:
+        raise SkingenError(f"dtype must be one of {', '.join(dtypes)}, got '{dtype}'")
+    out = Path(out)
+    if out.exists():
+        raise SkingenError(f"{out} already exists, refusing to overwrite")
+    ckpt = load_checkpoint(path, train_state=False)
+    from skingen.registry import model_class
+
+    weights = dict(ckpt["weights"]["model"])
+    prefix = model_class(ckpt["config"]["family"]).ema_module_name + "."  # EMA keys are relative to that module
+    weights.update({prefix + k: v for k, v in ckpt["weights"].get("ema", {}).items()})
+    tmp = out.parent / f".{out.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file({k: (v.to(dtypes[dtype]) if v.is_floating_point() else v).contiguous() for k, v in weights.items()},
+              str(tmp / "model.safetensors"))
+    write_json(tmp / "config.json", {**ckpt["config"], **(extra or {}), "exported_from": str(ckpt["path"].resolve()),
+                                     "dtype": dtype, SHA_KEY: {"model.safetensors": file_sha256(tmp / "model.safetensors")}})
+    os.replace(tmp, out)
+    return out
+
+
 def list_checkpoints(root: str | Path) -> list[Path]:
     """Complete checkpoints under ``root``, oldest first."""
     root = Path(root)

@@ -1,6 +1,8 @@
 """Explicit model registry: name -> model class (its ``Config`` dataclass is ``cls.Config``).
 
-Also rebuilds a model from a checkpoint folder alone (its ``config.json``), without extra flags.
+Also rebuilds a model from a checkpoint folder alone (its ``config.json``), without extra flags, and
+knows the models shipped inside the package (``skingen/weights/<name>/``: a checkpoint folder with a
+``MODEL_CARD.md``), which any command taking a run folder accepts by name.
 """
 
 from __future__ import annotations
@@ -39,15 +41,30 @@ def build_model(name: str, config: dict[str, Any] | Any):
     return cls(config)
 
 
+SHIPPED = Path(__file__).resolve().parent / "weights"
+
+
+def shipped_models() -> list[str]:
+    """Names of the models shipped inside the package, e.g. ``measles-inpaint``."""
+    return sorted(p.name for p in SHIPPED.iterdir() if (p / "config.json").is_file()) if SHIPPED.is_dir() else []
+
+
+def model_path(path: str | Path) -> Path:
+    """``path`` as given, or the shipped model of that name when no such file or folder exists."""
+    if not Path(path).exists() and str(path) in shipped_models():
+        return SHIPPED / str(path)
+    return Path(path)
+
+
 def load_model(path: str | Path, ema: bool = True, device: str = "cpu"):
-    """Rebuild the model saved at ``path`` (checkpoint, ``checkpoints/`` or run folder).
+    """Rebuild the model saved at ``path`` (checkpoint, ``checkpoints/`` or run folder, or a shipped model's name).
 
     Returns ``(model, checkpoint)``; with ``ema`` the EMA weights (when saved) replace the trained
     ones in ``model.ema_module()`` — what sampling should use.
     """
     from skingen.checkpoint import load_checkpoint
 
-    ckpt = load_checkpoint(path, map_location=device, train_state=False)
+    ckpt = load_checkpoint(model_path(path), map_location=device, train_state=False)
     cfg = ckpt["config"]
     if "family" not in cfg or "model" not in cfg:
         raise SkingenError(f"{ckpt['path'] / 'config.json'} does not describe a skingen model (no 'family'/'model')")
