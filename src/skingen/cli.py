@@ -107,6 +107,11 @@ def train(
     outdir: Path = typer.Option(Path("runs"), help="Folder for numbered run folders."),
     desc: str = typer.Option("", help="Short description appended to the run folder name."),
     resume: Optional[Path] = typer.Option(None, help="Continue this run folder exactly (only --set train.images=N allowed)."),
+    init: Optional[str] = typer.Option(None, help="Start from this model's weights (run folder, checkpoint or a shipped "
+                                       "model's name such as measles-inpaint): its model config is the base, every "
+                                       "tensor must match."),
+    minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes of training with a final checkpoint "
+                                            "(continue later with --resume)."),
     cpu: bool = typer.Option(False, "--cpu", help="Train on the CPU even when a GPU is available."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and stop."),
 ) -> None:
@@ -119,18 +124,19 @@ def train(
 
     with user_errors():
         if resume is not None:
-            images = RunFolder(resume).resume_images(model, list(set_), config)
+            images = RunFolder(resume).resume_images(model, list(set_), config, init)
             with progress_bar("train") as progress:
-                run = loop.resume(resume, images=images, cpu=cpu, progress=progress, log=status)
+                run = loop.resume(resume, images=images, cpu=cpu, minutes=minutes, progress=progress, log=status)
         else:
             if data is None:
                 raise SkingenError("--data is required (a folder made by `skingen prepare`)")
-            cfg = loop.resolve_config(model, config, list(set_))
+            cfg = loop.resolve_config(model, config, list(set_), init=init)
             if dry_run:
                 print_config(cfg)
                 return
             with progress_bar("train") as progress:
-                run = loop.train(model, data, cfg, outdir=outdir, desc=desc, cpu=cpu, progress=progress, log=status)
+                run = loop.train(model, data, cfg, outdir=outdir, desc=desc, cpu=cpu, init=init, minutes=minutes,
+                                 progress=progress, log=status)
     if is_main_process():  # one line, not one per process, under torchrun / accelerate launch
         console.print(f"run folder: {run}")
 
@@ -191,30 +197,40 @@ def sample(
 
 @app.command()
 def inpaint(
-    run: Path = typer.Argument(..., help="Run folder (or checkpoint) of an `inpaint` model, a local diffusers "
+    run: Path = typer.Argument(..., help="Run folder (or checkpoint) of an `inpaint` model or a shipped one's name "
+                               "(measles-inpaint: no training needed), a local diffusers "
                                "folder with an unconditional UNet2DModel (then inpainted by RePaint), a local "
                                "Stable Diffusion inpainting pipeline folder (--backend sd), or a training-free "
                                "OpenCV method: opencv:telea, opencv:ns, opencv:shiftmap, opencv:fsr-fast, opencv:fsr-best."),
     from_: str = typer.Option(..., "--from", help="Source crops: DATA[:split] (default split: train)."),
     out: Path = typer.Option(..., "--out", help="New folder for the results (must not exist or be empty)."),
     runs: int = typer.Option(1, help="Runs per source crop (different seeds give different images)."),
-    steps: int = typer.Option(10, help="Regions inpainted per run (at most; --coverage or --repeat-cap may end it sooner)."),
+    steps: Optional[int] = typer.Option(None, help="Regions inpainted per run (at most; --coverage or --repeat-cap may "
+                                        "end it sooner) [default: 10]. Unset run options take the model's recorded "
+                                        "settings (a shipped model's measured ones), else the defaults shown."),
     n: Optional[int] = typer.Option(None, "--n", "--crops", help="Use only the first N crops of the split (under torchrun "
                                     "write --crops: torchrun's parser takes --n for its own --nnodes)."),
-    shape: str = typer.Option("box", help="Region shape: box, blob or mixed."),
-    size: float = typer.Option(0.25, help="Region side: a fraction of the image side (<= 1) or pixels (> 1)."),
+    shape: Optional[str] = typer.Option(None, help="Region shape: box, blob or mixed [default: box]."),
+    size: Optional[float] = typer.Option(None, help="Region side: a fraction of the image side (<= 1) or pixels (> 1) "
+                                         "[default: 0.25]."),
     size_end: Optional[float] = typer.Option(None, help="Region side at the last step (linear change) (default: --size)."),
-    placement: str = typer.Option("least-covered", help="random, or least-covered (avoids repainting the same pixels)."),
+    placement: Optional[str] = typer.Option(None, help="random, or least-covered (avoids repainting the same pixels) "
+                                            "[default: least-covered]."),
     coverage: Optional[float] = typer.Option(None, help="End a run once this fraction of pixels has been repainted."),
     repeat_cap: Optional[int] = typer.Option(None, help="Never repaint a pixel more than this many times."),
-    context: float = typer.Option(2.0, help="Denoise a window this many times the region side (0 = the whole image)."),
+    context: Optional[float] = typer.Option(None, help="Denoise a window this many times the region side (0 = the "
+                                            "whole image) [default: 2]."),
+    feather: Optional[float] = typer.Option(None, help="Fade each fill in over this many px from the region's border "
+                                            "(0 = hard edge) [default: 0]."),
     solver_steps: Optional[int] = typer.Option(None, help="DPM-Solver++ steps per region (default: the model's; sd: 20)."),
     seed: int = typer.Option(0, help="Seed of the first run (run j of crop i gets seed + i*runs + j)."),
     batch: int = typer.Option(16, help="Runs processed together (windows per network call)."),
     no_ema: bool = typer.Option(False, "--no-ema", help="Use the trained weights instead of their moving average."),
     precision: str = typer.Option("fp32", help="fp32, bf16 or fp16 (GPU)."),
     cpu: bool = typer.Option(False, "--cpu", help="Run on the CPU even when a GPU is available."),
-    backend: str = typer.Option("auto", help="auto (from RUN), inpaint, repaint or sd (a diffusers SD inpainting pipeline)."),
+    backend: str = typer.Option("auto", help="auto (from RUN), inpaint, repaint (a diffusers UNet folder, or an `inpaint` "
+                                "model trained with null_prob > 0 under its null condition) or sd (a diffusers SD "
+                                "inpainting pipeline)."),
     prompt: list[str] = typer.Option([], help="sd: prompt for every class, or LABEL=TEXT for one (repeatable; "
                                      "default: a small per-class table)."),
     negative_prompt: Optional[str] = typer.Option(None, help="sd: negative prompt (default: drawing, cartoon, text, ...)."),
@@ -232,11 +248,13 @@ def inpaint(
     """
     from skingen.generation.inpaint_folder import inpaint_to_folder
     from skingen.generation.sd_backend import sd_options
-    from skingen.inpaint.iterative import RunParams
 
     with user_errors():
-        params = RunParams(steps=steps, shape=shape, size=size, size_end=size_end, placement=placement,
-                           coverage=coverage, repeat_cap=repeat_cap, context=context or None)
+        given = {"steps": steps, "shape": shape, "size": size, "size_end": size_end, "placement": placement,
+                 "coverage": coverage, "repeat_cap": repeat_cap, "feather": feather}
+        params = {k: v for k, v in given.items() if v is not None}
+        if context is not None:
+            params["context"] = context or None
         sd = sd_options(prompt, negative_prompt, guidance, strength, resolution, attention, cpu_offload)
         with progress_bar("inpaint") as progress:
             report = inpaint_to_folder(run, from_, out, params, runs=runs, n=n, seed=seed, solver_steps=solver_steps,

@@ -115,9 +115,13 @@ def parse_floats(text: str, what: str) -> list[float]:
         raise SkingenError(f"{what}: expected comma-separated numbers, got '{text}'") from None
 
 
-def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
-    """Resolve a config: dataclass defaults, then the YAML file at ``path``, then ``overrides``."""
+def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None,
+                base: dict[str, Any] | None = None) -> T:
+    """Resolve a config: dataclass defaults, then ``base`` (e.g. a model being fine-tuned), then the YAML file at
+    ``path``, then ``overrides``."""
     data: dict[str, Any] = to_dict(cls())
+    if base:
+        _merge(data, base)
     if path is not None:
         path = Path(path)
         if not path.is_file():

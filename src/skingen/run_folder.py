@@ -61,9 +61,11 @@ class RunFolder:
         saved = self.settings()
         return saved.get("data"), (saved.get("train") or {}).get("split", "train") or None
 
-    def resume_images(self, family: str, overrides: list[str], config: object | None) -> int | None:
-        """Check ``train --resume`` options against this run: same family, no ``--config``, and no override but
-        ``train.images=N`` (a resumed run keeps its config); returns that N, or None to keep the run's."""
+    def resume_images(self, family: str, overrides: list[str], config: object | None, init: object | None = None
+                      ) -> int | None:
+        """Check ``train --resume`` options against this run: same family, no ``--config`` or ``--init``, and no
+        override but ``train.images=N`` (a resumed run keeps its config and weights); returns that N, or None to
+        keep the run's."""
         from skingen.config import parse_override
 
         images = None
@@ -72,8 +74,8 @@ class RunFolder:
             if keys != ["train", "images"] or not isinstance(value, int):
                 raise SkingenError(f"--resume keeps the run's config; only --set train.images=N may change (got '{text}')")
             images = value
-        if config is not None:
-            raise SkingenError("--resume keeps the run's config; drop --config")
+        if config is not None or init is not None:
+            raise SkingenError("--resume keeps the run's config and weights; drop --config and --init")
         if self.has_config() and self.config()["family"] != family:
             raise SkingenError(f"{self.path} is a '{self.config()['family']}' run, not '{family}'")
         return images

@@ -102,3 +102,18 @@ def test_epoch_batches_are_a_pure_function_of_seed_and_position():
     assert next(iter(EpochBatches(10, 3, seed=1))) != first[0]
     with pytest.raises(SkingenError, match="fewer than train.batch"):
         EpochBatches(2, 3, seed=0)
+
+
+def test_minutes_stops_with_a_checkpoint_that_resumes_exactly(tiny_data, tmp_path):
+    straight = tiny_run("inpaint", tiny_data, tmp_path / "a", 32)
+    # a deadline that has passed after the first step: that step is checkpointed and the run stops there
+    cut = train("inpaint", tiny_data, tiny_config("inpaint", "train.images=32", *FAST), outdir=tmp_path / "b",
+                cpu=True, minutes=1e-6)
+    assert [c.name for c in list_checkpoints(cut / "checkpoints")] == ["step-000001"]
+    assert "continue with --resume" in (cut / "log.txt").read_text()
+    resume(cut, cpu=True)
+    for name in ("model", "ema"):
+        a, b = weights(straight, name), weights(cut, name)
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    with pytest.raises(SkingenError, match="--minutes must be positive"):
+        train("inpaint", tiny_data, tiny_config("inpaint", *FAST), outdir=tmp_path / "c", cpu=True, minutes=0)

@@ -1,6 +1,9 @@
 """Denoisers that the iterative algorithm can drive, loaded from a folder.
 
-- a skingen ``inpaint`` run or checkpoint (the trained inpainting model; the default);
+- a skingen ``inpaint`` run or checkpoint (the trained inpainting model; the default), or the name of a
+  shipped one (``measles-inpaint``);
+- the same model under its null condition driven by **RePaint** (``backend="repaint"``; the model must be
+  trained with ``null_prob`` > 0);
 - a local diffusers folder holding an *unconditional* ``UNet2DModel`` (the UNet's own folder, or a
   pipeline folder with ``unet/`` and optionally ``scheduler/``): **RePaint** (Lugmayr et al. 2022) with
   diffusers' ``RePaintScheduler``, which inpaints with any unconditional diffusion model by
@@ -40,6 +43,9 @@ class LoadedInpainter:
     #: label -> (the inpainter for crops of that class, what to record with each image); None = one for all
     for_label: Callable[[str], tuple[Inpainter, dict[str, str]]] | None = None
     settings: dict[str, object] = field(default_factory=dict)  #: backend settings recorded in inpaint.json
+    #: run parameters the checkpoint was measured with (its config.json's ``run_params``): the defaults of
+    #: :class:`~skingen.inpaint.iterative.RunParams` fields a user leaves unset
+    run_params: dict[str, object] = field(default_factory=dict)
 
     def by_label(self, label: str) -> tuple[Inpainter, dict[str, str]]:
         return self.for_label(label) if self.for_label else (self.inpainter, {})
@@ -87,9 +93,9 @@ def load_inpainter(path: str | Path, device: str = "cpu", ema: bool = True, solv
     path = Path(path)
     if backend == "sd":
         return _load_sd(path, device, precision, sd, solver_steps)
-    if backend == "repaint":
-        found = _unet_class(path)
-        if found is None or found[1] != "UNet2DModel":
+    found = _unet_class(path)
+    if backend == "repaint" and found is not None:
+        if found[1] != "UNet2DModel":
             raise SkingenError(f"{path}: RePaint needs a diffusers folder with an unconditional UNet2DModel")
         return _load_repaint(path, found[0], device, solver_steps)
     from skingen.registry import load_model
@@ -100,7 +106,15 @@ def load_inpainter(path: str | Path, device: str = "cpu", ema: bool = True, solv
         raise SkingenError(f"{path} is a '{family}' model; iterative inpainting needs an inpainting model "
                            f"(an 'inpaint' run, a diffusers UNet2DModel folder for RePaint, or a Stable Diffusion "
                            f"inpainting pipeline folder for --backend sd)")
-    return LoadedInpainter(model.inpainter(solver_steps), model.config.size, family, str(ckpt["path"].resolve()))
+    where = str(ckpt["path"].resolve())
+    run_params = dict(ckpt["config"].get("run_params", {}))
+    if backend == "repaint":
+        if model.config.null_prob <= 0:
+            raise SkingenError(f"{path}: RePaint needs a network that also denoises unconditionally; this one was "
+                               f"trained with model.null_prob=0")
+        inpainter = model_repaint_inpainter(model, steps=solver_steps or 25)
+        return LoadedInpainter(inpainter, model.config.size, "repaint", where, run_params=run_params)
+    return LoadedInpainter(model.inpainter(solver_steps), model.config.size, family, where, run_params=run_params)
 
 
 def _load_repaint(path: Path, unet_folder: Path, device: str, solver_steps: int | None) -> LoadedInpainter:
@@ -140,6 +154,20 @@ def _load_sd(path: Path, device: str, precision: str, options, solver_steps: int
         return inpainters[prompt], {"prompt": prompt, "negative_prompt": options.negative_prompt}
 
     return LoadedInpainter(for_label("")[0], None, "sd", str(path.resolve()), for_label, sd.settings())
+
+
+def model_repaint_inpainter(model, steps: int = 25, jump_length: int = 5, jump_n_sample: int = 2) -> Inpainter:
+    """RePaint driving a skingen ``inpaint`` model under its null condition (nothing kept), on the model's own
+    noise schedule: the same network as the iterative algorithm's, inpainting without being shown the kept pixels
+    (they are imposed by re-noising them from the source at every step instead)."""
+    schedule = {"num_train_timesteps": model.config.timesteps, "beta_schedule": model.config.beta_schedule}
+
+    def fill(source: torch.Tensor, keep: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
+        return repaint(model.unconditional_eps, source.to(model.device), keep.to(model.device), generators, schedule,
+                       steps, jump_length, jump_n_sample)
+
+    return Inpainter(fill, multiple=model.multiple,
+                     evaluations=repaint_evaluations(schedule, steps, jump_length, jump_n_sample))
 
 
 def repaint_inpainter(unet, scheduler_config: dict | None = None, steps: int = 25, jump_length: int = 5,

@@ -68,7 +68,7 @@ def edit_map_image(counts: np.ndarray) -> np.ndarray:
     return (colormaps["magma"](scaled)[..., :3] * 255).round().astype(np.uint8)
 
 
-def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, params: RunParams = RunParams(),
+def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, params: RunParams | dict | None = None,
                       runs: int = 1, n: int | None = None, seed: int = 0, solver_steps: int | None = None,
                       batch: int = 16, device: str = "cpu", ema: bool = True, precision: str = "fp32",
                       backend: str = "auto", sd=None, shard: Shard | str | None = None,
@@ -76,17 +76,23 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
     """``runs`` iterative-inpainting runs on each of the first ``n`` crops of ``source`` (``DATA[:split]``,
     default split train) with the denoiser at ``run`` (:func:`~skingen.generation.inpaint_backends.load_inpainter`: an
     ``inpaint`` run, a diffusers UNet folder for RePaint, an OpenCV method, or an SD inpainting pipeline with
-    ``backend`` sd and its ``sd`` options); writes the new folder ``out``. ``shard`` (``"K/N"``): only that
+    ``backend`` sd and its ``sd`` options); writes the new folder ``out``. ``params``: the run parameters, or a
+    dict of the ones given, the rest from the checkpoint's recorded ``run_params`` (a shipped model's measured
+    settings), else :class:`RunParams`' defaults. ``shard`` (``"K/N"``): only that
     slice of the runs; under ``torchrun`` every process takes its share."""
     if runs < 1 or batch < 1 or (n is not None and n < 1):
         raise SkingenError("--runs, --batch and --n must be at least 1")
     shard = shard if isinstance(shard, Shard) else parse_shard(shard)
+    if not isinstance(params, RunParams):
+        RunParams(**(params or {}))  # a bad value is an error before any model is loaded
     autocast = autocast_for(precision, device)
     procs = Processes(device)
     progress = progress if procs.is_main else None
     loaded = load_inpainter(run, device=procs.device, ema=ema, solver_steps=solver_steps, backend=backend,
                             precision=precision, sd=sd)
     inpainter, family, checkpoint = loaded.inpainter, loaded.family, loaded.checkpoint
+    if not isinstance(params, RunParams):
+        params = RunParams(**{**loaded.run_params, **(params or {})})
     solver_steps = loaded.settings.get("solver_steps", inpainter.evaluations)  # sd: evaluations count guidance too
     parents = source_dataset(source, loaded.size)
     if loaded.size is None:  # a backend that works at any size gets the crops' own (the first's, so all stack)

@@ -55,6 +55,7 @@ class RunParams:
     coverage: float | None = None       #: end the run once this fraction of pixels has been repainted
     repeat_cap: int | None = None       #: never repaint a pixel more than this many times
     context: float | None = 2.0         #: window side / region side; None = denoise the whole image
+    feather: float = 0.0                #: px over which a fill fades in from the region's border (0 = hard edge)
 
     def __post_init__(self) -> None:
         check_choice("region shape", self.shape, SHAPES)
@@ -63,6 +64,8 @@ class RunParams:
             raise SkingenError(f"steps must be at least 1, got {self.steps}")
         if self.context is not None and self.context < 1:
             raise SkingenError(f"context must be at least 1 (window side / region side), got {self.context}")
+        if self.feather < 0:
+            raise SkingenError(f"feather must be >= 0 px, got {self.feather}")
 
     def plan(self, image_size: int, seed: int) -> list[Region]:
         """The regions of the run with ``seed`` on an ``image_size`` px image."""
@@ -103,6 +106,20 @@ def step_generator(seed: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(numpy_rng(int(seed), "inpaint-step", step).integers(2**62)))
 
 
+def fade_in(region: Region, size: int, feather: float, window: tuple[int, int, int]) -> torch.Tensor | None:
+    """How much of the fill replaces the source in ``window`` (top, left, side): float ``[side,side]``, 0 outside
+    ``region``, rising inside it as min(1, d / ``feather``) with d the distance (px) to the nearest kept pixel,
+    so a fill fades in from the old content instead of meeting it at a hard edge. None when ``feather`` is 0."""
+    if feather <= 0:
+        return None
+    from scipy.ndimage import distance_transform_edt
+
+    top, left, side = window
+    inside = region.paint(size).numpy()
+    alpha = np.minimum(distance_transform_edt(inside) / feather, 1.0)
+    return torch.from_numpy(alpha[top:top + side, left:left + side]).float()
+
+
 def run_iterative(inpainter: Inpainter, sources: torch.Tensor, seeds: list[int], params: RunParams = RunParams(),
                   batch: int = 16, progress: Callable[[int, int], None] | None = None) -> list[RunResult]:
     """Run ``params`` once per row of ``sources`` (``[R,3,H,W]`` in [-1, 1]; repeat a row for several runs of
@@ -125,18 +142,21 @@ def run_iterative(inpainter: Inpainter, sources: torch.Tensor, seeds: list[int],
                 region = run.regions[k]
                 top, left, side = window_box(region, size, params.context, inpainter.multiple)
                 keep = ~region.paint(size)[top:top + side, left:left + side]
-                jobs.setdefault(side, []).append((i, top, left, keep))
+                jobs.setdefault(side, []).append((i, top, left, keep, fade_in(region, size, params.feather,
+                                                                               (top, left, side))))
         for side, group in jobs.items():
             for start in range(0, len(group), batch):
                 chunk = group[start:start + batch]
-                src = torch.stack([images[i, :, t:t + side, l:l + side] for i, t, l, _ in chunk])
-                keep = torch.stack([kp for *_, kp in chunk])[:, None]
+                src = torch.stack([images[i, :, t:t + side, l:l + side] for i, t, l, *_ in chunk])
+                keep = torch.stack([kp for _, _, _, kp, _ in chunk])[:, None]
                 out = inpainter.fill(src, keep.float(),
                                      [step_generator(runs[i].seed, k) for i, *_ in chunk]).to(images)
                 if out.shape != src.shape:
                     raise SkingenError(f"inpainter returned {tuple(out.shape)} for windows {tuple(src.shape)}")
-                for (i, t, l, _), s, o, kp in zip(chunk, src, out, keep):
-                    images[i, :, t:t + side, l:l + side] = torch.where(kp, s, o.clamp(-1, 1))
+                for (i, t, l, _, alpha), s, o, kp in zip(chunk, src, out, keep):
+                    o = o.clamp(-1, 1)
+                    # alpha is 0 on kept pixels, so they stay exactly the source's with a feather too
+                    images[i, :, t:t + side, l:l + side] = torch.where(kp, s, o) if alpha is None else s + alpha * (o - s)
                     runs[i].evaluations += inpainter.evaluations
                     runs[i].pixels += (inpainter.resize_to or side) ** 2 * inpainter.evaluations
         for i, run in enumerate(runs):

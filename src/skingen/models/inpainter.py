@@ -48,6 +48,8 @@ class InpaintConfig:
     window_prob: float = 0.5                         #: fraction of training batches cut to the context window
     context: float = 2.0                             #: training window side / region side
     kept_weight: float = 0.1                         #: loss weight of kept pixels relative to repainted ones
+    null_prob: float = 0.0                           #: fraction of training windows with nothing kept (keep = 0):
+                                                     #: the network then also denoises unconditionally (RePaint)
     lr: float = 2e-4
 
 
@@ -70,6 +72,8 @@ class InpaintModel(GenerativeModel):
             check_choice("inpaint: region_shapes entry", shape, SHAPES)
         if c.kept_weight < 0:
             raise SkingenError("inpaint: kept_weight must be >= 0")
+        if not 0 <= c.null_prob < 1:
+            raise SkingenError(f"inpaint: null_prob must be in [0, 1), got {c.null_prob}")
         if c.solver_steps < 1:
             raise SkingenError("inpaint: solver_steps must be at least 1")
         self.unet = make_unet(c.size, 7, 3, c.widths, c.layers_per_block, c.attention or None)
@@ -97,11 +101,14 @@ class InpaintModel(GenerativeModel):
             boxes = [window_box(r, size, c.context, self.multiple) for r in regions]
             images = torch.stack([x[:, t:t + s, l:l + s] for x, (t, l, s) in zip(images, boxes)])
             keep = torch.stack([k[:, t:t + s, l:l + s] for k, (t, l, s) in zip(keep, boxes)])
+        if c.null_prob > 0:  # drawn only then, so runs without it keep their random stream
+            null = (rand(len(images)) < c.null_prob).to(keep.device)
+            keep = keep * ~null.view(-1, 1, 1, 1)
         return images, keep
 
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
         # all region randomness in one draw from the run's generator (a fixed amount per step: exact resume)
-        pool = iter(ctx.rand(16 * len(batch["image"]) + 2).cpu().tolist())
+        pool = iter(ctx.rand((17 if self.config.null_prob > 0 else 16) * len(batch["image"]) + 2).cpu().tolist())
         x0, keep = self.training_inputs(batch["image"], lambda n: torch.tensor([next(pool) for _ in range(n)]))
         n = len(x0)
         noise = ctx.randn(*x0.shape)
@@ -120,6 +127,15 @@ class InpaintModel(GenerativeModel):
 
     def _net(self, x_in: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return self.unet(x_in, t).sample
+
+    def unconditional_eps(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """ε estimate for the noisy image ``x`` ``[N,3,H,W]`` under the null condition (nothing kept): the
+        network as an unconditional ε-prediction denoiser, which RePaint drives. Meaningful for a model
+        trained with ``null_prob`` > 0."""
+        t = t.to(x.device)
+        t = t.expand(len(x)) if t.ndim else t.repeat(len(x))
+        null = torch.zeros(len(x), 4, *x.shape[-2:], device=x.device, dtype=x.dtype)
+        return self.diffusion.to_eps(self._net(torch.cat([x, null], 1), t), x, t)
 
     @staticmethod
     def condition_channels(source: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -178,9 +194,10 @@ class InpaintModel(GenerativeModel):
         return self.fill(source.float(), keep.float(), list(seeds), steps)
 
     def condition_from_batch(self, batch: dict[str, Any]) -> Condition | None:
-        """Preview: the batch's images with their central square (half the side) inpainted."""
+        """Preview: the batch's images with a central square of the largest training region side inpainted."""
         images = batch["image"]
         size = images.shape[-1]
+        lo = (size - max(2, round(self.config.region_max * size))) // 2
         keep = torch.ones(len(images), 1, size, size, device=images.device)
-        keep[..., size // 4:size - size // 4, size // 4:size - size // 4] = 0
+        keep[..., lo:size - lo, lo:size - lo] = 0
         return Condition(source=images, keep=keep)

@@ -81,9 +81,12 @@ def preset_path(name_or_path: str | Path) -> Path:
     raise SkingenError(f"config '{name_or_path}' is neither a file nor a preset (presets: {', '.join(presets())})")
 
 
-def resolve_config(family: str, config: str | Path | None = None, overrides: list[str] | None = None):
-    """Defaults < YAML file or preset name (sections ``model:`` and ``train:``) < ``--set`` overrides."""
-    cfg = load_config(run_config_class(family), preset_path(config) if config is not None else None, overrides)
+def resolve_config(family: str, config: str | Path | None = None, overrides: list[str] | None = None,
+                   init: str | Path | None = None):
+    """Defaults < the ``init`` model's model config (fine-tuning) < YAML file or preset name (sections ``model:``
+    and ``train:``) < ``--set`` overrides."""
+    base = {"model": _init_checkpoint(init, family)["config"]["model"]} if init is not None else None
+    cfg = load_config(run_config_class(family), preset_path(config) if config is not None else None, overrides, base)
     if cfg.train.mixed_precision not in MIXED_PRECISIONS:
         raise SkingenError(f"train.mixed_precision must be one of {', '.join(MIXED_PRECISIONS)}")
     if cfg.train.batch < 1 or cfg.train.images < 1 or cfg.train.tick < 1 or cfg.train.snapshot < 1:
@@ -140,24 +143,49 @@ def _grid(model: GenerativeModel, preview: dict[str, Any], n: int) -> np.ndarray
 
 
 def train(family: str, data: str | Path, cfg: Any, outdir: str | Path = "runs", desc: str = "",
-          cpu: bool = False, progress: Callable[[int, int], None] | None = None,
-          log: Callable[[str], None] = lambda s: None) -> Path:
+          cpu: bool = False, init: str | Path | None = None, minutes: float | None = None,
+          progress: Callable[[int, int], None] | None = None, log: Callable[[str], None] = lambda s: None) -> Path:
     """Train ``family`` on the prepared data folder ``data`` with the resolved ``cfg`` (see
-    :func:`resolve_config`) in a new run folder under ``outdir``; returns the run folder."""
-    return _fit(None, family, Path(data), cfg, None, outdir, desc, cpu, progress, log)
+    :func:`resolve_config`) in a new run folder under ``outdir``; returns the run folder. ``init``: start from
+    that model's weights (every tensor must match ``cfg.model``'s network); ``minutes``: stop after that long
+    with a final checkpoint (:func:`resume` continues)."""
+    return _fit(None, family, Path(data), cfg, None, outdir, desc, cpu, progress, log, init, minutes)
 
 
-def resume(run_dir: str | Path, images: int | None = None, cpu: bool = False,
+def resume(run_dir: str | Path, images: int | None = None, cpu: bool = False, minutes: float | None = None,
            progress: Callable[[int, int], None] | None = None, log: Callable[[str], None] = lambda s: None) -> Path:
     """Continue ``run_dir`` from its latest checkpoint with its own config, exactly as if never stopped;
-    ``images`` extends (or shortens) the total duration."""
+    ``images`` extends (or shortens) the total duration; ``minutes`` as in :func:`train`."""
     run_dir, family, data, cfg, ckpt = _resume_state(Path(run_dir), images)
-    return _fit(run_dir, family, data, cfg, ckpt, None, "", cpu, progress, log)
+    return _fit(run_dir, family, data, cfg, ckpt, None, "", cpu, progress, log, None, minutes)
+
+
+def _init_checkpoint(init: str | Path, family: str) -> dict[str, Any]:
+    """The checkpoint a fine-tune starts from (its weights and config), checked to be of ``family``."""
+    from skingen.registry import model_path
+
+    ckpt = load_checkpoint(model_path(init), train_state=False)
+    found = ckpt["config"].get("family")
+    if found != family or "model" not in ckpt["weights"]:
+        raise SkingenError(f"--init {init}: a '{found}' checkpoint, not a '{family}' model")
+    return ckpt
+
+
+def _load_init(model: GenerativeModel, ckpt: dict[str, Any]) -> None:
+    """Every tensor of the network from ``ckpt`` (its EMA weights where saved: what it samples with)."""
+    weights = ckpt["weights"]
+    try:
+        model.load_state_dict(weights["model"])
+        if "ema" in weights:
+            model.ema_module().load_state_dict(weights["ema"])
+    except RuntimeError as exc:  # torch lists every missing, unexpected and mis-shaped key
+        first = " ".join(str(exc).split())[:300]
+        raise SkingenError(f"--init {ckpt['path']}: its weights do not fit this model config ({first})") from None
 
 
 def _fit(run_dir: Path | None, family: str, data: Path, cfg: Any, ckpt: dict[str, Any] | None,
          outdir: str | Path | None, desc: str, cpu: bool, progress: Callable[[int, int], None] | None,
-         log: Callable[[str], None]) -> Path:
+         log: Callable[[str], None], init: str | Path | None = None, minutes: float | None = None) -> Path:
     from accelerate import Accelerator
     from accelerate.utils import broadcast_object_list
 
@@ -174,11 +202,16 @@ def _fit(run_dir: Path | None, family: str, data: Path, cfg: Any, ckpt: dict[str
     if label_column and not cfg.model.labels:  # the model learns the class names from the data, in index order
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, labels=tuple(dataset.labels)))
     model: GenerativeModel = model_class(family)(cfg.model)  # a bad config fails here, before any run folder
+    if minutes is not None and minutes <= 0:
+        raise SkingenError(f"--minutes must be positive, got {minutes}")
+    init_ckpt = _init_checkpoint(init, family) if init is not None else None
+    if init_ckpt is not None:
+        _load_init(model, init_ckpt)  # before the EMA copy is made, so the average starts from these weights
     if run_dir is None:
         run_dir = Path(new_run_dir(outdir, family, data.name, desc)) if accelerator.is_main_process else None
         run_dir = Path(broadcast_object_list([run_dir])[0]) if world > 1 else run_dir
         if accelerator.is_main_process:
-            _write_run_files(run_dir, family, data, cfg)
+            _write_run_files(run_dir, family, data, cfg, init_ckpt)
     log_file = run_dir / "log.txt"
 
     def say(line: str) -> None:
@@ -228,6 +261,7 @@ def _fit(run_dir: Path | None, family: str, data: Path, cfg: Any, ckpt: dict[str
     sums: dict[str, float] = {}
     count, tick_start, tick_images = 0, time.perf_counter(), images_seen
     batches = iter(loader)
+    deadline = time.monotonic() + 60 * minutes if minutes is not None else None
     try:
         while images_seen < tc.images:
             batch = next(batches)
@@ -249,7 +283,10 @@ def _fit(run_dir: Path | None, family: str, data: Path, cfg: Any, ckpt: dict[str
             before, images_seen = images_seen, images_seen + per_step
             if progress and accelerator.is_main_process:
                 progress(min(images_seen, tc.images), tc.images)
-            done = images_seen >= tc.images
+            out_of_time = deadline is not None and time.monotonic() >= deadline
+            if deadline is not None and world > 1:  # every process stops at the same step
+                out_of_time = bool(accelerator.reduce(torch.tensor(float(out_of_time), device=device), "max").item())
+            done = images_seen >= tc.images or out_of_time
             if done or images_seen // tc.tick > before // tc.tick:
                 seconds = time.perf_counter() - tick_start
                 record = {"images": images_seen, "step": step, "images_per_s": (images_seen - tick_images) / seconds,
@@ -261,21 +298,31 @@ def _fit(run_dir: Path | None, family: str, data: Path, cfg: Any, ckpt: dict[str
             if done or images_seen // tc.snapshot > before // tc.snapshot:
                 _snapshot(accelerator, run_dir, model, ema, optimizers, gen, cfg, family, images_seen, step, preview,
                           data_labels)
+            if out_of_time:
+                break
     finally:
         if stats_file:
             stats_file.close()
     accelerator.wait_for_everyone()
-    say(f"done: {images_seen} images, {step} steps")
+    if images_seen < tc.images:
+        say(f"stopped after {minutes:g} minutes at {images_seen} of {tc.images} images; continue with --resume {run_dir}")
+    else:
+        say(f"done: {images_seen} images, {step} steps")
     accelerator.end_training()
     return run_dir
 
 
-def _write_run_files(run_dir: Path, family: str, data: Path, cfg: Any) -> None:
+def _write_run_files(run_dir: Path, family: str, data: Path, cfg: Any, init: dict[str, Any] | None = None) -> None:
     import yaml
 
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(
         {"family": family, "data": str(data.resolve()), **to_dict(cfg)}, sort_keys=False))
-    write_env_json(run_dir, data=str(data.resolve()), data_manifest_sha256=manifest_sha256(data))
+    started = {}
+    if init is not None:
+        from skingen.runs import file_sha256
+
+        started = {"init": str(init["path"].resolve()), "init_sha256": file_sha256(init["path"] / "model.safetensors")}
+    write_env_json(run_dir, data=str(data.resolve()), data_manifest_sha256=manifest_sha256(data), **started)
 
 
 def _snapshot(accelerator, run_dir: Path, model: GenerativeModel, ema, optimizers, gen: torch.Generator, cfg: Any,
