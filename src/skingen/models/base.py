@@ -191,3 +191,17 @@ class GenerativeModel(nn.Module):
     def describe(self) -> dict[str, Any]:
         """Parameter counts per network (for ``skingen info``)."""
         return {name: sum(p.numel() for p in net.parameters()) for name, net in self.networks().items()}
+
+
+class UNetDiffusionModel(GenerativeModel):
+    """A diffusion model whose one network is ``self.unet`` (a diffusers UNet, set by the subclass), trained
+    with AdamW at ``config.lr``; its EMA copy is what samples. The process itself is :mod:`skingen.diffusion`'s."""
+
+    ema_module_name = "unet"
+    unet: nn.Module
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"unet": self.unet}
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"unet": torch.optim.AdamW(self.unet.parameters(), lr=self.config.lr, weight_decay=0.0)}

@@ -31,11 +31,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
 from skingen.diffusion import Diffusion
 from skingen.errors import SkingenError
-from skingen.models.base import Condition, GenerativeModel, StepContext
+from skingen.models.base import Condition, StepContext, UNetDiffusionModel
 from skingen.nn.unet import make_unet
 from skingen.seeding import seeded_normal
 
@@ -61,13 +60,12 @@ class DermDiffConfig:
     lr: float = 2e-4
 
 
-class DermDiff(GenerativeModel):
+class DermDiff(UNetDiffusionModel):
     name = "dermdiff"
     Config = DermDiffConfig
     description = "mask-conditioned diffusion UNet (noisy image + coloured mask + lesion), classifier-free guidance"
     supports = frozenset({"coloured", "lesion"})
     sample_options = frozenset({"guidance", "solver_steps"})
-    ema_module_name = "unet"
 
     def __init__(self, config: DermDiffConfig):
         super().__init__(config)
@@ -80,12 +78,6 @@ class DermDiff(GenerativeModel):
             raise SkingenError(f"dermdiff: cond_drop must be in [0, 1), got {c.cond_drop}")
         _check_steps(c.solver_steps)
         self.unet = make_unet(c.size, 8, 3, c.widths, c.layers_per_block, c.attention or None, dropout=c.dropout)
-
-    def networks(self) -> dict[str, nn.Module]:
-        return {"unet": self.unet}
-
-    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"unet": torch.optim.AdamW(self.unet.parameters(), lr=self.config.lr, weight_decay=0.0)}
 
     # -- conditions -----------------------------------------------------------------------------
     @staticmethod

@@ -22,13 +22,12 @@ from functools import partial
 from typing import Any
 
 import torch
-from torch import nn
 
 from skingen.diffusion import Diffusion
 from skingen.errors import SkingenError
 from skingen.inpaint.iterative import Inpainter, RunParams, run_iterative
 from skingen.inpaint.regions import SHAPES, Rand, check_choice, random_regions, window_box
-from skingen.models.base import Condition, GenerativeModel, StepContext
+from skingen.models.base import Condition, StepContext, UNetDiffusionModel
 from skingen.nn.unet import make_unet, size_multiple
 from skingen.seeding import seeded_normal
 
@@ -53,13 +52,12 @@ class InpaintConfig:
     lr: float = 2e-4
 
 
-class InpaintModel(GenerativeModel):
+class InpaintModel(UNetDiffusionModel):
     name = "inpaint"
     Config = InpaintConfig
     description = "inpainting diffusion UNet (noisy image + source·keep + keep) for iterative inpainting"
     supports = frozenset({"source", "keep"})
     sample_options = frozenset({"solver_steps"})
-    ema_module_name = "unet"
 
     def __init__(self, config: InpaintConfig):
         super().__init__(config)
@@ -82,12 +80,6 @@ class InpaintModel(GenerativeModel):
             self.diffusion = Diffusion(timesteps=c.timesteps, beta_schedule=c.beta_schedule, prediction="v_prediction")
         except SkingenError as e:
             raise SkingenError(f"inpaint: {e}") from None
-
-    def networks(self) -> dict[str, nn.Module]:
-        return {"unet": self.unet}
-
-    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"unet": torch.optim.AdamW(self.unet.parameters(), lr=self.config.lr, weight_decay=0.0)}
 
     # -- training -------------------------------------------------------------------------------
     def training_inputs(self, images: torch.Tensor, rand: Rand) -> tuple[torch.Tensor, torch.Tensor]:
