@@ -18,10 +18,9 @@ condition (unconditional generation, which the training teaches for free); guida
 to do and is ignored.
 
 The diffusion process (schedule, ε/v target, Min-SNR-γ, DPM-Solver++ with guidance) is
-:class:`skingen.diffusion.Diffusion`; ε-prediction needs its ``clip_x0`` (on by default here). Measured with
-bench/dermdiff_prediction.py (4 pairs at 16 px, 200 steps; mean squared error of each pair painted from its
-own masks, guidance 1, 10 solver steps): v-prediction 0.082 with or without clipping; ε + cosine 0.98
-unclipped, 0.29 clipped; ε + linear 0.81 unclipped, 0.32 clipped. Hence v-prediction is the default.
+:class:`skingen.diffusion.Diffusion`; ε-prediction needs its ``clip_x0`` (on by default here). v-prediction is the
+default because it painted pairs from their own masks best (``bench/dermdiff_prediction.py``; numbers in
+``docs/measurements.md``).
 """
 
 from __future__ import annotations

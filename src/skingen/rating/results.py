@@ -20,11 +20,8 @@ there). All of these treat answers as independent, which they are not: answers a
 one). Intervals and p-values are therefore too narrow when raters differ. Every summary row therefore
 also has a crossed rater x image bootstrap interval (``cluster_low``/``cluster_high``,
 :func:`skingen.stats.cluster_interval`; needs 2 raters): the interval to quote.
-``bench/rate_stats.py`` measured by simulation (400 studies per setting, 40 questions, 3-10 raters) that
-with moderate rater and image differences (logit sd 0.5 each) the Wilson interval covered the true
-accuracy in 70-77% of studies and the binomial test called indistinguishable images distinguishable in
-25-30% (nominal 5%); the crossed interval covered it in 93-98% and erred in 3-5%.
-The per-rater table shows how much raters differ.
+How often each interval covers the truth when raters and images differ: ``bench/rate_stats.py``, results in
+``docs/rating.md``. The per-rater table shows how much raters differ.
 
 Agreement between raters: Krippendorff's alpha (the ``krippendorff`` package), which allows raters who
 answered different subsets (stopped early = missing values): nominal on the answer *real*/*synthetic*
