@@ -188,9 +188,7 @@ def sample(
                                       layouts=params, options=options, shard=shard, channels_last=channels_last,
                                       compile=compile_, progress=progress)
     if is_main_process():  # one line, not one per process
-        console.print(f"wrote {report.n} images to {report.out}: {report.seconds_per_image:.4f} s/image "
-                      f"(batch {report.batch}, {report.device}, {precision}, {report.processes} process(es); "
-                      f"model time only), {report.seconds_total:.1f} s in all")
+        status(report.summary(precision))
         for text in report.warnings:
             warning(text)
 
@@ -261,11 +259,7 @@ def inpaint(
                                        batch=batch, device=default_device(cpu), ema=not no_ema, precision=precision,
                                        backend=backend, sd=sd, shard=shard, progress=progress)
     if is_main_process():
-        console.print(f"wrote {report.images} images ({report.sources} crops x {runs} runs) to {report.out}: "
-                      f"{report.seconds_per_image:.3f} s/image, {report.evaluations_per_image:.0f} model evaluations and "
-                      f"{report.pixels_per_image / 1e6:.2f} Mpixels per image ({report.device}, {precision}, "
-                      f"{report.processes} process(es); model time only); median seam score {report.seam_median:.3f} "
-                      f"(1 = no seam)")
+        status(report.summary(precision, runs))
 
 
 @app.command()
@@ -473,15 +467,11 @@ def augment(
         gate = GateConfig(features=tuple(f.strip() for f in gate_features.split(",") if f.strip()))
         report = run_augment(real, list(synthetic), out, ratio=ratio, balance=balance, seed=seed, progress=progress,
                              train=train, allow_memorised=allow_memorised, gate=gate)
-    console.print(f"wrote {report.out}: real {report.real}, synthetic {report.synthetic}", highlight=False)
-    for name, c in report.memorised.items():
-        if c["flagged"]:
-            what = "[yellow]kept (--allow-memorised)[/]" if allow_memorised else "dropped"
-            console.print(f"memorisation gate: {escape(name)}: {c['flagged']} of {c['checked']} near-copies of training "
-                          f"images {what}; see {escape(str(report.out / 'memorised.csv'))}", highlight=False)
-    for name, check in report.checks.items():
-        if check != "ok":
-            console.print(f"[yellow]note:[/] {escape(name)}: generator training data {escape(check)}", highlight=False)
+    lines, notes = report.summary(allow_memorised)
+    for line in lines:
+        status(line)
+    for text in notes:
+        note(text)
 
 
 @app.command()

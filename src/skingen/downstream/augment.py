@@ -155,6 +155,14 @@ class AugmentReport:
     checks: dict[str, str]
     memorised: dict[str, dict] = field(default_factory=dict)  # per set: checked, flagged, dropped (the gate)
 
+    def summary(self, allow_memorised: bool) -> tuple[list[str], list[str]]:
+        """The console's lines about a finished ``augment``, and its notes (training data not checked)."""
+        lines = [f"wrote {self.out}: real {self.real}, synthetic {self.synthetic}"]
+        lines += [f"memorisation gate: {name}: {c['flagged']} of {c['checked']} near-copies of training images "
+                  f"{'kept (--allow-memorised)' if allow_memorised else 'dropped'}; see {self.out / 'memorised.csv'}"
+                  for name, c in self.memorised.items() if c["flagged"]]
+        return lines, [f"{name}: generator training data {check}" for name, check in self.checks.items() if check != "ok"]
+
 
 def augment(real: str | Path, synthetic: list[str], out: str | Path, ratio: float | None = None,
             balance: str = "none", seed: int = 0, progress: Callable[[int, int], None] | None = None,

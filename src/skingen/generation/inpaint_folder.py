@@ -58,6 +58,14 @@ class InpaintReport:
     def seconds_per_image(self) -> float:
         return self.seconds_model / self.images
 
+    def summary(self, precision: str, runs: int) -> str:
+        """The console's one line about a finished ``inpaint`` (``runs`` per source crop)."""
+        return (f"wrote {self.images} images ({self.sources} crops x {runs} runs) to {self.out}: "
+                f"{self.seconds_per_image:.3f} s/image, {self.evaluations_per_image:.0f} model evaluations and "
+                f"{self.pixels_per_image / 1e6:.2f} Mpixels per image ({self.device}, {precision}, "
+                f"{self.processes} process(es); model time only); median seam score {self.seam_median:.3f} "
+                f"(1 = no seam)")
+
 
 def edit_map_image(counts: np.ndarray) -> np.ndarray:
     """Edit counts ``int [H,W]`` -> ``uint8 [H,W,3]`` for eyes: black = never repainted, then darker to

@@ -62,6 +62,12 @@ class SampleReport:
     def seconds_per_image(self) -> float:
         return self.seconds_model / self.n
 
+    def summary(self, precision: str) -> str:
+        """The console's one line about a finished ``sample``."""
+        return (f"wrote {self.n} images to {self.out}: {self.seconds_per_image:.4f} s/image (batch {self.batch}, "
+                f"{self.device}, {precision}, {self.processes} process(es); model time only), "
+                f"{self.seconds_total:.1f} s in all")
+
 
 def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: int = 16,
                      source: str | Path | None = None, strength: float | None = None, label: str | None = None,
