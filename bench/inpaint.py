@@ -28,7 +28,7 @@ def measure(size: int, context: float | None, runs: int, steps: int, solver_step
             precision: str) -> dict:
     import torch
 
-    from skingen.inpaint.iterative import RunParams, run_iterative
+    from skingen.inpaint.iterative import IterativeParams, run_iterative
     from skingen.registry import build_model
     from skingen.generation.sample_folder import autocast_for
     from skingen.train.loop import resolve_config
@@ -38,10 +38,10 @@ def measure(size: int, context: float | None, runs: int, steps: int, solver_step
     model = build_model("inpaint", cfg.model).to(device).eval()
     inpainter = model.inpainter(solver_steps)
     sources = torch.rand(runs, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    params = RunParams(steps=steps, size=0.25, placement="least-covered", context=context)
+    params = IterativeParams(steps=steps, size=0.25, placement="least-covered", context=context)
     sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     with autocast_for(precision, device):
-        run_iterative(inpainter, sources[:1], [99], RunParams(steps=1, size=0.25, context=context))  # warm-up
+        run_iterative(inpainter, sources[:1], [99], IterativeParams(steps=1, size=0.25, context=context))  # warm-up
         sync()
         wall, cpu = time.perf_counter(), time.process_time()
         results = run_iterative(inpainter, sources, list(range(runs)), params, batch=runs)

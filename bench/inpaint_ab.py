@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from skingen.generation.inpaint_backends import load_inpainter
-from skingen.inpaint.iterative import RunParams, run_iterative
+from skingen.inpaint.iterative import IterativeParams, run_iterative
 from skingen.inpaint.seams import seam_score
 from skingen.generation.sample_folder import source_dataset
 
@@ -36,7 +36,7 @@ def evaluate(model: str, data: str, n: int, runs: int, steps: int, shape: str, s
     crops = source_dataset(data, loaded.size or 256)
     count = min(n, len(crops))
     sources = torch.stack([crops[i]["image"] for i in range(count) for _ in range(runs)])
-    params = RunParams(steps=steps, shape=shape, size=size, feather=feather)
+    params = IterativeParams(steps=steps, shape=shape, size=size, feather=feather)
     sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     sync()
     start = time.perf_counter()

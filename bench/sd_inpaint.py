@@ -61,7 +61,7 @@ def main() -> None:
         ap.error("give either --pipeline DIR or --full-size")
     import torch
 
-    from skingen.inpaint.iterative import RunParams, run_iterative
+    from skingen.inpaint.iterative import IterativeParams, run_iterative
     from skingen.generation.sd_backend import SDInpainting, SDOptions, prepare_pipeline
     from skingen.generation.sample_folder import AUTOCAST_DTYPES, autocast_for
 
@@ -78,11 +78,11 @@ def main() -> None:
     build_s = time.perf_counter() - t
     inpainter = sd.inpainter("close-up photo of a maculopapular rash on skin")
     sources = torch.rand(args.runs, 3, args.size, args.size, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    params = RunParams(steps=args.steps, size=0.25, placement="least-covered", context=2)
+    params = IterativeParams(steps=args.steps, size=0.25, placement="least-covered", context=2)
     sync = torch.cuda.synchronize if torch.device(args.device).type == "cuda" else (lambda: None)
     with autocast_for(args.precision, args.device):
         if not args.no_warmup:
-            run_iterative(inpainter, sources[:1], [99], RunParams(steps=1, size=0.25, context=2))
+            run_iterative(inpainter, sources[:1], [99], IterativeParams(steps=1, size=0.25, context=2))
         sync()
         wall, cpu = time.perf_counter(), time.process_time()
         results = run_iterative(inpainter, sources, list(range(args.runs)), params, batch=args.runs)

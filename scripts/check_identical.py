@@ -60,7 +60,11 @@ def record() -> dict[str, torch.Tensor]:
         from skingen.generation.inpaint_backends import repaint_inpainter
     except ImportError:
         from skingen.inpaint.backends import repaint_inpainter
-    from skingen.inpaint.iterative import RunParams, run_iterative
+    from skingen.inpaint.iterative import run_iterative
+    try:  # named RunParams before the issue-15 renames
+        from skingen.inpaint.iterative import IterativeParams
+    except ImportError:
+        from skingen.inpaint.iterative import RunParams as IterativeParams
     from skingen.models.base import Condition
 
     torch.set_num_threads(1)
@@ -90,7 +94,7 @@ def record() -> dict[str, torch.Tensor]:
     out["inpaint.fill"] = model.fill(b["image"], keep, gens)
     out["inpaint.region_loss"] = torch.tensor(model.region_loss(b["image"], keep))
     out["inpaint.sample_scratch"] = model.sample([3, 4])
-    runs = run_iterative(model.inpainter(3), b["image"][:2], [7, 8], RunParams(steps=3, size=0.4))
+    runs = run_iterative(model.inpainter(3), b["image"][:2], [7, 8], IterativeParams(steps=3, size=0.4))
     out["inpaint.iterative"] = torch.stack([r.image for r in runs])
 
     from diffusers import UNet2DModel

@@ -1,7 +1,7 @@
 """Export a checkpoint as a small sampling-only model folder (EMA weights in fp16/bf16, config, run settings).
 
 Usage: python scripts/export_model.py RUN_OR_CHECKPOINT OUT [--dtype fp16] [--run-params '{"shape": "blob"}']
-OUT is new. ``--run-params``: the iterative-inpainting settings the model was measured with (RunParams fields);
+OUT is new. ``--run-params``: the iterative-inpainting settings the model was measured with (IterativeParams fields);
 ``skingen inpaint`` uses them for every option the user leaves unset. This is how
 ``src/skingen/weights/measles-inpaint`` was made (see its MODEL_CARD.md).
 """
@@ -12,7 +12,7 @@ import argparse
 import json
 
 from skingen.registry import export_checkpoint
-from skingen.inpaint.iterative import RunParams
+from skingen.inpaint.iterative import IterativeParams
 
 
 def main() -> None:
@@ -20,12 +20,12 @@ def main() -> None:
     ap.add_argument("checkpoint")
     ap.add_argument("out")
     ap.add_argument("--dtype", default="fp16")
-    ap.add_argument("--run-params", default=None, help="JSON object of RunParams fields")
+    ap.add_argument("--run-params", default=None, help="JSON object of IterativeParams fields")
     args = ap.parse_args()
     extra = {}
     if args.run_params:
         given = json.loads(args.run_params)
-        RunParams(**given)  # a typo or bad value fails here, not when a user runs the model
+        IterativeParams(**given)  # a typo or bad value fails here, not when a user runs the model
         extra["run_params"] = given
     print(export_checkpoint(args.checkpoint, args.out, args.dtype, extra))
 

@@ -207,14 +207,14 @@ def _mask_section(family: str, m: dict) -> tuple[str, str, np.ndarray]:
 def _inpaint_stage(out: Path, seed: int, train_images: int, n_train: int, log: Callable[[str], None]) -> dict:
     """Train the tiny inpainting model and run 2 iterative runs of 6 steps on 3 training crops."""
     from skingen.generation.inpaint_folder import inpaint_to_folder
-    from skingen.inpaint.iterative import RunParams
+    from skingen.inpaint.iterative import IterativeParams
 
     log(f"train inpaint (preset tiny/inpaint, {train_images} images) and run 3 crops x 2 iterative-inpainting runs")
     cfg = resolve_config("inpaint", "tiny/inpaint", [f"train.seed={seed}", f"train.images={train_images}",
                                                      f"train.batch={min(16, n_train)}"])
     run = train("inpaint", out / "data", cfg, outdir=out / "runs", cpu=True)
     steps = 6
-    report = inpaint_to_folder(run, out / "data", out / "synth" / "inpaint", RunParams(steps=steps, shape="mixed"),
+    report = inpaint_to_folder(run, out / "data", out / "synth" / "inpaint", IterativeParams(steps=steps, shape="mixed"),
                                runs=2, n=3, seed=seed)
     strips = [read_image(p) for p in sorted((report.out / "frames").glob("seed*.png"))]
     return {"run": str(run), "seconds_per_image": report.seconds_per_image, "steps": steps,

@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from skingen.cli import app
 from skingen.generation.inpaint_backends import load_inpainter
-from skingen.inpaint.iterative import RunParams, run_iterative
+from skingen.inpaint.iterative import IterativeParams, run_iterative
 from skingen.nn.unet import make_unet
 
 
@@ -23,8 +23,8 @@ def test_repaint_backend_keeps_pixels_and_follows_seeds(unet_folder):
     assert loaded.family == "repaint" and loaded.size == 16 and loaded.inpainter.multiple == 2
     assert loaded.inpainter.evaluations > 10  # the jumps back cost extra evaluations
     src = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    a, b = run_iterative(loaded.inpainter, src, [0, 1], RunParams(steps=2, size=6))
-    alone = run_iterative(loaded.inpainter, src[1:], [1], RunParams(steps=2, size=6))[0]
+    a, b = run_iterative(loaded.inpainter, src, [0, 1], IterativeParams(steps=2, size=6))
+    alone = run_iterative(loaded.inpainter, src[1:], [1], IterativeParams(steps=2, size=6))[0]
     torch.testing.assert_close(b.image, alone.image, atol=1e-5, rtol=0)  # batch size may change float rounding only
     assert not torch.equal(a.image, b.image)
     untouched = a.edit_map == 0

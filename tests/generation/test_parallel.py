@@ -98,9 +98,9 @@ def test_torchrun_two_processes_sample_byte_identical(runs, tmp_path):
 
 def test_torchrun_two_processes_inpaint_byte_identical(runs, tiny_data, tmp_path):
     args = dict(n=3, runs=2, seed=5, solver_steps=2, batch=2)
-    from skingen.inpaint.iterative import RunParams
+    from skingen.inpaint.iterative import IterativeParams
 
-    params = RunParams(steps=2, size=6.0)  # as the command line gives it
+    params = IterativeParams(steps=2, size=6.0)  # as the command line gives it
     inpaint_to_folder(runs["inpaint"], f"{tiny_data}:val", tmp_path / "one", params, **args)
     torchrun("inpaint", str(runs["inpaint"]), "--from", f"{tiny_data}:val", "--crops", "3", "--runs", "2", "--seed", "5",
              "--solver-steps", "2", "--batch", "2", "--steps", "2", "--size", "6", "--out", str(tmp_path / "two"), "--cpu")
@@ -129,9 +129,9 @@ def test_three_shards_merged_equal_the_unsharded_folder(runs, tmp_path):
 
 
 def test_inpaint_shards_merge(runs, tiny_data, tmp_path):
-    from skingen.inpaint.iterative import RunParams
+    from skingen.inpaint.iterative import IterativeParams
 
-    kw = dict(params=RunParams(steps=2, size=6), n=2, runs=2, solver_steps=2, batch=1)
+    kw = dict(params=IterativeParams(steps=2, size=6), n=2, runs=2, solver_steps=2, batch=1)
     inpaint_to_folder(runs["inpaint"], tiny_data, tmp_path / "all", **kw)
     for k in range(2):
         inpaint_to_folder(runs["inpaint"], tiny_data, tmp_path / f"s{k}", shard=f"{k}/2", **kw)

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from skingen.cli import app
 from skingen.generation.plan import plan_inpaint, plan_sample
 from skingen.imageio import read_image
-from skingen.inpaint.iterative import RunParams
+from skingen.inpaint.iterative import IterativeParams
 from skingen.generation.sample_folder import sample_to_folder
 from tests.conftest import tiny_runs
 
@@ -36,7 +36,7 @@ def test_plan_counts_guided_diffusion_evaluations_and_pixels(runs):
 
 
 def test_plan_inpaint_counts_steps_times_solver_steps(runs, tiny_data):
-    params = RunParams(steps=3, size=6.0, context=None)  # the whole 16 px image is denoised at every step
+    params = IterativeParams(steps=3, size=6.0, context=None)  # the whole 16 px image is denoised at every step
     plan = plan_inpaint(runs["inpaint"], tiny_data, 500, runs=5, batch=2, params=params, solver_steps=2)
     assert plan.evaluations_per_image == 3 * 2 and plan.pixels_per_image == 3 * 2 * 16 * 16
     assert any("100 crops x 5 runs" in note for note in plan.notes)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from skingen.errors import SkingenError
-from skingen.inpaint.iterative import Inpainter, RunParams, derive_lesion, run_iterative, step_generator
+from skingen.inpaint.iterative import Inpainter, IterativeParams, derive_lesion, run_iterative, step_generator
 from skingen.inpaint.regions import edit_counts
 from tests.conftest import rgb_noise
 
@@ -32,7 +32,7 @@ def sources(n: int = 3, size: int = 32) -> torch.Tensor:
 def test_kept_pixels_are_bit_for_bit_unchanged():
     garbage = Inpainter(lambda s, k, g: torch.full_like(s, 7.0) + s.sum())  # ignores keep entirely
     src = sources()
-    for run in run_iterative(garbage, src, [0, 1, 2], RunParams(steps=6, shape="mixed", size=0.3)):
+    for run in run_iterative(garbage, src, [0, 1, 2], IterativeParams(steps=6, shape="mixed", size=0.3)):
         for k, region in enumerate(run.regions):
             outside = ~region.paint(32)
             assert torch.equal(run.frames[k + 1][:, outside], run.frames[k][:, outside])
@@ -45,7 +45,7 @@ def test_edit_map_counts_every_repaint():
     """An oracle that adds 0.01 wherever it paints: the image then records how often each pixel changed."""
     plus = Inpainter(lambda s, k, g: s + 0.01)
     src = torch.full((2, 3, 32, 32), -0.9)
-    runs = run_iterative(plus, src, [3, 4], RunParams(steps=12, size=0.4, placement="random", context=1.5))
+    runs = run_iterative(plus, src, [3, 4], IterativeParams(steps=12, size=0.4, placement="random", context=1.5))
     for run, s in zip(runs, src):
         painted = ((run.image[0] - s[0]) / 0.01).round().int()
         assert torch.equal(painted, run.edit_map)
@@ -56,8 +56,8 @@ def test_edit_map_counts_every_repaint():
 def test_window_as_large_as_the_image_equals_the_plain_path():
     noisy = local_mean(noise=0.3)
     src = sources(2)
-    plain = run_iterative(noisy, src, [0, 9], RunParams(steps=5, context=None))
-    whole = run_iterative(noisy, src, [0, 9], RunParams(steps=5, context=50.0))
+    plain = run_iterative(noisy, src, [0, 9], IterativeParams(steps=5, context=None))
+    whole = run_iterative(noisy, src, [0, 9], IterativeParams(steps=5, context=50.0))
     by_hand = src.clone()  # the plain path written out: repaint each region of the whole image in turn
     for i, run in enumerate(plain):
         for k, region in enumerate(run.regions):
@@ -72,8 +72,8 @@ def test_window_as_large_as_the_image_equals_the_plain_path():
 def test_context_window_equals_whole_image_for_a_local_denoiser_and_costs_less():
     local = local_mean(radius=2)
     src = sources(3)
-    params = RunParams(steps=6, size=8, shape="mixed")
-    whole = run_iterative(local, src, [1, 2, 3], RunParams(**{**params.to_dict(), "context": None}))
+    params = IterativeParams(steps=6, size=8, shape="mixed")
+    whole = run_iterative(local, src, [1, 2, 3], IterativeParams(**{**params.to_dict(), "context": None}))
     windowed = run_iterative(local, src, [1, 2, 3], params)
     for a, b in zip(whole, windowed):
         torch.testing.assert_close(a.image, b.image, atol=1e-6, rtol=0)
@@ -83,17 +83,17 @@ def test_context_window_equals_whole_image_for_a_local_denoiser_and_costs_less()
 def test_seeds_decide_the_output_not_the_batch():
     noisy = local_mean(noise=0.3)
     src = sources(1).repeat(3, 1, 1, 1)
-    together = run_iterative(noisy, src, [10, 11, 12], RunParams(steps=4), batch=2)
-    alone = run_iterative(noisy, src[:1], [11], RunParams(steps=4))
+    together = run_iterative(noisy, src, [10, 11, 12], IterativeParams(steps=4), batch=2)
+    alone = run_iterative(noisy, src[:1], [11], IterativeParams(steps=4))
     assert torch.equal(together[1].image, alone[0].image)
-    again = run_iterative(noisy, src[:1], [11], RunParams(steps=4))
+    again = run_iterative(noisy, src[:1], [11], IterativeParams(steps=4))
     assert torch.equal(again[0].image, alone[0].image)
     assert not torch.equal(together[0].image, together[1].image)  # different run seeds, different images
     assert [r.describe() for r in together[0].regions] != [r.describe() for r in together[1].regions]
 
 
 def test_frames_costs_and_early_end():
-    runs = run_iterative(local_mean(), sources(2), [0, 1], RunParams(steps=20, size=0.5, coverage=0.5))
+    runs = run_iterative(local_mean(), sources(2), [0, 1], IterativeParams(steps=20, size=0.5, coverage=0.5))
     for run in runs:
         assert len(run.frames) == len(run.regions) + 1 < 21 and run.coverage >= 0.5
         assert run.evaluations == len(run.regions)
@@ -101,9 +101,9 @@ def test_frames_costs_and_early_end():
 
 def test_bad_parameters_are_clear_errors():
     with pytest.raises(SkingenError, match="region shape must be one of"):
-        RunParams(shape="circle")
+        IterativeParams(shape="circle")
     with pytest.raises(SkingenError, match="context must be at least 1"):
-        RunParams(context=0.5)
+        IterativeParams(context=0.5)
     with pytest.raises(SkingenError, match="2 sources but 1 seeds"):
         run_iterative(local_mean(), sources(2), [0])
 

@@ -5,7 +5,7 @@ import torch
 
 from skingen.errors import SkingenError
 from skingen.generation.inpaint_backends import load_inpainter
-from skingen.inpaint.iterative import RunParams, run_iterative
+from skingen.inpaint.iterative import IterativeParams, run_iterative
 from skingen.inpaint.opencv import opencv_inpainter
 
 
@@ -40,7 +40,7 @@ def test_inside_the_iterative_algorithm_at_native_size_with_kept_pixels_and_runs
     loaded = load_inpainter("opencv:telea")
     assert loaded.size is None and loaded.family == "opencv-telea" and loaded.inpainter.evaluations == 0
     src = stripes(40).repeat(2, 1, 1, 1)
-    params = RunParams(steps=3, size=0.3)
+    params = IterativeParams(steps=3, size=0.3)
     a = run_iterative(loaded.inpainter, src, [1, 2], params)
     b = run_iterative(loaded.inpainter, src, [1, 2], params)
     for ra, rb, s in zip(a, b, src):

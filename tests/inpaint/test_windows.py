@@ -11,7 +11,7 @@ from skingen.registry import export_checkpoint
 from skingen.errors import SkingenError
 from skingen.generation.inpaint_backends import load_inpainter
 from skingen.generation.inpaint_folder import inpaint_to_folder
-from skingen.inpaint.iterative import Inpainter, RunParams, fade_in, run_iterative
+from skingen.inpaint.iterative import Inpainter, IterativeParams, fade_in, run_iterative
 from skingen.inpaint.regions import Region
 from skingen.registry import build_model, load_model
 from tests.conftest import fast, tiny_config
@@ -35,7 +35,7 @@ def test_fade_in_by_hand():
 def test_feather_keeps_pixels_and_blends_the_border_of_each_fill():
     constant = Inpainter(lambda s, k, g: torch.full_like(s, 0.5))
     src = torch.zeros(1, 3, 32, 32) - 0.5
-    hard, soft = (run_iterative(constant, src, [3], RunParams(steps=1, size=8, feather=f))[0] for f in (0, 4))
+    hard, soft = (run_iterative(constant, src, [3], IterativeParams(steps=1, size=8, feather=f))[0] for f in (0, 4))
     region = hard.regions[0].paint(32)
     assert torch.equal(soft.image[:, ~region], src[0][:, ~region])  # kept pixels bit for bit
     assert torch.equal(hard.image[:, region], torch.full_like(hard.image[:, region], 0.5))
@@ -43,7 +43,7 @@ def test_feather_keeps_pixels_and_blends_the_border_of_each_fill():
     # the fill's border ring is 1/4 new content, its 2x2 centre (distance >= 4) all new
     assert float(inside.min()) == pytest.approx(-0.5 + 0.25) and float(inside.max()) == pytest.approx(0.5)
     with pytest.raises(SkingenError, match="feather"):
-        RunParams(feather=-1)
+        IterativeParams(feather=-1)
 
 
 def test_window_training_cuts_windows_inside_the_image_and_null_windows_keep_nothing():
@@ -88,7 +88,7 @@ def test_repaint_through_the_null_condition_keeps_pixels_and_needs_null_training
     loaded = load_inpainter(run, backend="repaint", solver_steps=10)
     assert loaded.family == "repaint" and loaded.inpainter.evaluations == 15  # 10 steps + 5 re-done after a jump
     src = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    result = run_iterative(loaded.inpainter, src, [0, 1], RunParams(steps=2, size=8))
+    result = run_iterative(loaded.inpainter, src, [0, 1], IterativeParams(steps=2, size=8))
     for r, s in zip(result, src):
         assert torch.equal(r.image[:, r.edit_map == 0], s[:, r.edit_map == 0]) and torch.isfinite(r.image).all()
     plain = train("inpaint", tiny_data, tiny_config("inpaint", "model.size=32", *fast(8)), outdir=tmp_path, cpu=True)

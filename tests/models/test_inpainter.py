@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from skingen.errors import SkingenError
-from skingen.inpaint.iterative import RunParams, run_iterative
+from skingen.inpaint.iterative import IterativeParams, run_iterative
 from skingen.models.base import Condition
 from skingen.registry import build_model
 from tests.conftest import tiny_config
@@ -66,7 +66,7 @@ def test_source_alone_runs_the_iterative_algorithm():
     model = tiny_inpainter()
     src = four_images()[:2]
     out = model.sample([3, 4], Condition(source=src))
-    runs = run_iterative(model.inpainter(), src, [3, 4], RunParams())
+    runs = run_iterative(model.inpainter(), src, [3, 4], IterativeParams())
     assert torch.equal(out, torch.stack([r.image for r in runs]))
     assert runs[0].evaluations == 10 * model.config.solver_steps
     assert not torch.equal(out[0], src[0])

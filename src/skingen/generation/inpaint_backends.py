@@ -44,7 +44,7 @@ class LoadedInpainter:
     for_label: Callable[[str], tuple[Inpainter, dict[str, str]]] | None = None
     settings: dict[str, object] = field(default_factory=dict)  #: backend settings recorded in inpaint.json
     #: run parameters the checkpoint was measured with (its config.json's ``run_params``): the defaults of
-    #: :class:`~skingen.inpaint.iterative.RunParams` fields a user leaves unset
+    #: :class:`~skingen.inpaint.iterative.IterativeParams` fields a user leaves unset
     run_params: dict[str, object] = field(default_factory=dict)
 
     def by_label(self, label: str) -> tuple[Inpainter, dict[str, str]]:

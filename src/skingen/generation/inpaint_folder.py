@@ -34,7 +34,7 @@ from skingen.errors import SkingenError
 from skingen.generation.parallel import Processes, Shard, parse_shard, shard_batches, shard_items, shared_staging
 from skingen.imageio import from_tensor, write_image, write_mask
 from skingen.generation.inpaint_backends import load_inpainter
-from skingen.inpaint.iterative import RunParams, RunResult, derive_lesion, run_iterative
+from skingen.inpaint.iterative import IterativeParams, IterativeResult, derive_lesion, run_iterative
 from skingen.inpaint.seams import seam_score
 from skingen.runs import write_json
 from skingen.generation.sample_folder import autocast_for, source_dataset
@@ -76,7 +76,7 @@ def edit_map_image(counts: np.ndarray) -> np.ndarray:
     return (colormaps["magma"](scaled)[..., :3] * 255).round().astype(np.uint8)
 
 
-def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, params: RunParams | dict | None = None,
+def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, params: IterativeParams | dict | None = None,
                       runs: int = 1, n: int | None = None, seed: int = 0, solver_steps: int | None = None,
                       batch: int = 16, device: str = "cpu", ema: bool = True, precision: str = "fp32",
                       backend: str = "auto", sd=None, shard: Shard | str | None = None,
@@ -86,21 +86,21 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
     ``inpaint`` run, a diffusers UNet folder for RePaint, an OpenCV method, or an SD inpainting pipeline with
     ``backend`` sd and its ``sd`` options); writes the new folder ``out``. ``params``: the run parameters, or a
     dict of the ones given, the rest from the checkpoint's recorded ``run_params`` (a shipped model's measured
-    settings), else :class:`RunParams`' defaults. ``shard`` (``"K/N"``): only that
+    settings), else :class:`IterativeParams`' defaults. ``shard`` (``"K/N"``): only that
     slice of the runs; under ``torchrun`` every process takes its share."""
     if runs < 1 or batch < 1 or (n is not None and n < 1):
         raise SkingenError("--runs, --batch and --n must be at least 1")
     shard = shard if isinstance(shard, Shard) else parse_shard(shard)
-    if not isinstance(params, RunParams):
-        RunParams(**(params or {}))  # a bad value is an error before any model is loaded
+    if not isinstance(params, IterativeParams):
+        IterativeParams(**(params or {}))  # a bad value is an error before any model is loaded
     autocast = autocast_for(precision, device)
     procs = Processes(device)
     progress = progress if procs.is_main else None
     loaded = load_inpainter(run, device=procs.device, ema=ema, solver_steps=solver_steps, backend=backend,
                             precision=precision, sd=sd)
     inpainter, family, checkpoint = loaded.inpainter, loaded.family, loaded.checkpoint
-    if not isinstance(params, RunParams):
-        params = RunParams(**{**loaded.run_params, **(params or {})})
+    if not isinstance(params, IterativeParams):
+        params = IterativeParams(**{**loaded.run_params, **(params or {})})
     solver_steps = loaded.settings.get("solver_steps", inpainter.evaluations)  # sd: evaluations count guidance too
     parents = source_dataset(source, loaded.size)
     if loaded.size is None:  # a backend that works at any size gets the crops' own (the first's, so all stack)
@@ -118,7 +118,7 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
             by_label: dict[str, list[int]] = {}  # sd: runs of one class share an inpainter (its prompt)
             for k, (i, _) in enumerate(chunk):
                 by_label.setdefault(parents.rows[i].get("label", "") if loaded.for_label else "", []).append(k)
-            results: list[RunResult | None] = [None] * len(chunk)
+            results: list[IterativeResult | None] = [None] * len(chunk)
             recorded: list[dict[str, str]] = [{}] * len(chunk)
             t = time.perf_counter()
             for label, ks in by_label.items():
@@ -174,7 +174,7 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
     return report
 
 
-def _write_run(folder: Path, result: RunResult, parent_lesion: np.ndarray, parent_id: str, params: RunParams,
+def _write_run(folder: Path, result: IterativeResult, parent_lesion: np.ndarray, parent_id: str, params: IterativeParams,
                solver_steps: int, extra: dict[str, str]) -> None:
     name = f"seed{result.seed:06d}"
     frames = list(from_tensor(torch.stack(result.frames)))

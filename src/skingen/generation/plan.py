@@ -204,15 +204,15 @@ def plan_job(run: str | Path, n: int, kind: str = "auto", batch: int = 16, calib
              solver_steps: int | None = None, region: dict[str, Any] | None = None, runs: int | None = None,
              masks: str | None = None, layouts: Any = None, guidance: float | None = None) -> Plan:
     """``skingen plan``: the plan of a ``sample`` or ``inpaint`` job (``kind``; ``auto``: :func:`default_kind`).
-    inpaint: ``region`` holds the :class:`~skingen.inpaint.iterative.RunParams` fields, ``source`` defaults to
+    inpaint: ``region`` holds the :class:`~skingen.inpaint.iterative.IterativeParams` fields, ``source`` defaults to
     the run's training data; sample: ``source`` (vary these crops), ``masks``, ``layouts``, ``guidance``."""
     if kind == "auto":
         kind = default_kind(run)
     common = dict(batch=batch, calibrate=calibrate, device=device, precision=precision, gpus=gpus)
     if kind == "inpaint":
-        from skingen.inpaint.iterative import RunParams
+        from skingen.inpaint.iterative import IterativeParams
 
-        return plan_inpaint(run, source or training_data_of(run), n, runs=runs, params=RunParams(**(region or {})),
+        return plan_inpaint(run, source or training_data_of(run), n, runs=runs, params=IterativeParams(**(region or {})),
                             solver_steps=solver_steps, **common)
     if kind == "sample":
         options = {k: v for k, v in {"guidance": guidance, "solver_steps": solver_steps}.items() if v is not None}

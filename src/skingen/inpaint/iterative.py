@@ -44,8 +44,8 @@ class Inpainter:
 
 
 @dataclass(frozen=True)
-class RunParams:
-    """Parameters of a run (DESIGN.md section 5). Sizes ≤ 1 are fractions of the image side, larger are px."""
+class IterativeParams:
+    """Parameters of one iterative-inpainting run. Sizes ≤ 1 are fractions of the image side, larger are px."""
 
     steps: int = 10                     #: regions per run (at most; coverage or the cap may end it sooner)
     shape: str = "box"                  #: box | blob | mixed
@@ -79,7 +79,7 @@ class RunParams:
 
 
 @dataclass
-class RunResult:
+class IterativeResult:
     """One run. ``frames``: ``[3,H,W]`` in [-1, 1], the source then the image after each step;
     ``edit_map``: int ``[H,W]``, how many times each pixel was repainted; ``evaluations``: network
     evaluations spent on this image; ``pixels``: pixels passed through the network (window area, or the area it
@@ -120,8 +120,8 @@ def fade_in(region: Region, size: int, feather: float, window: tuple[int, int, i
     return torch.from_numpy(alpha[top:top + side, left:left + side]).float()
 
 
-def run_iterative(inpainter: Inpainter, sources: torch.Tensor, seeds: list[int], params: RunParams = RunParams(),
-                  batch: int = 16, progress: Callable[[int, int], None] | None = None) -> list[RunResult]:
+def run_iterative(inpainter: Inpainter, sources: torch.Tensor, seeds: list[int], params: IterativeParams = IterativeParams(),
+                  batch: int = 16, progress: Callable[[int, int], None] | None = None) -> list[IterativeResult]:
     """Run ``params`` once per row of ``sources`` (``[R,3,H,W]`` in [-1, 1]; repeat a row for several runs of
     one source) with run seed ``seeds[i]``; at most ``batch`` windows per inpainter call. ``progress(done, total)``
     is called after each step."""
@@ -133,7 +133,7 @@ def run_iterative(inpainter: Inpainter, sources: torch.Tensor, seeds: list[int],
         raise SkingenError("batch must be at least 1")
     size = sources.shape[-1]
     images = sources.detach().clone()
-    runs = [RunResult(int(s), params.plan(size, s), [images[i].clone()]) for i, s in enumerate(seeds)]
+    runs = [IterativeResult(int(s), params.plan(size, s), [images[i].clone()]) for i, s in enumerate(seeds)]
     total = max(len(r.regions) for r in runs)
     for k in range(total):
         jobs: dict[int, list[tuple[int, int, int, torch.Tensor]]] = {}  # window side -> (run, top, left, keep)

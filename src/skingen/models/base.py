@@ -1,4 +1,4 @@
-"""The interface every generative model family implements (see DESIGN.md, "Generative model interface").
+"""The interface every generative model family implements (ARCHITECTURE.md, "The model interface").
 
 A model is an ``nn.Module`` built from one frozen dataclass config. The generic training loop
 (:mod:`skingen.train.loop`) only ever calls :meth:`GenerativeModel.make_optimizers`,

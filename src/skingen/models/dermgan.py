@@ -1,7 +1,7 @@
 """``dermgan``: a Pix2Pix-style GAN that paints a skin image from a coloured mask.
 
 Condition: the coloured mask ``[N,3,S,S]`` (lesion in the lesion colour, the rest in the healthy-skin
-colour; DESIGN.md) and the binary lesion mask ``[N,1,S,S]``, stacked as 4 input channels.
+colour) and the binary lesion mask ``[N,1,S,S]``, stacked as 4 input channels.
 
 Generator: a U-Net — a 3×3 stem, stride-2 :class:`~skingen.nn.blocks.DownBlock` s down to 4 px, then
 resize-convolution :class:`~skingen.nn.blocks.UpBlock` s (no checkerboards) with skip connections at

@@ -11,7 +11,7 @@ pasted back at the end, so kept pixels never change. v-prediction, because an ε
 on the measles crops inpainted pure noise at 10 and 50 solver steps (see ``Diffusion.clip_x0``).
 
 ``sample(seeds, cond)``: with ``source`` and ``keep``, one inpainting of the region keep = 0; with
-``source`` alone, one iterative run per seed with the default :class:`~skingen.inpaint.iterative.RunParams`
+``source`` alone, one iterative run per seed with the default :class:`~skingen.inpaint.iterative.IterativeParams`
 (``skingen inpaint`` exposes every parameter); with no condition, an image from scratch (keep = 0).
 """
 
@@ -25,7 +25,7 @@ import torch
 
 from skingen.diffusion import Diffusion
 from skingen.errors import SkingenError
-from skingen.inpaint.iterative import Inpainter, RunParams, run_iterative
+from skingen.inpaint.iterative import Inpainter, IterativeParams, run_iterative
 from skingen.inpaint.regions import SHAPES, Rand, check_choice, random_regions, window_box
 from skingen.models.base import Condition, StepContext, UNetDiffusionModel
 from skingen.nn.unet import make_unet, size_multiple
@@ -179,7 +179,7 @@ class InpaintModel(UNetDiffusionModel):
         if cond.keep is not None and cond.source is None:
             raise SkingenError("inpaint: 'keep' needs a 'source' image to keep pixels from")
         if cond.source is not None and cond.keep is None:
-            runs = run_iterative(self.inpainter(steps), cond.source.float().cpu(), list(seeds), RunParams())
+            runs = run_iterative(self.inpainter(steps), cond.source.float().cpu(), list(seeds), IterativeParams())
             return torch.stack([r.image for r in runs]).to(self.device)
         source = cond.source if cond.source is not None else torch.zeros(len(seeds), 3, size, size)
         keep = cond.keep if cond.keep is not None else torch.zeros(len(seeds), 1, size, size)

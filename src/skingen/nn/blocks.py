@@ -2,7 +2,7 @@
 
 Upsampling is nearest ×2 followed by a 3×3 convolution instead of a transposed convolution, which
 avoids checkerboard artefacts (Odena et al., 2016). Normalisation is GroupNorm, never BatchNorm: a
-sample must not depend on the other images in its batch (DESIGN.md: one generator per seed).
+sample must not depend on the other images in its batch (ARCHITECTURE.md, Seeds: one generator per seed).
 """
 
 from __future__ import annotations
