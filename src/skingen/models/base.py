@@ -193,6 +193,19 @@ class GenerativeModel(nn.Module):
         return {name: sum(p.numel() for p in net.parameters()) for name, net in self.networks().items()}
 
 
+@dataclass(frozen=True)
+class UNetDiffusionConfig:
+    """The settings every :class:`UNetDiffusionModel` shares: its UNet and its noise schedule."""
+
+    size: int = 256
+    widths: tuple[int, ...] = (64, 128, 256, 256)   #: UNet channels per resolution level, full size first
+    layers_per_block: int = 2
+    attention: tuple[bool, ...] = ()                 #: per level; empty = the lowest two levels (if >= 3 levels)
+    timesteps: int = 1000                            #: training diffusion steps
+    beta_schedule: str = "squaredcos_cap_v2"         #: linear | scaled_linear | squaredcos_cap_v2
+    lr: float = 2e-4                                 #: AdamW learning rate of the UNet
+
+
 class UNetDiffusionModel(GenerativeModel):
     """A diffusion model whose one network is ``self.unet`` (a diffusers UNet, set by the subclass), trained
     with AdamW at ``config.lr``; its EMA copy is what samples. The process itself is :mod:`skingen.diffusion`'s."""

@@ -33,7 +33,7 @@ import torch
 
 from skingen.diffusion import Diffusion
 from skingen.errors import SkingenError
-from skingen.models.base import Condition, StepContext, UNetDiffusionModel
+from skingen.models.base import Condition, StepContext, UNetDiffusionConfig, UNetDiffusionModel
 from skingen.nn.unet import make_unet
 from skingen.seeding import seeded_normal
 
@@ -42,21 +42,14 @@ NO_MASKS = ("dermdiff needs coloured masks but the data has none: prepare it wit
 
 
 @dataclass(frozen=True)
-class DermDiffConfig:
-    size: int = 256
-    widths: tuple[int, ...] = (64, 128, 256, 256)   #: UNet channels per resolution level, full size first
-    layers_per_block: int = 2
-    attention: tuple[bool, ...] = ()                 #: per level; empty = the lowest two levels (if >= 3 levels)
+class DermDiffConfig(UNetDiffusionConfig):
     dropout: float = 0.0                             #: UNet ResNet-block dropout (regularises on a few hundred crops)
-    timesteps: int = 1000                            #: training diffusion steps
-    beta_schedule: str = "squaredcos_cap_v2"         #: linear | scaled_linear | squaredcos_cap_v2
     prediction: str = "v_prediction"                 #: epsilon | v_prediction (what the network predicts)
     snr_gamma: float = 0.0                           #: Min-SNR-γ loss weighting; 0 = plain MSE
     clip_x0: bool = True                             #: clip the solver's x0 estimates to [-1, 1] (vital for epsilon)
     cond_drop: float = 0.1                           #: training fraction with the null condition (for guidance)
     guidance: float = 2.0                            #: default guidance scale w at sampling (1 = plain conditional)
     solver_steps: int = 20                           #: default DPM-Solver++ steps per image
-    lr: float = 2e-4
 
 
 class DermDiff(UNetDiffusionModel):

@@ -27,19 +27,13 @@ from skingen.diffusion import Diffusion
 from skingen.errors import SkingenError
 from skingen.inpaint.iterative import Inpainter, IterativeParams, run_iterative
 from skingen.inpaint.regions import SHAPES, Rand, check_choice, random_regions, window_box
-from skingen.models.base import Condition, StepContext, UNetDiffusionModel
+from skingen.models.base import Condition, StepContext, UNetDiffusionConfig, UNetDiffusionModel
 from skingen.nn.unet import make_unet, size_multiple
 from skingen.seeding import seeded_normal
 
 
 @dataclass(frozen=True)
-class InpaintConfig:
-    size: int = 256
-    widths: tuple[int, ...] = (64, 128, 256, 256)   #: UNet channels per resolution level, full size first
-    layers_per_block: int = 2
-    attention: tuple[bool, ...] = ()                 #: per level; empty = the lowest two levels (if >= 3 levels)
-    timesteps: int = 1000                            #: training diffusion steps
-    beta_schedule: str = "squaredcos_cap_v2"
+class InpaintConfig(UNetDiffusionConfig):
     solver_steps: int = 10                           #: DPM-Solver++ steps (= network evaluations) per inpainting
     region_min: float = 0.125                        #: training region side, fraction of the image side
     region_max: float = 0.5
@@ -49,7 +43,6 @@ class InpaintConfig:
     kept_weight: float = 0.1                         #: loss weight of kept pixels relative to repainted ones
     null_prob: float = 0.0                           #: fraction of training windows with nothing kept (keep = 0):
                                                      #: the network then also denoises unconditionally (RePaint)
-    lr: float = 2e-4
 
 
 class InpaintModel(UNetDiffusionModel):
