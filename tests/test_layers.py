@@ -14,7 +14,7 @@ SRC = Path(skingen.__file__).parent
 
 # Bottom up; a unit may import its own layer or lower ones. A unit is a top-level module or a package.
 LAYERS = [
-    {"errors", "seeding", "runs", "run_folder", "config", "imageio", "viz", "stats", "tables", "checkpoint",
+    {"errors", "seeding", "runs", "run_folder", "config", "imageio", "viz", "stats", "checkpoint",
      "sample_checks"},
     {"data", "nn", "diffusion"},
     {"inpaint"},
@@ -22,7 +22,7 @@ LAYERS = [
     {"registry"},
     {"train", "eval", "generation"},
     {"analysis", "downstream", "rating"},
-    {"chain", "commands"},
+    {"chain"},
     {"cli", "console"},
 ]
 
