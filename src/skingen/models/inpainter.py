@@ -60,6 +60,7 @@ class InpaintModel(GenerativeModel):
     supports = frozenset({"source", "keep"})
     sample_options = frozenset({"solver_steps"})
     ema_module_name = "unet"
+    batch_fields = frozenset({"image"})
 
     def __init__(self, config: InpaintConfig):
         super().__init__(config)
