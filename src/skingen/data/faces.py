@@ -19,7 +19,8 @@ upright faces); a box found on a turned photo maps back as the upright box aroun
 shrunk so their long side is at most ``max_side`` px (cost grows with the pixel count), and every box (in photo
 pixels) grows by ``margin`` of its longer side on each side: the detectors' boxes hold eyes to mouth, not the
 forehead, chin, ears or hair. Detections are remembered per decoded photo within a process (a photo prepared
-twice is searched once). ``marked``: a CSV of photos a person marked as showing a face; they are skipped whatever the detector says.
+twice is searched once). ``marked``: a CSV of photos a person marked as showing a face; they are skipped
+whatever the detector says.
 
 No detector finds every face: on the measles photos the misses are chins and mouths at a photo's edge, mouth
 close-ups and atlas babies lying sideways (``bench/faces.py``). ``reviewed``: face boxes a person drew on known
@@ -57,7 +58,7 @@ class FaceConfig:
     min_confidence: float = 0.7  # yunet: a face from this confidence on (0..1)
     min_neighbors: int = 5  # haar: cascade hits that must agree (higher: fewer false faces, more missed)
     min_face: float = 0.08  # haar: smallest face side searched, as a fraction of the photo's short side
-    margin: float = 0.25  # each detected box grows by this fraction of its side on every side
+    margin: float = 0.25  # each detected box grows by this fraction of its longer side on every side
     marked: str = ""  # CSV (file, face) of photos a person marked: face = yes / partial skips the photo
     reviewed: str = "builtin"  # face boxes a person drew, by pixel hash: builtin (REVIEWED), a CSV path, or "" (off)
 
