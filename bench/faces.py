@@ -16,7 +16,7 @@ yes + partial), the marked faces it touches, and for the crops prepare would cut
 ``--auto-mask`` crops, boxes before the quality filter) how many ``--faces drop-crops`` keeps that intersect a
 marked face ("leaks", of which on yes photos) and how many crops it drops. Then, at the default detector
 setting, alone and with the built-in reviewed boxes (the default), the crops each policy keeps and the leaks
-(the must-hold of issue 19 is 0 for the default), and the measured seconds per photo of each detector.
+(the must-hold of issue 19 is 0 for the default), and the seconds per photo of each detector setting.
 Writes bench/results/faces_{settings,policies,timing,leaks}.json.
 
 Raw detections (all six angles, margin 0) and auto masks are cached per photo under ``--cache`` (default
@@ -199,14 +199,37 @@ def main() -> None:
     print_and_save(policy_rows, ["faces.reviewed", "crops", "policy", "crops_kept", "crops_lost", "lost_share",
                                  "leaks_yes", "leaks_partial"], "faces_policies")
 
-    timing = [{"detector": det, "search_px": side, "turns": len(CACHED_ANGLES.get(det, ALL_ANGLES)),
-               "s_per_photo": round(float(np.mean([v["s"] for v in raw[det, side].values()])), 2)}
-              for det, side in sorted(raw)]
-    print("seconds per photo and detector over all its cached turns, one thread, busy shared 2-core CPU "
-          "(measured when the cache was filled)")
-    print_and_save(timing, ["detector", "search_px", "turns", "s_per_photo"], "faces_timing")
+    print_and_save(_timing(src, files[::7]), ["detectors", "turns", "s_per_photo"], "faces_timing")
     if args.sheets:
         _sheets(args.sheets, src, files, crops, faces, marked_boxes)  # faces: detected + reviewed (the default)
+
+
+def _timing(src: Path, files: list[str]) -> list[dict]:
+    """Seconds per photo of each detector setting, interleaved photo by photo so that the load of the shared
+    machine falls alike on all; a first pass warms up (model loading) and is not counted."""
+    import torch
+
+    from skingen.data import faces as faces_module
+
+    torch.set_num_threads(1)
+    cfg = FaceConfig()
+    settings = {("default: " + cfg.detector, cfg.angles): cfg}
+    for det in ("mtcnn", "yunet"):
+        settings[(det, cfg.angles)] = replace(cfg, detector=det)
+        settings[(det, (0,))] = replace(cfg, detector=det, angles=(0,))
+    settings[("haar", (0,))] = replace(cfg, detector="haar", angles=(0,))
+    images = [read_image(src / f) for f in files]
+    total = dict.fromkeys(settings, 0.0)
+    for counted in (False, True):
+        for image in images:
+            for key, c in settings.items():
+                faces_module._MEMO.clear()  # time the search, not the per-process memo
+                t = time.perf_counter()
+                raw_detections(image, c)
+                total[key] += (time.perf_counter() - t) if counted else 0.0
+    print(f"seconds per photo: N = {len(images)} photos (every 7th), one thread, interleaved, busy shared 2-core CPU")
+    return [{"detectors": name, "turns": ",".join(map(str, angles)), "s_per_photo": round(v / len(images), 3)}
+            for (name, angles), v in total.items()]
 
 
 def _touches_any(face: tuple, detected: list) -> bool:
