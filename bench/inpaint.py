@@ -1,15 +1,17 @@
-"""Benchmark iterative inpainting: seconds, model evaluations and pixels processed per output image.
+"""Iterative-inpainting backends side by side on real crops: seconds, evaluations, pixels and seam score per image.
 
-Usage: python bench/inpaint.py [--sizes 64,128,256] [--runs 1] [--steps 10] [--solver-steps 10]
-                               [--contexts 2,whole] [--precision fp32] [--device cpu] [--threads 1]
-Per size the shipped preset (64: inpaint-64; 128 and 256: inpaint, the model recommended for 256 px
-on a T4-class GPU) with random weights (speed does not depend on training), ``runs`` runs of
-``steps`` box regions of 1/4 of the side, least-covered placement, denoising either a context
-window of 2x the region side or the whole image. Times are measured around ``run_iterative`` after a
-warm-up call: wall seconds and this process's CPU seconds (with --threads 1 this is one core's time,
-which stays meaningful on a shared, busy machine where the wall time is not).
-Reference (original work, GLIDE on an A100): 10 steps x (100 diffusion + 27 upsampler steps) = 1,270
-model evaluations and ~80 s per 256 px image. Prints a table and writes bench/results/inpaint.json.
+Usage: python bench/inpaint.py --data DATA[:split] [--n 8] [--runs 1] [--steps 10]
+                               [--backends measles-inpaint,opencv:telea,opencv:ns,repaint:measles-inpaint]
+                               [--slow-n 1] [--params '{"shape": "blob"}'] [--threads 2] [--device cpu] [--json OUT]
+A backend is anything ``skingen inpaint`` takes (a run folder, a shipped model's name, ``opencv:<method>``), or
+``repaint:MODEL`` / ``repaint-published:MODEL``: RePaint (diffusers' ``RePaintScheduler``) driving MODEL's network under
+its null condition (an unconditional denoiser of the same size, trained on the same crops; needs null_prob > 0) with a
+fast setting (25 steps, jumps of 5 done twice) or the paper's published one (250 steps, jumps of 10 done 10 times:
+~2,500 evaluations per window, so it runs on the first ``--slow-n`` crops only). Every backend repaints the same regions
+(``--params``, default: the first model's recorded run settings, e.g. the shipped model's measured ones) of the first
+``n`` crops. Per backend: wall and this process's CPU seconds per image (after a warm-up), network evaluations and
+pixels through the network per image, median seam score (1 = no seam). Prints a table; ``--json`` writes it.
+The earlier work: GLIDE, 10 steps x (100 + 27 upsampler) = 1,270 evaluations and ~80 s per 256 px image on an A100.
 """
 
 from __future__ import annotations
@@ -19,82 +21,87 @@ import json
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-PRESET = {64: "inpaint-64", 128: "inpaint", 256: "inpaint"}
-REFERENCE_EVALUATIONS, REFERENCE_SECONDS = 10 * (100 + 27), 80.0
+import numpy as np
+import torch
+
+from skingen.generation.inpaint_backends import LoadedInpainter, load_inpainter, model_repaint_inpainter
+from skingen.inpaint.iterative import IterativeParams, run_iterative
+from skingen.inpaint.seams import seam_score
+from skingen.generation.sample_folder import source_dataset
+
+REPAINT = {"repaint": (25, 5, 2), "repaint-published": (250, 10, 10)}  # steps, jump_length, jump_n_sample
 
 
-def measure(size: int, context: float | None, runs: int, steps: int, solver_steps: int, device: str,
-            precision: str) -> dict:
-    import torch
+def load(backend: str, device: str) -> tuple[LoadedInpainter, bool]:
+    """(the denoiser, whether it is slow enough to run on ``--slow-n`` crops only)."""
+    kind, _, model = backend.partition(":")
+    if kind in REPAINT and model:
+        from skingen.registry import load_model
 
-    from skingen.inpaint.iterative import IterativeParams, run_iterative
-    from skingen.registry import build_model
-    from skingen.generation.sample_folder import autocast_for
-    from skingen.train.loop import resolve_config
+        net, ckpt = load_model(model, device=device)
+        steps, jump, n = REPAINT[kind]
+        inpainter = model_repaint_inpainter(net, steps, jump, n)
+        return LoadedInpainter(inpainter, net.config.size, kind, str(ckpt["path"])), kind == "repaint-published"
+    return load_inpainter(backend, device=device), False
 
-    cfg = resolve_config("inpaint", PRESET[size], [f"model.size={size}"])
-    torch.manual_seed(0)
-    model = build_model("inpaint", cfg.model).to(device).eval()
-    inpainter = model.inpainter(solver_steps)
-    sources = torch.rand(runs, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    params = IterativeParams(steps=steps, size=0.25, placement="least-covered", context=context)
+
+def measure(backend: str, data: str, n: int, runs: int, params: IterativeParams, device: str, batch: int) -> dict:
+    loaded, slow = load(backend, device)
+    crops = source_dataset(data, loaded.size or 256)
+    sources = torch.stack([crops[i]["image"] for i in range(min(n, len(crops))) for _ in range(runs)])
     sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
-    with autocast_for(precision, device):
-        run_iterative(inpainter, sources[:1], [99], IterativeParams(steps=1, size=0.25, context=context))  # warm-up
-        sync()
-        wall, cpu = time.perf_counter(), time.process_time()
-        results = run_iterative(inpainter, sources, list(range(runs)), params, batch=runs)
-        sync()
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    evaluations = sum(r.evaluations for r in results) / runs
-    return {"size": size, "preset": PRESET[size], "params_M": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
-            "window": "whole" if context is None else f"{context:g}x region", "precision": precision, "device": device,
-            "runs": runs, "steps": steps, "solver_steps": solver_steps,
-            "evaluations_per_image": evaluations, "Mpixels_per_image": round(sum(r.pixels for r in results) / runs / 1e6, 2),
-            "wall_s_per_image": round(wall / runs, 2), "cpu_s_per_image": round(cpu / runs, 2),
-            "fewer_evaluations_than_reference": round(REFERENCE_EVALUATIONS / evaluations, 1),
-            "faster_than_reference_a100_cpu_s": round(REFERENCE_SECONDS / (cpu / runs), 1)}
+    run_iterative(loaded.inpainter, sources[:1], [10**6], IterativeParams(**{**params.to_dict(), "steps": 1}))  # warm-up
+    sync()
+    wall, cpu = time.perf_counter(), time.process_time()
+    results = run_iterative(loaded.inpainter, sources, list(range(len(sources))), params, batch=batch)
+    sync()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    seams = [seam_score(r.frames[0], r.image, r.regions) for r in results]
+    k = len(results)
+    return {"backend": backend, "images": k, "wall_s_per_image": round(wall / k, 2), "cpu_s_per_image": round(cpu / k, 2),
+            "evaluations_per_image": round(sum(r.evaluations for r in results) / k),
+            "Mpixels_per_image": round(sum(r.pixels for r in results) / k / 1e6, 2),
+            "seam_median": round(float(np.nanmedian(seams)), 3), "slow": slow}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="64,128,256")
-    ap.add_argument("--contexts", default="2,whole", help="comma list of window factors and/or 'whole'")
+    ap.add_argument("--data", required=True, help="DATA[:split] (default split: train)")
+    ap.add_argument("--backends", default="measles-inpaint,opencv:telea,opencv:ns,repaint:measles-inpaint")
+    ap.add_argument("--n", type=int, default=8, help="crops (the first n of the split)")
+    ap.add_argument("--slow-n", type=int, default=1, help="crops for repaint-published")
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--solver-steps", type=int, default=10)
-    ap.add_argument("--precision", default="fp32", help="comma list of fp32,bf16")
+    ap.add_argument("--params", default=None, help="JSON of IterativeParams fields (default: the first model's recorded ones)")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--json", type=Path, default=None, help="write the rows here (must not exist)")
     args = ap.parse_args()
-    import torch
-
+    if args.json is not None and args.json.exists():
+        raise SystemExit(f"{args.json} already exists")
     torch.set_num_threads(args.threads)
+    backends = args.backends.split(",")
+    if args.params is not None:
+        given = json.loads(args.params)
+    else:  # the settings the first learnt model was measured with
+        first = next((b.partition(":")[2] or b for b in backends if not b.startswith("opencv:")), None)
+        given = load_inpainter(first).run_params if first else {}
+    params = IterativeParams(**{**given, "steps": args.steps})
+    print(f"regions: {params.to_dict()}", flush=True)
     rows = []
-    for size in (int(s) for s in args.sizes.split(",")):
-        for ctx in args.contexts.split(","):
-            for precision in args.precision.split(","):
-                rows.append(measure(size, None if ctx == "whole" else float(ctx), args.runs, args.steps,
-                                    args.solver_steps, args.device, precision))
-                print(rows[-1], flush=True)
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"iterative inpainting on {args.device} ({args.threads} thread(s)); reference: "
-                        f"{REFERENCE_EVALUATIONS} evaluations, {REFERENCE_SECONDS:g} s per image on an A100")
-    columns = {"size": "px", "params_M": "params M", "window": "window", "precision": "precision",
-               "evaluations_per_image": "evals/image", "Mpixels_per_image": "Mpx/image", "wall_s_per_image": "wall s/image",
-               "cpu_s_per_image": "CPU s/image", "fewer_evaluations_than_reference": "x fewer evals",
-               "faster_than_reference_a100_cpu_s": "x vs A100 s"}
-    for header in columns.values():
-        table.add_column(header, justify="right")
+    for backend in backends:
+        n = args.slow_n if backend.startswith("repaint-published:") else args.n
+        rows.append(measure(backend, args.data, n, args.runs, params, args.device, args.batch))
+        print(json.dumps(rows[-1]), flush=True)
+    print(f"\n{args.data}, {args.device}, {args.threads} thread(s); {params.steps} steps of {params.shape} regions "
+          f"of side {params.size:g}, feather {params.feather:g} px")
+    print(f"{'backend':<34} {'images':>6} {'wall s':>7} {'CPU s':>7} {'evals':>6} {'Mpx':>6} {'seam':>6}")
     for r in rows:
-        table.add_row(*(str(r[k]) for k in columns))
-    Console(width=160).print(table)
-    results = REPO / "bench" / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    (results / "inpaint.json").write_text(json.dumps(rows, indent=2) + "\n")
+        print(f"{r['backend'][-34:]:<34} {r['images']:>6} {r['wall_s_per_image']:>7} {r['cpu_s_per_image']:>7} "
+              f"{r['evaluations_per_image']:>6} {r['Mpixels_per_image']:>6} {r['seam_median']:>6}")
+    if args.json is not None:
+        args.json.write_text(json.dumps({"params": params.to_dict(), "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from skingen.data.faces import REVIEWED, box_touches_face
 from skingen.data.manifest import read_manifest
 from skingen.data.prepare import PrepareConfig, prepare
 from skingen.data.sources import CsvColumns
@@ -41,6 +42,15 @@ def test_measles_auto_mask_prepare(measles):
     assert n["train"] > 4 * n["test"] > 0 and n["val"] > 0
     fractions = [float(r["lesion_fraction"]) for r in rows]
     assert np.median(fractions) > PrepareConfig().crop.min_lesion_fraction
+    faces = {}  # issue 19: no crop intersects a face a person drew (the built-in faces.reviewed boxes)
+    with open(REVIEWED, newline="") as fh:
+        for r in csv.DictReader(fh):
+            faces.setdefault(r["file"].rsplit("/", 1)[-1], []).append(tuple(int(r[k]) for k in ("x0", "y0", "x1", "y1")))
+    assert len(faces) == 69
+    for r in rows:
+        x0, y0, x1, y1 = map(int, r["crop_box"].split(","))
+        assert not box_touches_face((x0, y0, x1 - x0), faces.get(r["photo"], [])), r["photo"]
+    assert any(r["photo"] in faces for r in rows)  # crops away from the faces of those photos are kept
 
 
 def test_masked_pairs_crops_follow_given_masks(tmp_path):

@@ -15,7 +15,6 @@ from skingen.inpaint.iterative import Inpainter, IterativeParams, fade_in, run_i
 from skingen.inpaint.regions import Region
 from skingen.registry import build_model, load_model
 from tests.conftest import fast, tiny_config
-from tests.models.test_contract import step_context
 
 WINDOWS = ("model.window_prob=1.0", "model.region_min=0.125", "model.region_max=0.25", "model.null_prob=0.25")
 

@@ -3,62 +3,82 @@
 The photos are of ill people, often children, and many show a face. A generator trained on face crops can
 reproduce them, so by default every crop that intersects a detected face is dropped (``FaceConfig.policy``).
 
-Detectors (``FaceConfig.detector``), both offline with weights shipped inside their PyPI wheels:
+Detectors (``FaceConfig.detector``: one name, or several joined by ``+`` whose boxes are pooled), all offline
+with their weights inside their PyPI wheels and permissive licences:
 
-- ``mtcnn`` (default): MTCNN (Zhang et al. 2016) from the ``faceie`` package (NumPy; the facenet-pytorch
-  weights, MIT), run on the photo turned by -90, -45, 0, 45 and 90 degrees (ill children lie down). A face
-  counts from probability ``min_probability``. A box found on a turned photo is widened to the square that
-  holds it at any angle.
+- ``mtcnn``: MTCNN (Zhang et al. 2016) from ``facenet-pytorch`` (MIT; its P/R/O-Net weights ship in the
+  wheel). A face counts from probability ``min_probability``.
+- ``yunet``: the YuNet CNN of libfacedetection (Wu, Peng & Yu 2023; BSD-3-Clause) compiled into the
+  ``yuface`` wheel. A face counts from confidence ``min_confidence``.
 - ``haar``: OpenCV's frontal-face cascade plus its profile cascade on the photo and its mirror (the profile
   cascade knows one direction), from ``cv2.data.haarcascades``; a face counts from ``min_neighbors`` agreeing
   hits. On the measles photos it mistakes rash for faces and misses half of them (``bench/faces.py``).
 
-Photos are shrunk so their long side is at most ``max_side`` px (cost grows with the pixel count), and every
-box grows by ``margin`` of its side on each side: the detectors' boxes hold eyes to mouth, not the forehead,
-chin or ears. Detections are remembered per decoded photo within a process (a photo prepared twice, e.g. at
-another crop size, is searched once). ``marked``: a CSV of photos a person marked as showing a face; they
-are skipped whatever the detector says (the detector misses faces: use it for data that must hold none).
-How well each works on the measles photos (precision, recall, crops lost per policy): ``bench/faces.py``.
+Each detector runs on the photo turned by every angle in ``angles`` (ill children lie down; the CNNs find
+upright faces); a box found on a turned photo maps back as the upright box around its four corners. Photos are
+shrunk so their long side is at most ``max_side`` px (cost grows with the pixel count), and every box (in photo
+pixels) grows by ``margin`` of its longer side on each side: the detectors' boxes hold eyes to mouth, not the
+forehead, chin, ears or hair. Detections are remembered per decoded photo within a process (a photo prepared
+twice is searched once). ``marked``: a CSV of photos a person marked as showing a face; they are skipped
+whatever the detector says.
+
+No detector finds every face: on the measles photos the misses are chins and mouths at a photo's edge, mouth
+close-ups and atlas babies lying sideways (``bench/faces.py``). ``reviewed``: face boxes a person drew on known
+photos, found by the SHA-256 of the decoded pixels (a renamed copy matches, a re-encoded or resized one does
+not); their crops are dropped like those of detected faces. The built-in list (``REVIEWED``) holds every face
+on the 69 measles photos of ``../shared/data/exanthem/viral_rash_measles`` that show one. How well each setting
+works on those photos (precision, recall, crops lost per policy, marked faces left in the crops):
+``bench/faces.py``.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from skingen.data.crops import Box
+from skingen.data.neardup import pixel_sha256
 from skingen.errors import SkingenError
 
 POLICIES = ("keep", "drop-crops", "drop-photos")
-DETECTORS = ("mtcnn", "haar")
+REVIEWED = Path(__file__).with_name("reviewed_faces.csv")  # file, pixel_sha256, x0, y0, x1, y1 (photo pixels)
+DETECTORS = ("mtcnn", "yunet", "haar")
 
 
 @dataclass(frozen=True)
 class FaceConfig:
     policy: str = "drop-crops"  # keep | drop-crops (crops touching a face) | drop-photos (photos with a face)
-    detector: str = "mtcnn"  # mtcnn | haar (module docstring)
+    detector: str = "mtcnn+yunet"  # mtcnn | yunet | haar, or several joined by '+' (module docstring)
+    angles: tuple[float, ...] = (0, 90, -90)  # degrees (counter-clockwise) the photo is turned
     max_side: int = 480  # photos are searched at this long side at most
-    min_probability: float = 0.7  # mtcnn: a face from this probability on (faceie's own output threshold)
+    min_probability: float = 0.9  # mtcnn: a face from this probability on
+    min_confidence: float = 0.7  # yunet: a face from this confidence on (0..1)
     min_neighbors: int = 5  # haar: cascade hits that must agree (higher: fewer false faces, more missed)
     min_face: float = 0.08  # haar: smallest face side searched, as a fraction of the photo's short side
-    margin: float = 0.25  # each detected box grows by this fraction of its side on every side
+    margin: float = 0.25  # each detected box grows by this fraction of its longer side on every side
     marked: str = ""  # CSV (file, face) of photos a person marked: face = yes / partial skips the photo
+    reviewed: str = "builtin"  # face boxes a person drew, by pixel hash: builtin (REVIEWED), a CSV path, or "" (off)
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
             raise SkingenError(f"faces policy must be one of {', '.join(POLICIES)}, got '{self.policy}'")
-        if self.detector not in DETECTORS:
-            raise SkingenError(f"face detector must be one of {', '.join(DETECTORS)}, got '{self.detector}'")
+        names = self.detector.split("+")
+        if not all(n in DETECTORS for n in names) or len(set(names)) != len(names):
+            raise SkingenError(f"face detector must be one of {', '.join(DETECTORS)} or several joined by '+' "
+                               f"(e.g. mtcnn+yunet), got '{self.detector}'")
+        if not self.angles:
+            raise SkingenError("faces.angles needs at least one angle (0 = the photo as it is)")
 
 
 @dataclass(frozen=True)
 class Detection:
     box: tuple[int, int, int, int]  # (x0, y0, x1, y1) in photo pixels, margin included, clipped to the photo
-    score: float  # mtcnn: probability; haar: hits merged into the box
-    kind: str  # "mtcnn", "frontal" or "profile"
+    score: float  # mtcnn: probability; yunet: confidence 0..1; haar: hits merged into the box
+    kind: str  # "mtcnn", "yunet", "frontal" or "profile"
+    angle: float = 0.0  # the turn of the photo it was found on
 
 
 @lru_cache(maxsize=None)
@@ -73,6 +93,17 @@ def _cascade(name: str):
     return cascade
 
 
+@lru_cache(maxsize=1)
+def _mtcnn_model():
+    try:
+        from facenet_pytorch import MTCNN
+    except ImportError:
+        raise SkingenError("the mtcnn face detector needs the facenet-pytorch package (pip install "
+                           "'facenet-pytorch>=2.5.3,<2.6'), or pick another: --set faces.detector=haar") from None
+    # stage thresholds below the defaults (0.6, 0.7, 0.7): scores are thresholded afterwards (min_probability)
+    return MTCNN(keep_all=True, thresholds=[0.5, 0.6, 0.5], min_face_size=20, post_process=False, device="cpu")
+
+
 def _shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     from PIL import Image
 
@@ -84,10 +115,29 @@ def _shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return image, scale
 
 
-def _haar(small: np.ndarray, cfg: FaceConfig) -> list[tuple[float, float, float, float, float, str]]:
+def _turned(image: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` turned by ``angle`` degrees counter-clockwise on a canvas that holds all of it, and the 2x3
+    affine map from the turned image's pixels back to ``image``'s."""
     import cv2
 
-    gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
+    h, w = image.shape[:2]
+    # OpenCV maps pixel centres (pixel i sits at i): turn about the centre of the pixel grid, (w-1)/2
+    m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, 1.0)
+    c, s = abs(m[0, 0]), abs(m[0, 1])
+    tw, th = int(np.ceil(h * s + w * c - 1e-6)), int(np.ceil(h * c + w * s - 1e-6))
+    m[0, 2] += (tw - 1) / 2 - (w - 1) / 2
+    m[1, 2] += (th - 1) / 2 - (h - 1) / 2
+    turned = cv2.warpAffine(image, m, (tw, th), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return turned, cv2.invertAffineTransform(m)
+
+
+Raw = tuple[float, float, float, float, float, str]  # x0, y0, x1, y1 (exclusive), score, kind
+
+
+def _haar(rgb: np.ndarray, cfg: FaceConfig) -> list[Raw]:
+    import cv2
+
+    gray = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
     gh, gw = gray.shape
     min_px = max(20, int(cfg.min_face * min(gh, gw)))
     out = []
@@ -102,54 +152,110 @@ def _haar(small: np.ndarray, cfg: FaceConfig) -> list[tuple[float, float, float,
     return out
 
 
-def _mtcnn(small: np.ndarray) -> list[tuple[float, float, float, float, float, str]]:
+def _mtcnn(rgb: np.ndarray) -> list[Raw]:
+    import torch
     from PIL import Image
 
+    with torch.inference_mode():
+        boxes, probs = _mtcnn_model().detect(Image.fromarray(rgb))
+    if boxes is None:
+        return []
+    return [(float(x0), float(y0), float(x1) + 1, float(y1) + 1, float(p), "mtcnn")
+            for (x0, y0, x1, y1), p in zip(boxes, probs)]
+
+
+def _yunet(rgb: np.ndarray) -> list[Raw]:
     try:
-        from faceie.mtcnn import detect_faces as mtcnn_faces
+        from yuface import c_detect
     except ImportError:
-        raise SkingenError("the mtcnn face detector needs the faceie package (pip install faceie), or use "
-                           "--set faces.detector=haar") from None
-    found = mtcnn_faces(Image.fromarray(small), extract_images=None)
-    out = []
-    for (x0, y0, x1, y1), p, angle in zip(found.bounding_boxes, found.probabilities, found.angles):
-        if abs(float(angle)) > 1e-6:  # found on a turned photo: the square that holds the box at any angle
-            cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) * 2 ** 0.5 / 2
-            x0, y0, x1, y1 = cx - half, cy - half, cx + half, cy + half
-        out.append((float(x0), float(y0), float(x1) + 1, float(y1) + 1, float(p), "mtcnn"))
-    return out
+        raise SkingenError("the yunet face detector needs the yuface package (pip install 'yuface>=2023.5'; "
+                           "wheels for Linux/x86-64, Python 3.10-3.11), or pick another: "
+                           "--set faces.detector=mtcnn") from None
+    found = np.asarray(c_detect(np.ascontiguousarray(rgb[:, :, ::-1])), dtype=np.float64)  # BGR in
+    if found.ndim != 2 or not len(found):
+        return []
+    # rows: confidence 0..100, box x, y, w, h, then landmarks
+    return [(r[1], r[2], r[1] + r[3], r[2] + r[4], r[0] / 100, "yunet") for r in found]
+
+
+def _find(rgb: np.ndarray, name: str, cfg: FaceConfig) -> list[Raw]:
+    return {"mtcnn": _mtcnn, "yunet": _yunet}[name](rgb) if name != "haar" else _haar(rgb, cfg)
 
 
 _MEMO: dict[tuple[str, FaceConfig], list[Detection]] = {}
 
 
 def raw_detections(image: np.ndarray, cfg: FaceConfig = FaceConfig()) -> list[Detection]:
-    """Every box the detector finds in ``image`` (``uint8 [H,W,3]`` RGB), before the score threshold
-    (``bench/faces.py`` sweeps it in one pass). Deterministic."""
-    key = (hashlib.sha256(image.tobytes() + str(image.shape).encode()).hexdigest(), cfg)
+    """Every box the detectors find in ``image`` (``uint8 [H,W,3]`` RGB) on each turn, before the score
+    thresholds (``bench/faces.py`` sweeps them in one pass). Deterministic."""
+    key = (pixel_sha256(image),
+           FaceConfig(detector=cfg.detector, angles=cfg.angles, max_side=cfg.max_side, min_face=cfg.min_face,
+                      margin=cfg.margin))
     if key in _MEMO:
         return _MEMO[key]
     h, w = image.shape[:2]
     small, scale = _shrink(image, cfg.max_side)
     out = []
-    for x0, y0, x1, y1, score, kind in (_mtcnn(small) if cfg.detector == "mtcnn" else _haar(small, cfg)):
-        m = cfg.margin * max(x1 - x0, y1 - y0)
-        box = (max(0, int((x0 - m) / scale)), max(0, int((y0 - m) / scale)),
-               min(w, int(np.ceil((x1 + m) / scale))), min(h, int(np.ceil((y1 + m) / scale))))
-        out.append(Detection(box, score, kind))
+    for angle in cfg.angles:
+        turned, back = _turned(small, angle) if angle % 360 else (small, None)
+        for name in cfg.detector.split("+"):
+            for x0, y0, x1, y1, score, kind in _find(turned, name, cfg):
+                corners = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]])
+                if back is not None:  # box edges -> pixel centres, back to the photo, -> edges
+                    corners = (corners - 0.5) @ back[:, :2].T + back[:, 2] + 0.5
+                lo, hi = corners.min(0) / scale, corners.max(0) / scale
+                box = grown((lo[0], lo[1], hi[0], hi[1]), cfg.margin, w, h)
+                if box[0] < box[2] and box[1] < box[3]:
+                    out.append(Detection(box, float(score), kind, float(angle)))
     if len(_MEMO) > 4096:
         _MEMO.clear()
     _MEMO[key] = out
     return out
 
 
+def grown(box: tuple[float, float, float, float], margin: float, w: int, h: int) -> tuple[int, int, int, int]:
+    """``box`` ``(x0, y0, x1, y1)`` grown by ``margin`` of its longer side on every side, rounded outwards and
+    clipped to a ``w`` x ``h`` photo."""
+    x0, y0, x1, y1 = box
+    m = margin * max(x1 - x0, y1 - y0)
+    return (max(0, int(np.floor(x0 - m))), max(0, int(np.floor(y0 - m))),
+            min(w, int(np.ceil(x1 + m))), min(h, int(np.ceil(y1 + m))))
+
+
+@lru_cache(maxsize=8)
+def _reviewed(path: str) -> dict[str, list[tuple[int, int, int, int]]]:
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise SkingenError(f"reviewed faces {path}: {exc.strerror or exc}") from None
+    out: dict[str, list] = {}
+    try:
+        for r in rows:
+            out.setdefault(r["pixel_sha256"].strip(), []).append(tuple(int(r[k]) for k in ("x0", "y0", "x1", "y1")))
+    except (KeyError, ValueError, TypeError):
+        raise SkingenError(f"reviewed faces {path}: needs the columns pixel_sha256, x0, y0, x1, y1 (integers)") from None
+    return out
+
+
+def reviewed_faces(sha: str, cfg: FaceConfig = FaceConfig()) -> list[tuple[int, int, int, int]]:
+    """Face boxes ``(x0, y0, x1, y1)`` a person drew on the photo whose :func:`pixel_sha256` is ``sha``
+    (``cfg.reviewed``: "builtin" = ``REVIEWED``, a CSV path, or "" for none)."""
+    if not cfg.reviewed:
+        return []
+    return list(_reviewed(str(REVIEWED if cfg.reviewed == "builtin" else cfg.reviewed)).get(sha, []))
+
+
 def is_face(d: Detection, cfg: FaceConfig) -> bool:
-    return d.score >= (cfg.min_probability if d.kind == "mtcnn" else cfg.min_neighbors)
+    limit = {"mtcnn": cfg.min_probability, "yunet": cfg.min_confidence}.get(d.kind, cfg.min_neighbors)
+    return d.score >= limit
 
 
 def detect_faces(image: np.ndarray, cfg: FaceConfig = FaceConfig()) -> list[tuple[int, int, int, int]]:
-    """Face boxes ``(x0, y0, x1, y1)`` in the pixels of ``image`` (``uint8 [H,W,3]`` RGB), margin included
-    and clipped to the image."""
+    """Face boxes ``(x0, y0, x1, y1)`` (x1, y1 exclusive) in the pixels of ``image`` (``uint8 [H,W,3]`` RGB),
+    margin included and clipped to the image."""
     return [d.box for d in raw_detections(image, cfg) if is_face(d, cfg)]
 
 

@@ -17,6 +17,11 @@ NEAR_DUP_BITS = 10  # perceptual-hash Hamming distance (of 64 bits)
 NEAR_DUP_MAD = 16.0  # mean abs difference of 16x16 RGB thumbnails, 0..255
 
 
+def pixel_sha256(image: np.ndarray) -> str:
+    """SHA-256 of a decoded photo's pixels and shape: its identity whatever its file name or format."""
+    return hashlib.sha256(image.tobytes() + str(image.shape).encode()).hexdigest()
+
+
 def fingerprint(image: np.ndarray) -> tuple[str, int, np.ndarray]:
     """``uint8 [H,W,3]`` -> (sha256 of the pixels and shape, 64-bit pHash, ``int16 [16,16,3]`` thumbnail)."""
     import imagehash
@@ -25,7 +30,7 @@ def fingerprint(image: np.ndarray) -> tuple[str, int, np.ndarray]:
     im = Image.fromarray(image)
     ph = int(str(imagehash.phash(im)), 16)
     thumb = np.asarray(im.resize((16, 16), Image.BOX), dtype=np.int16)
-    return hashlib.sha256(image.tobytes() + str(image.shape).encode()).hexdigest(), ph, thumb
+    return pixel_sha256(image), ph, thumb
 
 
 def _bits(phashes: np.ndarray) -> np.ndarray:

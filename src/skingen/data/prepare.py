@@ -53,7 +53,7 @@ from skingen.data.manifest import SPLITS, read_manifest, write_manifest
 from skingen.data.neardup import NEAR_DUP_BITS, NEAR_DUP_MAD
 from skingen.data.neardup import fingerprint as _fingerprint
 from skingen.data.neardup import near_duplicate_pairs as _near_duplicate_pairs
-from skingen.data.faces import FaceConfig, box_touches_face, detect_faces, marked_photos
+from skingen.data.faces import FaceConfig, box_touches_face, detect_faces, marked_photos, reviewed_faces
 from skingen.data.masks import AutoMaskConfig, auto_lesion_mask, coloured_mask, resize_mask, skin_mask
 from skingen.data.sources import CsvColumns, Photo, Skipped, discover, printable
 from skingen.errors import SkingenError
@@ -145,15 +145,20 @@ def _process(index: int, photo: Photo, cfg: PrepareConfig, staging: Path) -> _Ph
             res.skip = f"marked as showing a face in {cfg.faces.marked}"
             return res
         faces = detect_faces(image, cfg.faces) if cfg.faces.policy != "keep" else []
-        res.faces = len(faces)
-        if faces and cfg.faces.policy == "drop-photos":
-            res.skip = f"shows a face ({len(faces)} detected; faces policy drop-photos)"
+        drawn = reviewed_faces(res.pixel_sha, cfg.faces) if cfg.faces.policy != "keep" else []
+        res.faces = len(faces) + len(drawn)
+        if res.faces and cfg.faces.policy == "drop-photos":
+            res.skip = (f"shows a face ({len(faces)} detected, {len(drawn)} marked by a person; "
+                        "faces policy drop-photos)")
             return res
         stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in photo.path.stem)[:40]
         for k, ((x0, y0, s), _) in enumerate(boxes):
-            if box_touches_face((x0, y0, s), faces):  # never let a face into the crops (skingen.data.faces)
+            # never let a face into the crops (skingen.data.faces)
+            touched = next((what for found, what in ((faces, "a detected face"), (drawn, "a face marked by a person "
+                            "(faces.reviewed)")) if box_touches_face((x0, y0, s), found)), None)
+            if touched:
                 res.dropped.append("face")
-                res.notes.append(f"crop {x0},{y0},{x0 + s},{y0 + s} dropped: it intersects a detected face")
+                res.notes.append(f"crop {x0},{y0},{x0 + s},{y0 + s} dropped: it intersects {touched}")
                 continue
             crop = resize_image(image[y0:y0 + s, x0:x0 + s], cfg.size, "lanczos")
             problem = quality_problem(crop, cfg.quality)
@@ -273,6 +278,7 @@ def prepare(src: str | Path, out: str | Path, cfg: PrepareConfig = PrepareConfig
     _check_paths(src, out, masks_p)
     if cfg.faces.marked:
         marked_photos(cfg.faces.marked)  # a bad list is one error up front, not a reason per photo
+    reviewed_faces("", cfg.faces)  # likewise a bad faces.reviewed CSV
     photos, skipped = discover(src, masks_p, label, columns, root)
     unmatched = 0
     if splits_from is not None:
@@ -384,7 +390,8 @@ def _finish(photos: list[Photo], results: list[_PhotoResult], skipped: list[Skip
         "photos_found": len(photos), "photos_used": len(used), "groups": len(groups), "crops": crops,
         "skipped": len(skipped), "dropped_crops": dict(dropped), "env": environment_info(),
         "split_column_conflicts": conflicts,
-        "faces": {"policy": cfg.faces.policy, "photos_with_faces": sum(r.faces > 0 for r in results),
+        "faces": {"policy": cfg.faces.policy, "detector": cfg.faces.detector, "reviewed": cfg.faces.reviewed,
+                  "photos_with_faces": sum(r.faces > 0 for r in results),
                   "crops_dropped": dropped.get("face", 0),
                   "photos_dropped": sum(r.faces > 0 and r.skip is not None and r.skip.startswith("shows a face")
                                         for r in results),

@@ -114,6 +114,9 @@ def place(counts: torch.Tensor, side: int, placement: str, rand: Rand, cap: int 
     """Top-left corner for a ``side`` px square on an image whose pixels were repainted ``counts`` times
     (int ``[H,W]``), or None when the repeat ``cap`` leaves no room."""
     check_choice("placement", placement, PLACEMENTS)
+    if placement == "random" and cap is None:  # every corner is allowed: what _pick draws, without the integral image
+        rows, cols = counts.shape[0] - side + 1, counts.shape[1] - side + 1
+        return divmod(min(int(float(rand(1)[0]) * rows * cols), rows * cols - 1), cols)
     c = counts.double()
     # square sums for every top-left corner from the integral image: O(H·W) whatever the side
     s = torch.nn.functional.pad(c.cumsum(0).cumsum(1), (1, 0, 1, 0))

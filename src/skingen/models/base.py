@@ -110,6 +110,8 @@ class GenerativeModel(nn.Module):
     sample_options: ClassVar[frozenset[str]] = frozenset()
     #: attribute name of the sub-module whose weights get an EMA copy (used for sampling)
     ema_module_name: ClassVar[str] = "generator"
+    #: the image fields of a data item that :meth:`train_step` and :meth:`condition_from_batch` read
+    batch_fields: ClassVar[frozenset[str]] = frozenset({"image", "lesion", "coloured"})
 
     def __init__(self, config: Any):
         super().__init__()

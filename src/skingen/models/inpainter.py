@@ -51,6 +51,7 @@ class InpaintModel(UNetDiffusionModel):
     description = "inpainting diffusion UNet (noisy image + source·keep + keep) for iterative inpainting"
     supports = frozenset({"source", "keep"})
     sample_options = frozenset({"solver_steps"})
+    batch_fields = frozenset({"image"})
 
     def __init__(self, config: InpaintConfig):
         super().__init__(config)

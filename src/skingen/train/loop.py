@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -118,10 +119,11 @@ class EpochBatches(torch.utils.data.Sampler):
         return 2**62
 
 
-def _collate(items: list[dict]) -> dict[str, Any]:
+def _collate(items: list[dict], fields: frozenset[str] = frozenset({"image", "lesion", "coloured"})) -> dict[str, Any]:
+    """A batch of the image ``fields`` a model trains on (stacking the ones it ignores costs a 256 px run dearly)."""
     out: dict[str, Any] = {"id": [it["id"] for it in items], "label": torch.tensor([it["label"] for it in items])}
     for k in ("image", "lesion", "coloured"):
-        if k in items[0]:
+        if k in items[0] and k in fields:
             out[k] = torch.stack([it[k] for it in items])
     return out
 
@@ -241,11 +243,12 @@ def _fit(run_dir: Path | None, family: str, data: Path, cfg: Any, ckpt: dict[str
 
     if tc.cache:
         dataset = InMemoryDataset(dataset)
-    preview = _collate([dataset[i] for i in range(min(tc.grid, len(dataset)))])
+    collate = partial(_collate, fields=model.batch_fields)
+    preview = collate([dataset[i] for i in range(min(tc.grid, len(dataset)))])
     preview = {k: v.to(device) if torch.is_tensor(v) else v for k, v in preview.items()}
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=EpochBatches(len(dataset), tc.batch, tc.seed, start=step * world),
-        num_workers=tc.workers, collate_fn=_collate, generator=torch.Generator().manual_seed(tc.seed),
+        num_workers=tc.workers, collate_fn=collate, generator=torch.Generator().manual_seed(tc.seed),
         # page-locked batches let the host-to-GPU copy overlap compute; workers kept alive between epochs
         pin_memory=device.type == "cuda", persistent_workers=tc.workers > 0)
     loader = accelerator.prepare(loader)
