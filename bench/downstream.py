@@ -71,7 +71,8 @@ def main() -> None:
                 else:
                     trained = train_classifier(split["train"].x, split["train"].y, split["val"].x, split["val"].y,
                                                labels, cfg, seed)
-                    p, seen, val_ba = predict(trained.model, split["test"].x), trained.best_images, trained.val_balanced_accuracy
+                    p, seen, val_ba = (predict(trained.model, split["test"].x, tta=bool(cfg.tta)), trained.best_images,
+                                      trained.val_balanced_accuracy)
                 seconds = time.perf_counter() - t0
                 test = metric_values(split["test"].y.numpy(), p)
                 out.append({"classifier": arch, "size": size, "seed": seed, "train_images": len(split["train"].y),
