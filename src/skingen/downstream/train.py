@@ -57,10 +57,11 @@ RECIPES = {
     "scratch": {"size": 64, "images": 8000, "lr": 2e-3, "backbone_lr": 2e-3, "weight_decay": 1e-4, "eval_every": 1000,
                 "label_smoothing": 0.0, "patience": 0, "warmup": 0.15, "freeze": 0, "probe_init": False,
                 "bn_stats": "train", "select": "val", "schedule": "cosine", "dihedral": False, "tta": False},
-    "fine-tune": {"size": 128, "images": 4000, "lr": 5e-4, "backbone_lr": 1e-4, "weight_decay": 1e-2, "eval_every": 400,
-                  "label_smoothing": 0.1, "patience": 6, "warmup": 0.1, "freeze": 11,
-                  "probe_init": True, "bn_stats": "frozen", "select": "val", "schedule": "cosine",
-                  "dihedral": False, "tta": False},
+    # chosen once by grouped 5-fold CV on mc3-128's train split (module docstring), never on test
+    "fine-tune": {"size": 128, "images": 4640, "lr": 5e-4, "backbone_lr": 1e-4, "weight_decay": 1e-2, "eval_every": 400,
+                  "label_smoothing": 0.1, "patience": 0, "warmup": 0.15, "freeze": 11,
+                  "probe_init": True, "bn_stats": "frozen", "select": "last", "schedule": "constant",
+                  "dihedral": True, "tta": True},
     "probe": {"size": 128},  # the rest of a probe's recipe is in skingen.downstream.probe
 }
 
