@@ -1,35 +1,47 @@
 """Train one classifier on in-memory images and predict class probabilities.
 
 Every arm of the study gets the same budget of training images seen (``images``), so adding synthetic
-images changes *what* the classifier sees, not *how much* it trains. The model kept is the one with the
-best balanced accuracy on the real validation split (ties: lower val loss), checked every ``eval_every``
-images; with ``patience`` > 0 training stops after that many checks without a better one.
+images changes *what* the classifier sees, not *how much* it trains. With ``select='val'`` the model kept
+is the one with the best balanced accuracy on the real validation split (ties: lower val loss), checked
+every ``eval_every`` images; with ``patience`` > 0 training stops after that many checks without a better
+one. With ``select='last'`` the whole budget is trained and the last weights are kept.
 
 Recipes (:data:`RECIPES`; a ``None`` field of :class:`TrainConfig` takes its architecture's value):
-AdamW with a one-cycle schedule (linear warm-up over ``warmup`` of the steps, then cosine annealing) for
-all. From scratch (``small-cnn``, ``resnet18`` without weights): one learning rate, no label smoothing,
-no early stopping. Fine-tuning (``efficientnet-lite0``; ``resnet18`` with ImageNet weights): the new head
-at ``lr``, the pretrained backbone at ``backbone_lr`` (5x lower, so the ImageNet features are adapted,
-not overwritten), label smoothing 0.1, decoupled weight decay 0.01, early stopping after 6 checks
-without improvement, ~10 epochs of the full 3-class train split as the budget, and batch norm frozen
-(``bn_stats='frozen'``: the ImageNet running statistics in training too; its scale and shift still train).
-With TF's slow BN momentum (0.01) a short fine-tune would otherwise train on batch statistics while
-evaluating on running statistics that have barely moved, and the probe-initialised head would see other
-features in training than it was fitted on. EfficientNet-Lite0 keeps
-its stem and first 11 MBConv blocks (stages 1-5, up to 1/16 of the input side) frozen with ImageNet batch
-statistics and trains stages 6-7, the head convolution and the head (79% of the parameters): the frozen
-layers are the high-resolution ones, ~90% of the CPU time of a forward pass at 128 px, so their output is
-computed once per training image (or once per augmented draw, without gradients) and a fine-tune costs
-about a tenth of a full one, what a busy CPU can afford for a study with seeds and fractions.
+AdamW, linear warm-up over ``warmup`` of the steps, then cosine annealing or (``schedule='constant'``) a
+constant learning rate. From scratch (``small-cnn``, ``resnet18`` without weights): one learning rate,
+cosine, no label smoothing, no early stopping, best on val.
+
+Fine-tuning (``efficientnet-lite0``; ``resnet18`` with ImageNet weights): the new head at ``lr``, the
+pretrained backbone at ``backbone_lr`` (5x lower, so the ImageNet features are adapted, not overwritten),
+label smoothing 0.1, decoupled weight decay 0.01, batch norm frozen (``bn_stats='frozen'``: the ImageNet
+running statistics in training too; its scale and shift still train: with TF's slow BN momentum (0.01) a
+short fine-tune would otherwise train on batch statistics while evaluating on running statistics that have
+barely moved, and the probe-initialised head would see other features in training than it was fitted on).
+EfficientNet-Lite0 keeps its stem and first 11 MBConv blocks (stages 1-5, up to 1/16 of the input side)
+frozen and trains stages 6-7, the head convolution and the head (79% of the parameters): the frozen layers
+are the high-resolution ones, ~90% of the CPU time of a forward pass at 128 px, so their output is computed
+once per training view (without gradients) and a fine-tune costs about a tenth of a full one.
 The new head starts from a linear probe (``probe_init``; "LP-FT", Kumar et al. 2022): a logistic regression
 on the pretrained features of the training images, C chosen on val (:func:`skingen.downstream.probe.train_probe`),
 folded into the head. A random head sends large random gradients into the backbone during the first
 steps and distorts the features it is meant to reuse; starting from the probe, the fine-tune begins where a
-probe ends, and that starting point is the first candidate of the model selection.
+probe ends.
+
+The views (``dihedral``): every training image is seen as one of its 8 right-angle rotations / mirror
+images (:func:`dihedral`, drawn per image and step; a skin crop has no up or left), and ``tta`` predicts
+with the mean probability over the 8. How long to train and which weights to keep were chosen once, by
+grouped (``source_id``) stratified 5-fold cross-validation on the 387 training crops of the 3-class
+measles / chickenpox / monkeypox task (out-of-fold balanced accuracy; the 48 val images are too few to rank
+checkpoints: with ``select='val'`` every seed kept the probe-initialised start). Out-of-fold balanced
+accuracy after 0 / 4 / 8 / 12 / 16 / 24 epochs at a constant learning rate: 0.857 / 0.874 / 0.875 / 0.883 /
+0.890 / 0.882, with TTA 0.829 / 0.895 / 0.885 / 0.902 / 0.893 / 0.903; hence 12 epochs of the full train
+split (4640 images seen), the last weights, TTA on.
 
 Classical augmentation (``classical=True``) is the torchvision ``transforms.v2`` baseline: random
 rotation (±20°), random resized crop (scale 0.6-1), horizontal and vertical flips, colour jitter
-(brightness/contrast/saturation 0.2, hue 0.02), drawn per image.
+(brightness/contrast/saturation 0.2, hue 0.02). Drawn per image and step when the whole network trains;
+with a frozen prefix, ``views`` draws per image (seeded by its pixels, as for the probes:
+:func:`skingen.downstream.probe.augmented_view`) whose prefix outputs are computed once.
 
 Determinism: with one ``seed`` the batch order (a seeded generator) and every random transform (the
 global torch generator, seeded inside a forked RNG state so callers' state is untouched) are fixed, so a
