@@ -232,13 +232,18 @@ def _write_report(result: StudyResult, cfg: StudyConfig, out: Path, data: str | 
     checks = "; ".join(f"{s.name}: generator training data {s.generator_check}" for s in result.synthetic)
     budget = ("features extracted once per image (cached); classical arms train on "
               f"{cfg.train.views} augmented views per image" if probe else
+              f"{cfg.train.images} training images seen per run (the same for every arm), last weights kept"
+              + (", predictions averaged over 8 rotations / mirror images" if cfg.train.tta else "")
+              if cfg.train.select == "last" else
               f"at most {cfg.train.images} training images seen per run (the same cap for every arm)")
+    selection = ("C" if probe else "the probe-initialised head's C" if cfg.train.select == "last" and
+                 cfg.train.probe_init else "the kept checkpoint" if cfg.train.select != "last" else "nothing")
     sections = [
         ("Balanced accuracy vs real data", "Test balanced accuracy (mean over seeds) against the fraction of the real "
          "training data each arm had; bands are 95% bootstrap intervals (test images and seeds resampled).", lead),
         ("Setup", f"{len(result.labels)} classes ({', '.join(result.labels)}); {len(result.test.y)} real test images; "
-         f"{cfg.seeds} seed(s) per arm and fraction; classifier {detector}, {budget}; model selection on the real "
-         f"val split. {checks}", None),
+         f"{cfg.seeds} seed(s) per arm and fraction; classifier {detector}, {budget}; chosen on the real val split: "
+         f"{selection}. {checks}", None),
         ("Metrics", "Seed-averaged test metrics; bars and brackets are 95% percentile-bootstrap intervals over test "
          "images and seeds. Δ = the arm minus real-only on the same resamples (paired): an interval excluding 0 "
          "is a difference this study can see.", figure),
