@@ -3,8 +3,8 @@
 Usage: python bench/downstream.py --data PREPARED [--sizes 64,128] [--classifiers efficientnet-lite0,probe:efficientnet-lite0,probe:inception]
                                   [--seeds 1] [--threads 1] [--cache-dir DIR]
 One real-only classifier per (classifier, size, seed) on the data's full train split, model selection on its val
-split, test balanced accuracy on its test split. Fine-tune: the recipe of ``skingen.downstream.train`` (budget cap,
-early stopping; ``images`` = how many training images it saw until the kept weights). Probe: feature extraction
+split, test balanced accuracy on its test split. Fine-tune: the recipe of ``skingen.downstream.train`` (fixed
+budget, last weights, test-time averaging over 8 rotations / mirror images; ``images`` = training images seen). Probe: feature extraction
 (once per image, then cached; timed cold into a fresh cache) and the logistic-regression fits (timed per
 classifier). Prints a table and writes bench/results/downstream.json. Timings on a shared machine vary with its
 load; the 1-minute load average is recorded with each row.
