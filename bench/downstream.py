@@ -3,8 +3,8 @@
 Usage: python bench/downstream.py --data PREPARED [--sizes 64,128] [--classifiers efficientnet-lite0,probe:efficientnet-lite0,probe:inception]
                                   [--seeds 1] [--threads 1] [--cache-dir DIR]
 One real-only classifier per (classifier, size, seed) on the data's full train split, model selection on its val
-split, test balanced accuracy on its test split. Fine-tune: the recipe of ``skingen.downstream.train`` (budget cap,
-early stopping; ``images`` = how many training images it saw until the kept weights). Probe: feature extraction
+split, test balanced accuracy on its test split. Fine-tune: the recipe of ``skingen.downstream.train`` (fixed
+budget, last weights, test-time averaging over 8 rotations / mirror images; ``images`` = training images seen). Probe: feature extraction
 (once per image, then cached; timed cold into a fresh cache) and the logistic-regression fits (timed per
 classifier). Prints a table and writes bench/results/downstream.json. Timings on a shared machine vary with its
 load; the 1-minute load average is recorded with each row.
@@ -71,7 +71,8 @@ def main() -> None:
                 else:
                     trained = train_classifier(split["train"].x, split["train"].y, split["val"].x, split["val"].y,
                                                labels, cfg, seed)
-                    p, seen, val_ba = predict(trained.model, split["test"].x), trained.best_images, trained.val_balanced_accuracy
+                    p, seen, val_ba = (predict(trained.model, split["test"].x, tta=bool(cfg.tta)), trained.best_images,
+                                      trained.val_balanced_accuracy)
                 seconds = time.perf_counter() - t0
                 test = metric_values(split["test"].y.numpy(), p)
                 out.append({"classifier": arch, "size": size, "seed": seed, "train_images": len(split["train"].y),

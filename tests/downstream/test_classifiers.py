@@ -27,9 +27,10 @@ def test_resnet18_loads_a_local_state_dict_and_round_trips(tmp_path):
 
 def test_finetuning_efficientnet_improves_val_accuracy_over_the_initial_network(tmp_path):
     """A tiny 3-class task (planted colour squares, 64 px): the ImageNet network with its new, untrained head is
-    near chance on val; fine-tuning (frozen stages 1-5, AdamW, warm-up + cosine, label smoothing; no probe
-    initialisation, so the gain is the fine-tune's own; learning rates 10x the recipe's for a 24-step schedule)
-    gets it right, and the checkpoint round-trips into a 1280-d feature extractor."""
+    near chance on val; fine-tuning (the recipe: frozen stages 1-5, AdamW, warm-up then constant, label
+    smoothing, rotated / mirrored views, last weights, TTA; but no probe initialisation, so the gain is the
+    fine-tune's own, and learning rates 10x the recipe's for a 24-step schedule) gets it right, and the
+    checkpoint round-trips into a 1280-d feature extractor."""
     import numpy as np
 
     from skingen.data.manifest import read_manifest
@@ -47,12 +48,13 @@ def test_finetuning_efficientnet_improves_val_accuracy_over_the_initial_network(
     train, val = (load_images(data, [r for r in rows if r["split"] == s], labels, 64) for s in ("train", "val"))
     cfg = TrainConfig(arch="efficientnet-lite0", size=64, images=384, batch=16, eval_every=96, probe_init=False,
                       lr=5e-3, backbone_lr=1e-3)
-    assert cfg.resolved().freeze == 11 and cfg.resolved().label_smoothing == 0.1
+    recipe = cfg.resolved()
+    assert recipe.freeze == 11 and recipe.label_smoothing == 0.1 and recipe.select == "last" and recipe.tta
     torch.manual_seed(0)
     initial = build_classifier(ClassifierSpec("efficientnet-lite0", labels, 64))
-    before = balanced_accuracy(val.y.numpy(), predict(initial, val.x).argmax(1), 3)[0]
+    before = balanced_accuracy(val.y.numpy(), predict(initial, val.x, tta=True).argmax(1), 3)[0]
     trained = train_classifier(train.x, train.y, val.x, val.y, labels, cfg, seed=0)
-    after = balanced_accuracy(val.y.numpy(), predict(trained.model, val.x).argmax(1), 3)[0]
+    after = balanced_accuracy(val.y.numpy(), predict(trained.model, val.x, tta=True).argmax(1), 3)[0]
     assert after == trained.val_balanced_accuracy
     assert before < 0.5 and after >= 0.8
     tuned, start = trained.model.net, initial.net  # same ImageNet start: frozen prefix kept, the rest trained

@@ -37,7 +37,7 @@ class LayoutParams:
     """Parameters of :func:`make_layout`; ranges are (min, max), drawn uniformly per seed.
     Sizes are fractions of the image side."""
 
-    ita: tuple[float, float] = (-30.0, 60.0)            #: healthy-skin ITA in degrees (see analysis/skintone.py)
+    ita: tuple[float, float] = (-30.0, 60.0)            #: healthy-skin ITA in degrees (see data/skintone.py)
     coverage: tuple[float, float] = (0.03, 0.13)        #: lesion fraction (10th-90th percentile of the measles crops)
     confluence: float = 0.3                              #: share of the coverage made of confluent patches
     macule_radius: tuple[float, float] = (0.008, 0.025)  #: macule radius (at least 1 px)

@@ -32,6 +32,7 @@ from skingen.imageio import write_image
 from skingen.runs import atomic_path, environment_info, staged_dir, write_csv, write_json
 from skingen.viz import figure_to_image, html_table, write_html
 
+ONE_PANEL_ARMS = 8  # more arms than this: one lead-figure panel per synthetic set
 _NAMES = {"balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1", "auroc": "AUROC"}
 
 
@@ -93,28 +94,53 @@ def _grouped_accuracy(result: StudyResult, key: str) -> list[dict]:
     return out
 
 
-def lead_figure(summary: list[dict], title: str) -> np.ndarray:
-    """Test balanced accuracy vs fraction of real training data: one line per arm, 95% bootstrap bands."""
+def lead_figure(summary: list[dict], title: str, arms: list | None = None) -> np.ndarray:
+    """Test balanced accuracy vs fraction of real training data, one line per arm, 95% bootstrap bands.
+
+    With more than :data:`ONE_PANEL_ARMS` arms (``arms``: the study's :class:`Arm` list) one line per arm is
+    unreadable: then one panel per synthetic set (its ratios and combined arms) over the same ``real`` and
+    ``real+classical`` lines, all panels on one y-axis."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7.5, 4.8), dpi=100, layout="constrained")
-    ax = fig.subplots()
+    sets = list(dict.fromkeys(a.synthetic for a in arms if a.synthetic)) if arms else []
+    base = [a.name for a in arms if not a.synthetic] if arms else []
+    if not arms or len(arms) <= ONE_PANEL_ARMS or not sets:
+        panels = [("", list(dict.fromkeys(r["arm"] for r in summary)))]
+    else:
+        panels = [(name, base + [a.name for a in arms if a.synthetic == name]) for name in sets]
+    cols = min(3, len(panels))
+    rows_n = -(-len(panels) // cols)
+    single = len(panels) == 1
+    fig = Figure(figsize=(7.5, 4.8) if single else (4.2 * cols, 3.2 * rows_n + 0.6), dpi=100, layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows_n, cols, sharex=True, sharey=True, squeeze=False)).ravel()
     fractions = sorted({r["fraction"] for r in summary})
-    for arm in dict.fromkeys(r["arm"] for r in summary):
-        rows = sorted((r for r in summary if r["arm"] == arm), key=lambda r: r["fraction"])
-        f = [r["fraction"] for r in rows]
-        line, = ax.plot(f, [r["balanced_accuracy"] for r in rows], marker="o", label=arm,
-                        lw=2.5 if arm == "real" else 1.5, color="black" if arm == "real" else None)
-        ax.fill_between(f, [r["balanced_accuracy_low"] for r in rows], [r["balanced_accuracy_high"] for r in rows],
-                        color=line.get_color(), alpha=0.12, lw=0)
-    ax.set_xscale("log")
-    ax.set_xticks(fractions, labels=[f"{f:g}" for f in fractions])
-    ax.minorticks_off()
-    ax.set_xlabel("fraction of the real training data")
-    ax.set_ylabel("test balanced accuracy (mean over seeds)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    for ax, (name, arm_names) in zip(axes, panels):
+        for arm in arm_names:
+            rows = sorted((r for r in summary if r["arm"] == arm), key=lambda r: r["fraction"])
+            f = [r["fraction"] for r in rows]
+            style = {"color": "black", "lw": 2.5} if arm == "real" else \
+                {"color": "grey", "lw": 1.5, "ls": "--"} if arm == "real+classical" and not single else {"lw": 1.5}
+            line, = ax.plot(f, [r["balanced_accuracy"] for r in rows], marker="o", ms=3 if not single else 5,
+                            label=arm.replace(f"+{name}@", "+synthetic@") if name else arm, **style)
+            ax.fill_between(f, [r["balanced_accuracy_low"] for r in rows], [r["balanced_accuracy_high"] for r in rows],
+                            color=line.get_color(), alpha=0.12, lw=0)
+        ax.set_xscale("log")
+        ax.set_xticks(fractions, labels=[f"{f:g}" for f in fractions])
+        ax.minorticks_off()
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+        if name:
+            ax.set_title(f"{name} (@R: R synthetic per real image)", fontsize=9)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    if single:
+        axes[0].set_xlabel("fraction of the real training data")
+        axes[0].set_ylabel("test balanced accuracy (mean over seeds)")
+        axes[0].set_title(title, fontsize=10)
+    else:
+        fig.supxlabel("fraction of the real training data", fontsize=10)
+        fig.supylabel("test balanced accuracy (mean over seeds)", fontsize=10)
+        fig.suptitle(title, fontsize=10)
     return figure_to_image(fig)
 
 
@@ -185,7 +211,7 @@ def _write_report(result: StudyResult, cfg: StudyConfig, out: Path, data: str | 
     detector = (f"{cfg.train.arch} at {cfg.train.size} px" if not probe else
                 f"{cfg.train.arch} (logistic regression on frozen features, C chosen on val) at {cfg.train.size} px")
     lead = lead_figure(summary, f"{' / '.join(result.labels)}: {len(result.test.y)} test images, {cfg.seeds} seed(s)\n"
-                       f"{detector}")
+                       f"{detector}", result.arms)
     write_image(out / "balanced_accuracy.png", lead)
     cols = ["arm", "fraction", "n_real", "n_synthetic"] + [f"{_NAMES[m]}" for m in METRICS] + \
         [f"Δ {_NAMES[m]} vs real" for m in METRICS]
@@ -198,13 +224,18 @@ def _write_report(result: StudyResult, cfg: StudyConfig, out: Path, data: str | 
     checks = "; ".join(f"{s.name}: generator training data {s.generator_check}" for s in result.synthetic)
     budget = ("features extracted once per image (cached); classical arms train on "
               f"{cfg.train.views} augmented views per image" if probe else
+              f"{cfg.train.images} training images seen per run (the same for every arm), last weights kept"
+              + (", predictions averaged over 8 rotations / mirror images" if cfg.train.tta else "")
+              if cfg.train.select == "last" else
               f"at most {cfg.train.images} training images seen per run (the same cap for every arm)")
+    selection = ("C" if probe else "the probe-initialised head's C" if cfg.train.select == "last" and
+                 cfg.train.probe_init else "the kept checkpoint" if cfg.train.select != "last" else "nothing")
     sections = [
         ("Balanced accuracy vs real data", "Test balanced accuracy (mean over seeds) against the fraction of the real "
          "training data each arm had; bands are 95% bootstrap intervals (test images and seeds resampled).", lead),
         ("Setup", f"{len(result.labels)} classes ({', '.join(result.labels)}); {len(result.test.y)} real test images; "
-         f"{cfg.seeds} seed(s) per arm and fraction; classifier {detector}, {budget}; model selection on the real "
-         f"val split. {checks}", None),
+         f"{cfg.seeds} seed(s) per arm and fraction; classifier {detector}, {budget}; chosen on the real val split: "
+         f"{selection}. {checks}", None),
         ("Metrics", "Seed-averaged test metrics; bars and brackets are 95% percentile-bootstrap intervals over test "
          "images and seeds. Δ = the arm minus real-only on the same resamples (paired): an interval excluding 0 "
          "is a difference this study can see.", figure),

@@ -247,7 +247,7 @@ def run_study(data: str | Path, synthetic: list[str], cfg: StudyConfig = StudyCo
                 elif trained is None:
                     trained = train_classifier(x, y, val.x, val.y, labels, cfg.train, seed, classical=arm.classical,
                                                device=device)
-                    p = predict(trained.model, test.x, device=device)
+                    p = predict(trained.model, test.x, device=device, tta=bool(cfg.train.tta))
                     trained_sets[key] = (arm.name, trained, p)
                 probs.setdefault((arm.name, fraction), []).append(p)
                 n_syn = len(idx)
