@@ -73,6 +73,11 @@ def test_planted_signal_study_beats_chance(tmp_path):
     feats = ex(torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8))
     assert feats.shape == (3, 128) and np.isfinite(feats).all()
     assert ex.describe()["labels"] == ["a", "b", "c", "d"]
+    for row in result.test.rows:  # test rows without ITA: the report says why the subgroup check is missing
+        row.pop("ita", None), row.pop("ita_category", None)
+    write_report(result, tmp_path / "no-ita")
+    assert not (tmp_path / "no-ita" / "dark_vs_light.csv").exists()
+    assert "Not computed: the test rows carry no ITA" in (tmp_path / "no-ita" / "summary.html").read_text()
 
 
 def test_cli_downstream_and_augment(planted, tmp_path):

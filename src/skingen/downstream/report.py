@@ -248,6 +248,10 @@ def _write_report(result: StudyResult, cfg: StudyConfig, out: Path, data: str | 
                          f"Accuracy (share of seeds right, averaged over images) on test images with ITA < {DARK_ITA:g}° "
                          "(brown/dark) and >= that (light), Wilson 95% intervals; n_test = images in the group.",
                          html_table(list(dark_light[0]), [list(r.values()) for r in dark_light])))
+    else:  # say why the check people ask for is missing, instead of leaving it out silently
+        sections.append(("Subgroup check: dark vs light skin",
+                         "Not computed: the test rows carry no ITA. Run `skingen analyze DATA` on the data folder "
+                         "first; it writes the ita and ita_category columns this check reads.", ""))
     if per_tone:
         sections.append(("Per skin tone", "Accuracy per ITA category of the test images (Wilson 95%).",
                          html_table(list(per_tone[0]), [list(r.values()) for r in per_tone])))
