@@ -1,0 +1,235 @@
+"""Generation commands: train, sample, inpaint, merge, plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from skingen.config import parse_floats
+from skingen.console import (console, default_device, is_main_process, note, print_config, progress_bar, status,
+                             user_errors, warning)
+from skingen.errors import SkingenError
+
+from skingen.cli.app import app
+
+
+@app.command()
+def train(
+    model: str = typer.Argument(..., help="Model family (see `skingen list`)."),
+    data: Optional[Path] = typer.Option(None, help="Prepared data folder (from `skingen prepare`)."),
+    config: Optional[str] = typer.Option(None, help="YAML file with model: and train: sections, or a shipped preset "
+                                         "name such as dcgan-64 or tiny/dermgan (`skingen list` shows them all)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a key, e.g. --set train.images=50000 --set model.size=64."),
+    outdir: Path = typer.Option(Path("runs"), help="Folder for numbered run folders."),
+    desc: str = typer.Option("", help="Short description appended to the run folder name."),
+    resume: Optional[Path] = typer.Option(None, help="Continue this run folder exactly (only --set train.images=N allowed)."),
+    init: Optional[str] = typer.Option(None, help="Start from this model's weights (run folder, checkpoint or a shipped "
+                                       "model's name such as measles-inpaint): its model config is the base, every "
+                                       "tensor must match."),
+    minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes of training with a final checkpoint "
+                                            "(continue later with --resume)."),
+    cpu: bool = typer.Option(False, "--cpu", help="Train on the CPU even when a GPU is available."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and stop."),
+) -> None:
+    """Train a generative model; every tick prints one status line, snapshots write checkpoints and grids.
+
+    Several GPUs or machines: `accelerate launch -m skingen.cli train ...`.
+    """
+    from skingen.run_folder import RunFolder
+    from skingen.train import loop
+
+    with user_errors():
+        if resume is not None:
+            images = RunFolder(resume).resume_images(model, list(set_), config, init)
+            with progress_bar("train") as progress:
+                run = loop.resume(resume, images=images, cpu=cpu, minutes=minutes, progress=progress, log=status)
+        else:
+            if data is None:
+                raise SkingenError("--data is required (a folder made by `skingen prepare`)")
+            cfg = loop.resolve_config(model, config, list(set_), init=init)
+            if dry_run:
+                print_config(cfg)
+                return
+            with progress_bar("train") as progress:
+                run = loop.train(model, data, cfg, outdir=outdir, desc=desc, cpu=cpu, init=init, minutes=minutes,
+                                 progress=progress, log=status)
+    if is_main_process():  # one line, not one per process, under torchrun / accelerate launch
+        console.print(f"run folder: {run}")
+
+
+@app.command()
+def sample(
+    run: Path = typer.Argument(..., help="Run folder, its checkpoints/ folder or one checkpoint folder."),
+    out: Path = typer.Option(..., "--out", help="New folder for the images (must not exist or be empty)."),
+    n: Optional[int] = typer.Option(None, "--n", "--images", help="Number of images (seeds 0..n-1) (under torchrun "
+                                    "write --images: torchrun's parser takes --n for its own --nnodes)."),
+    seeds: Optional[str] = typer.Option(None, help="Seed list, e.g. 0-99 or 3,7,100-120."),
+    batch: int = typer.Option(16, help="Images per model call."),
+    from_: Optional[str] = typer.Option(None, "--from", help="Vary real crops of DATA[:split] instead of sampling from scratch."),
+    strength: Optional[float] = typer.Option(None, help="How far to move from the real crop (with --from) (default: the model's)."),
+    label: Optional[str] = typer.Option(None, help="Class for label-conditional models (default: classes in turn by seed)."),
+    masks: Optional[str] = typer.Option(None, help="Mask-conditioned models: paint from the masks of DATA[:split] "
+                                        "(default: the train split of the run's own data)."),
+    layouts: bool = typer.Option(False, "--layouts", help="Mask-conditioned models: paint from synthesised rash layouts."),
+    ita: Optional[str] = typer.Option(None, help="With --layouts: healthy-skin ITA range MIN..MAX in degrees "
+                                      "(e.g. -60..-30) or a category (very light, light, intermediate, tan, brown, dark)."),
+    coverage: Optional[str] = typer.Option(None, help="With --layouts: lesion fraction range MIN..MAX (default: 0.03..0.13)."),
+    layout: Optional[list[str]] = typer.Option(None, help="With --layouts: any layout parameter, e.g. --layout spread=1 "
+                                               "(see skingen.data.layouts.LayoutParams)."),
+    guidance: Optional[float] = typer.Option(None, help="Classifier-free guidance scale (dermdiff; 1 = none) (default: the model's)."),
+    solver_steps: Optional[int] = typer.Option(None, help="Solver steps of diffusion models (default: the model's)."),
+    no_ema: bool = typer.Option(False, "--no-ema", help="Use the trained weights instead of their moving average."),
+    precision: str = typer.Option("fp32", help="fp32, bf16 (2.2x faster batched at 256 px on a 2-core AVX-512 BF16 CPU; GPUs unmeasured) or fp16 (GPU)."),
+    cpu: bool = typer.Option(False, "--cpu", help="Sample on the CPU even when a GPU is available."),
+    shard: Optional[str] = typer.Option(None, help="K/N: only job K (from 0) of N of a scheduler array, in its own "
+                                        "--out folder; join the folders with `skingen merge`."),
+    channels_last: bool = typer.Option(False, "--channels-last", help="Channels-last memory layout (GPU convolutions)."),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile the networks (pays off on long runs)."),
+) -> None:
+    """Generate images named by seed, with a synthetic manifest.csv and the measured seconds per image.
+
+    Several processes: `torchrun --nproc_per_node N -m skingen.cli sample ...` (or `accelerate launch -m
+    skingen.cli sample ...`) share the seeds and write one folder, byte-identical to a one-process run.
+    """
+    from skingen.data.layouts import layout_options
+    from skingen.generation.sample_folder import sample_to_folder
+    from skingen.seeding import seeds_of
+
+    with user_errors():
+        params = layout_options(layouts, ita, coverage, layout or [])
+        options = {k: v for k, v in {"guidance": guidance, "solver_steps": solver_steps}.items() if v is not None}
+        with progress_bar("sample") as progress:
+            report = sample_to_folder(run, out, seeds_of(n, seeds), batch=batch, source=from_, strength=strength, label=label,
+                                      device=default_device(cpu), ema=not no_ema, precision=precision, masks=masks,
+                                      layouts=params, options=options, shard=shard, channels_last=channels_last,
+                                      compile=compile_, progress=progress)
+    if is_main_process():  # one line, not one per process
+        status(report.summary(precision))
+        for text in report.warnings:
+            warning(text)
+
+
+@app.command()
+def inpaint(
+    run: Path = typer.Argument(..., help="Run folder (or checkpoint) of an `inpaint` model or a shipped one's name "
+                               "(measles-inpaint: no training needed), a local diffusers "
+                               "folder with an unconditional UNet2DModel (then inpainted by RePaint), a local "
+                               "Stable Diffusion inpainting pipeline folder (--backend sd), or a training-free "
+                               "OpenCV method: opencv:telea, opencv:ns, opencv:shiftmap, opencv:fsr-fast, opencv:fsr-best."),
+    from_: str = typer.Option(..., "--from", help="Source crops: DATA[:split] (default split: train)."),
+    out: Path = typer.Option(..., "--out", help="New folder for the results (must not exist or be empty)."),
+    runs: int = typer.Option(1, help="Runs per source crop (different seeds give different images)."),
+    steps: Optional[int] = typer.Option(None, help="Regions inpainted per run (at most; --coverage or --repeat-cap may "
+                                        "end it sooner) [default: 10]. Unset run options take the model's recorded "
+                                        "settings (a shipped model's measured ones), else the defaults shown."),
+    n: Optional[int] = typer.Option(None, "--n", "--crops", help="Use only the first N crops of the split (under torchrun "
+                                    "write --crops: torchrun's parser takes --n for its own --nnodes)."),
+    shape: Optional[str] = typer.Option(None, help="Region shape: box, blob or mixed [default: box]."),
+    size: Optional[float] = typer.Option(None, help="Region side: a fraction of the image side (<= 1) or pixels (> 1) "
+                                         "[default: 0.25]."),
+    size_end: Optional[float] = typer.Option(None, help="Region side at the last step (linear change) (default: --size)."),
+    placement: Optional[str] = typer.Option(None, help="random, or least-covered (avoids repainting the same pixels) "
+                                            "[default: least-covered]."),
+    coverage: Optional[float] = typer.Option(None, help="End a run once this fraction of pixels has been repainted."),
+    repeat_cap: Optional[int] = typer.Option(None, help="Never repaint a pixel more than this many times."),
+    context: Optional[float] = typer.Option(None, help="Denoise a window this many times the region side (0 = the "
+                                            "whole image) [default: 2]."),
+    feather: Optional[float] = typer.Option(None, help="Fade each fill in over this many px from the region's border "
+                                            "(0 = hard edge) [default: 0]."),
+    solver_steps: Optional[int] = typer.Option(None, help="DPM-Solver++ steps per region (default: the model's; sd: 20)."),
+    seed: int = typer.Option(0, help="Seed of the first run (run j of crop i gets seed + i*runs + j)."),
+    batch: int = typer.Option(16, help="Runs processed together (windows per network call)."),
+    no_ema: bool = typer.Option(False, "--no-ema", help="Use the trained weights instead of their moving average."),
+    precision: str = typer.Option("fp32", help="fp32, bf16 or fp16 (GPU)."),
+    cpu: bool = typer.Option(False, "--cpu", help="Run on the CPU even when a GPU is available."),
+    backend: str = typer.Option("auto", help="auto (from RUN), inpaint, repaint (a diffusers UNet folder, or an `inpaint` "
+                                "model trained with null_prob > 0 under its null condition) or sd (a diffusers SD "
+                                "inpainting pipeline)."),
+    prompt: list[str] = typer.Option([], help="sd: prompt for every class, or LABEL=TEXT for one (repeatable; "
+                                     "default: a small per-class table)."),
+    negative_prompt: Optional[str] = typer.Option(None, help="sd: negative prompt (default: drawing, cartoon, text, ...)."),
+    guidance: Optional[float] = typer.Option(None, help="sd: classifier-free guidance scale (default 7.5; > 1 costs 2 UNet calls a step)."),
+    strength: Optional[float] = typer.Option(None, help="sd: 1 repaints a region from noise (default); < 1 keeps some of it."),
+    resolution: Optional[int] = typer.Option(None, help="sd: side windows are resized to (default: the pipeline's, 512 for SD 1.5/2)."),
+    attention: Optional[str] = typer.Option(None, help="sd: sdpa (default) or slicing (less GPU memory, slower)."),
+    cpu_offload: bool = typer.Option(False, "--cpu-offload", help="sd: keep each model on the GPU only while it runs."),
+    shard: Optional[str] = typer.Option(None, help="K/N: only job K (from 0) of N of a scheduler array, in its own "
+                                        "--out folder; join the folders with `skingen merge`."),
+) -> None:
+    """Iterative inpainting: turn real crops into new images by repainting one region per step.
+
+    Several processes: `torchrun --nproc_per_node N -m skingen.cli inpaint ...` share the runs.
+    """
+    from skingen.generation.inpaint_folder import inpaint_to_folder
+    from skingen.generation.sd_backend import sd_options
+
+    with user_errors():
+        given = {"steps": steps, "shape": shape, "size": size, "size_end": size_end, "placement": placement,
+                 "coverage": coverage, "repeat_cap": repeat_cap, "feather": feather}
+        params = {k: v for k, v in given.items() if v is not None}
+        if context is not None:
+            params["context"] = context or None
+        sd = sd_options(prompt, negative_prompt, guidance, strength, resolution, attention, cpu_offload)
+        with progress_bar("inpaint") as progress:
+            report = inpaint_to_folder(run, from_, out, params, runs=runs, n=n, seed=seed, solver_steps=solver_steps,
+                                       batch=batch, device=default_device(cpu), ema=not no_ema, precision=precision,
+                                       backend=backend, sd=sd, shard=shard, progress=progress)
+    if is_main_process():
+        status(report.summary(precision, runs))
+
+
+@app.command()
+def merge(
+    out: Path = typer.Argument(..., help="New folder for the merged images (must not exist or be empty)."),
+    folders: list[Path] = typer.Argument(..., help="The --shard K/N output folders of one `sample` or `inpaint` job."),
+) -> None:
+    """Join the folders of a sharded `sample` or `inpaint` job into one (checks checkpoint, options and seeds)."""
+    from skingen.generation.merge import merge_folders
+
+    with user_errors():
+        report = merge_folders(out, list(folders))
+    console.print(f"merged {report.shards} shard(s), {report.images} images, into {report.out}", highlight=False)
+
+
+@app.command()
+def plan(
+    run: Path = typer.Argument(..., help="Run folder or checkpoint (as for `sample` or `inpaint`)."),
+    n: int = typer.Option(..., "--n", help="Images the job will make."),
+    kind: str = typer.Option("auto", help="sample or inpaint (default: inpaint for inpainting models, else sample)."),
+    batch: int = typer.Option(16, help="Images per model call of the job."),
+    calibrate: Optional[int] = typer.Option(None, help="Images per calibration batch (two are made) (default: --batch)."),
+    from_: Optional[str] = typer.Option(None, "--from", help="inpaint: source crops DATA[:split] (default: the run's "
+                                        "training data); sample: vary these crops."),
+    masks: Optional[str] = typer.Option(None, help="sample, mask-conditioned models: masks of DATA[:split]."),
+    layouts: bool = typer.Option(False, "--layouts", help="sample, mask-conditioned models: synthesised layouts."),
+    guidance: Optional[float] = typer.Option(None, help="sample (dermdiff): guidance scale."),
+    solver_steps: Optional[int] = typer.Option(None, help="Solver steps of diffusion models (default: the model's)."),
+    runs: Optional[int] = typer.Option(None, help="inpaint: runs per crop (default: as many as --n needs)."),
+    steps: int = typer.Option(10, help="inpaint: regions per run."),
+    shape: str = typer.Option("box", help="inpaint: region shape: box, blob or mixed."),
+    region_size: float = typer.Option(0.25, "--region-size", help="inpaint: region side (fraction or px), as inpaint --size."),
+    context: float = typer.Option(2.0, help="inpaint: window / region side (0 = the whole image)."),
+    precision: str = typer.Option("fp32", help="fp32, bf16 or fp16 (GPU)."),
+    gpus: str = typer.Option("1,8", help="GPU counts to predict for (from measured GPU figures only)."),
+    cpu: bool = typer.Option(False, "--cpu", help="Calibrate on the CPU even when a GPU is available."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the plan as JSON to this new file."),
+) -> None:
+    """Predict a generation job's model evaluations, pixels and wall time from a short timed calibration."""
+    from skingen.data.layouts import layout_options
+    from skingen.generation.plan import plan_job, plan_table
+    from skingen.runs import write_json
+
+    with user_errors():
+        result = plan_job(run, n, kind, batch=batch, calibrate=calibrate, device=default_device(cpu), precision=precision,
+                          gpus=tuple(int(g) for g in parse_floats(gpus, "--gpus")), source=from_, solver_steps=solver_steps,
+                          region=dict(steps=steps, shape=shape, size=region_size, context=context or None), runs=runs,
+                          masks=masks, layouts=layout_options(layouts, None, None, []), guidance=guidance)
+        if json_out is not None:
+            if json_out.exists():
+                raise SkingenError(f"{json_out} already exists; choose a new file")
+            write_json(json_out, result.to_dict())
+    console.print(plan_table(result))
+    for text in result.notes:
+        note(text)
