@@ -77,3 +77,14 @@ def test_channels_last_and_compile_keep_the_images(runs, tmp_path):
         a = read_image(tmp_path / "plain" / f"seed{s:06d}.png").astype(int)
         b = read_image(tmp_path / "fast" / f"seed{s:06d}.png").astype(int)
         assert np.abs(a - b).max() <= 1  # other kernels, same computation: float rounding only
+
+
+def test_plan_of_the_shipped_model_uses_its_recorded_region_settings(tiny_data):
+    from skingen.generation.plan import plan_job
+
+    recorded = plan_job("measles-inpaint", 4, kind="inpaint", batch=1, calibrate=1, source=str(tiny_data))
+    # 10 steps of 48 px blobs (its run_params) in 96 px windows, not the plain default of 64 px boxes (128 px)
+    assert recorded.evaluations_per_image == 100 and recorded.pixels_per_image == 100 * 96 * 96
+    given = plan_job("measles-inpaint", 4, kind="inpaint", batch=1, calibrate=1, source=str(tiny_data),
+                     region={"steps": 2, "size": 0.25})
+    assert given.pixels_per_image == 2 * 10 * 128 * 128  # what was given wins

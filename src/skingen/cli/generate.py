@@ -166,11 +166,8 @@ def inpaint(
     from skingen.generation.sd_backend import sd_options
 
     with user_errors():
-        given = {"steps": steps, "shape": shape, "size": size, "size_end": size_end, "placement": placement,
-                 "coverage": coverage, "repeat_cap": repeat_cap, "feather": feather}
-        params = {k: v for k, v in given.items() if v is not None}
-        if context is not None:
-            params["context"] = context or None
+        params = _given(steps=steps, shape=shape, size=size, size_end=size_end, placement=placement,
+                        coverage=coverage, repeat_cap=repeat_cap, feather=feather, context=context)
         sd = sd_options(prompt, negative_prompt, guidance, strength, resolution, attention, cpu_offload)
         with progress_bar("inpaint") as progress:
             report = inpaint_to_folder(run, from_, out, params, runs=runs, n=n, seed=seed, solver_steps=solver_steps,
@@ -207,10 +204,12 @@ def plan(
     guidance: Optional[float] = typer.Option(None, help="sample (dermdiff): guidance scale."),
     solver_steps: Optional[int] = typer.Option(None, help="Solver steps of diffusion models (default: the model's)."),
     runs: Optional[int] = typer.Option(None, help="inpaint: runs per crop (default: as many as --n needs)."),
-    steps: int = typer.Option(10, help="inpaint: regions per run."),
-    shape: str = typer.Option("box", help="inpaint: region shape: box, blob or mixed."),
-    region_size: float = typer.Option(0.25, "--region-size", help="inpaint: region side (fraction or px), as inpaint --size."),
-    context: float = typer.Option(2.0, help="inpaint: window / region side (0 = the whole image)."),
+    steps: Optional[int] = typer.Option(None, help="inpaint: regions per run (unset region options: the model's recorded "
+                                        "settings, else the defaults shown) [default: 10]."),
+    shape: Optional[str] = typer.Option(None, help="inpaint: region shape: box, blob or mixed [default: box]."),
+    region_size: Optional[float] = typer.Option(None, "--region-size", help="inpaint: region side (fraction or px), as "
+                                                "inpaint --size [default: 0.25]."),
+    context: Optional[float] = typer.Option(None, help="inpaint: window / region side (0 = the whole image) [default: 2]."),
     precision: str = typer.Option("fp32", help="fp32, bf16 or fp16 (GPU)."),
     gpus: str = typer.Option("1,8", help="GPU counts to predict for (from measured GPU figures only)."),
     cpu: bool = typer.Option(False, "--cpu", help="Calibrate on the CPU even when a GPU is available."),
@@ -224,7 +223,7 @@ def plan(
     with user_errors():
         result = plan_job(run, n, kind, batch=batch, calibrate=calibrate, device=default_device(cpu), precision=precision,
                           gpus=tuple(int(g) for g in parse_floats(gpus, "--gpus")), source=from_, solver_steps=solver_steps,
-                          region=dict(steps=steps, shape=shape, size=region_size, context=context or None), runs=runs,
+                          region=_given(steps=steps, shape=shape, size=region_size, context=context), runs=runs,
                           masks=masks, layouts=layout_options(layouts, None, None, []), guidance=guidance)
         if json_out is not None:
             if json_out.exists():
@@ -233,3 +232,12 @@ def plan(
     console.print(plan_table(result))
     for text in result.notes:
         note(text)
+
+
+def _given(**options):
+    """The iterative-inpainting options the user gave (None = unset: the model's recorded settings, else the
+    defaults); ``context`` 0 means the whole image (None in IterativeParams)."""
+    given = {k: v for k, v in options.items() if v is not None}
+    if "context" in given:
+        given["context"] = given["context"] or None
+    return given

@@ -209,10 +209,8 @@ def plan_job(run: str | Path, n: int, kind: str = "auto", batch: int = 16, calib
     if kind == "auto":
         kind = default_kind(run)
     common = dict(batch=batch, calibrate=calibrate, device=device, precision=precision, gpus=gpus)
-    if kind == "inpaint":
-        from skingen.inpaint.iterative import IterativeParams
-
-        return plan_inpaint(run, source or training_data_of(run), n, runs=runs, params=IterativeParams(**(region or {})),
+    if kind == "inpaint":  # region: the options given; the rest from the checkpoint's run_params, else the defaults
+        return plan_inpaint(run, source or training_data_of(run), n, runs=runs, params=dict(region or {}),
                             solver_steps=solver_steps, **common)
     if kind == "sample":
         options = {k: v for k, v in {"guidance": guidance, "solver_steps": solver_steps}.items() if v is not None}
