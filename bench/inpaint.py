@@ -56,12 +56,12 @@ def measure(backend: str, data: str, n: int, runs: int, params: IterativeParams,
     results = run_iterative(loaded.inpainter, sources, list(range(len(sources))), params, batch=batch)
     sync()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    seams = [seam_score(r.frames[0], r.image, r.regions) for r in results]
+    q1, median, q3 = np.nanpercentile([seam_score(r.frames[0], r.image, r.regions) for r in results], [25, 50, 75])
     k = len(results)
     return {"backend": backend, "images": k, "wall_s_per_image": round(wall / k, 2), "cpu_s_per_image": round(cpu / k, 2),
             "evaluations_per_image": round(sum(r.evaluations for r in results) / k),
             "Mpixels_per_image": round(sum(r.pixels for r in results) / k / 1e6, 2),
-            "seam_median": round(float(np.nanmedian(seams)), 3), "slow": slow}
+            "seam_median": round(float(median), 3), "seam_iqr": [round(float(q1), 3), round(float(q3), 3)], "slow": slow}
 
 
 def main() -> None:

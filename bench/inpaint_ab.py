@@ -8,7 +8,8 @@ MODEL: anything ``skingen inpaint`` takes (a run folder, a shipped model's name,
 model and every combination of settings: ``runs`` runs of ``steps`` regions on each of the first ``n`` crops
 (seeds as ``skingen inpaint``: crop i, run j -> i·runs + j), then the median seam score over the images
 (1.0 = the region borders carry as much edge as the source had there; > 1 seams; < 1 smoothed borders) and
-its interquartile range, model seconds per image and network evaluations per image. Prints one table
+its interquartile range, wall seconds per image (after a warm-up) and network evaluations per image
+(the measurement of bench/inpaint.py). Prints one table
 (best |log seam| first) and writes it as JSON. Numbers depend on the data: say which crops you ran.
 """
 
@@ -18,37 +19,12 @@ import argparse
 import itertools
 import json
 import math
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from skingen.generation.inpaint_backends import load_inpainter
-from skingen.inpaint.iterative import IterativeParams, run_iterative
-from skingen.inpaint.seams import seam_score
-from skingen.generation.sample_folder import source_dataset
-
-
-def evaluate(model: str, data: str, n: int, runs: int, steps: int, shape: str, size: float, feather: float,
-             device: str, batch: int) -> dict:
-    loaded = load_inpainter(model, device=device)
-    crops = source_dataset(data, loaded.size or 256)
-    count = min(n, len(crops))
-    sources = torch.stack([crops[i]["image"] for i in range(count) for _ in range(runs)])
-    params = IterativeParams(steps=steps, shape=shape, size=size, feather=feather)
-    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
-    sync()
-    start = time.perf_counter()
-    results = run_iterative(loaded.inpainter, sources, list(range(len(sources))), params, batch=batch)
-    sync()
-    seconds = time.perf_counter() - start
-    seams = np.array([seam_score(r.frames[0], r.image, r.regions) for r in results])
-    q1, med, q3 = np.nanpercentile(seams, [25, 50, 75])
-    return {"model": model, "shape": shape, "size": size, "feather": feather, "images": len(results),
-            "seam_median": round(float(med), 3), "seam_iqr": [round(float(q1), 3), round(float(q3), 3)],
-            "s_per_image": round(seconds / len(results), 3),
-            "evaluations_per_image": sum(r.evaluations for r in results) / len(results), "device": device}
+from inpaint import measure  # bench/inpaint.py, beside this script: the same measurement, one setting at a time
+from skingen.inpaint.iterative import IterativeParams
 
 
 def main() -> None:
@@ -71,15 +47,16 @@ def main() -> None:
     for model, shape, size, feather in itertools.product(args.models, args.shapes.split(","),
                                                          map(float, args.sizes.split(",")),
                                                          map(float, args.feathers.split(","))):
-        rows.append(evaluate(model, args.data, args.n, args.runs, args.steps, shape, size, feather, args.device,
-                             args.batch))
+        params = IterativeParams(steps=args.steps, shape=shape, size=size, feather=feather)
+        rows.append({"model": model, "shape": shape, "size": size, "feather": feather,
+                     **measure(model, args.data, args.n, args.runs, params, args.device, args.batch)})
         print(json.dumps(rows[-1]), flush=True)
     rows.sort(key=lambda r: abs(math.log(r["seam_median"])) if r["seam_median"] > 0 else math.inf)
     print(f"\n{'model':<40} {'shape':<6} {'size':>6} {'feather':>7} {'seam':>6} {'IQR':>13} {'s/img':>7} {'evals':>5}")
     for r in rows:
         iqr = f"{r['seam_iqr'][0]:.2f}-{r['seam_iqr'][1]:.2f}"
         print(f"{r['model'][-40:]:<40} {r['shape']:<6} {r['size']:>6g} {r['feather']:>7g} {r['seam_median']:>6.3f} "
-              f"{iqr:>13} {r['s_per_image']:>7.3f} {r['evaluations_per_image']:>5.0f}")
+              f"{iqr:>13} {r['wall_s_per_image']:>7.2f} {r['evaluations_per_image']:>5.0f}")
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=1))
 
