@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from skingen.checkpoint import intact_checkpoints, list_checkpoints, load_checkpoint, resolve_checkpoint, save_checkpoint
+from skingen.checkpoint import (intact_checkpoints, list_checkpoints, load_checkpoint, read_config, resolve_checkpoint,
+                                save_checkpoint)
 from skingen.config import from_dict, load_config, to_dict
 from skingen.data.manifest import manifest_sha256
 from skingen.errors import SkingenError
@@ -86,7 +87,7 @@ def resolve_config(family: str, config: str | Path | None = None, overrides: lis
                    init: str | Path | None = None):
     """Defaults < the ``init`` model's model config (fine-tuning) < YAML file or preset name (sections ``model:``
     and ``train:``) < ``--set`` overrides."""
-    base = {"model": _init_checkpoint(init, family)["config"]["model"]} if init is not None else None
+    base = {"model": _init_config(init, family)["model"]} if init is not None else None
     cfg = load_config(run_config_class(family), preset_path(config) if config is not None else None, overrides, base)
     if cfg.train.mixed_precision not in MIXED_PRECISIONS:
         raise SkingenError(f"train.mixed_precision must be one of {', '.join(MIXED_PRECISIONS)}")
@@ -162,14 +163,24 @@ def resume(run_dir: str | Path, images: int | None = None, cpu: bool = False, mi
     return _fit(run_dir, family, data, cfg, ckpt, None, "", cpu, progress, log, None, minutes)
 
 
+def _init_config(init: str | Path, family: str) -> dict[str, Any]:
+    """The ``config.json`` of the checkpoint a fine-tune starts from (no weights read), checked to be of ``family``."""
+    from skingen.registry import model_path
+
+    config = read_config(resolve_checkpoint(model_path(init)))
+    if config.get("family") != family or "model" not in config:
+        raise SkingenError(f"--init {init}: a '{config.get('family')}' checkpoint, not a '{family}' model")
+    return config
+
+
 def _init_checkpoint(init: str | Path, family: str) -> dict[str, Any]:
     """The checkpoint a fine-tune starts from (its weights and config), checked to be of ``family``."""
     from skingen.registry import model_path
 
+    _init_config(init, family)
     ckpt = load_checkpoint(model_path(init), train_state=False)
-    found = ckpt["config"].get("family")
-    if found != family or "model" not in ckpt["weights"]:
-        raise SkingenError(f"--init {init}: a '{found}' checkpoint, not a '{family}' model")
+    if "model" not in ckpt["weights"]:
+        raise SkingenError(f"--init {init}: {ckpt['path']} holds no model.safetensors")
     return ckpt
 
 
