@@ -43,6 +43,40 @@ def test_dpm_solver_on_an_oracle_returns_its_x0(prediction, steps):
     assert (out - x0).abs().max() < 1e-5
 
 
+@pytest.mark.parametrize("prediction", ["v_prediction", "epsilon"])
+def test_from_x0_inverts_to_x0(prediction):
+    d = Diffusion(prediction=prediction)
+    x0, x_t = images(), images() * 0.5
+    t = torch.tensor([3, 400, 900])
+    assert torch.allclose(d.to_x0(d.from_x0(x0, x_t, t), x_t, t), x0, atol=1e-5)
+
+
+def test_known_pixels_follow_the_noised_source_at_every_step():
+    """With ``known``, the solver's kept pixels are √ᾱ·source + √(1−ᾱ)·noise at every step even for a network
+    that estimates them wrong (here: x0 = 0 everywhere); without it they follow the network."""
+    d = Diffusion()
+    src = images(2) * 0.9
+    keep = torch.ones(2, 1, 8, 8)
+    keep[..., 2:6, 2:6] = 0
+    noise = torch.randn(src.shape, generator=torch.Generator().manual_seed(3))
+    seen = []
+
+    def zero_x0(x_in, t):   # v for x0 = 0: v = √ᾱ·ε = √ᾱ·x_t / √(1−ᾱ)
+        seen.append((x_in[:, :3].clone(), t))
+        ab = d.scheduler.alphas_cumprod[int(t)]
+        return ab.sqrt() * x_in[:, :3] / (1 - ab).sqrt()
+
+    d.sample(zero_x0, noise, torch.zeros(2, 1, 8, 8), 5, known=(src, keep))
+    kept = keep.expand_as(src) > 0.5
+    for x, t in seen:
+        expected = d.add_noise(src, noise, t.long().view(1).expand(2))
+        assert torch.allclose(x[kept], expected[kept], atol=1e-4)
+    seen.clear()
+    d.sample(zero_x0, noise, torch.zeros(2, 1, 8, 8), 5)
+    x, t = seen[-1]
+    assert not torch.allclose(x[kept], d.add_noise(src, noise, t.long().view(1).expand(2))[kept], atol=1e-2)
+
+
 def test_guidance_combines_the_two_passes_and_w1_is_one_pass():
     calls = []
 

@@ -102,6 +102,13 @@ class Diffusion:
             return (x_t - (1 - ab).sqrt() * out) / ab.sqrt()
         return ab.sqrt() * x_t - (1 - ab).sqrt() * out
 
+    def from_x0(self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The network output that means the clean image ``x0`` at ``x_t`` (the inverse of :meth:`to_x0`)."""
+        ab = self.alpha_bar(t)
+        if self.prediction == "epsilon":
+            return (x_t - ab.sqrt() * x0) / (1 - ab).sqrt()
+        return (ab.sqrt() * x_t - x0) / (1 - ab).sqrt()
+
     def loss(self, se: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Mean of the per-sample squared errors ``se`` ``[N]``, Min-SNR-γ weighted when ``snr_gamma`` > 0:
         weight min(SNR, γ) on the x0 error, expressed for the predicted quantity."""
@@ -127,16 +134,25 @@ class Diffusion:
         return solver
 
     @torch.no_grad()
-    def sample(self, net: Net, noise: torch.Tensor, cond: torch.Tensor, steps: int, guidance: float = 1.0
-               ) -> torch.Tensor:
+    def sample(self, net: Net, noise: torch.Tensor, cond: torch.Tensor, steps: int, guidance: float = 1.0,
+               known: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Images ``[N,3,H,W]`` in [-1, 1] from the starting ``noise`` (one row per seed, on the network's
         device) by ``steps`` DPM-Solver++ steps of ``net`` fed ``x ⊕ cond``. With ``guidance`` w ≠ 1 each step
         also runs the null condition (``cond`` zeroed), batched with the conditional pass, and uses
-        ``out_null + w·(out_cond − out_null)``; w = 1 is one pass per step."""
+        ``out_null + w·(out_cond − out_null)``; w = 1 is one pass per step.
+
+        ``known`` = (source ``[N,3,H,W]``, keep ``[N,1,H,W]`` {0,1}): where keep is 1, every step's clean-image
+        estimate is the source itself, so the solver carries the kept pixels along the source's own noised
+        path (x_t = √ᾱ·source + √(1−ᾱ)·noise, what the network saw in training) instead of along the
+        network's estimate of them, which an inpainting model trained with a small kept-pixel weight gets
+        wrong enough to shift the colour of the fill."""
         solver = self.solver(steps, noise.device)
         x = noise * solver.init_noise_sigma
         for t in solver.timesteps:
             out = guided(net, solver.scale_model_input(x, t), t, cond, guidance)
+            if known is not None:
+                source, keep = known
+                out = torch.where(keep > 0.5, self.from_x0(source.to(out.dtype), x, t).to(out.dtype), out)
             x = solver.step(out, t, x).prev_sample
         return x.clamp(-1, 1)
 

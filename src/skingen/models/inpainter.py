@@ -6,8 +6,9 @@ process is :class:`skingen.diffusion.Diffusion` (cosine schedule, v-prediction).
 algorithm uses (boxes and blobs, ``region_min``–``region_max`` of the side); a fraction
 ``window_prob`` of batches is cut to the context window the algorithm would denoise around each
 region, so the network also learns to work with that much context. Sampling is DPM-Solver++
-(deterministic: the only noise is the starting noise, one generator per image); the known pixels are
-pasted back at the end, so kept pixels never change. v-prediction, because an ε-prediction model trained
+(deterministic: the only noise is the starting noise, one generator per image) with the kept pixels'
+clean-image estimate fixed to the source at every step; they are pasted back at the end, so kept pixels
+never change. v-prediction, because an ε-prediction model trained
 on the measles crops inpainted pure noise at 10 and 50 solver steps (see ``Diffusion.clip_x0``).
 
 ``sample(seeds, cond)``: with ``source`` and ``keep``, one inpainting of the region keep = 0; with
@@ -156,7 +157,7 @@ class InpaintModel(UNetDiffusionModel):
         source, keep = source.to(dev), keep.to(dev)
         noise = seeded_normal(generators, tuple(source.shape[1:]), dev)
         x = self.diffusion.sample(self._net, noise, self.condition_channels(source, keep),
-                                  solver_steps or self.config.solver_steps)
+                                  solver_steps or self.config.solver_steps, known=(source, keep))
         return torch.where(keep > 0.5, source, x.to(source.dtype))
 
     def inpainter(self, solver_steps: int | None = None) -> Inpainter:
