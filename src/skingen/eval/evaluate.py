@@ -9,7 +9,8 @@ the real set's and the training set's features come from the on-disk cache when 
 - ``swd``: Laplacian-pyramid sliced Wasserstein distance (no network);
 - ``memorisation``: near-copies of *training* images (the real folder's ``train`` split when it has one,
   else the real set itself; or the ``train`` set given), with the closest pairs as a contact sheet;
-- ``diversity``: mean MS-SSIM over random pairs, for each synthetic set and for the real set;
+- ``diversity``: mean MS-SSIM over random pairs, for each synthetic set and for the real set (and between
+  images of one parent crop, for sets made with several runs per crop);
 - ``speed``: seconds per image recorded by ``skingen sample``.
 
 A metric that cannot be computed for one set (e.g. too few images) is recorded with its error and a
@@ -370,14 +371,18 @@ def _diversity(images: ImageSet, run: _Run) -> dict:
     done = [0]
     size = run.size
 
-    def step(d: int, _total: int) -> None:
-        run.prog.advance(2 * (d - done[0]))
-        done[0] = d
+    def step(d: int, total: int) -> None:  # the bar budgets 2 image loads per random pair; sibling pairs share it
+        n = round(2 * run.cfg.diversity.pairs * d / total)
+        run.prog.advance(n - done[0])
+        done[0] = n
 
     r = ms_ssim_diversity(images, size, run.cfg.diversity, run.cfg.seed, run.cfg.batch_size, run.device, step)
     if r.scales < 5:
         run.notes.append(f"MS-SSIM uses {r.scales} of 5 scales at {size} px (torchmetrics' 11 px window needs >= 176 px for 5)")
-    return {"ms_ssim": r.mean, "std": r.std, "pairs": r.pairs, "scales": r.scales, "n": len(images)}
+    record = {"ms_ssim": r.mean, "std": r.std, "pairs": r.pairs, "scales": r.scales, "n": len(images)}
+    if r.siblings_mean is not None:
+        record.update(ms_ssim_same_parent=r.siblings_mean, same_parent_pairs=r.sibling_pairs)
+    return record
 
 
 def _config_dict(cfg: EvaluateConfig) -> dict:

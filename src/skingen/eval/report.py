@@ -74,7 +74,9 @@ def summary_table(record: dict) -> tuple[list[str], list[list[str]]]:
             *(_fmt(prdc.get(k), ".3f") for k in ("precision", "recall", "density", "coverage")),
             _swd_summary(sw),
             f"{memo['fraction']:.1%} ({memo['flagged']}/{s['n']})" if memo else "n/a",
-            _fmt(div.get("ms_ssim"), ".3f"), _fmt(speed.get("seconds_per_image"), ".3g"),
+            _fmt(div.get("ms_ssim"), ".3f") + (f" (same crop {div['ms_ssim_same_parent']:.3f})"
+                                                  if "ms_ssim_same_parent" in div else ""),
+            _fmt(speed.get("seconds_per_image"), ".3g"),
         ])
     return header, rows
 
