@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skingen.generation.inpaint_backends import LoadedInpainter, load_inpainter, model_repaint_inpainter
+from skingen.generation.inpaint_backends import LoadedFiller, load_filler, model_repaint_filler
 from skingen.inpaint.iterative import IterativeParams, run_iterative
 from skingen.inpaint.seams import seam_score
 from skingen.generation.sample_folder import source_dataset
@@ -32,7 +32,7 @@ from skingen.generation.sample_folder import source_dataset
 REPAINT = {"repaint": (25, 5, 2), "repaint-published": (250, 10, 10)}  # steps, jump_length, jump_n_sample
 
 
-def load(backend: str, device: str) -> tuple[LoadedInpainter, bool]:
+def load(backend: str, device: str) -> tuple[LoadedFiller, bool]:
     """(the denoiser, whether it is slow enough to run on ``--slow-n`` crops only)."""
     kind, _, model = backend.partition(":")
     if kind in REPAINT and model:
@@ -40,9 +40,9 @@ def load(backend: str, device: str) -> tuple[LoadedInpainter, bool]:
 
         net, ckpt = load_model(model, device=device)
         steps, jump, n = REPAINT[kind]
-        inpainter = model_repaint_inpainter(net, steps, jump, n)
-        return LoadedInpainter(inpainter, net.config.size, kind, str(ckpt["path"])), kind == "repaint-published"
-    return load_inpainter(backend, device=device), False
+        filler = model_repaint_filler(net, steps, jump, n)
+        return LoadedFiller(filler, net.config.size, kind, str(ckpt["path"])), kind == "repaint-published"
+    return load_filler(backend, device=device), False
 
 
 def measure(backend: str, data: str, n: int, runs: int, params: IterativeParams, device: str, batch: int) -> dict:
@@ -50,10 +50,10 @@ def measure(backend: str, data: str, n: int, runs: int, params: IterativeParams,
     crops = source_dataset(data, loaded.size or 256)
     sources = torch.stack([crops[i]["image"] for i in range(min(n, len(crops))) for _ in range(runs)])
     sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
-    run_iterative(loaded.inpainter, sources[:1], [10**6], IterativeParams(**{**params.to_dict(), "steps": 1}))  # warm-up
+    run_iterative(loaded.filler, sources[:1], [10**6], IterativeParams(**{**params.to_dict(), "steps": 1}))  # warm-up
     sync()
     wall, cpu = time.perf_counter(), time.process_time()
-    results = run_iterative(loaded.inpainter, sources, list(range(len(sources))), params, batch=batch)
+    results = run_iterative(loaded.filler, sources, list(range(len(sources))), params, batch=batch)
     sync()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     q1, median, q3 = np.nanpercentile([seam_score(r.frames[0], r.image, r.regions) for r in results], [25, 50, 75])
@@ -86,7 +86,7 @@ def main() -> None:
         given = json.loads(args.params)
     else:  # the settings the first learnt model was measured with
         first = next((b.partition(":")[2] or b for b in backends if not b.startswith("opencv:")), None)
-        given = load_inpainter(first).run_params if first else {}
+        given = load_filler(first).run_params if first else {}
     params = IterativeParams(**{**given, "steps": args.steps})
     print(f"regions: {params.to_dict()}", flush=True)
     rows = []

@@ -36,15 +36,15 @@ def measure(size: int, context: float | None, runs: int, steps: int, solver_step
     cfg = resolve_config("inpaint", PRESET[size], [f"model.size={size}"])
     torch.manual_seed(0)
     model = build_model("inpaint", cfg.model).to(device).eval()
-    inpainter = model.inpainter(solver_steps)
+    filler = model.region_filler(solver_steps)
     sources = torch.rand(runs, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
     params = IterativeParams(steps=steps, size=0.25, placement="least-covered", context=context)
     sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     with autocast_for(precision, device):
-        run_iterative(inpainter, sources[:1], [99], IterativeParams(steps=1, size=0.25, context=context))  # warm-up
+        run_iterative(filler, sources[:1], [99], IterativeParams(steps=1, size=0.25, context=context))  # warm-up
         sync()
         wall, cpu = time.perf_counter(), time.process_time()
-        results = run_iterative(inpainter, sources, list(range(runs)), params, batch=runs)
+        results = run_iterative(filler, sources, list(range(runs)), params, batch=runs)
         sync()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     evaluations = sum(r.evaluations for r in results) / runs

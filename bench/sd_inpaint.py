@@ -76,16 +76,16 @@ def main() -> None:
     else:
         sd = SDInpainting.load(args.pipeline, args.device, args.precision, options)
     build_s = time.perf_counter() - t
-    inpainter = sd.inpainter("close-up photo of a maculopapular rash on skin")
+    filler = sd.region_filler("close-up photo of a maculopapular rash on skin")
     sources = torch.rand(args.runs, 3, args.size, args.size, generator=torch.Generator().manual_seed(0)) * 2 - 1
     params = IterativeParams(steps=args.steps, size=0.25, placement="least-covered", context=2)
     sync = torch.cuda.synchronize if torch.device(args.device).type == "cuda" else (lambda: None)
     with autocast_for(args.precision, args.device):
         if not args.no_warmup:
-            run_iterative(inpainter, sources[:1], [99], IterativeParams(steps=1, size=0.25, context=2))
+            run_iterative(filler, sources[:1], [99], IterativeParams(steps=1, size=0.25, context=2))
         sync()
         wall, cpu = time.perf_counter(), time.process_time()
-        results = run_iterative(inpainter, sources, list(range(args.runs)), params, batch=args.runs)
+        results = run_iterative(filler, sources, list(range(args.runs)), params, batch=args.runs)
         sync()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     regions = sum(len(r.regions) for r in results)
@@ -95,7 +95,7 @@ def main() -> None:
            "device": args.device, "threads": args.threads, "precision": args.precision, "size": args.size,
            "resolution": sd.resolution, "runs": args.runs, "regions_per_image": regions / args.runs,
            "solver_steps": args.solver_steps, "guidance": args.guidance,
-           "unet_evaluations_per_region": inpainter.evaluations,
+           "unet_evaluations_per_region": filler.evaluations,
            "evaluations_per_image": sum(r.evaluations for r in results) / args.runs,
            "Mpixels_per_image": round(sum(r.pixels for r in results) / args.runs / 1e6, 2),
            "wall_s_per_region": round(wall / regions, 2), "cpu_s_per_region": round(cpu / regions, 2),

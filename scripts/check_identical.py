@@ -56,10 +56,13 @@ def train(model, steps: int = 5) -> dict[str, torch.Tensor]:
 
 
 def record() -> dict[str, torch.Tensor]:
-    try:  # where it lives since the issue-15 restructuring; before it, skingen.inpaint.backends
-        from skingen.generation.inpaint_backends import repaint_inpainter
+    try:  # its name and place since the issue-15 restructuring; before it, repaint_inpainter (two places)
+        from skingen.generation.inpaint_backends import repaint_filler
     except ImportError:
-        from skingen.inpaint.backends import repaint_inpainter
+        try:
+            from skingen.generation.inpaint_backends import repaint_inpainter as repaint_filler
+        except ImportError:
+            from skingen.inpaint.backends import repaint_inpainter as repaint_filler
     from skingen.inpaint.iterative import run_iterative
     try:  # named RunParams before the issue-15 renames
         from skingen.inpaint.iterative import IterativeParams
@@ -94,7 +97,8 @@ def record() -> dict[str, torch.Tensor]:
     out["inpaint.fill"] = model.fill(b["image"], keep, gens)
     out["inpaint.region_loss"] = torch.tensor(model.region_loss(b["image"], keep))
     out["inpaint.sample_scratch"] = model.sample([3, 4])
-    runs = run_iterative(model.inpainter(3), b["image"][:2], [7, 8], IterativeParams(steps=3, size=0.4))
+    filler = model.region_filler(3) if hasattr(model, "region_filler") else model.inpainter(3)  # old name
+    runs = run_iterative(filler, b["image"][:2], [7, 8], IterativeParams(steps=3, size=0.4))
     out["inpaint.iterative"] = torch.stack([r.image for r in runs])
 
     from diffusers import UNet2DModel
@@ -103,7 +107,7 @@ def record() -> dict[str, torch.Tensor]:
     unet = UNet2DModel(sample_size=16, in_channels=3, out_channels=3, layers_per_block=1,
                        block_out_channels=(16, 32), down_block_types=("DownBlock2D", "DownBlock2D"),
                        up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=8).eval()
-    repaint = repaint_inpainter(unet, steps=6, jump_length=2, jump_n_sample=2, multiple=2)
+    repaint = repaint_filler(unet, steps=6, jump_length=2, jump_n_sample=2, multiple=2)
     out["repaint.fill"] = repaint.fill(b["image"], keep, [torch.Generator().manual_seed(s) for s in range(4)])
     out["repaint.evaluations"] = torch.tensor(repaint.evaluations)
     return out

@@ -70,7 +70,7 @@ def test_every_unit_has_a_layer():
              for p in SRC.rglob("*.py")}
     for unit in units:
         layer(unit)
-    assert ("models/inpainter.py", "diffusion") in imports()["models"]  # the reader sees imports at all
+    assert ("models/inpaint.py", "diffusion") in imports()["models"]  # the reader sees imports at all
 
 
 def upward_imports(edges: dict[str, set[tuple[str, str]]]) -> list[str]:

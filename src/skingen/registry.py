@@ -19,7 +19,7 @@ def models() -> dict[str, type]:
     from skingen.models.dcgan import DCGAN
     from skingen.models.dermdiff import DermDiff
     from skingen.models.dermgan import DermGAN
-    from skingen.models.inpainter import InpaintModel
+    from skingen.models.inpaint import InpaintModel
 
     return {cls.name: cls for cls in (DCGAN, CVAE, DermGAN, DermDiff, InpaintModel)}
 

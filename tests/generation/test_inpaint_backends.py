@@ -5,7 +5,7 @@ import torch
 from typer.testing import CliRunner
 
 from skingen.cli import app
-from skingen.generation.inpaint_backends import load_inpainter
+from skingen.generation.inpaint_backends import load_filler
 from skingen.inpaint.iterative import IterativeParams, run_iterative
 from skingen.nn.unet import make_unet
 
@@ -19,17 +19,17 @@ def unet_folder(tmp_path_factory):
 
 
 def test_repaint_backend_keeps_pixels_and_follows_seeds(unet_folder):
-    loaded = load_inpainter(unet_folder, solver_steps=10)
-    assert loaded.family == "repaint" and loaded.size == 16 and loaded.inpainter.multiple == 2
-    assert loaded.inpainter.evaluations > 10  # the jumps back cost extra evaluations
+    loaded = load_filler(unet_folder, solver_steps=10)
+    assert loaded.family == "repaint" and loaded.size == 16 and loaded.filler.multiple == 2
+    assert loaded.filler.evaluations > 10  # the jumps back cost extra evaluations
     src = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    a, b = run_iterative(loaded.inpainter, src, [0, 1], IterativeParams(steps=2, size=6))
-    alone = run_iterative(loaded.inpainter, src[1:], [1], IterativeParams(steps=2, size=6))[0]
+    a, b = run_iterative(loaded.filler, src, [0, 1], IterativeParams(steps=2, size=6))
+    alone = run_iterative(loaded.filler, src[1:], [1], IterativeParams(steps=2, size=6))[0]
     torch.testing.assert_close(b.image, alone.image, atol=1e-5, rtol=0)  # batch size may change float rounding only
     assert not torch.equal(a.image, b.image)
     untouched = a.edit_map == 0
     assert torch.equal(a.image[:, untouched], src[0][:, untouched]) and not torch.equal(a.image, src[0])
-    assert a.evaluations == 2 * loaded.inpainter.evaluations
+    assert a.evaluations == 2 * loaded.filler.evaluations
 
 
 def test_cli_inpaint_with_a_diffusers_unet_folder(unet_folder, tiny_data, tmp_path):

@@ -15,7 +15,7 @@ from skingen.cli import app
 from skingen.errors import SkingenError
 from skingen.imageio import read_image
 from skingen.generation import sd_backend
-from skingen.generation.inpaint_backends import load_inpainter
+from skingen.generation.inpaint_backends import load_filler
 from skingen.inpaint.iterative import IterativeParams, run_iterative
 from skingen.inpaint.regions import window_box
 from skingen.generation.sd_backend import (CLASS_PROMPTS, DEFAULT_NEGATIVE_PROMPT, DEFAULT_PROMPT, SDInpainting, SDOptions,
@@ -39,7 +39,7 @@ def tiny_sd(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def loaded(tiny_sd):
-    return load_inpainter(tiny_sd, solver_steps=2)  # backend auto: a pipeline folder with a text-conditioned UNet
+    return load_filler(tiny_sd, solver_steps=2)  # backend auto: a pipeline folder with a text-conditioned UNet
 
 
 def _borders(regions, size, context):
@@ -52,11 +52,11 @@ def _borders(regions, size, context):
 
 
 def test_sd_keeps_pixels_with_windows_at_every_border_and_counts_unet_work(loaded):
-    assert loaded.family == "sd" and loaded.size is None and loaded.inpainter.resize_to == 32
-    assert loaded.inpainter.evaluations == 2 * 2  # 2 DPM-Solver++ steps, guidance 7.5 -> conditional + unconditional
+    assert loaded.family == "sd" and loaded.size is None and loaded.filler.resize_to == 32
+    assert loaded.filler.evaluations == 2 * 2  # 2 DPM-Solver++ steps, guidance 7.5 -> conditional + unconditional
     src = torch.rand(2, 3, 48, 48, generator=torch.Generator().manual_seed(3)) * 2 - 1
     params = IterativeParams(steps=5, size=12, context=2)  # 24 px windows, resized to the pipeline's 32 px and back
-    runs = run_iterative(loaded.inpainter, src, [1, 0], params)
+    runs = run_iterative(loaded.filler, src, [1, 0], params)
     assert _borders(runs[0].regions, 48, 2) == {"top", "left", "bottom", "right"}
     for run, source in zip(runs, src):
         untouched = run.edit_map == 0
@@ -81,7 +81,7 @@ def test_sd_window_goes_to_the_pipeline_and_comes_back_in_place(tiny_sd, monkeyp
     window = torch.stack([y, x, y * x])[None]  # smooth and asymmetric: a flip or shift would show
     keep = torch.ones(1, 1, 16, 16)
     keep[..., 2:10, 6:14] = 0
-    out = sd.inpainter("red spots").fill(window, keep, [torch.Generator().manual_seed(0)])
+    out = sd.region_filler("red spots").fill(window, keep, [torch.Generator().manual_seed(0)])
     assert out.shape == window.shape and (out - window).abs().max() < 0.03
     expected = torch.zeros(1, 1, 32, 32)
     expected[..., 4:20, 12:28] = 1
@@ -93,33 +93,33 @@ def test_sd_window_goes_to_the_pipeline_and_comes_back_in_place(tiny_sd, monkeyp
 def test_sd_same_seed_same_image_whatever_the_batch(loaded):
     src = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(4)) * 2 - 1
     params = IterativeParams(steps=2, size=8)
-    a, b = run_iterative(loaded.inpainter, src, [5, 6], params)
-    again = run_iterative(loaded.inpainter, src, [5, 6], params)
-    alone = run_iterative(loaded.inpainter, src[1:], [6], params)[0]
+    a, b = run_iterative(loaded.filler, src, [5, 6], params)
+    again = run_iterative(loaded.filler, src, [5, 6], params)
+    alone = run_iterative(loaded.filler, src[1:], [6], params)[0]
     assert torch.equal(a.image, again[0].image) and torch.equal(b.image, again[1].image)
     torch.testing.assert_close(b.image, alone.image, atol=1e-5, rtol=0)  # batch size may change float rounding only
-    other = run_iterative(loaded.inpainter, src[:1], [7], IterativeParams(steps=2, size=8))[0]
+    other = run_iterative(loaded.filler, src[:1], [7], IterativeParams(steps=2, size=8))[0]
     assert not torch.equal(a.image, other.image)
 
 
 def test_sd_counts_steps_after_strength_and_without_guidance(tiny_sd):
-    cut = load_inpainter(tiny_sd, backend="sd", sd=SDOptions(solver_steps=4, strength=0.5, guidance=1.0))
-    assert cut.inpainter.evaluations == 2 and cut.settings["denoising_steps"] == 2
+    cut = load_filler(tiny_sd, backend="sd", sd=SDOptions(solver_steps=4, strength=0.5, guidance=1.0))
+    assert cut.filler.evaluations == 2 and cut.settings["denoising_steps"] == 2
     src = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    run = run_iterative(cut.inpainter, src, [0], IterativeParams(steps=1, size=8))[0]  # the pipeline ran what was counted
+    run = run_iterative(cut.filler, src, [0], IterativeParams(steps=1, size=8))[0]  # the pipeline ran what was counted
     assert run.evaluations == 2
     with pytest.raises(SkingenError, match="no denoising step"):
         SDOptions(solver_steps=1, strength=0.5)
 
 
 def test_sd_resolution_override(tiny_sd):
-    wide = load_inpainter(tiny_sd, backend="sd", sd=SDOptions(solver_steps=2, resolution=48))
+    wide = load_filler(tiny_sd, backend="sd", sd=SDOptions(solver_steps=2, resolution=48))
     src = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    run = run_iterative(wide.inpainter, src, [0], IterativeParams(steps=1, size=8))[0]
+    run = run_iterative(wide.filler, src, [0], IterativeParams(steps=1, size=8))[0]
     assert wide.settings["resolution"] == 48 and run.pixels == 4 * 48 * 48
     assert torch.equal(run.image[:, run.edit_map == 0], src[0][:, run.edit_map == 0])
     with pytest.raises(SkingenError, match="multiple of 4"):  # VAE factor 2 x one UNet downsampling
-        load_inpainter(tiny_sd, backend="sd", sd=SDOptions(resolution=30))
+        load_filler(tiny_sd, backend="sd", sd=SDOptions(resolution=30))
 
 
 def test_prompts_from_the_class_table_overridable():
@@ -186,4 +186,4 @@ def test_sd_without_transformers_says_how_to_install(tiny_sd, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(sd_backend.importlib.util, "find_spec", lambda name, *a: None if name == "transformers" else real(name, *a))
     with pytest.raises(SkingenError, match=r"pip install 'skingen\[sd\]'"):
-        load_inpainter(tiny_sd, backend="sd")
+        load_filler(tiny_sd, backend="sd")

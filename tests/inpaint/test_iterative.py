@@ -6,12 +6,12 @@ import torch
 import torch.nn.functional as F
 
 from skingen.errors import SkingenError
-from skingen.inpaint.iterative import Inpainter, IterativeParams, derive_lesion, run_iterative, step_generator
+from skingen.inpaint.iterative import RegionFiller, IterativeParams, derive_lesion, run_iterative, step_generator
 from skingen.inpaint.regions import edit_counts
 from tests.conftest import rgb_noise
 
 
-def local_mean(radius: int = 2, noise: float = 0.0) -> Inpainter:
+def local_mean(radius: int = 2, noise: float = 0.0) -> RegionFiller:
     """Fills each pixel with the mean of the kept pixels within ``radius`` (0 where there are none), plus
     ``noise`` × normal noise from the row's generator: a local, optionally random denoiser."""
     def fill(source, keep, generators):
@@ -22,7 +22,7 @@ def local_mean(radius: int = 2, noise: float = 0.0) -> Inpainter:
         if noise:
             out = out + noise * torch.stack([torch.randn(source.shape[1:], generator=g) for g in generators])
         return out
-    return Inpainter(fill)
+    return RegionFiller(fill)
 
 
 def sources(n: int = 3, size: int = 32) -> torch.Tensor:
@@ -30,7 +30,7 @@ def sources(n: int = 3, size: int = 32) -> torch.Tensor:
 
 
 def test_kept_pixels_are_bit_for_bit_unchanged():
-    garbage = Inpainter(lambda s, k, g: torch.full_like(s, 7.0) + s.sum())  # ignores keep entirely
+    garbage = RegionFiller(lambda s, k, g: torch.full_like(s, 7.0) + s.sum())  # ignores keep entirely
     src = sources()
     for run in run_iterative(garbage, src, [0, 1, 2], IterativeParams(steps=6, shape="mixed", size=0.3)):
         for k, region in enumerate(run.regions):
@@ -43,7 +43,7 @@ def test_kept_pixels_are_bit_for_bit_unchanged():
 
 def test_edit_map_counts_every_repaint():
     """An oracle that adds 0.01 wherever it paints: the image then records how often each pixel changed."""
-    plus = Inpainter(lambda s, k, g: s + 0.01)
+    plus = RegionFiller(lambda s, k, g: s + 0.01)
     src = torch.full((2, 3, 32, 32), -0.9)
     runs = run_iterative(plus, src, [3, 4], IterativeParams(steps=12, size=0.4, placement="random", context=1.5))
     for run, s in zip(runs, src):

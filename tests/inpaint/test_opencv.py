@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from skingen.errors import SkingenError
-from skingen.generation.inpaint_backends import load_inpainter
+from skingen.generation.inpaint_backends import load_filler
 from skingen.inpaint.iterative import IterativeParams, run_iterative
-from skingen.inpaint.opencv import opencv_inpainter
+from skingen.inpaint.opencv import opencv_filler
 
 
 def stripes(size: int = 48) -> torch.Tensor:
@@ -27,7 +27,7 @@ def test_texture_methods_continue_a_planted_texture_and_diffusion_methods_smooth
     hole = keep[0, 0] < 0.5
     errors = {}
     for method in ("telea", "ns", "shiftmap", "fsr-fast"):
-        out = opencv_inpainter(f"opencv:{method}").fill(img, keep, [torch.Generator()])
+        out = opencv_filler(f"opencv:{method}").fill(img, keep, [torch.Generator()])
         assert torch.equal(out[0][:, ~hole], img[0][:, ~hole])          # kept pixels exactly the source's
         errors[method] = (out - img)[0][:, hole].abs().mean().item()
     flat = img[0][:, hole].abs().mean().item()                          # error of filling with mid-grey
@@ -37,12 +37,12 @@ def test_texture_methods_continue_a_planted_texture_and_diffusion_methods_smooth
 
 
 def test_inside_the_iterative_algorithm_at_native_size_with_kept_pixels_and_runs_repeating():
-    loaded = load_inpainter("opencv:telea")
-    assert loaded.size is None and loaded.family == "opencv-telea" and loaded.inpainter.evaluations == 0
+    loaded = load_filler("opencv:telea")
+    assert loaded.size is None and loaded.family == "opencv-telea" and loaded.filler.evaluations == 0
     src = stripes(40).repeat(2, 1, 1, 1)
     params = IterativeParams(steps=3, size=0.3)
-    a = run_iterative(loaded.inpainter, src, [1, 2], params)
-    b = run_iterative(loaded.inpainter, src, [1, 2], params)
+    a = run_iterative(loaded.filler, src, [1, 2], params)
+    b = run_iterative(loaded.filler, src, [1, 2], params)
     for ra, rb, s in zip(a, b, src):
         assert torch.equal(ra.image, rb.image) and ra.image.shape == s.shape
         untouched = ra.edit_map == 0
@@ -52,4 +52,4 @@ def test_inside_the_iterative_algorithm_at_native_size_with_kept_pixels_and_runs
 
 def test_unknown_method_is_a_one_line_error():
     with pytest.raises(SkingenError, match="unknown OpenCV inpainting method 'magic'"):
-        load_inpainter("opencv:magic")
+        load_filler("opencv:magic")

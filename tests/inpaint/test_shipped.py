@@ -2,7 +2,7 @@
 
 import torch
 
-from skingen.generation.inpaint_backends import load_inpainter
+from skingen.generation.inpaint_backends import load_filler
 from skingen.inpaint.iterative import IterativeParams, run_iterative
 from skingen.registry import SHIPPED, load_model, shipped_models
 
@@ -18,12 +18,12 @@ def test_measles_inpaint_is_shipped_small_and_documented():
 
 
 def test_measles_inpaint_repaints_a_256_px_crop_with_its_recorded_settings():
-    loaded = load_inpainter("measles-inpaint")
+    loaded = load_filler("measles-inpaint")
     params = IterativeParams(**loaded.run_params)
     assert params.shape == "blob" and params.feather > 0
     y, x = torch.meshgrid(torch.linspace(0, 6.28, 256), torch.linspace(0, 6.28, 256), indexing="ij")
     skin = torch.stack([0.5 + 0.1 * torch.sin(4 * x), 0.1 + 0.1 * torch.cos(3 * y), 0.0 * x])[None]  # [1,3,256,256]
-    run = run_iterative(loaded.inpainter, skin, [0], params)[0]
+    run = run_iterative(loaded.filler, skin, [0], params)[0]
     assert run.image.shape == (3, 256, 256) and torch.isfinite(run.image).all()
     untouched = run.edit_map == 0
     assert torch.equal(run.image[:, untouched], skin[0][:, untouched])

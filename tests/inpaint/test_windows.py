@@ -9,9 +9,9 @@ import torch
 from skingen.checkpoint import load_checkpoint
 from skingen.registry import export_checkpoint
 from skingen.errors import SkingenError
-from skingen.generation.inpaint_backends import load_inpainter
+from skingen.generation.inpaint_backends import load_filler
 from skingen.generation.inpaint_folder import inpaint_to_folder
-from skingen.inpaint.iterative import Inpainter, IterativeParams, fade_in, run_iterative
+from skingen.inpaint.iterative import RegionFiller, IterativeParams, fade_in, run_iterative
 from skingen.inpaint.regions import Region
 from skingen.registry import build_model, load_model
 from tests.conftest import fast, tiny_config
@@ -32,7 +32,7 @@ def test_fade_in_by_hand():
 
 
 def test_feather_keeps_pixels_and_blends_the_border_of_each_fill():
-    constant = Inpainter(lambda s, k, g: torch.full_like(s, 0.5))
+    constant = RegionFiller(lambda s, k, g: torch.full_like(s, 0.5))
     src = torch.zeros(1, 3, 32, 32) - 0.5
     hard, soft = (run_iterative(constant, src, [3], IterativeParams(steps=1, size=8, feather=f))[0] for f in (0, 4))
     region = hard.regions[0].paint(32)
@@ -84,15 +84,15 @@ def test_repaint_through_the_null_condition_keeps_pixels_and_needs_null_training
 
     run = train("inpaint", tiny_data, tiny_config("inpaint", "model.size=32", *WINDOWS, *fast(16)), outdir=tmp_path,
                 cpu=True)
-    loaded = load_inpainter(run, backend="repaint", solver_steps=10)
-    assert loaded.family == "repaint" and loaded.inpainter.evaluations == 15  # 10 steps + 5 re-done after a jump
+    loaded = load_filler(run, backend="repaint", solver_steps=10)
+    assert loaded.family == "repaint" and loaded.filler.evaluations == 15  # 10 steps + 5 re-done after a jump
     src = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    result = run_iterative(loaded.inpainter, src, [0, 1], IterativeParams(steps=2, size=8))
+    result = run_iterative(loaded.filler, src, [0, 1], IterativeParams(steps=2, size=8))
     for r, s in zip(result, src):
         assert torch.equal(r.image[:, r.edit_map == 0], s[:, r.edit_map == 0]) and torch.isfinite(r.image).all()
     plain = train("inpaint", tiny_data, tiny_config("inpaint", "model.size=32", *fast(8)), outdir=tmp_path, cpu=True)
     with pytest.raises(SkingenError, match="null_prob"):
-        load_inpainter(plain, backend="repaint")
+        load_filler(plain, backend="repaint")
 
 
 def test_exported_model_is_small_samples_like_its_ema_and_brings_its_run_settings(tiny_data, tmp_path):
@@ -121,7 +121,7 @@ def test_train_init_loads_every_tensor_and_refuses_a_mismatch(tiny_data, tmp_pat
     cfg = resolve_config("inpaint", None, [*fast(8)], init=small)
     assert cfg.model == load_model(small)[0].config  # the model section comes from the init model
     calls = []
-    from skingen.models.inpainter import InpaintModel
+    from skingen.models.inpaint import InpaintModel
 
     original = InpaintModel.train_step
 

@@ -28,27 +28,30 @@ import torch
 
 from skingen.diffusion import repaint, repaint_evaluations
 from skingen.errors import SkingenError
-from skingen.inpaint.iterative import Inpainter
+from skingen.inpaint.iterative import RegionFiller
 
 
 BACKENDS = ("auto", "inpaint", "repaint", "sd")
 
 
 @dataclass
-class LoadedInpainter:
-    inpainter: Inpainter
+class LoadedFiller:
+    """A :class:`~skingen.inpaint.iterative.RegionFiller` loaded from a folder or name, with what ``skingen inpaint``
+    records about it."""
+
+    filler: RegionFiller
     size: int | None     #: image side the denoiser works at (sources are resized to it); None = the crops' own
     family: str          #: ``inpaint`` (skingen model), ``repaint`` (diffusers UNet), ``opencv-<method>`` or ``sd``
     checkpoint: str      #: the folder the weights came from ("" when there are none)
-    #: label -> (the inpainter for crops of that class, what to record with each image); None = one for all
-    for_label: Callable[[str], tuple[Inpainter, dict[str, str]]] | None = None
+    #: label -> (the filler for crops of that class, what to record with each image); None = one for all
+    for_label: Callable[[str], tuple[RegionFiller, dict[str, str]]] | None = None
     settings: dict[str, object] = field(default_factory=dict)  #: backend settings recorded in inpaint.json
     #: run parameters the checkpoint was measured with (its config.json's ``run_params``): the defaults of
     #: :class:`~skingen.inpaint.iterative.IterativeParams` fields a user leaves unset
     run_params: dict[str, object] = field(default_factory=dict)
 
-    def by_label(self, label: str) -> tuple[Inpainter, dict[str, str]]:
-        return self.for_label(label) if self.for_label else (self.inpainter, {})
+    def by_label(self, label: str) -> tuple[RegionFiller, dict[str, str]]:
+        return self.for_label(label) if self.for_label else (self.filler, {})
 
 
 def _unet_class(path: Path) -> tuple[Path, str] | None:
@@ -75,8 +78,8 @@ def detect_backend(path: Path) -> str:
     return "repaint" if found[1] == "UNet2DModel" else "sd"
 
 
-def load_inpainter(path: str | Path, device: str = "cpu", ema: bool = True, solver_steps: int | None = None,
-                   backend: str = "auto", precision: str = "fp32", sd=None) -> LoadedInpainter:
+def load_filler(path: str | Path, device: str = "cpu", ema: bool = True, solver_steps: int | None = None,
+                   backend: str = "auto", precision: str = "fp32", sd=None) -> LoadedFiller:
     """The denoiser stored at ``path`` (module docstring); ``solver_steps``: its sampling steps;
     ``backend``: one of :data:`BACKENDS` (``auto`` = :func:`detect_backend`); ``sd``: the sd backend's
     :class:`~skingen.generation.sd_backend.SDOptions` (an error with any other backend)."""
@@ -87,9 +90,9 @@ def load_inpainter(path: str | Path, device: str = "cpu", ema: bool = True, solv
         raise SkingenError(f"--prompt, --negative-prompt, --guidance, --strength, --resolution, --attention and "
                            f"--cpu-offload apply to --backend sd only ({path} is driven by '{backend}')")
     if backend == "opencv":
-        from skingen.inpaint.opencv import opencv_inpainter
+        from skingen.inpaint.opencv import opencv_filler
 
-        return LoadedInpainter(opencv_inpainter(str(path)), None, str(path).replace(":", "-"), "")
+        return LoadedFiller(opencv_filler(str(path)), None, str(path).replace(":", "-"), "")
     path = Path(path)
     if backend == "sd":
         return _load_sd(path, device, precision, sd, solver_steps)
@@ -102,7 +105,7 @@ def load_inpainter(path: str | Path, device: str = "cpu", ema: bool = True, solv
 
     model, ckpt = load_model(path, ema=ema, device=device)
     family = ckpt["config"]["family"]
-    if not hasattr(model, "inpainter"):
+    if not hasattr(model, "region_filler"):
         raise SkingenError(f"{path} is a '{family}' model; iterative inpainting needs an inpainting model "
                            f"(an 'inpaint' run, a diffusers UNet2DModel folder for RePaint, or a Stable Diffusion "
                            f"inpainting pipeline folder for --backend sd)")
@@ -112,12 +115,12 @@ def load_inpainter(path: str | Path, device: str = "cpu", ema: bool = True, solv
         if model.config.null_prob <= 0:
             raise SkingenError(f"{path}: RePaint needs a network that also denoises unconditionally; this one was "
                                f"trained with model.null_prob=0")
-        inpainter = model_repaint_inpainter(model, steps=solver_steps or 25)
-        return LoadedInpainter(inpainter, model.config.size, "repaint", where, run_params=run_params)
-    return LoadedInpainter(model.inpainter(solver_steps), model.config.size, family, where, run_params=run_params)
+        filler = model_repaint_filler(model, steps=solver_steps or 25)
+        return LoadedFiller(filler, model.config.size, "repaint", where, run_params=run_params)
+    return LoadedFiller(model.region_filler(solver_steps), model.config.size, family, where, run_params=run_params)
 
 
-def _load_repaint(path: Path, unet_folder: Path, device: str, solver_steps: int | None) -> LoadedInpainter:
+def _load_repaint(path: Path, unet_folder: Path, device: str, solver_steps: int | None) -> LoadedFiller:
     from diffusers import UNet2DModel
 
     unet = UNet2DModel.from_pretrained(unet_folder).to(device).eval()
@@ -132,11 +135,11 @@ def _load_repaint(path: Path, unet_folder: Path, device: str, solver_steps: int 
     size = unet.config.sample_size
     size = size if isinstance(size, int) else size[0]
     multiple = 2 ** (len(unet.config.block_out_channels) - 1)
-    return LoadedInpainter(repaint_inpainter(unet, scheduler_config, steps=solver_steps or 25, multiple=multiple),
+    return LoadedFiller(repaint_filler(unet, scheduler_config, steps=solver_steps or 25, multiple=multiple),
                            size, "repaint", str(unet_folder.resolve()))
 
 
-def _load_sd(path: Path, device: str, precision: str, options, solver_steps: int | None) -> LoadedInpainter:
+def _load_sd(path: Path, device: str, precision: str, options, solver_steps: int | None) -> LoadedFiller:
     from dataclasses import replace
 
     from skingen.generation.sd_backend import SDInpainting, SDOptions
@@ -145,18 +148,18 @@ def _load_sd(path: Path, device: str, precision: str, options, solver_steps: int
     if solver_steps is not None:
         options = replace(options, solver_steps=solver_steps)
     sd = SDInpainting.load(path, device, precision, options)
-    inpainters: dict[str, Inpainter] = {}
+    fillers: dict[str, RegionFiller] = {}
 
-    def for_label(label: str) -> tuple[Inpainter, dict[str, str]]:
+    def for_label(label: str) -> tuple[RegionFiller, dict[str, str]]:
         prompt = options.prompt_for(label)
-        if prompt not in inpainters:
-            inpainters[prompt] = sd.inpainter(prompt)
-        return inpainters[prompt], {"prompt": prompt, "negative_prompt": options.negative_prompt}
+        if prompt not in fillers:
+            fillers[prompt] = sd.region_filler(prompt)
+        return fillers[prompt], {"prompt": prompt, "negative_prompt": options.negative_prompt}
 
-    return LoadedInpainter(for_label("")[0], None, "sd", str(path.resolve()), for_label, sd.settings())
+    return LoadedFiller(for_label("")[0], None, "sd", str(path.resolve()), for_label, sd.settings())
 
 
-def model_repaint_inpainter(model, steps: int = 25, jump_length: int = 5, jump_n_sample: int = 2) -> Inpainter:
+def model_repaint_filler(model, steps: int = 25, jump_length: int = 5, jump_n_sample: int = 2) -> RegionFiller:
     """RePaint driving a skingen ``inpaint`` model under its null condition (nothing kept), on the model's own
     noise schedule: the same network as the iterative algorithm's, inpainting without being shown the kept pixels
     (they are imposed by re-noising them from the source at every step instead)."""
@@ -166,14 +169,14 @@ def model_repaint_inpainter(model, steps: int = 25, jump_length: int = 5, jump_n
         return repaint(model.unconditional_eps, source.to(model.device), keep.to(model.device), generators, schedule,
                        steps, jump_length, jump_n_sample)
 
-    return Inpainter(fill, multiple=model.multiple,
+    return RegionFiller(fill, multiple=model.multiple,
                      evaluations=repaint_evaluations(schedule, steps, jump_length, jump_n_sample))
 
 
-def repaint_inpainter(unet, scheduler_config: dict | None = None, steps: int = 25, jump_length: int = 5,
-                      jump_n_sample: int = 2, multiple: int = 1) -> Inpainter:
+def repaint_filler(unet, scheduler_config: dict | None = None, steps: int = 25, jump_length: int = 5,
+                      jump_n_sample: int = 2, multiple: int = 1) -> RegionFiller:
     """RePaint (:func:`skingen.diffusion.repaint`) with the unconditional ε-prediction diffusers ``unet`` as an
-    :class:`Inpainter`; ``steps``, ``jump_length`` and ``jump_n_sample`` as there."""
+    :class:`RegionFiller`; ``steps``, ``jump_length`` and ``jump_n_sample`` as there."""
 
     def net(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return unet(x, t).sample
@@ -183,5 +186,5 @@ def repaint_inpainter(unet, scheduler_config: dict | None = None, steps: int = 2
         return repaint(net, source.to(dev), keep.to(dev), generators, scheduler_config, steps, jump_length,
                        jump_n_sample)
 
-    return Inpainter(fill, multiple=multiple,
+    return RegionFiller(fill, multiple=multiple,
                      evaluations=repaint_evaluations(scheduler_config, steps, jump_length, jump_n_sample))

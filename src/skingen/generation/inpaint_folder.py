@@ -33,7 +33,7 @@ from skingen.data.datasheet import write_datasheet
 from skingen.errors import SkingenError
 from skingen.generation.parallel import Processes, Shard, parse_shard, shard_batches, shard_items, shared_staging
 from skingen.imageio import from_tensor, write_image, write_mask
-from skingen.generation.inpaint_backends import load_inpainter
+from skingen.generation.inpaint_backends import load_filler
 from skingen.inpaint.iterative import IterativeParams, IterativeResult, derive_lesion, run_iterative
 from skingen.inpaint.seams import seam_score
 from skingen.runs import write_json
@@ -82,7 +82,7 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
                       backend: str = "auto", sd=None, shard: Shard | str | None = None,
                       progress: Callable[[int, int], None] | None = None) -> InpaintReport:
     """``runs`` iterative-inpainting runs on each of the first ``n`` crops of ``source`` (``DATA[:split]``,
-    default split train) with the denoiser at ``run`` (:func:`~skingen.generation.inpaint_backends.load_inpainter`: an
+    default split train) with the denoiser at ``run`` (:func:`~skingen.generation.inpaint_backends.load_filler`: an
     ``inpaint`` run, a diffusers UNet folder for RePaint, an OpenCV method, or an SD inpainting pipeline with
     ``backend`` sd and its ``sd`` options); writes the new folder ``out``. ``params``: the run parameters, or a
     dict of the ones given, the rest from the checkpoint's recorded ``run_params`` (a shipped model's measured
@@ -96,12 +96,12 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
     autocast = autocast_for(precision, device)
     procs = Processes(device)
     progress = progress if procs.is_main else None
-    loaded = load_inpainter(run, device=procs.device, ema=ema, solver_steps=solver_steps, backend=backend,
+    loaded = load_filler(run, device=procs.device, ema=ema, solver_steps=solver_steps, backend=backend,
                             precision=precision, sd=sd)
-    inpainter, family, checkpoint = loaded.inpainter, loaded.family, loaded.checkpoint
+    filler, family, checkpoint = loaded.filler, loaded.family, loaded.checkpoint
     if not isinstance(params, IterativeParams):
         params = IterativeParams(**{**loaded.run_params, **(params or {})})
-    solver_steps = loaded.settings.get("solver_steps", inpainter.evaluations)  # sd: evaluations count guidance too
+    solver_steps = loaded.settings.get("solver_steps", filler.evaluations)  # sd: evaluations count guidance too
     parents = source_dataset(source, loaded.size)
     if loaded.size is None:  # a backend that works at any size gets the crops' own (the first's, so all stack)
         parents = source_dataset(source, parents[0]["image"].shape[-1])
@@ -115,16 +115,16 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
         for chunk in mine:
             items = {i: parents[i] for i, _ in chunk}
             sources = torch.stack([items[i]["image"] for i, _ in chunk])
-            by_label: dict[str, list[int]] = {}  # sd: runs of one class share an inpainter (its prompt)
+            by_label: dict[str, list[int]] = {}  # sd: runs of one class share a filler (its prompt)
             for k, (i, _) in enumerate(chunk):
                 by_label.setdefault(parents.rows[i].get("label", "") if loaded.for_label else "", []).append(k)
             results: list[IterativeResult | None] = [None] * len(chunk)
             recorded: list[dict[str, str]] = [{}] * len(chunk)
             t = time.perf_counter()
             for label, ks in by_label.items():
-                label_inpainter, extra = loaded.by_label(label)
+                label_filler, extra = loaded.by_label(label)
                 with autocast:
-                    finished = run_iterative(label_inpainter, sources[ks], [chunk[k][1] for k in ks], params,
+                    finished = run_iterative(label_filler, sources[ks], [chunk[k][1] for k in ks], params,
                                              batch=batch)
                 for k, result in zip(ks, finished):
                     results[k], recorded[k] = result, extra

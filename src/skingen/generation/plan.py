@@ -147,9 +147,9 @@ def plan_inpaint(run: str | Path, source: str | Path, n: int, runs: int | None =
     report = reports[0]
     if report.images < 2 * b:
         raise SkingenError(f"{source} has only {report.sources} crops; calibrating needs {2 * b} (lower --calibrate)")
-    from skingen.generation.inpaint_backends import load_inpainter
+    from skingen.generation.inpaint_backends import load_filler
 
-    loaded = load_inpainter(run, device="cpu")
+    loaded = load_filler(run, device="cpu")
     crops = len(source_dataset(source, loaded.size))
     runs = runs or math.ceil(n / crops)
     plan = Plan("inpaint", loaded.family, loaded.size, n, b, device, precision, report.evaluations_per_image,

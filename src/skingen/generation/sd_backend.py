@@ -1,4 +1,4 @@
-"""Pretrained Stable Diffusion inpainting pipelines (diffusers) as an :class:`Inpainter`.
+"""Pretrained Stable Diffusion inpainting pipelines (diffusers) as a :class:`RegionFiller`.
 
 The ``sd`` backend of ``skingen inpaint``: a local diffusers pipeline folder (what ``save_pretrained``
 writes, e.g. of ``stable-diffusion-v1-5/stable-diffusion-inpainting``; never downloaded here) whose UNet
@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from skingen.errors import SkingenError
-from skingen.inpaint.iterative import Inpainter
+from skingen.inpaint.iterative import RegionFiller
 from skingen.generation.sample_folder import AUTOCAST_DTYPES
 
 #: prompt per class label of a data folder; other labels get :data:`DEFAULT_PROMPT`
@@ -176,8 +176,8 @@ def denoising_steps(pipe, options: SDOptions) -> int:
 
 
 class SDInpainting:
-    """A prepared pipeline (:func:`prepare_pipeline`) and its settings; :meth:`inpainter` gives the
-    :class:`Inpainter` for one prompt."""
+    """A prepared pipeline (:func:`prepare_pipeline`) and its settings; :meth:`region_filler` gives the
+    :class:`RegionFiller` for one prompt."""
 
     def __init__(self, pipe, options: SDOptions = SDOptions()):
         self.pipe, self.options = pipe, options
@@ -208,8 +208,8 @@ class SDInpainting:
                 "class_prompts": dict(CLASS_PROMPTS), "default_prompt": DEFAULT_PROMPT, "attention": o.attention,
                 "cpu_offload": o.cpu_offload, "dtype": str(self.pipe.unet.dtype).removeprefix("torch.")}
 
-    def inpainter(self, prompt: str) -> Inpainter:
-        """The :class:`Inpainter` that fills with ``prompt`` (and the options' negative prompt)."""
+    def region_filler(self, prompt: str) -> RegionFiller:
+        """The :class:`RegionFiller` that fills with ``prompt`` (and the options' negative prompt)."""
         pipe, res, o = self.pipe, self.resolution, self.options
 
         @torch.no_grad()
@@ -229,4 +229,4 @@ class SDInpainting:
                                 align_corners=False)
             return (out * 2 - 1).clamp(-1, 1)
 
-        return Inpainter(fill, multiple=1, evaluations=self.evaluations, resize_to=res)
+        return RegionFiller(fill, multiple=1, evaluations=self.evaluations, resize_to=res)

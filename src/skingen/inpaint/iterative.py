@@ -3,16 +3,16 @@
 Each step picks a region (:mod:`skingen.inpaint.regions`) and inpaints it from the rest of the image
 as it is now; after 9-12 steps a new image of the same content has emerged (the reference work's best
 method by human judgement). Written by hand because no library does it; the denoising itself is a
-pluggable :class:`Inpainter` (the ``inpaint`` model, other diffusers backends, or an oracle in tests).
+pluggable :class:`RegionFiller` (the ``inpaint`` model, other diffusers backends, or an oracle in tests).
 
 Speed: a step denoises only a square *context window* around its region (``context`` × its side)
 instead of the whole image, and runs from several sources (and several runs of one source) that are
 at the same step are batched into one network call when their windows have the same size.
 
 Randomness: the regions of a run come from a generator seeded by the run's seed, and step ``k``'s
-denoising noise from a generator derived from (seed, k) — so a run depends only on (inpainter,
+denoising noise from a generator derived from (seed, k) — so a run depends only on (filler,
 source, seed, parameters), never on which other runs share its batches. Kept pixels are copied
-back after every step, whatever the inpainter returns, so they never change.
+back after every step, whatever the filler returns, so they never change.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ FillFn = Callable[[torch.Tensor, torch.Tensor, list[torch.Generator]], torch.Ten
 
 
 @dataclass(frozen=True)
-class Inpainter:
-    """A fill function with what the algorithm needs to know about it."""
+class RegionFiller:
+    """What repaints one region in each of a batch of windows (:data:`FillFn`), with what the algorithm needs
+    to know about it: the trained ``inpaint`` model, RePaint, Stable Diffusion, OpenCV, or an oracle in tests."""
 
     fill: FillFn
     multiple: int = 1       #: window sides are rounded up to a multiple of this (the network's downsampling)
@@ -120,10 +121,10 @@ def fade_in(region: Region, size: int, feather: float, window: tuple[int, int, i
     return torch.from_numpy(alpha[top:top + side, left:left + side]).float()
 
 
-def run_iterative(inpainter: Inpainter, sources: torch.Tensor, seeds: list[int], params: IterativeParams = IterativeParams(),
+def run_iterative(filler: RegionFiller, sources: torch.Tensor, seeds: list[int], params: IterativeParams = IterativeParams(),
                   batch: int = 16, progress: Callable[[int, int], None] | None = None) -> list[IterativeResult]:
     """Run ``params`` once per row of ``sources`` (``[R,3,H,W]`` in [-1, 1]; repeat a row for several runs of
-    one source) with run seed ``seeds[i]``; at most ``batch`` windows per inpainter call. ``progress(done, total)``
+    one source) with run seed ``seeds[i]``; at most ``batch`` windows per filler call. ``progress(done, total)``
     is called after each step."""
     if sources.ndim != 4 or sources.shape[1] != 3 or sources.shape[-1] != sources.shape[-2]:
         raise SkingenError(f"sources must be square images [R,3,S,S], got {tuple(sources.shape)}")
@@ -140,7 +141,7 @@ def run_iterative(inpainter: Inpainter, sources: torch.Tensor, seeds: list[int],
         for i, run in enumerate(runs):
             if k < len(run.regions):
                 region = run.regions[k]
-                top, left, side = window_box(region, size, params.context, inpainter.multiple)
+                top, left, side = window_box(region, size, params.context, filler.multiple)
                 keep = ~region.paint(size)[top:top + side, left:left + side]
                 jobs.setdefault(side, []).append((i, top, left, keep, fade_in(region, size, params.feather,
                                                                                (top, left, side))))
@@ -149,16 +150,16 @@ def run_iterative(inpainter: Inpainter, sources: torch.Tensor, seeds: list[int],
                 chunk = group[start:start + batch]
                 src = torch.stack([images[i, :, t:t + side, l:l + side] for i, t, l, *_ in chunk])
                 keep = torch.stack([kp for _, _, _, kp, _ in chunk])[:, None]
-                out = inpainter.fill(src, keep.float(),
+                out = filler.fill(src, keep.float(),
                                      [step_generator(runs[i].seed, k) for i, *_ in chunk]).to(images)
                 if out.shape != src.shape:
-                    raise SkingenError(f"inpainter returned {tuple(out.shape)} for windows {tuple(src.shape)}")
+                    raise SkingenError(f"filler returned {tuple(out.shape)} for windows {tuple(src.shape)}")
                 for (i, t, l, _, alpha), s, o, kp in zip(chunk, src, out, keep):
                     o = o.clamp(-1, 1)
                     # alpha is 0 on kept pixels, so they stay exactly the source's with a feather too
                     images[i, :, t:t + side, l:l + side] = torch.where(kp, s, o) if alpha is None else s + alpha * (o - s)
-                    runs[i].evaluations += inpainter.evaluations
-                    runs[i].pixels += (inpainter.resize_to or side) ** 2 * inpainter.evaluations
+                    runs[i].evaluations += filler.evaluations
+                    runs[i].pixels += (filler.resize_to or side) ** 2 * filler.evaluations
         for i, run in enumerate(runs):
             if k < len(run.regions):
                 run.frames.append(images[i].clone())

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from skingen.errors import SkingenError
-from skingen.inpaint.iterative import Inpainter
+from skingen.inpaint.iterative import RegionFiller
 
 PREFIX = "opencv:"
 METHODS = ("telea", "ns", "shiftmap", "fsr-fast", "fsr-best")
@@ -48,8 +48,8 @@ def _fill_one(image: np.ndarray, hole: np.ndarray, method: str) -> np.ndarray:
     return cv2.cvtColor(out, cv2.COLOR_Lab2RGB)
 
 
-def opencv_inpainter(name: str) -> Inpainter:
-    """The :class:`Inpainter` called ``name`` (``opencv:<method>``, module docstring)."""
+def opencv_filler(name: str) -> RegionFiller:
+    """The :class:`RegionFiller` called ``name`` (``opencv:<method>``, module docstring)."""
     method = str(name)[len(PREFIX):] if is_opencv_name(name) else str(name)
     if method not in METHODS:
         raise SkingenError(f"unknown OpenCV inpainting method '{method}' (choose {', '.join(PREFIX + m for m in METHODS)})")
@@ -70,4 +70,4 @@ def opencv_inpainter(name: str) -> Inpainter:
         return torch.where(keep.cpu() > 0.5, source.cpu(), filled.to(source.dtype))
 
     # no network: 0 evaluations, so the cost columns count no pixels through a network
-    return Inpainter(fill, multiple=1, evaluations=0)
+    return RegionFiller(fill, multiple=1, evaluations=0)

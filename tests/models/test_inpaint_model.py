@@ -10,7 +10,7 @@ from tests.models.test_contract import step_context
 from tests.models.test_cvae import four_images
 
 
-def tiny_inpainter(*overrides: str):
+def tiny_inpaint_model(*overrides: str):
     torch.manual_seed(0)
     return build_model("inpaint", tiny_config("inpaint", *overrides).model)
 
@@ -22,7 +22,7 @@ def centre_keep(n: int, size: int = 16) -> torch.Tensor:
 
 
 def test_masked_region_loss_drops_and_sampling_inpaints_four_images():
-    model = tiny_inpainter()
+    model = tiny_inpaint_model()
     images = four_images()
     keep = centre_keep(4)
 
@@ -41,7 +41,7 @@ def test_masked_region_loss_drops_and_sampling_inpaints_four_images():
 
 
 def test_kept_pixels_are_exact_and_keep_everywhere_returns_the_source():
-    model = tiny_inpainter()
+    model = tiny_inpaint_model()
     src = four_images()
     keep = centre_keep(4)
     out = model.sample([0, 1, 2, 3], Condition(source=src, keep=keep))
@@ -51,7 +51,7 @@ def test_kept_pixels_are_exact_and_keep_everywhere_returns_the_source():
 
 
 def test_fill_works_on_windows_and_checks_their_size():
-    model = tiny_inpainter()
+    model = tiny_inpaint_model()
     src = four_images()[:, :, :8, :8]
     keep = torch.ones(4, 1, 8, 8)
     keep[..., 2:6, 2:6] = 0
@@ -63,10 +63,10 @@ def test_fill_works_on_windows_and_checks_their_size():
 
 
 def test_source_alone_runs_the_iterative_algorithm():
-    model = tiny_inpainter()
+    model = tiny_inpaint_model()
     src = four_images()[:2]
     out = model.sample([3, 4], Condition(source=src))
-    runs = run_iterative(model.inpainter(), src, [3, 4], IterativeParams())
+    runs = run_iterative(model.region_filler(), src, [3, 4], IterativeParams())
     assert torch.equal(out, torch.stack([r.image for r in runs]))
     assert runs[0].evaluations == 10 * model.config.solver_steps
     assert not torch.equal(out[0], src[0])
@@ -76,15 +76,15 @@ def test_source_alone_runs_the_iterative_algorithm():
 
 def test_bad_config_is_a_clear_error():
     with pytest.raises(SkingenError, match="region_shapes"):
-        tiny_inpainter("model.region_shapes=[circle]")
+        tiny_inpaint_model("model.region_shapes=[circle]")
     with pytest.raises(SkingenError, match="region_min <= region_max"):
-        tiny_inpainter("model.region_min=0.6", "model.region_max=0.5")
+        tiny_inpaint_model("model.region_min=0.6", "model.region_max=0.5")
 
 
 def test_kept_weight_zero_trains_on_the_region_only():
-    model = tiny_inpainter("model.kept_weight=0")
+    model = tiny_inpaint_model("model.kept_weight=0")
     losses = model.train_step({"image": four_images()}, step_context(model))
     assert losses["loss/diffusion"] == pytest.approx(losses["loss/region"], rel=1e-5)
-    plain_model = tiny_inpainter("model.kept_weight=1")
+    plain_model = tiny_inpaint_model("model.kept_weight=1")
     plain = plain_model.train_step({"image": four_images()}, step_context(plain_model))
     assert plain["loss/diffusion"] != pytest.approx(plain["loss/region"], rel=1e-3)

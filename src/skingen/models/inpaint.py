@@ -26,7 +26,7 @@ import torch
 
 from skingen.diffusion import Diffusion
 from skingen.errors import SkingenError
-from skingen.inpaint.iterative import Inpainter, IterativeParams, run_iterative
+from skingen.inpaint.iterative import RegionFiller, IterativeParams, run_iterative
 from skingen.inpaint.regions import SHAPES, Rand, check_choice, random_regions, window_box
 from skingen.models.base import Condition, StepContext, UNetDiffusionConfig, UNetDiffusionModel
 from skingen.nn.unet import make_unet, size_multiple
@@ -34,7 +34,7 @@ from skingen.seeding import seeded_normal
 
 
 @dataclass(frozen=True)
-class InpaintConfig(UNetDiffusionConfig):
+class InpaintModelConfig(UNetDiffusionConfig):
     solver_steps: int = 10                           #: DPM-Solver++ steps (= network evaluations) per inpainting
     region_min: float = 0.125                        #: training region side, fraction of the image side
     region_max: float = 0.5
@@ -48,13 +48,13 @@ class InpaintConfig(UNetDiffusionConfig):
 
 class InpaintModel(UNetDiffusionModel):
     name = "inpaint"
-    Config = InpaintConfig
+    Config = InpaintModelConfig
     description = "inpainting diffusion UNet (noisy image + source·keep + keep) for iterative inpainting"
     supports = frozenset({"source", "keep"})
     sample_options = frozenset({"solver_steps"})
     batch_fields = frozenset({"image"})
 
-    def __init__(self, config: InpaintConfig):
+    def __init__(self, config: InpaintModelConfig):
         super().__init__(config)
         c = config
         if not 0 < c.region_min <= c.region_max <= 1:
@@ -160,10 +160,10 @@ class InpaintModel(UNetDiffusionModel):
                                   solver_steps or self.config.solver_steps, known=(source, keep))
         return torch.where(keep > 0.5, source, x.to(source.dtype))
 
-    def inpainter(self, solver_steps: int | None = None) -> Inpainter:
+    def region_filler(self, solver_steps: int | None = None) -> RegionFiller:
         """This model as the denoiser of :func:`~skingen.inpaint.iterative.run_iterative`."""
         steps = solver_steps or self.config.solver_steps
-        return Inpainter(partial(self.fill, solver_steps=steps), multiple=self.multiple, evaluations=steps)
+        return RegionFiller(partial(self.fill, solver_steps=steps), multiple=self.multiple, evaluations=steps)
 
     @torch.no_grad()
     def sample(self, seeds: list[int], cond: Condition | None = None, **options: Any) -> torch.Tensor:
@@ -174,7 +174,7 @@ class InpaintModel(UNetDiffusionModel):
         if cond.keep is not None and cond.source is None:
             raise SkingenError("inpaint: 'keep' needs a 'source' image to keep pixels from")
         if cond.source is not None and cond.keep is None:
-            runs = run_iterative(self.inpainter(steps), cond.source.float().cpu(), list(seeds), IterativeParams())
+            runs = run_iterative(self.region_filler(steps), cond.source.float().cpu(), list(seeds), IterativeParams())
             return torch.stack([r.image for r in runs]).to(self.device)
         source = cond.source if cond.source is not None else torch.zeros(len(seeds), 3, size, size)
         keep = cond.keep if cond.keep is not None else torch.zeros(len(seeds), 1, size, size)
