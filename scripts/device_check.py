@@ -56,7 +56,7 @@ def main() -> None:
     from skingen.imageio import read_image
     from skingen.registry import models
     from skingen.runs import read_jsonl
-    from skingen.generation.sample_folder import sample_to_folder
+    from skingen.generation.sample_folder import SampleConfig, sample_to_folder
     from skingen.train.loop import resolve_config, train
 
     out = args.out or Path(tempfile.mkdtemp(prefix="skingen-device-"))
@@ -72,8 +72,8 @@ def main() -> None:
                  "finite": all(np.isfinite(v) for r in stats for k, v in r.items() if k.startswith("loss/"))}
         images = {}
         for precision in ("fp32", "bf16", "fp16"):
-            rep = sample_to_folder(run, out / "synth" / f"{family}-{precision}", list(range(64)), batch=64,
-                                   device="cuda", precision=precision)
+            rep = sample_to_folder(run, out / "synth" / f"{family}-{precision}", list(range(64)),
+                                   SampleConfig(batch=64, precision=precision), device="cuda")
             entry[f"s_per_image_{precision}"] = rep.seconds_per_image
             images[precision] = np.stack([read_image(p) for p in sorted(rep.out.glob("seed*.png"))]).astype(int)
         entry["mean_abs_diff_bf16_vs_fp32"] = float(np.abs(images["bf16"] - images["fp32"]).mean())
@@ -102,10 +102,10 @@ def scale_check(out: Path, smoke: bool = False) -> dict:
     from skingen.data.demo import write_demo_data
     from skingen.data.prepare import PrepareConfig, prepare
     from skingen.generation.plan import GPU_COLUMNS
-    from skingen.generation.inpaint_folder import inpaint_to_folder
+    from skingen.generation.inpaint_folder import InpaintConfig, inpaint_to_folder
     from skingen.registry import build_model
     from skingen.runs import read_jsonl
-    from skingen.generation.sample_folder import sample_to_folder
+    from skingen.generation.sample_folder import SampleConfig, sample_to_folder
     from skingen.train.loop import resolve_config, train
 
     device = "cpu" if smoke else "cuda"
@@ -164,10 +164,11 @@ def scale_check(out: Path, smoke: bool = False) -> dict:
         entry = {}
         for tag, kw in variants:
             try:
-                sample_to_folder(runs[family], out / "warm" / f"{family}-{tag}", list(range(batch)), batch=batch,
-                                 device=device, **masks, **kw)  # warm-up (and compilation) not timed
-                rep = sample_to_folder(runs[family], out / "synth" / f"{family}-{tag}", list(range(n)),
-                                       batch=batch, device=device, **masks, **kw)
+                cfg = SampleConfig(batch=batch, **masks, **kw)
+                sample_to_folder(runs[family], out / "warm" / f"{family}-{tag}", list(range(batch)), cfg,
+                                 device=device)  # warm-up (and compilation) not timed
+                rep = sample_to_folder(runs[family], out / "synth" / f"{family}-{tag}", list(range(n)), cfg,
+                                       device=device)
                 entry[tag] = rep.seconds_per_image
                 if tag in ("fp32", "bf16", "fp16"):
                     figure("sample", family, size, tag, batch, rep.seconds_per_image)  # model time
@@ -179,8 +180,8 @@ def scale_check(out: Path, smoke: bool = False) -> dict:
     # iterative inpainting at 256 px (10 steps, the model's solver steps)
     for precision in ("fp32",) if smoke else ("fp32", "fp16"):
         try:
-            rep = inpaint_to_folder(runs["inpaint"], f"{data}:train", out / "inpaint" / precision, n=2 if smoke else 16,
-                                    batch=16, device=device, precision=precision)
+            rep = inpaint_to_folder(runs["inpaint"], f"{data}:train", out / "inpaint" / precision,
+                                    InpaintConfig(n=2 if smoke else 16, batch=16, precision=precision), device=device)
             summary["inpaint"][precision] = {"seconds_per_image": rep.seconds_per_image,
                                              "evaluations_per_image": rep.evaluations_per_image}
             figure("inpaint", "inpaint", size, precision, 16, rep.seconds_per_image)

@@ -7,7 +7,7 @@ import pytest
 
 from skingen.data.manifest import manifest_sha256
 from skingen.data.datasheet import checkpoint_sha256
-from skingen.generation.sample_folder import sample_to_folder
+from skingen.generation.sample_folder import SampleConfig, sample_to_folder
 from tests.conftest import tiny_runs
 
 
@@ -17,7 +17,7 @@ def dcgan_run(tiny_data, tmp_path_factory):
 
 
 def test_sample_writes_a_datasheet_with_provenance_counts_and_skin_tones(dcgan_run, tiny_data, tmp_path):
-    sample_to_folder(dcgan_run, tmp_path / "s", list(range(5)), batch=5)
+    sample_to_folder(dcgan_run, tmp_path / "s", list(range(5)), SampleConfig(batch=5))
     sheet = (tmp_path / "s" / "DATASHEET.md").read_text()
     with open(tmp_path / "s" / "manifest.csv", newline="") as fh:
         ckpt = next(csv.DictReader(fh))["checkpoint"]

@@ -77,7 +77,7 @@ def test_masked_pairs_train_and_paint_with_dermgan(tmp_path):
     import torch.nn.functional as F
 
     from skingen.data.datasets import ManifestDataset
-    from skingen.generation.sample_folder import sample_to_folder
+    from skingen.generation.sample_folder import SampleConfig, sample_to_folder
     from skingen.train.loop import train
     from tests.conftest import tiny_config
 
@@ -89,7 +89,7 @@ def test_masked_pairs_train_and_paint_with_dermgan(tmp_path):
     prepare(src, tmp_path / "d", PrepareConfig(size=32), masks=data / "masks")
     cfg = tiny_config("dermgan", "train.images=32", "train.batch=8", "train.tick=32", "train.snapshot=32", "train.grid=4")
     run = train("dermgan", tmp_path / "d", cfg, outdir=tmp_path / "runs", cpu=True)
-    sample_to_folder(run, tmp_path / "s", [0, 1, 2, 3], masks=tmp_path / "d")
+    sample_to_folder(run, tmp_path / "s", [0, 1, 2, 3], SampleConfig(masks=str(tmp_path / "d")))
     train_items = ManifestDataset(tmp_path / "d", split="train")
     by_id = {r["id"]: i for i, r in enumerate(train_items.rows)}
     for r in read_manifest(tmp_path / "s"):

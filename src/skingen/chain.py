@@ -28,7 +28,7 @@ from skingen.data.masks import AutoMaskConfig, auto_lesion_mask, iou
 from skingen.data.prepare import PrepareConfig, PrepareReport, prepare
 from skingen.imageio import read_image, read_mask
 from skingen.runs import check_new_folder, write_json
-from skingen.generation.sample_folder import sample_to_folder
+from skingen.generation.sample_folder import SampleConfig, sample_to_folder
 from skingen.train.loop import resolve_config, train
 from skingen.viz import contact_sheet, html_table, write_html
 
@@ -82,7 +82,7 @@ def run_demo(out: str | Path, n: int = 60, size: int = 64, seed: int = 0, worker
         cfg = resolve_config(family, f"tiny/{family}", [f"train.seed={seed}", f"train.images={train_images}",
                                                         f"train.batch={min(16, given.crops['train'])}"])
         run = train(family, out / "data", cfg, outdir=out / "runs", cpu=True)
-        report = sample_to_folder(run, out / "synth" / family, list(range(16)), batch=16)
+        report = sample_to_folder(run, out / "synth" / family, list(range(16)), SampleConfig(batch=16))
         models[family] = {"run": str(run), "seconds_per_image": report.seconds_per_image,
                           "images": [read_image(p) for p in sorted(report.out.glob("seed*.png"))]}
     for family in MASK_FAMILIES if train_images > 0 else ():
@@ -186,9 +186,9 @@ def _mask_stage(out: Path, family: str, seed: int, train_images: int, n_train: i
     cfg = resolve_config(family, f"tiny/{family}", [f"train.seed={seed}", f"train.images={train_images}",
                                                    f"train.batch={min(16, n_train)}"])
     run = train(family, out / "data", cfg, outdir=out / "runs", cpu=True)
-    reports = [sample_to_folder(run, out / "synth" / family / "masks", list(range(8)), batch=8),
-               sample_to_folder(run, out / "synth" / family / "layouts", list(range(8)), batch=8,
-                                layouts=LayoutParams(ita=DEMO_DARK_ITA))]
+    reports = [sample_to_folder(run, out / "synth" / family / "masks", list(range(8)), SampleConfig(batch=8)),
+               sample_to_folder(run, out / "synth" / family / "layouts", list(range(8)),
+                                SampleConfig(batch=8, layouts=LayoutParams(ita=DEMO_DARK_ITA)))]
     sheet = []
     for report in reports:
         rows = read_manifest(report.out, required=("image", "coloured"))
@@ -206,16 +206,15 @@ def _mask_section(family: str, m: dict) -> tuple[str, str, np.ndarray]:
 
 def _inpaint_stage(out: Path, seed: int, train_images: int, n_train: int, log: Callable[[str], None]) -> dict:
     """Train the tiny inpainting model and run 2 iterative runs of 6 steps on 3 training crops."""
-    from skingen.generation.inpaint_folder import inpaint_to_folder
-    from skingen.inpaint.iterative import IterativeParams
+    from skingen.generation.inpaint_folder import InpaintConfig, inpaint_to_folder
 
     log(f"train inpaint (preset tiny/inpaint, {train_images} images) and run 3 crops x 2 iterative-inpainting runs")
     cfg = resolve_config("inpaint", "tiny/inpaint", [f"train.seed={seed}", f"train.images={train_images}",
                                                      f"train.batch={min(16, n_train)}"])
     run = train("inpaint", out / "data", cfg, outdir=out / "runs", cpu=True)
     steps = 6
-    report = inpaint_to_folder(run, out / "data", out / "synth" / "inpaint", IterativeParams(steps=steps, shape="mixed"),
-                               runs=2, n=3, seed=seed)
+    report = inpaint_to_folder(run, out / "data", out / "synth" / "inpaint", InpaintConfig(
+        params={"steps": steps, "shape": "mixed"}, runs=2, n=3, seed=seed))
     strips = [read_image(p) for p in sorted((report.out / "frames").glob("seed*.png"))]
     return {"run": str(run), "seconds_per_image": report.seconds_per_image, "steps": steps,
             "evaluations_per_image": report.evaluations_per_image, "strips": np.vstack(strips)}

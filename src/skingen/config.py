@@ -117,8 +117,9 @@ def parse_floats(text: str, what: str) -> list[float]:
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None,
                 base: dict[str, Any] | None = None) -> T:
-    """Resolve a config: dataclass defaults, then ``base`` (e.g. a model being fine-tuned), then the YAML file at
-    ``path``, then ``overrides``."""
+    """Resolve a config: dataclass defaults, then ``base`` (typed values: a model being fine-tuned, or the options of
+    a command that takes no ``--config``, as ``sample`` and ``inpaint``), then the YAML file at ``path``, then
+    ``overrides``."""
     data: dict[str, Any] = to_dict(cls())
     if base:
         _merge(data, base)

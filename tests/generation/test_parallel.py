@@ -14,8 +14,8 @@ from skingen.cli import app
 from skingen.errors import SkingenError
 from skingen.generation.merge import PER_SHARD, merge_folders
 from skingen.generation.parallel import Shard, batches, block, parse_shard, shard_batches, shard_items
-from skingen.generation.inpaint_folder import inpaint_to_folder
-from skingen.generation.sample_folder import sample_to_folder
+from skingen.generation.inpaint_folder import InpaintConfig, inpaint_to_folder
+from skingen.generation.sample_folder import SampleConfig, sample_to_folder
 from skingen.seeding import format_seeds, parse_seeds
 from tests.conftest import tiny_runs
 
@@ -87,7 +87,7 @@ def test_shards_and_processes_partition_the_one_process_batches():
 
 def test_torchrun_two_processes_sample_byte_identical(runs, tmp_path):
     one = tmp_path / "one"
-    sample_to_folder(runs["dermgan"], one, list(range(32)), batch=16)  # tests run one thread, as torchrun does
+    sample_to_folder(runs["dermgan"], one, list(range(32)), SampleConfig(batch=16))  # tests run one thread, as torchrun does
     res = torchrun("sample", str(runs["dermgan"]), "--seeds", "0-31", "--out", str(tmp_path / "two"), "--cpu")
     assert "2 process(es)" in res.stderr and res.stderr.count("wrote 32 images") == 1  # rank 0 speaks
     assert_same_folder(one, tmp_path / "two")
@@ -97,11 +97,8 @@ def test_torchrun_two_processes_sample_byte_identical(runs, tmp_path):
 
 
 def test_torchrun_two_processes_inpaint_byte_identical(runs, tiny_data, tmp_path):
-    args = dict(n=3, runs=2, seed=5, solver_steps=2, batch=2)
-    from skingen.inpaint.iterative import IterativeParams
-
-    params = IterativeParams(steps=2, size=6.0)  # as the command line gives it
-    inpaint_to_folder(runs["inpaint"], f"{tiny_data}:val", tmp_path / "one", params, **args)
+    cfg = InpaintConfig(params={"steps": 2, "size": 6.0}, n=3, runs=2, seed=5, solver_steps=2, batch=2)
+    inpaint_to_folder(runs["inpaint"], f"{tiny_data}:val", tmp_path / "one", cfg)
     torchrun("inpaint", str(runs["inpaint"]), "--from", f"{tiny_data}:val", "--crops", "3", "--runs", "2", "--seed", "5",
              "--solver-steps", "2", "--batch", "2", "--steps", "2", "--size", "6", "--out", str(tmp_path / "two"), "--cpu")
     assert_same_folder(tmp_path / "one", tmp_path / "two")
@@ -129,12 +126,10 @@ def test_three_shards_merged_equal_the_unsharded_folder(runs, tmp_path):
 
 
 def test_inpaint_shards_merge(runs, tiny_data, tmp_path):
-    from skingen.inpaint.iterative import IterativeParams
-
-    kw = dict(params=IterativeParams(steps=2, size=6), n=2, runs=2, solver_steps=2, batch=1)
-    inpaint_to_folder(runs["inpaint"], tiny_data, tmp_path / "all", **kw)
+    kw = dict(params={"steps": 2, "size": 6}, n=2, runs=2, solver_steps=2, batch=1)
+    inpaint_to_folder(runs["inpaint"], tiny_data, tmp_path / "all", InpaintConfig(**kw))
     for k in range(2):
-        inpaint_to_folder(runs["inpaint"], tiny_data, tmp_path / f"s{k}", shard=f"{k}/2", **kw)
+        inpaint_to_folder(runs["inpaint"], tiny_data, tmp_path / f"s{k}", InpaintConfig(shard=f"{k}/2", **kw))
     merge_folders(tmp_path / "merged", [tmp_path / "s0", tmp_path / "s1"])
     assert_same_folder(tmp_path / "all", tmp_path / "merged")
     meta = json.loads((tmp_path / "merged" / "inpaint.json").read_text())
@@ -159,7 +154,7 @@ def test_merge_refuses_mismatched_overlapping_or_missing_shards(runs, tiny_data,
         assert res.exit_code == 1 and message in res.output and "Traceback" not in res.output, (names, res.output)
         assert not (tmp_path / "m").exists() and not list(tmp_path.glob(".m.*"))
     inp = tmp_path / "inp"
-    inpaint_to_folder(runs["inpaint"], tiny_data, inp, n=1, solver_steps=1, batch=1)
+    inpaint_to_folder(runs["inpaint"], tiny_data, inp, InpaintConfig(n=1, solver_steps=1, batch=1))
     with pytest.raises(SkingenError, match="cannot merge sample.json folders with inpaint.json"):
         merge_folders(tmp_path / "m", [tmp_path / "s0", inp])
     with pytest.raises(SkingenError, match="not a finished folder"):
@@ -172,11 +167,11 @@ def test_merge_refuses_mismatched_overlapping_or_missing_shards(runs, tiny_data,
 
 KILLER = """
 import os, signal, sys
-from skingen.generation.sample_folder import sample_to_folder
+from skingen.generation.sample_folder import SampleConfig, sample_to_folder
 def progress(done, total):
     if done >= 2:  # the first batch of the shard is written, then the job is killed
         os.kill(os.getpid(), getattr(signal, sys.argv[3]))
-sample_to_folder(sys.argv[1], sys.argv[2], list(range(12)), batch=2, shard="1/3", progress=progress)
+sample_to_folder(sys.argv[1], sys.argv[2], list(range(12)), SampleConfig(batch=2, shard="1/3"), progress=progress)
 """
 
 

@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 from skingen.cli import app
 from skingen.generation.plan import plan_inpaint, plan_sample
 from skingen.imageio import read_image
-from skingen.inpaint.iterative import IterativeParams
-from skingen.generation.sample_folder import sample_to_folder
+from skingen.generation.inpaint_folder import InpaintConfig
+from skingen.generation.sample_folder import SampleConfig, sample_to_folder
 from tests.conftest import tiny_runs
 
 runner = CliRunner()
@@ -23,12 +23,12 @@ def runs(tiny_data, tmp_path_factory):
 
 
 def test_plan_counts_guided_diffusion_evaluations_and_pixels(runs):
-    guided = plan_sample(runs["dermdiff"], 1000, batch=2, options={"guidance": 2.0, "solver_steps": 3})
+    guided = plan_sample(runs["dermdiff"], 1000, SampleConfig(batch=2, guidance=2.0, solver_steps=3))
     # 3 solver steps, each one UNet pass of the conditional and one of the null row: 6 rows of 16x16 px
     assert guided.evaluations_per_image == 6 and guided.pixels_per_image == 6 * 16 * 16
-    plain = plan_sample(runs["dermdiff"], 1000, batch=2, options={"guidance": 1.0, "solver_steps": 3})
+    plain = plan_sample(runs["dermdiff"], 1000, SampleConfig(batch=2, guidance=1.0, solver_steps=3))
     assert plain.evaluations_per_image == 3
-    gan = plan_sample(runs["dermgan"], 10, batch=2)
+    gan = plan_sample(runs["dermgan"], 10, SampleConfig(batch=2))
     assert (gan.family, gan.size, gan.calibration_images) == ("dermgan", 16, 4)
     assert gan.evaluations_per_image == 1 and gan.pixels_per_image == 16 * 16  # one generator pass
     assert gan.head_s > 0 and gan.per_batch_s > 0 and gan.predicted_s > gan.startup_s
@@ -36,21 +36,21 @@ def test_plan_counts_guided_diffusion_evaluations_and_pixels(runs):
 
 
 def test_plan_inpaint_counts_steps_times_solver_steps(runs, tiny_data):
-    params = IterativeParams(steps=3, size=6.0, context=None)  # the whole 16 px image is denoised at every step
-    plan = plan_inpaint(runs["inpaint"], tiny_data, 500, runs=5, batch=2, params=params, solver_steps=2)
+    params = {"steps": 3, "size": 6.0, "context": None}  # the whole 16 px image is denoised at every step
+    plan = plan_inpaint(runs["inpaint"], tiny_data, 500, InpaintConfig(batch=2, params=params, solver_steps=2), runs=5)
     assert plan.evaluations_per_image == 3 * 2 and plan.pixels_per_image == 3 * 2 * 16 * 16
     assert any("100 crops x 5 runs" in note for note in plan.notes)
 
 
 def test_gpu_time_is_predicted_only_from_a_measured_figure(runs):
-    plan = plan_sample(runs["dermgan"], 1200, batch=2, gpus=(1, 4))
+    plan = plan_sample(runs["dermgan"], 1200, SampleConfig(batch=2), gpus=(1, 4))
     assert plan.gpu == [] and any("no measured GPU figure for dermgan at 16 px" in n for n in plan.notes)
     (runs["dermgan"] / "gpu_figures.csv").write_text(
         "card,kind,family,size,precision,batch,seconds_per_image,measured\n"
         "Test GPU,sample,dermgan,16,fp32,64,0.002,2026-01-01\n"
         "Test GPU,sample,dermgan,256,fp32,64,0.5,2026-01-01\n")  # another size: not used
     try:
-        plan = plan_sample(runs["dermgan"], 1200, batch=2, gpus=(1, 4))
+        plan = plan_sample(runs["dermgan"], 1200, SampleConfig(batch=2), gpus=(1, 4))
     finally:
         (runs["dermgan"] / "gpu_figures.csv").unlink()
     assert len(plan.gpu) == 1 and plan.gpu[0]["predicted_s"] == {1: pytest.approx(2.4), 4: pytest.approx(0.6)}
@@ -69,8 +69,8 @@ def test_cli_plan_prints_and_writes_json(runs, tmp_path):
 
 def test_channels_last_and_compile_keep_the_images(runs, tmp_path):
     seeds = [0, 1, 2]
-    sample_to_folder(runs["dermgan"], tmp_path / "plain", seeds, batch=3)
-    sample_to_folder(runs["dermgan"], tmp_path / "fast", seeds, batch=3, channels_last=True, compile="eager")
+    sample_to_folder(runs["dermgan"], tmp_path / "plain", seeds, SampleConfig(batch=3))
+    sample_to_folder(runs["dermgan"], tmp_path / "fast", seeds, SampleConfig(batch=3, channels_last=True, compile="eager"))
     meta = json.loads((tmp_path / "fast" / "sample.json").read_text())
     assert meta["channels_last"] is True and meta["compile"] == "eager"
     for s in seeds:

@@ -9,7 +9,7 @@ from skingen.cli import app
 from skingen.errors import SkingenError
 from skingen.data.layouts import LayoutParams, make_layout
 from skingen.imageio import read_image, read_mask
-from skingen.generation.sample_folder import sample_to_folder
+from skingen.generation.sample_folder import SampleConfig, sample_to_folder
 from tests.conftest import fast, tiny_runs
 
 runner = CliRunner()
@@ -28,7 +28,7 @@ def rows(folder):
 
 
 def test_sample_writes_seed_named_images_and_synthetic_manifest(runs, tmp_path):
-    report = sample_to_folder(runs["dcgan"], tmp_path / "s", [3, 1, 20], batch=2)
+    report = sample_to_folder(runs["dcgan"], tmp_path / "s", [3, 1, 20], SampleConfig(batch=2))
     assert sorted(p.name for p in (tmp_path / "s").glob("*.png")) == ["seed000001.png", "seed000003.png", "seed000020.png"]
     manifest = rows(tmp_path / "s")
     assert [r["seed"] for r in manifest] == ["3", "1", "20"]
@@ -41,8 +41,8 @@ def test_sample_writes_seed_named_images_and_synthetic_manifest(runs, tmp_path):
 
 
 def test_images_depend_only_on_the_seed(runs, tmp_path):
-    sample_to_folder(runs["cvae"], tmp_path / "all", list(range(6)), batch=6)
-    sample_to_folder(runs["cvae"], tmp_path / "half", [3, 4, 5], batch=1)
+    sample_to_folder(runs["cvae"], tmp_path / "all", list(range(6)), SampleConfig(batch=6))
+    sample_to_folder(runs["cvae"], tmp_path / "half", [3, 4, 5], SampleConfig(batch=1))
     for s in (3, 4, 5):
         a = read_image(tmp_path / "all" / f"seed{s:06d}.png").astype(int)
         b = read_image(tmp_path / "half" / f"seed{s:06d}.png").astype(int)
@@ -50,7 +50,7 @@ def test_images_depend_only_on_the_seed(runs, tmp_path):
 
 
 def test_vary_real_crops_records_parents(runs, tiny_data, tmp_path):
-    sample_to_folder(runs["cvae"], tmp_path / "v", [0, 1], source=f"{tiny_data}:val", strength=0.2)
+    sample_to_folder(runs["cvae"], tmp_path / "v", [0, 1], SampleConfig(source=f"{tiny_data}:val", strength=0.2))
     manifest = rows(tmp_path / "v")
     val = [r for r in rows(tiny_data) if r["split"] == "val"]
     assert [r["parent_id"] for r in manifest] == [val[0]["id"], val[1 % len(val)]["id"]]
@@ -63,19 +63,19 @@ def test_sample_errors(runs, tiny_data, tmp_path):
     with pytest.raises(SkingenError, match="not empty"):
         sample_to_folder(runs["dcgan"], tmp_path / "full", [0])
     with pytest.raises(SkingenError, match="cannot vary real images"):
-        sample_to_folder(runs["dcgan"], tmp_path / "a", [0], source=str(tmp_path))
+        sample_to_folder(runs["dcgan"], tmp_path / "a", [0], SampleConfig(source=str(tmp_path)))
     assert not (tmp_path / "a").exists()  # nothing half-written is kept
     with pytest.raises(SkingenError, match="--strength only applies"):
-        sample_to_folder(runs["cvae"], tmp_path / "b", [0], strength=0.5)
+        sample_to_folder(runs["cvae"], tmp_path / "b", [0], SampleConfig(strength=0.5))
     with pytest.raises(SkingenError, match="fp16 sampling needs a GPU"):
-        sample_to_folder(runs["dcgan"], tmp_path / "d", [0], precision="fp16")
+        sample_to_folder(runs["dcgan"], tmp_path / "d", [0], SampleConfig(precision="fp16"))
     with pytest.raises(SkingenError, match="no checkpoint found"):
         sample_to_folder(tmp_path, tmp_path / "c", [0])
 
 
 def test_bf16_sampling_stays_close_to_fp32(runs, tmp_path):
     sample_to_folder(runs["dcgan"], tmp_path / "f32", [0, 1])
-    sample_to_folder(runs["dcgan"], tmp_path / "b16", [0, 1], precision="bf16")
+    sample_to_folder(runs["dcgan"], tmp_path / "b16", [0, 1], SampleConfig(precision="bf16"))
     a = read_image(tmp_path / "f32" / "seed000001.png").astype(int)
     b = read_image(tmp_path / "b16" / "seed000001.png").astype(int)
     assert np.abs(a - b).mean() < 8  # same image up to bf16 rounding (8-bit levels)
@@ -107,7 +107,7 @@ def test_cli_train_sample_info_list(tiny_data, tmp_path):
 
 
 def test_mask_conditioned_sampling_from_data_records_and_saves_the_condition(runs, tiny_data, tmp_path):
-    sample_to_folder(runs["dermgan"], tmp_path / "m", [0, 1, 2], masks=f"{tiny_data}:val")
+    sample_to_folder(runs["dermgan"], tmp_path / "m", [0, 1, 2], SampleConfig(masks=f"{tiny_data}:val"))
     val = {r["id"]: r for r in rows(tiny_data) if r["split"] == "val"}
     out = rows(tmp_path / "m")
     for r in out:
@@ -124,8 +124,8 @@ def test_mask_conditioned_sampling_from_data_records_and_saves_the_condition(run
 
 def test_layout_sampling_follows_the_ita_range_and_is_reproducible(runs, tmp_path):
     params = LayoutParams(ita=(-60.0, -40.0), coverage=(0.1, 0.2))
-    sample_to_folder(runs["dermgan"], tmp_path / "a", [5, 6, 7], layouts=params, batch=3)
-    sample_to_folder(runs["dermgan"], tmp_path / "b", [7], layouts=params)
+    sample_to_folder(runs["dermgan"], tmp_path / "a", [5, 6, 7], SampleConfig(layouts=params, batch=3))
+    sample_to_folder(runs["dermgan"], tmp_path / "b", [7], SampleConfig(layouts=params))
     for r in rows(tmp_path / "a"):
         assert r["condition"] == "layout" and r["parent_id"] == "" and r["source_id"] == r["id"]
         assert -61 <= float(r["condition_ita"]) <= -39
@@ -138,9 +138,9 @@ def test_layout_sampling_follows_the_ita_range_and_is_reproducible(runs, tmp_pat
 
 def test_mask_condition_errors(runs, tiny_data, tmp_path):
     with pytest.raises(SkingenError, match="does not paint from masks"):
-        sample_to_folder(runs["dcgan"], tmp_path / "x", [0], masks=tiny_data)
+        sample_to_folder(runs["dcgan"], tmp_path / "x", [0], SampleConfig(masks=str(tiny_data)))
     with pytest.raises(SkingenError, match="not both"):
-        sample_to_folder(runs["dermgan"], tmp_path / "y", [0], masks=tiny_data, layouts=LayoutParams())
+        sample_to_folder(runs["dermgan"], tmp_path / "y", [0], SampleConfig(masks=str(tiny_data), layouts=LayoutParams()))
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 

@@ -10,8 +10,8 @@ from skingen.checkpoint import load_checkpoint
 from skingen.registry import export_checkpoint
 from skingen.errors import SkingenError
 from skingen.generation.inpaint_backends import load_filler
-from skingen.generation.inpaint_folder import inpaint_to_folder
-from skingen.inpaint.iterative import RegionFiller, IterativeParams, fade_in, run_iterative
+from skingen.generation.inpaint_folder import InpaintConfig, inpaint_to_folder
+from skingen.inpaint.iterative import IterativeParams, RegionFiller, fade_in, run_iterative
 from skingen.inpaint.regions import Region
 from skingen.registry import build_model, load_model
 from tests.conftest import fast, tiny_config
@@ -65,8 +65,8 @@ def test_window_model_trains_and_inpaints_a_crop_larger_than_its_windows_without
 
     run = train("inpaint", tiny_data, tiny_config("inpaint", "model.size=32", *WINDOWS, *fast(32)), outdir=tmp_path,
                 cpu=True)
-    report = inpaint_to_folder(run, tiny_data, tmp_path / "out", {"steps": 3, "size": 8, "shape": "blob",
-                                                                   "feather": 2}, n=2, solver_steps=2)
+    report = inpaint_to_folder(run, tiny_data, tmp_path / "out", InpaintConfig(
+        params={"steps": 3, "size": 8, "shape": "blob", "feather": 2}, n=2, solver_steps=2))
     assert report.images == 2
     info = json.loads((tmp_path / "out" / "inpaint.json").read_text())
     assert info["params"]["feather"] == 2 and info["params"]["shape"] == "blob"
@@ -108,7 +108,7 @@ def test_exported_model_is_small_samples_like_its_ema_and_brings_its_run_setting
     assert all(v.dtype == torch.float16 for v in ckpt["weights"]["model"].values())
     for (k, a), b in zip(full.state_dict().items(), small.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-3, rtol=1e-3), k  # the EMA weights, rounded to fp16
-    inpaint_to_folder(out, tiny_data, tmp_path / "o", {"size": 4.0}, n=1, solver_steps=1)
+    inpaint_to_folder(out, tiny_data, tmp_path / "o", InpaintConfig(params={"size": 4.0}, n=1, solver_steps=1))
     params = json.loads((tmp_path / "o" / "inpaint.json").read_text())["params"]
     assert params["shape"] == "blob" and params["steps"] == 2 and params["size"] == 4.0  # given beats recorded
 

@@ -12,6 +12,7 @@ from skingen.console import (console, default_device, default_workers, print_con
                              user_errors)
 
 from skingen.cli.app import app
+from skingen.cli.options import Cpu, DryRun
 
 
 @app.command()
@@ -42,7 +43,7 @@ def prepare(
                                         "one), drop-photos or keep (default: drop-crops)."),
     faces_list: Optional[Path] = typer.Option(None, "--faces-list", help="CSV (file, face) of photos a person marked as "
                                               "showing a face (yes/partial): skipped whatever the detector says."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and stop."),
+    dry_run: DryRun = False,
 ) -> None:
     """Cut photos into square crops with lesion and coloured masks, a manifest and grouped splits."""
     from skingen.config import load_config
@@ -74,8 +75,8 @@ def analyze(
     config: Optional[Path] = typer.Option(None, help="YAML file with AnalyzeConfig keys."),
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set outliers.z=3 --set autoencoder.epochs=10."),
     workers: int = typer.Option(0, help="Worker processes for the statistics (default: CPU count, at most 8)."),
-    cpu: bool = typer.Option(False, "--cpu", help="Train the autoencoder on the CPU even when a GPU is available."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and stop."),
+    cpu: Cpu = False,
+    dry_run: DryRun = False,
 ) -> None:
     """Report colour distributions, outliers, skin tone (ITA) and hard images; add ITA to the manifest."""
     from skingen.analysis.measure import AnalyzeConfig

@@ -7,12 +7,13 @@ from typing import Optional
 
 import typer
 
-from skingen.config import parse_floats
+from skingen.config import load_config, parse_floats, to_dict
 from skingen.console import (console, default_device, is_main_process, note, print_config, progress_bar, status,
                              user_errors, warning)
 from skingen.errors import SkingenError
 
 from skingen.cli.app import app
+from skingen.cli.options import Batch, Cpu, DryRun, Guidance, Layouts, Masks, NoEma, Precision, Shard, SolverSteps
 
 
 @app.command()
@@ -30,8 +31,8 @@ def train(
                                        "tensor must match."),
     minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes of training with a final checkpoint "
                                             "(continue later with --resume)."),
-    cpu: bool = typer.Option(False, "--cpu", help="Train on the CPU even when a GPU is available."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and stop."),
+    cpu: Cpu = False,
+    dry_run: DryRun = False,
 ) -> None:
     """Train a generative model; every tick prints one status line, snapshots write checkpoints and grids.
 
@@ -66,25 +67,23 @@ def sample(
     n: Optional[int] = typer.Option(None, "--n", "--images", help="Number of images (seeds 0..n-1) (under torchrun "
                                     "write --images: torchrun's parser takes --n for its own --nnodes)."),
     seeds: Optional[str] = typer.Option(None, help="Seed list, e.g. 0-99 or 3,7,100-120."),
-    batch: int = typer.Option(16, help="Images per model call."),
+    batch: Batch = 16,
     from_: Optional[str] = typer.Option(None, "--from", help="Vary real crops of DATA[:split] instead of sampling from scratch."),
     strength: Optional[float] = typer.Option(None, help="How far to move from the real crop (with --from) (default: the model's)."),
     label: Optional[str] = typer.Option(None, help="Class for label-conditional models (default: classes in turn by seed)."),
-    masks: Optional[str] = typer.Option(None, help="Mask-conditioned models: paint from the masks of DATA[:split] "
-                                        "(default: the train split of the run's own data)."),
-    layouts: bool = typer.Option(False, "--layouts", help="Mask-conditioned models: paint from synthesised rash layouts."),
+    masks: Masks = None,
+    layouts: Layouts = False,
     ita: Optional[str] = typer.Option(None, help="With --layouts: healthy-skin ITA range MIN..MAX in degrees "
                                       "(e.g. -60..-30) or a category (very light, light, intermediate, tan, brown, dark)."),
     coverage: Optional[str] = typer.Option(None, help="With --layouts: lesion fraction range MIN..MAX (default: 0.03..0.13)."),
     layout: Optional[list[str]] = typer.Option(None, help="With --layouts: any layout parameter, e.g. --layout spread=1 "
                                                "(see skingen.data.layouts.LayoutParams)."),
-    guidance: Optional[float] = typer.Option(None, help="Classifier-free guidance scale (dermdiff; 1 = none) (default: the model's)."),
-    solver_steps: Optional[int] = typer.Option(None, help="Solver steps of diffusion models (default: the model's)."),
-    no_ema: bool = typer.Option(False, "--no-ema", help="Use the trained weights instead of their moving average."),
-    precision: str = typer.Option("fp32", help="fp32, bf16 (2.2x faster batched at 256 px on a 2-core AVX-512 BF16 CPU; GPUs unmeasured) or fp16 (GPU)."),
-    cpu: bool = typer.Option(False, "--cpu", help="Sample on the CPU even when a GPU is available."),
-    shard: Optional[str] = typer.Option(None, help="K/N: only job K (from 0) of N of a scheduler array, in its own "
-                                        "--out folder; join the folders with `skingen merge`."),
+    guidance: Guidance = None,
+    solver_steps: SolverSteps = None,
+    no_ema: NoEma = False,
+    precision: Precision = "fp32",
+    cpu: Cpu = False,
+    shard: Shard = None,
     channels_last: bool = typer.Option(False, "--channels-last", help="Channels-last memory layout (GPU convolutions)."),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the networks (pays off on long runs)."),
 ) -> None:
@@ -94,19 +93,19 @@ def sample(
     skingen.cli sample ...`) share the seeds and write one folder, byte-identical to a one-process run.
     """
     from skingen.data.layouts import layout_options
-    from skingen.generation.sample_folder import sample_to_folder
+    from skingen.generation.sample_folder import SampleConfig, sample_to_folder
     from skingen.seeding import seeds_of
 
     with user_errors():
         params = layout_options(layouts, ita, coverage, layout or [])
-        options = {k: v for k, v in {"guidance": guidance, "solver_steps": solver_steps}.items() if v is not None}
+        cfg = load_config(SampleConfig, base=dict(
+            batch=batch, source=from_, strength=strength, label=label, masks=masks, layouts=params and to_dict(params),
+            guidance=guidance, solver_steps=solver_steps, ema=not no_ema, precision=precision, shard=shard,
+            channels_last=channels_last, compile=compile_))
         with progress_bar("sample") as progress:
-            report = sample_to_folder(run, out, seeds_of(n, seeds), batch=batch, source=from_, strength=strength, label=label,
-                                      device=default_device(cpu), ema=not no_ema, precision=precision, masks=masks,
-                                      layouts=params, options=options, shard=shard, channels_last=channels_last,
-                                      compile=compile_, progress=progress)
+            report = sample_to_folder(run, out, seeds_of(n, seeds), cfg, device=default_device(cpu), progress=progress)
     if is_main_process():  # one line, not one per process
-        status(report.summary(precision))
+        status(report.summary())
         for text in report.warnings:
             warning(text)
 
@@ -138,43 +137,43 @@ def inpaint(
                                             "whole image) [default: 2]."),
     feather: Optional[float] = typer.Option(None, help="Fade each fill in over this many px from the region's border "
                                             "(0 = hard edge) [default: 0]."),
-    solver_steps: Optional[int] = typer.Option(None, help="DPM-Solver++ steps per region (default: the model's; sd: 20)."),
+    solver_steps: SolverSteps = None,
     seed: int = typer.Option(0, help="Seed of the first run (run j of crop i gets seed + i*runs + j)."),
-    batch: int = typer.Option(16, help="Runs processed together (windows per network call)."),
-    no_ema: bool = typer.Option(False, "--no-ema", help="Use the trained weights instead of their moving average."),
-    precision: str = typer.Option("fp32", help="fp32, bf16 or fp16 (GPU)."),
-    cpu: bool = typer.Option(False, "--cpu", help="Run on the CPU even when a GPU is available."),
+    batch: Batch = 16,
+    no_ema: NoEma = False,
+    precision: Precision = "fp32",
+    cpu: Cpu = False,
     backend: str = typer.Option("auto", help="auto (from RUN), inpaint, repaint (a diffusers UNet folder, or an `inpaint` "
                                 "model trained with null_prob > 0 under its null condition) or sd (a diffusers SD "
                                 "inpainting pipeline)."),
     prompt: list[str] = typer.Option([], help="sd: prompt for every class, or LABEL=TEXT for one (repeatable; "
                                      "default: a small per-class table)."),
     negative_prompt: Optional[str] = typer.Option(None, help="sd: negative prompt (default: drawing, cartoon, text, ...)."),
-    guidance: Optional[float] = typer.Option(None, help="sd: classifier-free guidance scale (default 7.5; > 1 costs 2 UNet calls a step)."),
+    guidance: Guidance = None,
     strength: Optional[float] = typer.Option(None, help="sd: 1 repaints a region from noise (default); < 1 keeps some of it."),
     resolution: Optional[int] = typer.Option(None, help="sd: side windows are resized to (default: the pipeline's, 512 for SD 1.5/2)."),
     attention: Optional[str] = typer.Option(None, help="sd: sdpa (default) or slicing (less GPU memory, slower)."),
     cpu_offload: bool = typer.Option(False, "--cpu-offload", help="sd: keep each model on the GPU only while it runs."),
-    shard: Optional[str] = typer.Option(None, help="K/N: only job K (from 0) of N of a scheduler array, in its own "
-                                        "--out folder; join the folders with `skingen merge`."),
+    shard: Shard = None,
 ) -> None:
     """Iterative inpainting: turn real crops into new images by repainting one region per step.
 
     Several processes: `torchrun --nproc_per_node N -m skingen.cli inpaint ...` share the runs.
     """
-    from skingen.generation.inpaint_folder import inpaint_to_folder
+    from skingen.generation.inpaint_folder import InpaintConfig, inpaint_to_folder
     from skingen.generation.sd_backend import sd_options
 
     with user_errors():
-        params = _given(steps=steps, shape=shape, size=size, size_end=size_end, placement=placement,
-                        coverage=coverage, repeat_cap=repeat_cap, feather=feather, context=context)
         sd = sd_options(prompt, negative_prompt, guidance, strength, resolution, attention, cpu_offload)
+        cfg = load_config(InpaintConfig, base=dict(
+            params=_given(steps=steps, shape=shape, size=size, size_end=size_end, placement=placement,
+                          coverage=coverage, repeat_cap=repeat_cap, feather=feather, context=context),
+            runs=runs, n=n, seed=seed, solver_steps=solver_steps, batch=batch, ema=not no_ema, precision=precision,
+            backend=backend, sd=sd and to_dict(sd), shard=shard))
         with progress_bar("inpaint") as progress:
-            report = inpaint_to_folder(run, from_, out, params, runs=runs, n=n, seed=seed, solver_steps=solver_steps,
-                                       batch=batch, device=default_device(cpu), ema=not no_ema, precision=precision,
-                                       backend=backend, sd=sd, shard=shard, progress=progress)
+            report = inpaint_to_folder(run, from_, out, cfg, device=default_device(cpu), progress=progress)
     if is_main_process():
-        status(report.summary(precision, runs))
+        status(report.summary())
 
 
 @app.command()
@@ -195,14 +194,14 @@ def plan(
     run: Path = typer.Argument(..., help="Run folder or checkpoint (as for `sample` or `inpaint`)."),
     n: int = typer.Option(..., "--n", help="Images the job will make."),
     kind: str = typer.Option("auto", help="sample or inpaint (default: inpaint for inpainting models, else sample)."),
-    batch: int = typer.Option(16, help="Images per model call of the job."),
+    batch: Batch = 16,
     calibrate: Optional[int] = typer.Option(None, help="Images per calibration batch (two are made) (default: --batch)."),
     from_: Optional[str] = typer.Option(None, "--from", help="inpaint: source crops DATA[:split] (default: the run's "
                                         "training data); sample: vary these crops."),
-    masks: Optional[str] = typer.Option(None, help="sample, mask-conditioned models: masks of DATA[:split]."),
-    layouts: bool = typer.Option(False, "--layouts", help="sample, mask-conditioned models: synthesised layouts."),
-    guidance: Optional[float] = typer.Option(None, help="sample (dermdiff): guidance scale."),
-    solver_steps: Optional[int] = typer.Option(None, help="Solver steps of diffusion models (default: the model's)."),
+    masks: Masks = None,
+    layouts: Layouts = False,
+    guidance: Guidance = None,
+    solver_steps: SolverSteps = None,
     runs: Optional[int] = typer.Option(None, help="inpaint: runs per crop (default: as many as --n needs)."),
     steps: Optional[int] = typer.Option(None, help="inpaint: regions per run (unset region options: the model's recorded "
                                         "settings, else the defaults shown) [default: 10]."),
@@ -210,9 +209,9 @@ def plan(
     region_size: Optional[float] = typer.Option(None, "--region-size", help="inpaint: region side (fraction or px), as "
                                                 "inpaint --size [default: 0.25]."),
     context: Optional[float] = typer.Option(None, help="inpaint: window / region side (0 = the whole image) [default: 2]."),
-    precision: str = typer.Option("fp32", help="fp32, bf16 or fp16 (GPU)."),
+    precision: Precision = "fp32",
     gpus: str = typer.Option("1,8", help="GPU counts to predict for (from measured GPU figures only)."),
-    cpu: bool = typer.Option(False, "--cpu", help="Calibrate on the CPU even when a GPU is available."),
+    cpu: Cpu = False,
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the plan as JSON to this new file."),
 ) -> None:
     """Predict a generation job's model evaluations, pixels and wall time from a short timed calibration."""

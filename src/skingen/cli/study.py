@@ -12,6 +12,7 @@ from skingen.console import (console, default_device, note, print_config, print_
                              user_errors)
 
 from skingen.cli.app import app
+from skingen.cli.options import Cpu, DryRun
 
 
 @app.command()
@@ -107,8 +108,8 @@ def downstream(
     size: Optional[int] = typer.Option(None, help="Image size in px (default: 64; 128 for the pretrained detectors)."),
     config: Optional[Path] = typer.Option(None, help="YAML file with StudyConfig keys."),
     set_: list[str] = typer.Option([], "--set", help="Override a key, e.g. --set train.images=4000 --set n_boot=2000."),
-    cpu: bool = typer.Option(False, "--cpu", help="Train on the CPU even when a GPU is available."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and stop."),
+    cpu: Cpu = False,
+    dry_run: DryRun = False,
 ) -> None:
     """Train and test classifiers on real, real+classical, real+synthetic and real+both; report with 95% intervals."""
     from skingen.config import load_config

@@ -21,9 +21,9 @@ one-process batches (:mod:`skingen.generation.parallel`), so their files are byt
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -31,15 +31,44 @@ import torch
 from skingen.data.manifest import write_manifest
 from skingen.data.datasheet import write_datasheet
 from skingen.errors import SkingenError
-from skingen.generation.parallel import Processes, Shard, parse_shard, shard_batches, shard_items, shared_staging
+from skingen.generation.parallel import Processes, parse_shard, shard_batches, shard_items, shared_staging
 from skingen.imageio import from_tensor, write_image, write_mask
 from skingen.generation.inpaint_backends import load_filler
 from skingen.inpaint.iterative import IterativeParams, IterativeResult, derive_lesion, run_iterative
 from skingen.inpaint.seams import seam_score
 from skingen.runs import write_json
 from skingen.generation.sample_folder import autocast_for, source_dataset
+from skingen.generation.sd_backend import SDOptions
 from skingen.seeding import format_seeds
 from skingen.viz import contact_sheet
+
+
+@dataclass(frozen=True)
+class InpaintConfig:
+    """How ``skingen inpaint`` runs (its options; the denoiser, the source crops and the output folder are the job)."""
+
+    #: the :class:`~skingen.inpaint.iterative.IterativeParams` fields given; the others come from the checkpoint's
+    #: recorded ``run_params`` (a shipped model's measured settings), else IterativeParams' defaults
+    params: dict[str, Any] = field(default_factory=dict)
+    runs: int = 1                       #: runs per source crop
+    n: int | None = None                #: use only the first n crops of the split (None: all)
+    seed: int = 0                       #: seed of the first run (run j of crop i gets seed + i*runs + j)
+    solver_steps: int | None = None     #: the denoiser's sampling steps per region (None: its own)
+    batch: int = 16                     #: runs processed together (windows per network call)
+    ema: bool = True                    #: the weights' moving average (False: the trained weights)
+    precision: str = "fp32"             #: fp32 | bf16 | fp16 (GPU)
+    backend: str = "auto"               #: :data:`~skingen.generation.inpaint_backends.BACKENDS`
+    sd: SDOptions | None = None         #: the sd backend's options (None: its defaults)
+    shard: str | None = None            #: ``K/N``: only job K of N (:mod:`skingen.generation.parallel`)
+
+    def __post_init__(self) -> None:
+        if self.runs < 1 or self.batch < 1 or (self.n is not None and self.n < 1):
+            raise SkingenError("--runs, --batch and --n must be at least 1")
+        unknown = sorted(set(self.params) - {f.name for f in fields(IterativeParams)})
+        if unknown:
+            raise SkingenError(f"unknown inpainting parameter '{unknown[0]}' (valid: "
+                               f"{', '.join(f.name for f in fields(IterativeParams))})")
+        IterativeParams(**self.params)  # a bad value is an error before any model is loaded
 
 
 @dataclass
@@ -53,16 +82,18 @@ class InpaintReport:
     pixels_per_image: float           #: pixels passed through the network per output image (mean)
     seam_median: float                #: median seam score over the images (1 = no seam)
     processes: int = 1                #: processes that shared the work (seconds_model is their sum)
+    precision: str = "fp32"
+    runs: int = 1                     #: runs per source crop
 
     @property
     def seconds_per_image(self) -> float:
         return self.seconds_model / self.images
 
-    def summary(self, precision: str, runs: int) -> str:
-        """The console's one line about a finished ``inpaint`` (``runs`` per source crop)."""
-        return (f"wrote {self.images} images ({self.sources} crops x {runs} runs) to {self.out}: "
+    def summary(self) -> str:
+        """The console's one line about a finished ``inpaint``."""
+        return (f"wrote {self.images} images ({self.sources} crops x {self.runs} runs) to {self.out}: "
                 f"{self.seconds_per_image:.3f} s/image, {self.evaluations_per_image:.0f} model evaluations and "
-                f"{self.pixels_per_image / 1e6:.2f} Mpixels per image ({self.device}, {precision}, "
+                f"{self.pixels_per_image / 1e6:.2f} Mpixels per image ({self.device}, {self.precision}, "
                 f"{self.processes} process(es); model time only); median seam score {self.seam_median:.3f} "
                 f"(1 = no seam)")
 
@@ -76,38 +107,29 @@ def edit_map_image(counts: np.ndarray) -> np.ndarray:
     return (colormaps["magma"](scaled)[..., :3] * 255).round().astype(np.uint8)
 
 
-def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, params: IterativeParams | dict | None = None,
-                      runs: int = 1, n: int | None = None, seed: int = 0, solver_steps: int | None = None,
-                      batch: int = 16, device: str = "cpu", ema: bool = True, precision: str = "fp32",
-                      backend: str = "auto", sd=None, shard: Shard | str | None = None,
-                      progress: Callable[[int, int], None] | None = None) -> InpaintReport:
-    """``runs`` iterative-inpainting runs on each of the first ``n`` crops of ``source`` (``DATA[:split]``,
+def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, cfg: InpaintConfig = InpaintConfig(),
+                      device: str = "cpu", progress: Callable[[int, int], None] | None = None) -> InpaintReport:
+    """``cfg.runs`` iterative-inpainting runs on each of the first ``cfg.n`` crops of ``source`` (``DATA[:split]``,
     default split train) with the denoiser at ``run`` (:func:`~skingen.generation.inpaint_backends.load_filler`: an
     ``inpaint`` run, a diffusers UNet folder for RePaint, an OpenCV method, or an SD inpainting pipeline with
-    ``backend`` sd and its ``sd`` options); writes the new folder ``out``. ``params``: the run parameters, or a
-    dict of the ones given, the rest from the checkpoint's recorded ``run_params`` (a shipped model's measured
-    settings), else :class:`IterativeParams`' defaults. ``shard`` (``"K/N"``): only that
-    slice of the runs; under ``torchrun`` every process takes its share."""
-    if runs < 1 or batch < 1 or (n is not None and n < 1):
-        raise SkingenError("--runs, --batch and --n must be at least 1")
-    shard = shard if isinstance(shard, Shard) else parse_shard(shard)
-    if not isinstance(params, IterativeParams):
-        IterativeParams(**(params or {}))  # a bad value is an error before any model is loaded
-    autocast = autocast_for(precision, device)
+    backend sd); writes the new folder ``out``. ``cfg.shard`` (``"K/N"``): only that slice of the runs; under
+    ``torchrun`` every process takes its share."""
+    shard = parse_shard(cfg.shard)
+    autocast = autocast_for(cfg.precision, device)
     procs = Processes(device)
     progress = progress if procs.is_main else None
-    loaded = load_filler(run, device=procs.device, ema=ema, solver_steps=solver_steps, backend=backend,
-                            precision=precision, sd=sd)
+    loaded = load_filler(run, device=procs.device, ema=cfg.ema, solver_steps=cfg.solver_steps,
+                         backend=cfg.backend, precision=cfg.precision, sd=cfg.sd)
     filler, family, checkpoint = loaded.filler, loaded.family, loaded.checkpoint
-    if not isinstance(params, IterativeParams):
-        params = IterativeParams(**{**loaded.run_params, **(params or {})})
+    params = IterativeParams(**{**loaded.run_params, **cfg.params})
     solver_steps = loaded.settings.get("solver_steps", filler.evaluations)  # sd: evaluations count guidance too
     parents = source_dataset(source, loaded.size)
     if loaded.size is None:  # a backend that works at any size gets the crops' own (the first's, so all stack)
         parents = source_dataset(source, parents[0]["image"].shape[-1])
-    count = len(parents) if n is None else min(n, len(parents))
-    jobs = [(i, seed + i * runs + j) for i in range(count) for j in range(runs)]
-    mine, total = shard_batches(jobs, batch, shard, procs.rank, procs.world), len(shard_items(jobs, batch, shard))
+    count = len(parents) if cfg.n is None else min(cfg.n, len(parents))
+    jobs = [(i, cfg.seed + i * cfg.runs + j) for i in range(count) for j in range(cfg.runs)]
+    mine = shard_batches(jobs, cfg.batch, shard, procs.rank, procs.world)
+    total = len(shard_items(jobs, cfg.batch, shard))
     rows, seconds, evaluations, pixels, done = [], 0.0, 0, 0, 0
     with shared_staging(out, "inpainting", procs) as staging:
         for d in ("frames", "edits", "lesion", "runs"):
@@ -125,7 +147,7 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
                 label_filler, extra = loaded.by_label(label)
                 with autocast:
                     finished = run_iterative(label_filler, sources[ks], [chunk[k][1] for k in ks], params,
-                                             batch=batch)
+                                             batch=cfg.batch)
                 for k, result in zip(ks, finished):
                     results[k], recorded[k] = result, extra
             if torch.device(procs.device).type == "cuda":
@@ -154,22 +176,23 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, para
         seconds, evaluations, pixels = (sum(v) for v in zip(*procs.gather((seconds, evaluations, pixels))))
         seams = np.array([float(r["seam_score"]) for r in rows])
         report = InpaintReport(Path(out), count, total, device, seconds, evaluations / total, pixels / total,
-                               float(np.nanmedian(seams)) if not np.isnan(seams).all() else float("nan"), procs.world)
+                               float(np.nanmedian(seams)) if not np.isnan(seams).all() else float("nan"), procs.world,
+                               cfg.precision, cfg.runs)
         if not procs.is_main:  # rank 0 writes the manifest and summary; the others wait for the rename
             return report
         for r in rows:
             r["seconds_per_image"] = f"{report.seconds_per_image:.6f}"
         write_manifest(staging, rows)
         write_json(staging / "inpaint.json", {
-            "model": family, "checkpoint": checkpoint, "ema": ema, "source": str(source), "sources": count,
-            "runs_per_source": runs, "images": total, "seed": seed, "params": params.to_dict(),
-            "solver_steps": solver_steps, "batch": batch, "device": device, "precision": precision,
+            "model": family, "checkpoint": checkpoint, "ema": cfg.ema, "source": str(source), "sources": count,
+            "runs_per_source": cfg.runs, "images": total, "seed": cfg.seed, "params": params.to_dict(),
+            "solver_steps": solver_steps, "batch": cfg.batch, "device": device, "precision": cfg.precision,
             "seconds_model": seconds, "seconds_per_image": report.seconds_per_image,
             "evaluations_per_image": report.evaluations_per_image, "pixels_per_image": report.pixels_per_image,
             "seam_score_median": report.seam_median, "seeds": format_seeds([s for _, s in jobs]),
             "shard": None if shard.count == 1 else str(shard), "processes": procs.world,
             **({"backend": loaded.settings} if loaded.settings else {})})
-        write_datasheet(staging, rows, "inpaint", {"source crops": source, "runs per crop": runs,
+        write_datasheet(staging, rows, "inpaint", {"source crops": source, "runs per crop": cfg.runs,
                                                    "inpainting": params.to_dict()})
     return report
 

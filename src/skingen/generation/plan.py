@@ -22,11 +22,13 @@ import csv
 import math
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from skingen.errors import SkingenError
+from skingen.generation.inpaint_folder import InpaintConfig
+from skingen.generation.sample_folder import SampleConfig
 from skingen.generation.speed import EvaluationCounter
 
 PACKAGE_GPU_TABLE = Path(__file__).with_name("gpu_figures.csv")
@@ -92,16 +94,15 @@ def _calibrate(make: Callable[[Path, Callable[[int, int], None]], Any], batch: i
     return marks[0] - t0, marks[1] - marks[0], end - marks[-1], counter
 
 
-def plan_sample(run: str | Path, n: int, batch: int = 16, calibrate: int | None = None, device: str = "cpu",
-                precision: str = "fp32", gpus: tuple[int, ...] = (1, 8), **sample_kwargs: Any) -> Plan:
-    """The cost of ``skingen sample RUN --n n`` with these options (``sample_kwargs``: the other arguments of
-    :func:`~skingen.generation.sample_folder.sample_to_folder`). ``calibrate``: images per calibration batch (default ``batch``;
-    two such batches are made)."""
+def plan_sample(run: str | Path, n: int, cfg: SampleConfig = SampleConfig(), calibrate: int | None = None,
+                device: str = "cpu", gpus: tuple[int, ...] = (1, 8)) -> Plan:
+    """The cost of ``skingen sample RUN --n n`` with the options ``cfg``. ``calibrate``: images per calibration
+    batch (default ``cfg.batch``; two such batches are made)."""
     from skingen.generation.sample_folder import sample_to_folder
 
     if n < 1:
         raise SkingenError("--n must be at least 1")
-    b = _calibration_batch(batch, calibrate)
+    b = _calibration_batch(cfg.batch, calibrate)
     startup = _process_startup_s()
     seeds = list(range(2 * b))
     made: dict[str, Any] = {}
@@ -111,37 +112,35 @@ def plan_sample(run: str | Path, n: int, batch: int = 16, calibrate: int | None 
 
         from skingen.imageio import read_image
 
-        sample_to_folder(run, out, seeds, batch=b, device=device, precision=precision, progress=progress,
-                         **sample_kwargs)
+        sample_to_folder(run, out, seeds, replace(cfg, batch=b), device=device, progress=progress)
         made["family"] = json.loads((out / "sample.json").read_text())["model"]
         made["size"] = read_image(out / "seed000000.png").shape[0]
 
     head, per_batch, tail, counter = _calibrate(make, b)
-    plan = Plan("sample", made["family"], made["size"], n, b, device, precision, counter.evaluations / len(seeds),
-                counter.pixels / len(seeds), startup, head, per_batch, tail, len(seeds))
+    plan = Plan("sample", made["family"], made["size"], n, b, device, cfg.precision,
+                counter.evaluations / len(seeds), counter.pixels / len(seeds), startup, head, per_batch, tail, len(seeds))
     _add_gpu(plan, run, gpus)
-    _batch_note(plan, batch)
+    _batch_note(plan, cfg.batch)
     return plan
 
 
-def plan_inpaint(run: str | Path, source: str | Path, n: int, runs: int | None = None, batch: int = 16,
-                 calibrate: int | None = None, device: str = "cpu", precision: str = "fp32",
-                 gpus: tuple[int, ...] = (1, 8), **inpaint_kwargs: Any) -> Plan:
-    """The cost of ``n`` iterative-inpainting images of the crops of ``source`` (``runs`` per crop; default:
-    as many as ``n`` needs). ``inpaint_kwargs``: ``params``, ``solver_steps``, ``ema`` of
-    :func:`~skingen.generation.inpaint_folder.inpaint_to_folder`."""
+def plan_inpaint(run: str | Path, source: str | Path, n: int, cfg: InpaintConfig = InpaintConfig(),
+                 runs: int | None = None, calibrate: int | None = None, device: str = "cpu",
+                 gpus: tuple[int, ...] = (1, 8)) -> Plan:
+    """The cost of ``n`` iterative-inpainting images of the crops of ``source`` with the options ``cfg`` (``runs``
+    per crop; default: as many as ``n`` needs; the calibration makes one run per crop)."""
     from skingen.generation.inpaint_folder import inpaint_to_folder
     from skingen.generation.sample_folder import source_dataset
 
     if n < 1:
         raise SkingenError("--n must be at least 1")
-    b = _calibration_batch(batch, calibrate)
+    b = _calibration_batch(cfg.batch, calibrate)
     startup = _process_startup_s()
     reports = []
 
     def make(out: Path, progress) -> None:
-        reports.append(inpaint_to_folder(run, source, out, n=2 * b, batch=b, device=device, precision=precision,
-                                         progress=progress, **inpaint_kwargs))
+        reports.append(inpaint_to_folder(run, source, out, replace(cfg, n=2 * b, batch=b, runs=1), device=device,
+                                         progress=progress))
 
     head, per_batch, tail, counter = _calibrate(make, b)
     report = reports[0]
@@ -152,14 +151,14 @@ def plan_inpaint(run: str | Path, source: str | Path, n: int, runs: int | None =
     loaded = load_filler(run, device="cpu")
     crops = len(source_dataset(source, loaded.size))
     runs = runs or math.ceil(n / crops)
-    plan = Plan("inpaint", loaded.family, loaded.size, n, b, device, precision, report.evaluations_per_image,
+    plan = Plan("inpaint", loaded.family, loaded.size, n, b, device, cfg.precision, report.evaluations_per_image,
                 report.pixels_per_image, startup, head, per_batch, tail, report.images)
     plan.notes.append(f"{n} images = {math.ceil(n / runs)} crops x {runs} runs (the source has {crops} crops); "
                       f"evaluations and pixels are the mean of the {report.images} calibration runs")
     if math.ceil(n / runs) > crops:
         plan.notes.append(f"--runs {runs} gives at most {crops * runs} images from {crops} crops")
     _add_gpu(plan, run, gpus)
-    _batch_note(plan, batch)
+    _batch_note(plan, cfg.batch)
     return plan
 
 
@@ -208,13 +207,14 @@ def plan_job(run: str | Path, n: int, kind: str = "auto", batch: int = 16, calib
     the run's training data; sample: ``source`` (vary these crops), ``masks``, ``layouts``, ``guidance``."""
     if kind == "auto":
         kind = default_kind(run)
-    common = dict(batch=batch, calibrate=calibrate, device=device, precision=precision, gpus=gpus)
+    common = dict(calibrate=calibrate, device=device, gpus=gpus)
     if kind == "inpaint":  # region: the options given; the rest from the checkpoint's run_params, else the defaults
-        return plan_inpaint(run, source or training_data_of(run), n, runs=runs, params=dict(region or {}),
-                            solver_steps=solver_steps, **common)
+        cfg = InpaintConfig(params=dict(region or {}), solver_steps=solver_steps, batch=batch, precision=precision)
+        return plan_inpaint(run, source or training_data_of(run), n, cfg, runs=runs, **common)
     if kind == "sample":
-        options = {k: v for k, v in {"guidance": guidance, "solver_steps": solver_steps}.items() if v is not None}
-        return plan_sample(run, n, source=source, masks=masks, layouts=layouts, options=options, **common)
+        cfg = SampleConfig(batch=batch, source=source, masks=masks, layouts=layouts, guidance=guidance,
+                           solver_steps=solver_steps, precision=precision)
+        return plan_sample(run, n, cfg, **common)
     raise SkingenError(f"--kind must be sample, inpaint or auto, got '{kind}'")
 
 

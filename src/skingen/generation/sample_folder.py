@@ -35,7 +35,7 @@ from skingen.data.datasheet import write_datasheet
 from skingen.data.manifest import write_manifest
 from skingen.errors import SkingenError
 from skingen.data.imagesets import parse_data_spec
-from skingen.generation.parallel import Processes, Shard, parse_shard, shard_batches, shard_items, shared_staging
+from skingen.generation.parallel import Processes, parse_shard, shard_batches, shard_items, shared_staging
 from skingen.generation.speed import speed_up
 from skingen.imageio import from_tensor, to_tensor, write_image, write_mask
 from skingen.models.base import Condition
@@ -44,6 +44,31 @@ from skingen.run_folder import RunFolder
 from skingen.runs import write_json
 from skingen.sample_checks import ConstantSetCheck
 from skingen.seeding import format_seeds
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """How ``skingen sample`` makes its images (its options; the run, the output folder and the seeds are the
+    job itself). None = the model's own default."""
+
+    batch: int = 16                     #: images per model call
+    source: str | None = None           #: ``--from``: vary the crops of DATA[:split] instead of sampling from scratch
+    strength: float | None = None       #: with ``source``: how far to move from the real crop
+    label: str | None = None            #: class of label-conditional models; None = the classes in turn by seed
+    masks: str | None = None            #: mask-conditioned models: masks of DATA[:split] (None: the run's train split)
+    layouts: LayoutParams | None = None  #: mask-conditioned models: synthesised layouts instead of masks
+    guidance: float | None = None       #: classifier-free guidance scale (dermdiff)
+    solver_steps: int | None = None     #: solver steps of diffusion models
+    ema: bool = True                    #: the weights' moving average (False: the trained weights)
+    precision: str = "fp32"             #: fp32 | bf16 | fp16 (GPU), :func:`autocast_for`
+    shard: str | None = None            #: ``K/N``: only job K of N (:mod:`skingen.generation.parallel`)
+    channels_last: bool = False         #: :func:`~skingen.generation.speed.speed_up`
+    compile: bool | str = False         #: :func:`~skingen.generation.speed.speed_up`
+
+    def model_options(self) -> dict[str, Any]:
+        """The model's own sampling options that were given (``Model.sample(**options)``)."""
+        given = {"guidance": self.guidance, "solver_steps": self.solver_steps, "strength": self.strength}
+        return {k: v for k, v in given.items() if v is not None}
 
 
 @dataclass
@@ -57,64 +82,58 @@ class SampleReport:
     seconds_total: float      #: including reading sources and writing files
     warnings: list[str] = field(default_factory=list)  #: e.g. a constant sample set (sample_checks)
     processes: int = 1        #: processes that shared the work (seconds_model is their sum)
+    precision: str = "fp32"
 
     @property
     def seconds_per_image(self) -> float:
         return self.seconds_model / self.n
 
-    def summary(self, precision: str) -> str:
+    def summary(self) -> str:
         """The console's one line about a finished ``sample``."""
         return (f"wrote {self.n} images to {self.out}: {self.seconds_per_image:.4f} s/image (batch {self.batch}, "
-                f"{self.device}, {precision}, {self.processes} process(es); model time only), "
+                f"{self.device}, {self.precision}, {self.processes} process(es); model time only), "
                 f"{self.seconds_total:.1f} s in all")
 
 
-def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: int = 16,
-                     source: str | Path | None = None, strength: float | None = None, label: str | None = None,
-                     device: str = "cpu", ema: bool = True, precision: str = "fp32",
-                     masks: str | Path | None = None, layouts: LayoutParams | None = None,
-                     options: dict[str, Any] | None = None, shard: Shard | str | None = None,
-                     channels_last: bool = False, compile: bool | str = False,
-                     progress: Callable[[int, int], None] | None = None) -> SampleReport:
-    """Write ``seed{NNNNNN}.png`` for each seed, ``manifest.csv`` (origin=synthetic) and ``sample.json`` to ``out``.
-
-    ``options``: the model's own sampling options (e.g. ``guidance``, ``solver_steps``). ``shard``
-    (``"K/N"``): only that slice of the seeds (merge the shards' folders with ``skingen merge``). Under
-    ``torchrun``/``accelerate launch`` every process calls this and takes its share of the batches.
-    ``channels_last``/``compile``: :func:`~skingen.generation.speed.speed_up`."""
+def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], cfg: SampleConfig = SampleConfig(),
+                     device: str = "cpu", progress: Callable[[int, int], None] | None = None) -> SampleReport:
+    """Write ``seed{NNNNNN}.png`` for each seed, ``manifest.csv`` (origin=synthetic) and ``sample.json`` to ``out``
+    with the model at ``run``, as ``cfg`` says. ``cfg.shard`` (``"K/N"``): only that slice of the seeds (merge
+    the shards' folders with ``skingen merge``). Under ``torchrun``/``accelerate launch`` every process calls
+    this and takes its share of the batches."""
     t0 = time.perf_counter()
-    if batch < 1:
+    if cfg.batch < 1:
         raise SkingenError("--batch must be at least 1")
-    shard = shard if isinstance(shard, Shard) else parse_shard(shard)
-    autocast = autocast_for(precision, device)
+    shard = parse_shard(cfg.shard)
+    autocast = autocast_for(cfg.precision, device)
     procs = Processes(device)
     progress = progress if procs.is_main else None
-    model, ckpt = load_model(run, ema=ema, device=procs.device)
-    speed_up(model, channels_last=channels_last, compile=compile)
-    family, cfg = ckpt["config"]["family"], model.config
-    options = dict(options or {})
-    if strength is not None:
-        options["strength"] = strength
-    conditions = mask_conditions(model, ckpt, masks, layouts)
-    if source is not None and "source" not in model.supports:
+    model, ckpt = load_model(run, ema=cfg.ema, device=procs.device)
+    speed_up(model, channels_last=cfg.channels_last, compile=cfg.compile)
+    family, model_cfg = ckpt["config"]["family"], model.config
+    options = cfg.model_options()
+    conditions = mask_conditions(model, ckpt, cfg.masks, cfg.layouts)
+    if cfg.source is not None and "source" not in model.supports:
         raise SkingenError(f"model '{family}' cannot vary real images (--from); it takes: "
                            f"{', '.join(sorted(model.supports)) or 'no condition'}")
-    parents = source_dataset(source, cfg.size) if source is not None else None
-    if parents is None and strength is not None:
+    parents = source_dataset(cfg.source, model_cfg.size) if cfg.source is not None else None
+    if parents is None and cfg.strength is not None:
         raise SkingenError("--strength only applies when varying real images (--from DATA)")
-    labels = list(getattr(cfg, "labels", ()))
+    labels = list(getattr(model_cfg, "labels", ()))
     # an unconditional model trained on one class (e.g. all "exanthem") makes images of that class
     data_labels = ckpt["config"].get("data_labels", [])
     default_label = data_labels[0] if not labels and len(data_labels) == 1 else ""
-    if label is not None and label not in labels:
-        raise SkingenError(f"label '{label}' unknown to this model (labels: {', '.join(labels) or 'none'})")
+    if cfg.label is not None and cfg.label not in labels:
+        raise SkingenError(f"label '{cfg.label}' unknown to this model (labels: {', '.join(labels) or 'none'})")
     rows, seconds, done, constant = [], 0.0, 0, ConstantSetCheck()
-    mine, total = shard_batches(seeds, batch, shard, procs.rank, procs.world), len(shard_items(seeds, batch, shard))
+    mine = shard_batches(seeds, cfg.batch, shard, procs.rank, procs.world)
+    total = len(shard_items(seeds, cfg.batch, shard))
     with shared_staging(out, "samples", procs) as staging:
         for chunk in mine:
             cond_fields = {}
             if labels:  # a given label, or the classes in turn by seed
-                cond_fields["labels"] = torch.tensor([labels.index(label) if label else s % len(labels) for s in chunk])
+                cond_fields["labels"] = torch.tensor([labels.index(cfg.label) if cfg.label else s % len(labels)
+                                                      for s in chunk])
             if parents is not None:
                 items = [_parent(parents, s) for s in chunk]
                 cond_fields["source"] = torch.stack([it["image"] for it in items])
@@ -152,8 +171,8 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
         rows = [r for part in procs.gather(rows) for r in part]  # rank order = one-process order
         seconds = sum(procs.gather(seconds))
         constant = ConstantSetCheck.combined(procs.gather(constant))
-        report = SampleReport(Path(out), total, batch, device, str(ckpt["path"].resolve()), seconds, 0.0,
-                              constant.warnings(), procs.world)
+        report = SampleReport(Path(out), total, cfg.batch, device, str(ckpt["path"].resolve()), seconds, 0.0,
+                              constant.warnings(), procs.world, cfg.precision)
         if not procs.is_main:  # rank 0 writes the manifest and summary; the others wait for the rename
             return report
         for r in rows:
@@ -161,18 +180,18 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], batch: 
         write_manifest(staging, rows)
         report.seconds_total = time.perf_counter() - t0
         write_json(staging / "sample.json", {
-            "model": family, "checkpoint": report.checkpoint, "ema": ema, "n": report.n, "batch": batch,
+            "model": family, "checkpoint": report.checkpoint, "ema": cfg.ema, "n": report.n, "batch": cfg.batch,
             "device": device, "seconds_model": seconds, "seconds_total": report.seconds_total,
-            "seconds_per_image": report.seconds_per_image, "source": str(source) if source else None,
-            "strength": strength, "label": label, "precision": precision, "options": options,
-            "masks": str(masks) if masks else None, "layouts": to_dict(layouts) if layouts else None,
+            "seconds_per_image": report.seconds_per_image, "source": str(cfg.source) if cfg.source else None,
+            "strength": cfg.strength, "label": cfg.label, "precision": cfg.precision, "options": options,
+            "masks": str(cfg.masks) if cfg.masks else None, "layouts": to_dict(cfg.layouts) if cfg.layouts else None,
             "warnings": report.warnings, "seeds": format_seeds(seeds),
             "shard": None if shard.count == 1 else str(shard), "processes": procs.world,
-            "channels_last": channels_last, "compile": compile})
+            "channels_last": cfg.channels_last, "compile": cfg.compile})
         write_datasheet(staging, rows, "sample", {
-            "masks": masks or (conditions is not None and layouts is None and "the run's training data") or None,
-            "layouts": to_dict(layouts) if layouts else None, "varied crops of (--from)": source, "strength": strength,
-            "label": label, "sampling options": options, "precision": precision})
+            "masks": cfg.masks or (conditions is not None and not cfg.layouts and "the run's training data") or None,
+            "layouts": to_dict(cfg.layouts) if cfg.layouts else None, "varied crops of (--from)": cfg.source,
+            "strength": cfg.strength, "label": cfg.label, "sampling options": options, "precision": cfg.precision})
     return report
 
 

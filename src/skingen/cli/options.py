@@ -1,0 +1,27 @@
+"""Options that several commands share, declared once: ``cpu: Cpu = False`` in a command's signature."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+Cpu = Annotated[bool, typer.Option("--cpu", help="Run on the CPU even when a GPU is available.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the resolved config and stop.")]
+
+# generation: sample, inpaint, plan
+Batch = Annotated[int, typer.Option(help="Images per network call (inpaint: runs processed together).")]
+NoEma = Annotated[bool, typer.Option("--no-ema", help="Use the trained weights instead of their moving average.")]
+Precision = Annotated[str, typer.Option(help="fp32, bf16 (faster on CPUs with AVX-512 BF16; images differ slightly "
+                                        "from fp32 ones) or fp16 (GPU).")]
+SolverSteps = Annotated[Optional[int], typer.Option(help="Solver steps of diffusion models, per region when "
+                                                    "inpainting (default: the model's; --backend sd: 20).")]
+Guidance = Annotated[Optional[float], typer.Option(help="Classifier-free guidance scale (dermdiff, --backend sd; 1 = "
+                                                   "none, > 1 costs 2 network calls a step) (default: the model's; "
+                                                   "sd: 7.5).")]
+Masks = Annotated[Optional[str], typer.Option(help="Mask-conditioned models: paint from the masks of DATA[:split] "
+                                              "(default: the train split of the run's own data).")]
+Layouts = Annotated[bool, typer.Option("--layouts", help="Mask-conditioned models: paint from synthesised rash "
+                                       "layouts.")]
+Shard = Annotated[Optional[str], typer.Option(help="K/N: only job K (from 0) of N of a scheduler array, in its own "
+                                              "--out folder; join the folders with `skingen merge`.")]
