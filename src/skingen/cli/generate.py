@@ -13,7 +13,7 @@ from skingen.console import (console, default_device, is_main_process, note, pri
 from skingen.errors import SkingenError
 
 from skingen.cli.app import app
-from skingen.cli.options import Batch, Cpu, DryRun, Guidance, Layouts, Masks, NoEma, Precision, Shard, SolverSteps
+from skingen.cli.options import MODEL_PLACES, Batch, Cpu, DryRun, Guidance, Layouts, Masks, NoEma, Precision, Shard, SolverSteps
 
 
 @app.command()
@@ -26,9 +26,8 @@ def train(
     outdir: Path = typer.Option(Path("runs"), help="Folder for numbered run folders."),
     desc: str = typer.Option("", help="Short description appended to the run folder name."),
     resume: Optional[Path] = typer.Option(None, help="Continue this run folder exactly (only --set train.images=N allowed)."),
-    init: Optional[str] = typer.Option(None, help="Start from this model's weights (run folder, checkpoint or a shipped "
-                                       "model's name such as measles-inpaint): its model config is the base, every "
-                                       "tensor must match."),
+    init: Optional[str] = typer.Option(None, help=f"Start from this model's weights ({MODEL_PLACES}): its model "
+                                       "config is the base, every tensor must match."),
     minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes of training with a final checkpoint "
                                             "(continue later with --resume)."),
     cpu: Cpu = False,
@@ -62,7 +61,7 @@ def train(
 
 @app.command()
 def sample(
-    run: Path = typer.Argument(..., help="Run folder, its checkpoints/ folder or one checkpoint folder."),
+    run: Path = typer.Argument(..., help=f"The model: {MODEL_PLACES}."),
     out: Path = typer.Option(..., "--out", help="New folder for the images (must not exist or be empty)."),
     n: Optional[int] = typer.Option(None, "--n", "--images", help="Number of images (seeds 0..n-1) (under torchrun "
                                     "write --images: torchrun's parser takes --n for its own --nnodes)."),
@@ -105,7 +104,7 @@ def sample(
         with progress_bar("sample") as progress:
             report = sample_to_folder(run, out, seeds_of(n, seeds), cfg, device=default_device(cpu), progress=progress)
     if is_main_process():  # one line, not one per process
-        status(report.summary())
+        status(report.summary(cfg.precision))
         for text in report.warnings:
             warning(text)
 
@@ -173,7 +172,7 @@ def inpaint(
         with progress_bar("inpaint") as progress:
             report = inpaint_to_folder(run, from_, out, cfg, device=default_device(cpu), progress=progress)
     if is_main_process():
-        status(report.summary())
+        status(report.summary(cfg.precision, cfg.runs))
 
 
 @app.command()

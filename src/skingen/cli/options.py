@@ -6,6 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
+#: where a trained model may be given (what ``registry.load_model`` reads)
+MODEL_PLACES = "run folder, its checkpoints/ folder, one checkpoint folder or a shipped model's name (measles-inpaint)"
+
 Cpu = Annotated[bool, typer.Option("--cpu", help="Run on the CPU even when a GPU is available.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the resolved config and stop.")]
 

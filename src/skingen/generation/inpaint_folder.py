@@ -82,18 +82,16 @@ class InpaintReport:
     pixels_per_image: float           #: pixels passed through the network per output image (mean)
     seam_median: float                #: median seam score over the images (1 = no seam)
     processes: int = 1                #: processes that shared the work (seconds_model is their sum)
-    precision: str = "fp32"
-    runs: int = 1                     #: runs per source crop
 
     @property
     def seconds_per_image(self) -> float:
         return self.seconds_model / self.images
 
-    def summary(self) -> str:
-        """The console's one line about a finished ``inpaint``."""
-        return (f"wrote {self.images} images ({self.sources} crops x {self.runs} runs) to {self.out}: "
+    def summary(self, precision: str, runs: int) -> str:
+        """The console's one line about a finished ``inpaint`` (``runs`` per source crop)."""
+        return (f"wrote {self.images} images ({self.sources} crops x {runs} runs) to {self.out}: "
                 f"{self.seconds_per_image:.3f} s/image, {self.evaluations_per_image:.0f} model evaluations and "
-                f"{self.pixels_per_image / 1e6:.2f} Mpixels per image ({self.device}, {self.precision}, "
+                f"{self.pixels_per_image / 1e6:.2f} Mpixels per image ({self.device}, {precision}, "
                 f"{self.processes} process(es); model time only); median seam score {self.seam_median:.3f} "
                 f"(1 = no seam)")
 
@@ -176,8 +174,7 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, cfg:
         seconds, evaluations, pixels = (sum(v) for v in zip(*procs.gather((seconds, evaluations, pixels))))
         seams = np.array([float(r["seam_score"]) for r in rows])
         report = InpaintReport(Path(out), count, total, device, seconds, evaluations / total, pixels / total,
-                               float(np.nanmedian(seams)) if not np.isnan(seams).all() else float("nan"), procs.world,
-                               cfg.precision, cfg.runs)
+                               float(np.nanmedian(seams)) if not np.isnan(seams).all() else float("nan"), procs.world)
         if not procs.is_main:  # rank 0 writes the manifest and summary; the others wait for the rename
             return report
         for r in rows:

@@ -82,16 +82,15 @@ class SampleReport:
     seconds_total: float      #: including reading sources and writing files
     warnings: list[str] = field(default_factory=list)  #: e.g. a constant sample set (sample_checks)
     processes: int = 1        #: processes that shared the work (seconds_model is their sum)
-    precision: str = "fp32"
 
     @property
     def seconds_per_image(self) -> float:
         return self.seconds_model / self.n
 
-    def summary(self) -> str:
+    def summary(self, precision: str) -> str:
         """The console's one line about a finished ``sample``."""
         return (f"wrote {self.n} images to {self.out}: {self.seconds_per_image:.4f} s/image (batch {self.batch}, "
-                f"{self.device}, {self.precision}, {self.processes} process(es); model time only), "
+                f"{self.device}, {precision}, {self.processes} process(es); model time only), "
                 f"{self.seconds_total:.1f} s in all")
 
 
@@ -172,7 +171,7 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], cfg: Sa
         seconds = sum(procs.gather(seconds))
         constant = ConstantSetCheck.combined(procs.gather(constant))
         report = SampleReport(Path(out), total, cfg.batch, device, str(ckpt["path"].resolve()), seconds, 0.0,
-                              constant.warnings(), procs.world, cfg.precision)
+                              constant.warnings(), procs.world)
         if not procs.is_main:  # rank 0 writes the manifest and summary; the others wait for the rename
             return report
         for r in rows:

@@ -8,6 +8,7 @@ A model is an ``nn.Module`` built from one frozen dataclass config. The generic 
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
@@ -98,11 +99,12 @@ class StepContext:
 
 
 class GenerativeModel(nn.Module):
-    """Base class. Subclasses set ``name``, ``Config``, ``supports`` (condition fields they accept),
-    ``sample_options`` (keyword options of :meth:`sample`) and implement the abstract methods."""
+    """Base class. Subclasses set ``name``, ``supports`` (condition fields they accept), ``sample_options``
+    (keyword options of :meth:`sample`) and implement the abstract methods; ``__init__(self, config: XConfig)``
+    names the frozen dataclass the family is built from, which becomes ``Config``."""
 
     name: ClassVar[str]
-    Config: ClassVar[type]
+    Config: ClassVar[type]  #: the type of ``__init__``'s ``config`` (set by ``__init_subclass__``)
     description: ClassVar[str] = ""
     supports: ClassVar[frozenset[str]] = frozenset()
     #: condition fields :meth:`sample` cannot do without (a subset of ``supports``)
@@ -112,6 +114,11 @@ class GenerativeModel(nn.Module):
     ema_module_name: ClassVar[str] = "generator"
     #: the image fields of a data item that :meth:`train_step` and :meth:`condition_from_batch` read
     batch_fields: ClassVar[frozenset[str]] = frozenset({"image", "lesion", "coloured"})
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in vars(cls):  # one statement of the config type: the annotation the model is built from
+            cls.Config = typing.get_type_hints(cls.__init__)["config"]
 
     def __init__(self, config: Any):
         super().__init__()

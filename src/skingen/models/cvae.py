@@ -71,7 +71,6 @@ class VAE(nn.Module):
 
 class CVAE(GenerativeModel):
     name = "cvae"
-    Config = CVAEConfig
     description = "convolutional VAE; optional label condition; can vary a real image"
     supports = frozenset({"labels", "source"})
     sample_options = frozenset({"strength"})

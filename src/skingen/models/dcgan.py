@@ -37,7 +37,6 @@ class DCGANConfig:
 
 class DCGAN(GenerativeModel):
     name = "dcgan"
-    Config = DCGANConfig
     description = "DCGAN with resize-convolutions; unconditional"
 
     def __init__(self, config: DCGANConfig):

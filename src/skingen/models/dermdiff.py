@@ -54,7 +54,6 @@ class DermDiffConfig(UNetDiffusionConfig):
 
 class DermDiff(UNetDiffusionModel):
     name = "dermdiff"
-    Config = DermDiffConfig
     description = "mask-conditioned diffusion UNet (noisy image + coloured mask + lesion), classifier-free guidance"
     supports = frozenset({"coloured", "lesion"})
     sample_options = frozenset({"guidance", "solver_steps"})

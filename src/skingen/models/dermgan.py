@@ -85,7 +85,6 @@ class UNetGenerator(nn.Module):
 
 class DermGAN(GenerativeModel):
     name = "dermgan"
-    Config = DermGANConfig
     description = "Pix2Pix-style U-Net GAN: coloured mask + lesion mask -> image"
     supports = frozenset({"coloured", "lesion"})
     requires = supports

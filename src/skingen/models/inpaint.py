@@ -48,7 +48,6 @@ class InpaintModelConfig(UNetDiffusionConfig):
 
 class InpaintModel(UNetDiffusionModel):
     name = "inpaint"
-    Config = InpaintModelConfig
     description = "inpainting diffusion UNet (noisy image + source·keep + keep) for iterative inpainting"
     supports = frozenset({"source", "keep"})
     sample_options = frozenset({"solver_steps"})
