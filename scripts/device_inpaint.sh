@@ -4,16 +4,8 @@
 # (bench/inpaint_ab.py), and export both as small fp16 models. Not a test; run on the device machine as
 #   DATA=.carry/measles-study MIN=6.5 bash scripts/device_inpaint.sh
 # with the wheels it lacks (diffusers) in .whl/. Writes OUT/report.tar.gz, OUT/v1.tar, OUT/v2.tar.
-set -uo pipefail
-DATA=${DATA:-.carry/measles-study}
 MIN=${MIN:-6.5}
-OUT=${OUT:-/tmp/out}
-W=/tmp/work
-mkdir -p "$W" "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$W/gpu.txt"
-python3 -c "import torch, diffusers; print('torch', torch.__version__, 'diffusers', diffusers.__version__)" | tee -a "$W/gpu.txt"
+source "$(dirname "$0")/device_setup.sh"
 python3 -m skingen.cli train inpaint --config inpaint-windows --data "$DATA" --outdir "$W/v1" --desc v1 \
     --minutes "$MIN" > "$W/v1.log" 2>&1 &
 P1=$!

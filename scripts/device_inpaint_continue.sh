@@ -5,16 +5,10 @@
 # Not a test; run on the device machine (carry .carry and .whl) as
 #   DATA=.carry/measles-study MIN=8 bash scripts/device_inpaint_continue.sh
 # Writes OUT/export.tar (the continued model, fp16) and OUT/report.tar.gz (logs, grids, evaluate report).
-set -uo pipefail
-DATA=${DATA:-.carry/measles-study}
 MIN=${MIN:-8}
-OUT=${OUT:-/tmp/out}
-W=/tmp/work
-mkdir -p "$W" "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 OMP_NUM_THREADS=8
+export OMP_NUM_THREADS=8
+source "$(dirname "$0")/device_setup.sh"
 SK="python3 -m skingen.cli"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$W/gpu.txt"
 # the shipped model's weights and model config (--init) with its preset's training settings; a new seed, so the
 # windows are not the ones it was trained on first
 $SK train inpaint --init measles-inpaint --config inpaint-windows --data "$DATA" --outdir "$W/run" --desc continued \
