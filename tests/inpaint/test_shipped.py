@@ -29,3 +29,14 @@ def test_measles_inpaint_repaints_a_256_px_crop_with_its_recorded_settings():
     assert torch.equal(run.image[:, untouched], skin[0][:, untouched])
     assert not torch.equal(run.image[:, ~untouched], skin[0][:, ~untouched])
     assert run.evaluations == 10 * 10 and run.pixels == 10 * 10 * 96 * 96  # 48 px regions in 96 px windows
+
+
+def test_sample_from_crops_uses_the_recorded_settings_too(tiny_data, tmp_path):
+    import json
+
+    from skingen.generation.sample_folder import SampleConfig, sample_to_folder
+
+    sample_to_folder("measles-inpaint", tmp_path / "out", [0], SampleConfig(source=f"{tiny_data}:train"))
+    record = json.loads((tmp_path / "out" / "sample.json").read_text())
+    _, ckpt = load_model("measles-inpaint")
+    assert record["options"]["params"] == ckpt["config"]["run_params"]

@@ -111,6 +111,9 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], cfg: Sa
     speed_up(model, channels_last=cfg.channels_last, compile=cfg.compile)
     family, model_cfg = ckpt["config"]["family"], model.config
     options = cfg.model_options()
+    recorded = ckpt["config"].get("run_params")
+    if recorded and "params" in model.sample_options:  # a shipped model's measured settings (registry.export_checkpoint)
+        options = {"params": dict(recorded), **options}
     conditions = mask_conditions(model, ckpt, cfg.masks, cfg.layouts)
     if cfg.source is not None and "source" not in model.supports:
         raise SkingenError(f"model '{family}' cannot vary real images (--from); it takes: "

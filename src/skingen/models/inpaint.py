@@ -12,7 +12,7 @@ never change. v-prediction, because an ε-prediction model trained
 on the measles crops inpainted pure noise at 10 and 50 solver steps (see ``Diffusion.clip_x0``).
 
 ``sample(seeds, cond)``: with ``source`` and ``keep``, one inpainting of the region keep = 0; with
-``source`` alone, one iterative run per seed with the default :class:`~skingen.inpaint.iterative.IterativeParams`
+``source`` alone, one iterative run per seed with :class:`~skingen.inpaint.iterative.IterativeParams` (option ``params``, else the defaults)
 (``skingen inpaint`` exposes every parameter); with no condition, an image from scratch (keep = 0).
 """
 
@@ -50,7 +50,7 @@ class InpaintModel(UNetDiffusionModel):
     name = "inpaint"
     description = "inpainting diffusion UNet (noisy image + source·keep + keep) for iterative inpainting"
     supports = frozenset({"source", "keep"})
-    sample_options = frozenset({"solver_steps"})
+    sample_options = frozenset({"solver_steps", "params"})  # params: IterativeParams fields (with ``source`` alone)
     batch_fields = frozenset({"image"})
 
     def __init__(self, config: InpaintModelConfig):
@@ -173,7 +173,8 @@ class InpaintModel(UNetDiffusionModel):
         if cond.keep is not None and cond.source is None:
             raise SkingenError("inpaint: 'keep' needs a 'source' image to keep pixels from")
         if cond.source is not None and cond.keep is None:
-            runs = run_iterative(self.region_filler(steps), cond.source.float().cpu(), list(seeds), IterativeParams())
+            params = IterativeParams(**options.get("params", {}))
+            runs = run_iterative(self.region_filler(steps), cond.source.float().cpu(), list(seeds), params)
             return torch.stack([r.image for r in runs]).to(self.device)
         source = cond.source if cond.source is not None else torch.zeros(len(seeds), 3, size, size)
         keep = cond.keep if cond.keep is not None else torch.zeros(len(seeds), 1, size, size)
