@@ -46,3 +46,6 @@ def test_bad_values_are_clear_errors(tmp_path):
         load_config(Outer, None, ["size"])
     with pytest.raises(SkingenError, match="not found"):
         load_config(Outer, tmp_path / "missing.yaml")
+    with pytest.raises(SkingenError, match=r"expects str, got False \(YAML reads no/yes.*name='no'"):
+        load_config(Outer, None, ["name=no"])
+    assert load_config(Outer, None, ["name='no'"]).name == "no"

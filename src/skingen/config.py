@@ -52,7 +52,10 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
         except ValueError:
             pass
     if typ in (int, float, str, bool) and not isinstance(value, typ):
-        raise SkingenError(f"config key '{key}' expects {typ.__name__}, got {value!r}")
+        # YAML 1.1 reads no/yes/on/off as booleans: train.mixed_precision=no arrives as False
+        hint = f" (YAML reads no/yes/on/off as true/false: quote the text, e.g. {key}='no')" \
+            if typ is str and isinstance(value, bool) else ""
+        raise SkingenError(f"config key '{key}' expects {typ.__name__}, got {value!r}{hint}")
     return value
 
 
