@@ -148,11 +148,11 @@ class Diffusion:
         wrong enough to shift the colour of the fill."""
         solver = self.solver(steps, noise.device)
         x = noise * solver.init_noise_sigma
+        source, keep = known if known is not None else (None, None)
         for t in solver.timesteps:
             out = guided(net, solver.scale_model_input(x, t), t, cond, guidance)
             if known is not None:
-                source, keep = known
-                out = torch.where(keep > 0.5, self.from_x0(source.to(out.dtype), x, t).to(out.dtype), out)
+                out = torch.where(keep > 0.5, self.from_x0(source, x, t).to(out.dtype), out)
             x = solver.step(out, t, x).prev_sample
         return x.clamp(-1, 1)
 

@@ -1,5 +1,7 @@
 """The inpainting model shipped inside the package works on a fresh install, by name."""
 
+import json
+
 import torch
 
 from skingen.generation.inpaint_backends import load_filler
@@ -32,8 +34,6 @@ def test_measles_inpaint_repaints_a_256_px_crop_with_its_recorded_settings():
 
 
 def test_sample_from_crops_uses_the_recorded_settings_too(tiny_data, tmp_path):
-    import json
-
     from skingen.generation.sample_folder import SampleConfig, sample_to_folder
 
     sample_to_folder("measles-inpaint", tmp_path / "out", [0], SampleConfig(source=f"{tiny_data}:train"))

@@ -112,7 +112,8 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], cfg: Sa
     family, model_cfg = ckpt["config"]["family"], model.config
     options = cfg.model_options()
     recorded = ckpt["config"].get("run_params")
-    if recorded and "params" in model.sample_options:  # a shipped model's measured settings (registry.export_checkpoint)
+    if recorded and cfg.source is not None and "params" in model.sample_options:
+        # varying real crops with an inpainting model: its recorded settings (registry.export_checkpoint)
         options = {"params": dict(recorded), **options}
     conditions = mask_conditions(model, ckpt, cfg.masks, cfg.layouts)
     if cfg.source is not None and "source" not in model.supports:
