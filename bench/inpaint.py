@@ -1,7 +1,7 @@
 """Iterative-inpainting backends side by side on real crops: seconds, evaluations, pixels and seam score per image.
 
 Usage: python bench/inpaint.py --data DATA[:split] [--n 8] [--runs 1] [--steps 10]
-                               [--backends measles-inpaint,opencv:telea,opencv:ns,repaint:measles-inpaint]
+                               [--backends measles-inpaint,opencv:telea,opencv:ns,opencv:shiftmap,opencv:fsr-fast,repaint:measles-inpaint]
                                [--slow-n 1] [--params '{"shape": "blob"}'] [--threads 2] [--device cpu] [--json OUT]
 A backend is anything ``skingen inpaint`` takes (a run folder, a shipped model's name, ``opencv:<method>``), or
 ``repaint:MODEL`` / ``repaint-published:MODEL``: RePaint (diffusers' ``RePaintScheduler``) driving MODEL's network under
@@ -67,7 +67,7 @@ def measure(backend: str, data: str, n: int, runs: int, params: IterativeParams,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="DATA[:split] (default split: train)")
-    ap.add_argument("--backends", default="measles-inpaint,opencv:telea,opencv:ns,repaint:measles-inpaint")
+    ap.add_argument("--backends", default="measles-inpaint,opencv:telea,opencv:ns,opencv:shiftmap,opencv:fsr-fast,repaint:measles-inpaint")
     ap.add_argument("--n", type=int, default=8, help="crops (the first n of the split)")
     ap.add_argument("--slow-n", type=int, default=1, help="crops for repaint-published")
     ap.add_argument("--runs", type=int, default=1)
@@ -95,7 +95,7 @@ def main() -> None:
         rows.append(measure(backend, args.data, n, args.runs, params, args.device, args.batch))
         print(json.dumps(rows[-1]), flush=True)
     print(f"\n{args.data}, {args.device}, {args.threads} thread(s); {params.steps} steps of {params.shape} regions "
-          f"of side {params.size:g}, feather {params.feather:g} px")
+          f"of side {params.size:g}, feather {params.feather:g}{' px' if params.feather > 1 else ' of the region side'}")
     print(f"{'backend':<34} {'images':>6} {'wall s':>7} {'CPU s':>7} {'evals':>6} {'Mpx':>6} {'seam':>6}")
     for r in rows:
         print(f"{r['backend'][-34:]:<34} {r['images']:>6} {r['wall_s_per_image']:>7} {r['cpu_s_per_image']:>7} "

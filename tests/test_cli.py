@@ -1,5 +1,6 @@
 import json
 
+import typer
 from typer.testing import CliRunner
 
 from skingen.cli import app
@@ -65,3 +66,19 @@ def test_demo_default_out_is_a_new_numbered_folder(tmp_path, monkeypatch):
         res = runner.invoke(app, ["demo", "--n", "4", "--size", "32", "--train-images", "0"])
         assert res.exit_code == 0, res.output
     assert sorted(p.name for p in (tmp_path / "demo_out").iterdir()) == ["00000-demo", "00001-demo"]
+
+
+def test_inpaint_help_shows_the_run_defaults():
+    # the CLI does not import torch to build its help, so the defaults are written there by hand: keep them true
+    from skingen.inpaint.iterative import IterativeParams
+
+    commands = typer.main.get_command(app).commands
+    helps = {(c, p.name): p.help for c in ("inpaint", "plan") for p in commands[c].params}
+    d = IterativeParams()
+    for (command, name), value in {("inpaint", "shape"): d.shape, ("inpaint", "size"): d.size,
+                                   ("inpaint", "feather"): d.feather, ("inpaint", "steps"): d.steps,
+                                   ("inpaint", "context"): d.context, ("inpaint", "placement"): d.placement,
+                                   ("plan", "shape"): d.shape, ("plan", "region_size"): d.size,
+                                   ("plan", "steps"): d.steps, ("plan", "context"): d.context}.items():
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        assert f"[default: {shown}]" in helps[command, name], (command, name)

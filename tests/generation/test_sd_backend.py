@@ -55,7 +55,7 @@ def test_sd_keeps_pixels_with_windows_at_every_border_and_counts_unet_work(loade
     assert loaded.family == "sd" and loaded.size is None and loaded.filler.resize_to == 32
     assert loaded.filler.evaluations == 2 * 2  # 2 DPM-Solver++ steps, guidance 7.5 -> conditional + unconditional
     src = torch.rand(2, 3, 48, 48, generator=torch.Generator().manual_seed(3)) * 2 - 1
-    params = IterativeParams(steps=5, size=12, context=2)  # 24 px windows, resized to the pipeline's 32 px and back
+    params = IterativeParams(steps=5, size=12, shape="box", context=2)  # 24 px windows, resized to the pipeline's 32 px and back
     runs = run_iterative(loaded.filler, src, [1, 0], params)
     assert _borders(runs[0].regions, 48, 2) == {"top", "left", "bottom", "right"}
     for run, source in zip(runs, src):

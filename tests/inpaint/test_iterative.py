@@ -45,7 +45,7 @@ def test_edit_map_counts_every_repaint():
     """An oracle that adds 0.01 wherever it paints: the image then records how often each pixel changed."""
     plus = RegionFiller(lambda s, k, g: s + 0.01)
     src = torch.full((2, 3, 32, 32), -0.9)
-    runs = run_iterative(plus, src, [3, 4], IterativeParams(steps=12, size=0.4, placement="random", context=1.5))
+    runs = run_iterative(plus, src, [3, 4], IterativeParams(steps=12, size=0.4, placement="random", context=1.5, feather=0))
     for run, s in zip(runs, src):
         painted = ((run.image[0] - s[0]) / 0.01).round().int()
         assert torch.equal(painted, run.edit_map)
@@ -56,8 +56,8 @@ def test_edit_map_counts_every_repaint():
 def test_window_as_large_as_the_image_equals_the_plain_path():
     noisy = local_mean(noise=0.3)
     src = sources(2)
-    plain = run_iterative(noisy, src, [0, 9], IterativeParams(steps=5, context=None))
-    whole = run_iterative(noisy, src, [0, 9], IterativeParams(steps=5, context=50.0))
+    plain = run_iterative(noisy, src, [0, 9], IterativeParams(steps=5, context=None, feather=0))
+    whole = run_iterative(noisy, src, [0, 9], IterativeParams(steps=5, context=50.0, feather=0))
     by_hand = src.clone()  # the plain path written out: repaint each region of the whole image in turn
     for i, run in enumerate(plain):
         for k, region in enumerate(run.regions):

@@ -11,7 +11,7 @@ from skingen.registry import export_checkpoint
 from skingen.errors import SkingenError
 from skingen.generation.inpaint_backends import load_filler
 from skingen.generation.inpaint_folder import InpaintConfig, inpaint_to_folder
-from skingen.inpaint.iterative import IterativeParams, RegionFiller, fade_in, run_iterative
+from skingen.inpaint.iterative import IterativeParams, RegionFiller, fade_in, feather_px, run_iterative
 from skingen.inpaint.regions import Region
 from skingen.registry import build_model, load_model
 from tests.conftest import fast, tiny_config
@@ -29,12 +29,15 @@ def test_fade_in_by_hand():
     expected[3:5, 4:6] = 1.0
     assert torch.equal(alpha, expected)
     assert torch.equal(fade_in(box, 10, 2.0, (2, 2, 6)), expected[2:8, 2:8])  # cut to the window
+    # a feather <= 1 is a fraction of the region's side: 0.5 of a 4 px box is the same 2 px
+    assert torch.equal(fade_in(box, 10, 0.5, (0, 0, 10)), expected)
+    assert feather_px(0.125, 48) == 6.0 and feather_px(6, 48) == 6.0 and feather_px(6, 16) == 6.0
 
 
 def test_feather_keeps_pixels_and_blends_the_border_of_each_fill():
     constant = RegionFiller(lambda s, k, g: torch.full_like(s, 0.5))
     src = torch.zeros(1, 3, 32, 32) - 0.5
-    hard, soft = (run_iterative(constant, src, [3], IterativeParams(steps=1, size=8, feather=f))[0] for f in (0, 4))
+    hard, soft = (run_iterative(constant, src, [3], IterativeParams(steps=1, size=8, shape="box", feather=f))[0] for f in (0, 4))
     region = hard.regions[0].paint(32)
     assert torch.equal(soft.image[:, ~region], src[0][:, ~region])  # kept pixels bit for bit
     assert torch.equal(hard.image[:, region], torch.full_like(hard.image[:, region], 0.5))

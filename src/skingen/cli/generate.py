@@ -124,9 +124,9 @@ def inpaint(
                                         "settings (a shipped model's measured ones), else the defaults shown."),
     n: Optional[int] = typer.Option(None, "--n", "--crops", help="Use only the first N crops of the split (under torchrun "
                                     "write --crops: torchrun's parser takes --n for its own --nnodes)."),
-    shape: Optional[str] = typer.Option(None, help="Region shape: box, blob or mixed [default: box]."),
+    shape: Optional[str] = typer.Option(None, help="Region shape: box, blob or mixed [default: blob]."),
     size: Optional[float] = typer.Option(None, help="Region side: a fraction of the image side (<= 1) or pixels (> 1) "
-                                         "[default: 0.25]."),
+                                         "[default: 0.1875]."),
     size_end: Optional[float] = typer.Option(None, help="Region side at the last step (linear change) (default: --size)."),
     placement: Optional[str] = typer.Option(None, help="random, or least-covered (avoids repainting the same pixels) "
                                             "[default: least-covered]."),
@@ -134,8 +134,9 @@ def inpaint(
     repeat_cap: Optional[int] = typer.Option(None, help="Never repaint a pixel more than this many times."),
     context: Optional[float] = typer.Option(None, help="Denoise a window this many times the region side (0 = the "
                                             "whole image) [default: 2]."),
-    feather: Optional[float] = typer.Option(None, help="Fade each fill in over this many px from the region's border "
-                                            "(0 = hard edge) [default: 0]."),
+    feather: Optional[float] = typer.Option(None, help="Fade each fill in from the region's border over this fraction of "
+                                            "its side (<= 1) or pixels (> 1) (0 = hard edge) "
+                                            "[default: 0.125]."),
     solver_steps: SolverSteps = None,
     seed: int = typer.Option(0, help="Seed of the first run (run j of crop i gets seed + i*runs + j)."),
     batch: Batch = 16,
@@ -204,9 +205,9 @@ def plan(
     runs: Optional[int] = typer.Option(None, help="inpaint: runs per crop (default: as many as --n needs)."),
     steps: Optional[int] = typer.Option(None, help="inpaint: regions per run (unset region options: the model's recorded "
                                         "settings, else the defaults shown) [default: 10]."),
-    shape: Optional[str] = typer.Option(None, help="inpaint: region shape: box, blob or mixed [default: box]."),
+    shape: Optional[str] = typer.Option(None, help="inpaint: region shape: box, blob or mixed [default: blob]."),
     region_size: Optional[float] = typer.Option(None, "--region-size", help="inpaint: region side (fraction or px), as "
-                                                "inpaint --size [default: 0.25]."),
+                                                "inpaint --size [default: 0.1875]."),
     context: Optional[float] = typer.Option(None, help="inpaint: window / region side (0 = the whole image) [default: 2]."),
     precision: Precision = "fp32",
     gpus: str = typer.Option("1,8", help="GPU counts to predict for (from measured GPU figures only)."),
