@@ -3,7 +3,7 @@ import pytest
 import scipy.linalg
 
 from skingen.errors import SkingenError
-from skingen.eval.fid import KidConfig, frechet_distance, kernel_distance
+from skingen.eval.fid import KidConfig, frechet_distance, grouped_kid_subsets, kernel_distance
 
 
 def _gauss(n, d, seed, mean=0.0, scale=1.0):
@@ -60,3 +60,35 @@ def test_fid_needs_two_images_and_matching_dims():
         frechet_distance(np.zeros((1, 3)), np.zeros((5, 3)))
     with pytest.raises(SkingenError, match="same D"):
         frechet_distance(np.zeros((4, 3)), np.zeros((5, 2)))
+
+
+def _poly(x, y):
+    return (x @ y.T / x.shape[1] + 1) ** 3
+
+
+def test_grouped_kid_with_singleton_groups_is_torch_fidelity_kid_subset_for_subset():
+    a, b = _gauss(60, 8, 8), _gauss(50, 8, 9, mean=0.2)
+    cfg = KidConfig(subsets=7, subset_size=40)
+    plain = kernel_distance(a, b, cfg, seed=3)
+    grouped = grouped_kid_subsets(a, b, [str(i) for i in range(50)], cfg, 40, seed=3)
+    assert grouped.mean() == pytest.approx(plain.mean, rel=1e-9) and grouped.std() == pytest.approx(plain.std, rel=1e-7)
+
+
+def test_copies_of_one_image_raise_plain_kid_and_grouped_kid_removes_exactly_that():
+    x, y = _gauss(20, 6, 10), _gauss(60, 6, 11, mean=0.1)
+    copies, groups = np.repeat(x, 3, axis=0), np.repeat([f"crop{i}" for i in range(20)], 3)
+    cfg = KidConfig(subsets=2, subset_size=60)  # every subset is the whole set: one value, computable by hand
+    k_yy, k_xx = _poly(y, y), _poly(x, x)
+    by_hand = ((k_yy.sum() - np.trace(k_yy)) / (60 * 59) + (k_xx.sum() - np.trace(k_xx)) / (20 * 19)
+               - 2 * _poly(y, x).mean())  # MMD² of y against the 20 distinct images
+    grouped = kernel_distance(y, copies, cfg, groups_b=list(groups))
+    assert grouped.mean == pytest.approx(by_hand, rel=1e-9) and grouped.std == pytest.approx(0, abs=1e-12)
+    assert kernel_distance(y, copies, cfg).mean > by_hand + 0.1 * abs(by_hand)  # the copies' pairs inflate plain KID
+
+
+def test_grouped_kid_errors():
+    a = _gauss(10, 4, 12)
+    with pytest.raises(SkingenError, match="3 group labels for 10"):
+        kernel_distance(a, a, KidConfig(subsets=2), groups_b=["a", "b", "c"])
+    with pytest.raises(SkingenError, match="at least 2 different groups"):
+        kernel_distance(a, a, KidConfig(subsets=2), groups_b=["same"] * 10)

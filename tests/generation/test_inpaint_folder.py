@@ -84,3 +84,30 @@ def test_cli_inpaint_with_opencv_keeps_the_crops_size_and_scores_seams(tiny_data
     image, edits = read_image(out / row["image"]), read_image(out / row["edit_map"])
     assert image.shape == parent.shape                  # no resizing: the crop's own size
     assert np.array_equal(image[edits == 0], parent[edits == 0])
+
+
+def test_inpaint_strip_script_puts_the_source_beside_each_folders_first_run(tiny_data, tmp_path, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "inpaint_strip.py"
+    spec = importlib.util.spec_from_file_location("inpaint_strip", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    outs = [tmp_path / name for name in ("telea", "ns")]
+    for backend, out in zip(("opencv:telea", "opencv:ns"), outs):
+        res = runner.invoke(app, ["inpaint", backend, "--from", f"{tiny_data}:val", "--n", "2", "--runs", "2",
+                                  "--steps", "2", "--out", str(out), "--cpu"])
+        assert res.exit_code == 0, res.output
+    sheet = module.strip(outs, n=8)  # 2 crops only: 2 rows
+    with open(outs[1] / "manifest.csv", newline="") as fh:
+        rows = sorted(csv.DictReader(fh), key=lambda r: int(r["seed"]))
+    ns_first = read_image(outs[1] / rows[0]["image"])
+    h, w = ns_first.shape[:2]
+    assert sheet.shape[1] == 4 * w and sheet.shape[0] > 2 * h  # source, telea, ns, edit map; captions under each
+    assert np.array_equal(sheet[:h, 2 * w:3 * w], ns_first)  # images at their own size, never resized
+    frame = read_image(outs[0] / "frames" / rows[0]["image"])
+    assert np.array_equal(sheet[:h, :w], frame[:h, :w])  # the source, first tile of the frame strip
+    monkeypatch.setattr("sys.argv", ["inpaint_strip.py", str(outs[0] / "manifest.csv"), str(outs[0])])
+    with pytest.raises(SystemExit, match="exists"):  # never overwrites a file
+        module.main()

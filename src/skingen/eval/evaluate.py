@@ -287,7 +287,7 @@ def _measure(run: _Run, fake: ImageSet) -> dict[str, dict]:
             measure(f"fid/{ex.name}", lambda: {**_fid(a, b, ex.name, mode, run.notes),
                                                "floor": _floor(run, ex.name, len(fake), "fid")})
         if "kid" in cfg.metrics:
-            measure(f"kid/{ex.name}", lambda: {**_kid(a, b, cfg, ex.name, mode, run.notes),
+            measure(f"kid/{ex.name}", lambda: {**_kid(a, b, cfg, ex.name, mode, run.notes, fake),
                                                "floor": _floor(run, ex.name, len(fake), "kid")})
         if "prdc" in cfg.metrics:
             measure(f"prdc/{ex.name}", lambda: {**precision_recall_density_coverage(a, b, cfg.prdc.k),
@@ -347,12 +347,16 @@ def _dim_note(a: np.ndarray, b: np.ndarray, name: str) -> str:
             "biased upwards; compare sets only at equal N" if n < a.shape[1] else "")
 
 
-def _kid(a, b, cfg: EvaluateConfig, name: str, mode: dict, notes: list[str]) -> dict:
-    r = kernel_distance(a, b, cfg.kid, cfg.seed)
-    if r.note:
-        notes.append(r.note)
+def _kid(a, b, cfg: EvaluateConfig, name: str, mode: dict, notes: list[str], fake: ImageSet) -> dict:
+    parents = [r.get("parent_id") or f"#{i}" for i, r in enumerate(fake.rows)] if fake.rows else None
+    shared = parents is not None and len(set(parents)) < len(parents)
+    r = kernel_distance(a, b, cfg.kid, cfg.seed, parents if shared else None)
+    for note in (r.note, f"{fake.name}: KID leaves pairs of one parent_id out (N={len(fake)} images of "
+                          f"{len(set(parents))} parents; runs of one crop are near-copies)" if shared else ""):
+        if note:
+            notes.append(note)
     return {"value": r.mean, "std": r.std, "subset_size": r.subset_size, "subsets": r.subsets, "note": r.note,
-            "extractor": name, "mode": mode}
+            "extractor": name, "mode": mode, **({"parents": len(set(parents))} if shared else {})}
 
 
 def _memorisation(run: _Run, fake: ImageSet, fake_feats: np.ndarray) -> dict:
