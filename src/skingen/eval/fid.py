@@ -1,7 +1,8 @@
 """Fréchet distance (FID) and kernel distance (KID) between two feature matrices, in any feature space.
 
 Both use torch-fidelity's own functions on our features (the same code as its Inception FID/KID), so
-a number here equals torch-fidelity's for the same features. Inputs: ``float [N,D]`` and ``[M,D]``.
+a number here equals torch-fidelity's for the same features; only KID over a set with several images of
+one parent has its own estimator (on torch-fidelity's kernel and subsets). Inputs: ``float [N,D]`` and ``[M,D]``.
 """
 
 from __future__ import annotations
