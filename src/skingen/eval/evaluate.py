@@ -349,14 +349,14 @@ def _dim_note(a: np.ndarray, b: np.ndarray, name: str) -> str:
 
 def _kid(a, b, cfg: EvaluateConfig, name: str, mode: dict, notes: list[str], fake: ImageSet) -> dict:
     parents = [r.get("parent_id") or f"#{i}" for i, r in enumerate(fake.rows)] if fake.rows else None
-    shared = parents is not None and len(set(parents)) < len(parents)
-    r = kernel_distance(a, b, cfg.kid, cfg.seed, parents if shared else None)
-    for note in (r.note, f"{fake.name}: KID leaves pairs of one parent_id out (N={len(fake)} images of "
-                          f"{len(set(parents))} parents; runs of one crop are near-copies)" if shared else ""):
-        if note:
-            notes.append(note)
+    r = kernel_distance(a, b, cfg.kid, cfg.seed, parents)
+    if r.note:
+        notes.append(r.note)
+    if r.groups:
+        notes.append(f"{fake.name}: KID leaves pairs of one parent_id out (N={len(fake)} images of {r.groups} "
+                     "parents; runs of one crop are near-copies)")
     return {"value": r.mean, "std": r.std, "subset_size": r.subset_size, "subsets": r.subsets, "note": r.note,
-            "extractor": name, "mode": mode, **({"parents": len(set(parents))} if shared else {})}
+            "extractor": name, "mode": mode, **({"parents": r.groups} if r.groups else {})}
 
 
 def _memorisation(run: _Run, fake: ImageSet, fake_feats: np.ndarray) -> dict:

@@ -29,6 +29,7 @@ class KidResult:
     subset_size: int
     subsets: int
     note: str = ""
+    groups: int | None = None  # groups of the second set when pairs within a group were left out, else None
 
 
 def _check(a: np.ndarray, b: np.ndarray, what: str) -> None:
@@ -67,7 +68,7 @@ def kernel_distance(a: np.ndarray, b: np.ndarray, cfg: KidConfig = KidConfig(), 
         raise SkingenError(f"KID: {len(groups_b)} group labels for {len(b)} images")
     if groups_b is not None and len(set(groups_b)) < len(b):
         values = grouped_kid_subsets(np.asarray(a, np.float64), np.asarray(b, np.float64), groups_b, cfg, size, seed)
-        return KidResult(float(np.mean(values)), float(np.std(values)), size, cfg.subsets, note)
+        return KidResult(float(np.mean(values)), float(np.std(values)), size, cfg.subsets, note, len(set(groups_b)))
     out = kid_features_to_metric(torch.from_numpy(np.asarray(a, np.float64)), torch.from_numpy(np.asarray(b, np.float64)),
                                  kid_subsets=cfg.subsets, kid_subset_size=size, kid_kernel_poly_degree=cfg.degree,
                                  verbose=False, rng_seed=seed)
