@@ -15,7 +15,7 @@ SRC = Path(skingen.__file__).parent
 # Bottom up; a unit may import its own layer or lower ones. A unit is a top-level module or a package.
 LAYERS = [
     {"errors", "seeding", "runs", "run_folder", "config", "imageio", "viz", "stats", "checkpoint",
-     "sample_checks"},
+     "sample_checks", "workers"},
     {"data", "nn", "diffusion"},
     {"inpaint"},
     {"models"},

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -28,6 +27,7 @@ from skingen.analysis.difficulty import AutoencoderConfig, DifficultyResult, res
 from skingen.data.skintone import ITA_CATEGORIES, UNKNOWN, ita_category
 from skingen.errors import SkingenError
 from skingen.imageio import read_image, read_mask
+from skingen.workers import process_pool
 
 COLOUR_SPACE_NOTE = ("CIELAB from scikit-image rgb2lab on sRGB values scaled to [0, 1], D65 white point "
                      "(L* 0-100); not OpenCV's 8-bit Lab.")
@@ -95,7 +95,7 @@ def _run_jobs(fn: Callable, jobs: list, workers: int, progress: Callable[[int, i
             progress(i + 1, len(jobs))
         return out
     chunk = max(1, min(32, len(jobs) // (workers * 8)))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with process_pool(workers) as pool:
         for i, res in enumerate(pool.map(fn, jobs, chunksize=chunk)):
             out.append(res)
             progress(i + 1, len(jobs))

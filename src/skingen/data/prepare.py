@@ -40,7 +40,6 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter, defaultdict
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -60,6 +59,7 @@ from skingen.errors import SkingenError
 from skingen.imageio import MAX_PIXELS, read_image, read_mask, resize_image, write_image, write_mask
 from skingen.runs import check_new_folder, environment_info, file_sha256, output_error, staged_dir, write_csv, write_json
 from skingen.seeding import numpy_rng
+from skingen.workers import process_pool
 
 
 @dataclass(frozen=True)
@@ -310,7 +310,7 @@ def _run_all(photos: list[Photo], cfg: PrepareConfig, staging: Path, workers: in
             if progress:
                 progress(i + 1, len(photos))
         return results
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with process_pool(workers) as pool:
         futures = [pool.submit(_process, i, p, cfg, staging) for i, p in enumerate(photos)]
         try:
             for done, f in enumerate(futures, start=1):

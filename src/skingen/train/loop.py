@@ -34,6 +34,7 @@ from skingen.runs import JsonlWriter, atomic_write_text, new_run_dir, peak_memor
 from skingen.seeding import numpy_rng, seed_everything
 from skingen.train.ema import make_ema
 from skingen.viz import contact_sheet
+from skingen.workers import START_METHOD
 
 MIXED_PRECISIONS = ("no", "fp16", "bf16")
 
@@ -260,6 +261,7 @@ def _fit(run_dir: Path | None, family: str, data: Path, cfg: Any, ckpt: dict[str
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=EpochBatches(len(dataset), tc.batch, tc.seed, start=step * world),
         num_workers=tc.workers, collate_fn=collate, generator=torch.Generator().manual_seed(tc.seed),
+        multiprocessing_context=START_METHOD if tc.workers > 0 else None,  # never fork a torch process (workers.py)
         # page-locked batches let the host-to-GPU copy overlap compute; workers kept alive between epochs
         pin_memory=device.type == "cuda", persistent_workers=tc.workers > 0)
     loader = accelerator.prepare(loader)
