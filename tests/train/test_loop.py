@@ -117,3 +117,11 @@ def test_minutes_stops_with_a_checkpoint_that_resumes_exactly(tiny_data, tmp_pat
         assert all(torch.equal(a[k], b[k]) for k in a), name
     with pytest.raises(SkingenError, match="--minutes must be positive"):
         train("inpaint", tiny_data, tiny_config("inpaint", *FAST), outdir=tmp_path / "c", cpu=True, minutes=0)
+
+
+def test_spawned_loader_workers_train_the_same_weights(tiny_data, tmp_path):
+    """``train.workers=1`` loads batches in a spawned process (skingen.workers): same batches, same weights."""
+    inline = tiny_run("dcgan", tiny_data, tmp_path / "a", 32, "train.cache=false")
+    spawned = tiny_run("dcgan", tiny_data, tmp_path / "b", 32, "train.workers=1", "train.cache=false")
+    a, b = weights(inline, "model"), weights(spawned, "model")
+    assert all(torch.equal(a[k], b[k]) for k in a)
