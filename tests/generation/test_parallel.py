@@ -74,8 +74,7 @@ def test_shards_and_processes_partition_the_one_process_batches():
                  for k in range(count) for world in [2] for rank in range(world)]
         assert [c for part in parts for c in part] == one  # in order, nothing lost or repeated
     assert shard_items(items, 4, Shard(1, 3)) == list(range(8, 16))
-    with pytest.raises(SkingenError, match="shard 6/7 has no work"):
-        shard_items(items, 4, Shard(6, 7))
+    assert shard_items(items, 4, Shard(6, 7)) == []  # 6 batches for 7 shards: the last one has none
     assert parse_shard("2/8") == Shard(2, 8) and parse_shard(None) == Shard(0, 1)
     for bad in ("3/3", "1", "a/2", "1/0", "-1/2"):
         with pytest.raises(SkingenError, match="--shard"):
@@ -123,6 +122,31 @@ def test_three_shards_merged_equal_the_unsharded_folder(runs, tmp_path):
     assert_same_folder(tmp_path / "all", tmp_path / "merged")
     meta = json.loads((tmp_path / "merged" / "sample.json").read_text())
     assert meta["n"] == 12 and meta["shard"] is None and len(meta["merged_from"]) == 3
+
+
+def test_more_shards_than_batches_merge_byte_identical(runs, tmp_path):
+    """32 seeds at batch 16 are 2 batches: of 3 shards one is idle, succeeds with an empty folder, and merges."""
+    def run(out, *shard):
+        res = runner.invoke(app, ["sample", str(runs["dermgan"]), "--seeds", "0-31", "--batch", "16", "--out",
+                                  str(out), "--cpu", *shard])
+        assert res.exit_code == 0, res.output
+        return res
+    run(tmp_path / "all")
+    idle = [run(tmp_path / f"s{k}", "--shard", f"{k}/3") for k in range(3)][2]
+    assert "shard 2/3 has no work" in idle.output and "--batch 11" in idle.output
+    assert manifest(tmp_path / "s2") == [] and not list((tmp_path / "s2").glob("*.png"))
+    merge_folders(tmp_path / "merged", [tmp_path / f"s{k}" for k in range(3)])
+    assert_same_folder(tmp_path / "all", tmp_path / "merged")
+
+
+def test_an_idle_inpaint_shard_writes_an_empty_folder(runs, tiny_data, tmp_path):
+    kw = dict(params={"steps": 2, "size": 6}, n=1, runs=2, solver_steps=2, batch=2)
+    for k in range(2):
+        inpaint_to_folder(runs["inpaint"], tiny_data, tmp_path / f"s{k}", InpaintConfig(shard=f"{k}/2", **kw))
+    inpaint_to_folder(runs["inpaint"], tiny_data, tmp_path / "all", InpaintConfig(**kw))
+    assert manifest(tmp_path / "s1") == []
+    merge_folders(tmp_path / "merged", [tmp_path / "s0", tmp_path / "s1"])
+    assert_same_folder(tmp_path / "all", tmp_path / "merged")
 
 
 def test_inpaint_shards_merge(runs, tiny_data, tmp_path):

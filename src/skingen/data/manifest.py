@@ -22,16 +22,18 @@ SPLITS = ("train", "val", "test")
 
 
 def read_manifest(folder: str | Path, required: tuple[str, ...] = ("id", "image", "split")) -> list[dict[str, str]]:
-    """Rows of ``folder/manifest.csv`` as dicts of strings; checks the ``required`` columns exist."""
+    """Rows of ``folder/manifest.csv`` as dicts of strings; checks the ``required`` columns exist (a manifest with
+    no rows, e.g. of an idle ``--shard``, has none to miss)."""
     path = Path(folder) / MANIFEST
     if not path.is_file():
         raise SkingenError(f"no {MANIFEST} in {folder} (run `skingen prepare` first)")
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
+        rows = list(reader)
         missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
+        if missing and rows:
             raise SkingenError(f"{path}: missing column(s) {', '.join(missing)}")
-        return list(reader)
+        return rows
 
 
 def write_manifest(folder: str | Path, rows: list[dict[str, object]]) -> Path:

@@ -31,7 +31,8 @@ import torch
 from skingen.data.manifest import write_manifest
 from skingen.data.datasheet import write_datasheet
 from skingen.errors import SkingenError
-from skingen.generation.parallel import Processes, parse_shard, shard_batches, shard_items, shared_staging
+from skingen.generation.parallel import (Processes, idle_shard_note, parse_shard, shard_batches, shard_items,
+                                         shared_staging)
 from skingen.imageio import from_tensor, write_image, write_mask
 from skingen.generation.inpaint_backends import load_filler
 from skingen.inpaint.iterative import IterativeParams, IterativeResult, derive_lesion, run_iterative
@@ -82,13 +83,16 @@ class InpaintReport:
     pixels_per_image: float           #: pixels passed through the network per output image (mean)
     seam_median: float                #: median seam score over the images (1 = no seam)
     processes: int = 1                #: processes that shared the work (seconds_model is their sum)
+    idle: str = ""                    #: why this shard has no work (parallel.idle_shard_note), when it has none
 
     @property
     def seconds_per_image(self) -> float:
-        return self.seconds_model / self.images
+        return self.seconds_model / self.images if self.images else float("nan")
 
     def summary(self, precision: str, runs: int) -> str:
         """The console's one line about a finished ``inpaint`` (``runs`` per source crop)."""
+        if self.idle:
+            return f"{self.idle}: {self.out}"
         return (f"wrote {self.images} images ({self.sources} crops x {runs} runs) to {self.out}: "
                 f"{self.seconds_per_image:.3f} s/image, {self.evaluations_per_image:.0f} model evaluations and "
                 f"{self.pixels_per_image / 1e6:.2f} Mpixels per image ({self.device}, {precision}, "
@@ -173,8 +177,10 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, cfg:
         rows = [r for part in procs.gather(rows) for r in part]  # rank order = one-process order
         seconds, evaluations, pixels = (sum(v) for v in zip(*procs.gather((seconds, evaluations, pixels))))
         seams = np.array([float(r["seam_score"]) for r in rows])
-        report = InpaintReport(Path(out), count, total, device, seconds, evaluations / total, pixels / total,
-                               float(np.nanmedian(seams)) if not np.isnan(seams).all() else float("nan"), procs.world)
+        per_image = max(total, 1)  # an idle shard (no images) reports 0 per image; merge recomputes from rows
+        report = InpaintReport(Path(out), count, total, device, seconds, evaluations / per_image, pixels / per_image,
+                               float(np.nanmedian(seams)) if not np.isnan(seams).all() else float("nan"), procs.world,
+                               "" if total else idle_shard_note(len(jobs), cfg.batch, shard))
         if not procs.is_main:  # rank 0 writes the manifest and summary; the others wait for the rename
             return report
         for r in rows:

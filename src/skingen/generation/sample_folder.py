@@ -35,7 +35,8 @@ from skingen.data.datasheet import write_datasheet
 from skingen.data.manifest import write_manifest
 from skingen.errors import SkingenError
 from skingen.data.imagesets import parse_data_spec
-from skingen.generation.parallel import Processes, parse_shard, shard_batches, shard_items, shared_staging
+from skingen.generation.parallel import (Processes, idle_shard_note, parse_shard, shard_batches, shard_items,
+                                         shared_staging)
 from skingen.generation.speed import speed_up
 from skingen.imageio import from_tensor, to_tensor, write_image, write_mask
 from skingen.models.base import Condition
@@ -82,13 +83,16 @@ class SampleReport:
     seconds_total: float      #: including reading sources and writing files
     warnings: list[str] = field(default_factory=list)  #: e.g. a constant sample set (sample_checks)
     processes: int = 1        #: processes that shared the work (seconds_model is their sum)
+    idle: str = ""            #: why this shard has no work (parallel.idle_shard_note), when it has none
 
     @property
     def seconds_per_image(self) -> float:
-        return self.seconds_model / self.n
+        return self.seconds_model / self.n if self.n else float("nan")
 
     def summary(self, precision: str) -> str:
         """The console's one line about a finished ``sample``."""
+        if self.idle:
+            return f"{self.idle}: {self.out}"
         return (f"wrote {self.n} images to {self.out}: {self.seconds_per_image:.4f} s/image (batch {self.batch}, "
                 f"{self.device}, {precision}, {self.processes} process(es); model time only), "
                 f"{self.seconds_total:.1f} s in all")
@@ -175,7 +179,8 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], cfg: Sa
         seconds = sum(procs.gather(seconds))
         constant = ConstantSetCheck.combined(procs.gather(constant))
         report = SampleReport(Path(out), total, cfg.batch, device, str(ckpt["path"].resolve()), seconds, 0.0,
-                              constant.warnings(), procs.world)
+                              constant.warnings(), procs.world,
+                              "" if total else idle_shard_note(len(seeds), cfg.batch, shard))
         if not procs.is_main:  # rank 0 writes the manifest and summary; the others wait for the rename
             return report
         for r in rows:
