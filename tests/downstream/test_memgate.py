@@ -94,6 +94,20 @@ def test_a_copy_of_a_test_crop_is_an_error_naming_both_files(real, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("kind", ["mirror", "rot90", "rot270-mirror", "shift2", "jpeg50"])
+def test_transformed_copies_of_a_test_crop_are_refused(real, tmp_path, kind):
+    test_row = next(r for r in read_manifest(real) if r["split"] == "test")
+    crop = read_image(real / test_row["image"])
+    copy = {"mirror": crop[:, ::-1], "rot90": np.rot90(crop), "rot270-mirror": np.rot90(crop, 3)[:, ::-1],
+            "shift2": np.pad(crop, ((2, 0), (2, 0), (0, 0)), mode="edge")[:-2, :-2],
+            "jpeg50": jpeg(crop, 50)}[kind]
+    genuine = {f"genuine-{i}": texture(4000 + i) for i in range(6)}  # no false refusal of new textures
+    synth = synthetic(tmp_path / "leak", genuine | {"sneaky": np.ascontiguousarray(copy)})
+    with pytest.raises(SkingenError, match=r"sneaky\.png is a near-copy of held-out image .*" + test_row["image"]):
+        augment(real, [str(synth)], tmp_path / "out", train=str(real), gate=PIXELS, allow_memorised=True)
+    augment(real, [str(synthetic(tmp_path / "fine", genuine))], tmp_path / "ok", train=str(real), gate=PIXELS)
+
+
 def test_a_set_without_provenance_needs_train(real, tmp_path):
     synth = synthetic(tmp_path / "orphan", {"a": texture(3000)})
     with pytest.raises(SkingenError, match="give them with --train DATA"):

@@ -3,7 +3,8 @@
 Two pictures are near-duplicates when their 64-bit perceptual hashes (ImageHash's ``phash``) differ in at
 most ``NEAR_DUP_BITS`` bits *and* the mean absolute difference of their 16x16 RGB thumbnails (box filter,
 0..255) is at most ``NEAR_DUP_MAD``: the hash survives re-encoding, resizing and small edits; the thumbnail
-test keeps two different photos with a similar layout apart.
+test keeps two different photos with a similar layout apart. :func:`transformed_copies` extends the rule to
+the 8 flips and quarter turns of a picture (a mirrored or rotated copy of a held-out crop is still that crop).
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import numpy as np
 
 NEAR_DUP_BITS = 10  # perceptual-hash Hamming distance (of 64 bits)
 NEAR_DUP_MAD = 16.0  # mean abs difference of 16x16 RGB thumbnails, 0..255
+# For copies of held-out pictures, also a shift-tolerant pair: a 2 px shift of a 32 px crop moves its hash by ~20
+# bits (its thumbnail by ~6), while distinct crops differ by >= 26 bits and >= 22 (measured on textured crops)
+SHIFTED_BITS, SHIFTED_MAD = 24, 8.0
 
 
 def pixel_sha256(image: np.ndarray) -> str:
@@ -92,3 +96,24 @@ def fingerprint_files(paths: list, reader=None) -> Fingerprints:
         ths.append(th)
     return Fingerprints(tuple(names), np.array(phs, dtype=np.uint64),
                         np.stack(ths) if ths else np.zeros((0, 16, 16, 3), np.int16))
+
+
+def dihedral(image: np.ndarray) -> list[np.ndarray]:
+    """The 8 flips and quarter turns of ``uint8 [H,W,3]`` (the first is ``image`` itself)."""
+    turns = [np.rot90(image, k) for k in range(4)]
+    return [np.ascontiguousarray(t) for t in turns + [t[:, ::-1] for t in turns]]
+
+
+def transformed_copies(images: list[np.ndarray], names: list[str], reference: Fingerprints) -> list[tuple[str, str]]:
+    """``(name of image, reference name)`` for every image of which some flip or quarter turn is a near-duplicate
+    of a reference picture, by prepare's rule or a shift-tolerant one (a looser hash, a closer thumbnail: a shift
+    of a few pixels moves a small crop's hash); the turns are tried explicitly because neither survives them."""
+    if not images or not len(reference.phash):
+        return []
+    variants = [(i, fingerprint(v)[1:]) for i, image in enumerate(images) for v in dihedral(image)]
+    phs = np.array([ph for _, (ph, _) in variants], dtype=np.uint64)
+    ths = np.stack([th for _, (_, th) in variants])
+    pairs = [pair for bits, mad in ((NEAR_DUP_BITS, NEAR_DUP_MAD), (SHIFTED_BITS, SHIFTED_MAD))
+             for pair in cross_matches(phs, ths, reference.phash, reference.thumb, bits, mad)]
+    found = dict.fromkeys((variants[a][0], b) for a, b in pairs)
+    return [(names[i], reference.names[j]) for i, j in found]

@@ -9,8 +9,10 @@ Before a synthetic image joins an augmented set it is compared with
   pixels) -- the rule ``skingen evaluate`` uses (:func:`skingen.eval.memorisation.memorisation`). Near-copies
   are dropped (kept with ``allow_memorised``, and then counted as kept), listed in ``memorised.csv`` and
   shown next to their training image in ``memorised.png``.
-- the real data's **val/test** images, by the same rule: a near-copy of a held-out image is always an
-  error naming both files, whatever the provenance says (it would leak the test set into training).
+- the real data's **val/test** images, by the same rule and by the near-duplicate rule of ``prepare`` under the 8
+  flips and quarter turns (:func:`skingen.data.neardup.transformed_copies`: mirrored, turned, shifted and
+  re-encoded copies): a copy of a held-out image is always an error naming both files, whatever the provenance
+  says (it would leak the test set into training).
 
 Images are compared at the synthetic images' size (training crops resized with the evaluation resize of
 :mod:`skingen.data.imagesets`). Reference features are cached on disk like ``evaluate``'s
@@ -138,6 +140,7 @@ def run_gate(folder: Path, rows: list[dict[str, str]], real: Path, train: str | 
 
     t_paths, t_ids, t_groups = _concat(refs)
     h_paths, h_ids, h_groups = _concat(held)
+    _refuse_transformed_copies(folder, synth, h_paths)
     flagged_by: dict[int, dict[str, str]] = {}
     for ex in extractors:
         fake = _features(synth, ex, size, cfg.batch, None, advance)
@@ -164,6 +167,21 @@ def run_gate(folder: Path, rows: list[dict[str, str]], real: Path, train: str | 
     if result.flagged:
         result.sheet = _sheet(result.flagged[:cfg.sheet_pairs], size)
     return result
+
+
+def _refuse_transformed_copies(folder: Path, synth: ImageSet, held: list[Path]) -> None:
+    """A synthetic image that is a held-out image mirrored, turned, shifted by a few pixels or re-encoded is an
+    error (:func:`skingen.data.neardup.transformed_copies`); the feature-space rule below misses those."""
+    from skingen.data.neardup import fingerprint_files, transformed_copies
+    from skingen.imageio import read_image
+
+    copies = transformed_copies([read_image(p) for p in synth.paths], [str(p) for p in synth.paths],
+                                fingerprint_files(held))
+    if copies:
+        mine, theirs = copies[0]
+        raise SkingenError(f"{mine} is a near-copy of held-out image {theirs} (the same picture flipped, turned, "
+                           f"shifted or re-encoded: perceptual hash and thumbnail); {len({m for m, _ in copies})} synthetic image(s) of "
+                           f"{folder} copy val/test images: refusing them in any training set")
 
 
 def _has_split(real: Path, split: str) -> bool:
