@@ -1,3 +1,4 @@
+import dataclasses
 from dataclasses import dataclass, field
 
 import pytest
@@ -49,3 +50,30 @@ def test_bad_values_are_clear_errors(tmp_path):
     with pytest.raises(SkingenError, match=r"expects str, got False \(YAML reads no/yes.*name='no'"):
         load_config(Outer, None, ["name=no"])
     assert load_config(Outer, None, ["name='no'"]).name == "no"
+
+
+def test_ranges_and_finite_floats_are_checked_where_the_key_is_declared():
+    from typing import Annotated
+
+    from skingen.config import Fraction, PositiveInt, Range, check_fields
+
+    @dataclasses.dataclass(frozen=True)
+    class Inner:
+        share: Fraction = 0.5
+
+    @dataclasses.dataclass(frozen=True)
+    class Outer:
+        count: PositiveInt = 1
+        width: Annotated[float, Range(0, 10, open_lo=True)] = 1.0
+        maybe: PositiveInt | None = None
+        inner: Inner = dataclasses.field(default_factory=Inner)
+
+    assert load_config(Outer, overrides=["count=3", "width=10", "maybe=2", "inner.share=0"]) == Outer(3, 10.0, 2, Inner(0.0))
+    for override, message in [("count=0", "'count' must be >= 1, got 0"), ("width=0", "'width' must be > 0 and <= 10"),
+                              ("width=.nan", "'width' must be a finite number"), ("width=-.inf", "finite"),
+                              ("maybe=-5", "'maybe' must be >= 1"), ("inner.share=2", "'inner.share' must be >= 0 and <= 1"),
+                              ("width=1e400", "finite")]:
+        with pytest.raises(SkingenError, match=message):
+            load_config(Outer, overrides=[override])
+    with pytest.raises(SkingenError, match="'share' must be"):
+        check_fields(Inner(share=-1))

@@ -3,15 +3,21 @@
 Configs are frozen dataclasses, possibly nested (a field whose type is another dataclass). Keys are
 addressed with dots: ``crop.max_per_photo=6``. Values in ``--set`` are parsed as YAML scalars/lists,
 so ``--set split=[0.7,0.15,0.15]`` and ``--set auto_mask=true`` work.
+
+Ranges live with the field: ``margin: Annotated[float, Range(0, 1)] = 0.25`` (or an alias below, e.g.
+``Fraction``), and every float must be finite (no config key means anything by NaN or infinity). Both are
+checked when a config is resolved (:func:`from_dict`, so :func:`load_config` and every ``--set`` / option that
+becomes a key), before any work starts, as one line naming the key.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
 
@@ -20,14 +26,52 @@ from skingen.errors import SkingenError
 T = TypeVar("T")
 
 
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The values a numeric config key takes: ``lo <= value <= hi`` (``<`` where ``open_lo`` / ``open_hi``);
+    None = unbounded on that side."""
+
+    lo: float | None = None
+    hi: float | None = None
+    open_lo: bool = False
+    open_hi: bool = False
+
+    def check(self, value: Any, key: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return
+        low_bad = self.lo is not None and (value <= self.lo if self.open_lo else value < self.lo)
+        high_bad = self.hi is not None and (value >= self.hi if self.open_hi else value > self.hi)
+        if low_bad or high_bad:
+            raise SkingenError(f"config key '{key}' must be {self}, got {value:.6g}")
+
+    def __str__(self) -> str:
+        lo = None if self.lo is None else f"{'>' if self.open_lo else '>='} {self.lo:g}"
+        hi = None if self.hi is None else f"{'<' if self.open_hi else '<='} {self.hi:g}"
+        return " and ".join(t for t in (lo, hi) if t) or "any number"
+
+
+Fraction = Annotated[float, Range(0, 1)]                  #: a share, 0..1
+Probability = Fraction
+Positive = Annotated[float, Range(0, None, open_lo=True)]
+NonNegative = Annotated[float, Range(0, None)]
+PositiveInt = Annotated[int, Range(1, None)]
+NonNegativeInt = Annotated[int, Range(0, None)]
+
+
 def _field_types(cls: type) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
 def _coerce(value: Any, typ: Any, key: str) -> Any:
-    """Convert a YAML value to the annotated type (tuples from lists, floats from ints)."""
+    """Convert a YAML value to the annotated type (tuples from lists, floats from ints) and check its range."""
     origin = typing.get_origin(typ)
+    if origin is Annotated:
+        value = _coerce(value, typing.get_args(typ)[0], key)
+        for rule in typ.__metadata__:
+            if isinstance(rule, Range):
+                rule.check(value, key)
+        return value
     if dataclasses.is_dataclass(typ):
         if not isinstance(value, dict):
             raise SkingenError(f"config key '{key}' is a section; expected a mapping, got {value!r}")
@@ -44,11 +88,11 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
             return None
         return _coerce(value, args[0], key) if len(args) == 1 else value
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value) if abs(value) < 1e300 else math.inf  # float() of a 400-digit int raises
     if typ is float and isinstance(value, str):
         # YAML 1.1 reads 2e-4 (no dot) as a string; take every spelling Python's float() takes
         try:
-            return float(value)
+            value = float(value)
         except ValueError:
             pass
     if typ in (int, float, str, bool) and not isinstance(value, typ):
@@ -56,7 +100,18 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
         hint = f" (YAML reads no/yes/on/off as true/false: quote the text, e.g. {key}='no')" \
             if typ is str and isinstance(value, bool) else ""
         raise SkingenError(f"config key '{key}' expects {typ.__name__}, got {value!r}{hint}")
+    if typ is float and not math.isfinite(value):
+        raise SkingenError(f"config key '{key}' must be a finite number, got {value!r}")
     return value
+
+
+def check_fields(config: Any, prefix: str = "") -> None:
+    """The range and finiteness checks of :func:`from_dict` on an already built config (for one built in code
+    from user values: call it in its ``__post_init__``)."""
+    for name, typ in _field_types(type(config)).items():
+        value = getattr(config, name)
+        if not dataclasses.is_dataclass(value) and not isinstance(value, (tuple, list, dict)):
+            _coerce(value, typ, prefix + name)
 
 
 def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:

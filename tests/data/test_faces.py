@@ -111,7 +111,7 @@ def test_photos_marked_by_a_person_are_skipped(tmp_path):
     for name in ("a.png", "b.png", "c.png"):
         write_image(src / "sub" / name, rgb_noise(64, 64, seed=len(name) + ord(name[0])))
     marks = tmp_path / "marks.csv"
-    marks.write_text("file,face\nb.png,yes\nsub/c.png,partial\na.png,no\n")
+    marks.write_text("file,face\nB.PNG,yes\nSub/c.png,partial\na.png,no\n")  # typed by hand: another case
     report = prepare(src, tmp_path / "d", PrepareConfig(size=32, faces=FaceConfig(policy="keep", marked=str(marks))))
     assert {r["photo"] for r in _manifest(tmp_path / "d")} == {"sub/a.png"}
     assert {s.path: s.reason for s in report.skipped} == {

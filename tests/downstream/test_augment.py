@@ -100,3 +100,15 @@ def test_skin_tone_balance_fills_the_rarer_tone_first(planted, tmp_path):
     augment(planted, [str(synth)], tmp_path / "o", ratio=(gap + 2) / n_train_a, balance="skin-tone")
     added = [r["ita_category"] for r in read_manifest(tmp_path / "o") if r["origin"] == "synthetic"]
     assert added.count(rare) == gap + 1 and added.count(common) == 1
+
+
+def test_a_set_without_an_origin_column_is_recorded_as_synthetic(planted, tmp_path):
+    synth = write_synthetic(tmp_path / "bare", [{"label": "a"}] * 3)
+    rows = read_manifest(synth)
+    from skingen.data.manifest import write_manifest
+
+    write_manifest(synth, [{k: v for k, v in r.items() if k != "origin"} for r in rows])  # drops the column
+    assert "origin" not in read_manifest(synth)[0] or not read_manifest(synth)[0]["origin"]
+    augment(planted, [str(synth)], tmp_path / "aug", ratio=0.05)
+    added = [r for r in read_manifest(tmp_path / "aug") if r["id"].startswith("syn-")]
+    assert added and {r["origin"] for r in added} == {"synthetic"}  # was recorded as real

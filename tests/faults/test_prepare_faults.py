@@ -208,16 +208,17 @@ def test_max_pixels_option_sets_the_limit(tmp_path):
 
 
 def test_disk_full_in_a_worker_process_aborts_too(tmp_path, monkeypatch):
-    import multiprocessing
-
-    if multiprocessing.get_start_method() != "fork":
-        pytest.skip("the faked writer reaches worker processes only when they are forked")
-    import skingen.data.prepare as P
-
-    def full_disk(path, image, *a, **k):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-
-    monkeypatch.setattr(P, "write_image", full_disk)
+    # workers are spawned (skingen.workers), so a monkeypatch here does not reach them: a sitecustomize on their
+    # PYTHONPATH fakes the full disk in every worker process instead
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import errno, os\n"
+        "import skingen.data.prepare as P\n"
+        "def full_disk(path, image, *a, **k):\n"
+        "    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))\n"
+        "P.write_image = full_disk\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]))
     src = _photos(tmp_path / "src", n=5)
     (tmp_path / "outs").mkdir()
     with pytest.raises(SkingenError, match="No space left on device"):

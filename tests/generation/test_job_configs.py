@@ -27,7 +27,7 @@ def test_inpaint_config_from_a_yaml_file(tmp_path):
 
 
 def test_inpaint_config_refuses_bad_values_before_any_model_loads():
-    with pytest.raises(SkingenError, match="unknown inpainting parameter 'steps_per_run'"):
+    with pytest.raises(SkingenError, match="unknown config key 'params.steps_per_run'"):
         InpaintConfig(params={"steps_per_run": 3})
     with pytest.raises(SkingenError, match="region shape"):
         InpaintConfig(params={"shape": "circle"})

@@ -102,8 +102,13 @@ def test_frames_costs_and_early_end():
 def test_bad_parameters_are_clear_errors():
     with pytest.raises(SkingenError, match="region shape must be one of"):
         IterativeParams(shape="circle")
-    with pytest.raises(SkingenError, match="context must be at least 1"):
+    with pytest.raises(SkingenError, match="'context' must be >= 1, got 0.5"):
         IterativeParams(context=0.5)
+    for feather in (float("nan"), 0.75):  # NaN painted black; a fade longer than half the side never reaches 1
+        with pytest.raises(SkingenError, match="feather"):
+            IterativeParams(feather=feather)
+    with pytest.raises(SkingenError, match="feather 1e\\+09 px is more than half the 12 px region side"):
+        IterativeParams(feather=1e9, size=12).plan(64, 0)  # it returned the sources unchanged
     with pytest.raises(SkingenError, match="2 sources but 1 seeds"):
         run_iterative(local_mean(), sources(2), [0])
 

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
+
+from skingen.config import Fraction, NonNegative, PositiveInt, Range
 
 Box = tuple[int, int, int]
 
@@ -23,12 +26,12 @@ Box = tuple[int, int, int]
 class CropConfig:
     scales: tuple[float, ...] = (1.0, 0.65, 0.4)  # box sides as fractions of the short side
     component_margins: tuple[float, ...] = (1.6, 2.6)  # box side / component bbox size
-    max_components: int = 3
-    min_lesion_fraction: float = 0.03
-    target_lesion_fraction: float = 0.5
-    max_overlap: float = 0.3
-    max_per_photo: int = 4
-    max_upscale: float = 2.0  # a box smaller than size / max_upscale is never used
+    max_components: PositiveInt = 3
+    min_lesion_fraction: Fraction = 0.03
+    target_lesion_fraction: Fraction = 0.5
+    max_overlap: Fraction = 0.3
+    max_per_photo: PositiveInt = 4
+    max_upscale: Annotated[float, Range(1, 16)] = 2.0  # a box smaller than size / max_upscale is never used
 
 
 def box_iou(a: Box, b: Box) -> float:
@@ -99,8 +102,8 @@ def lesion_boxes(lesion: np.ndarray, min_side: int, cfg: CropConfig) -> list[tup
 class QualityConfig:
     # Calibrated on the measles crops, where smooth skin is often low in both yet perfectly usable:
     # these catch only featureless (flat colour, over/under-exposed) and strongly defocused crops.
-    min_contrast: float = 4.0  # std of 8-bit gray levels in the output crop
-    min_sharpness: float = 1.0  # variance of the Laplacian of 8-bit gray levels in the output crop
+    min_contrast: NonNegative = 4.0  # std of 8-bit gray levels in the output crop
+    min_sharpness: NonNegative = 1.0  # variance of the Laplacian of 8-bit gray levels in the output crop
 
 
 def crop_quality(crop: np.ndarray) -> tuple[float, float]:

@@ -36,9 +36,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
+from skingen.config import PositiveInt, Probability, Range, check_fields
 from skingen.data.crops import Box
 from skingen.data.neardup import pixel_sha256
 from skingen.errors import SkingenError
@@ -53,16 +55,17 @@ class FaceConfig:
     policy: str = "drop-crops"  # keep | drop-crops (crops touching a face) | drop-photos (photos with a face)
     detector: str = "mtcnn+yunet"  # mtcnn | yunet | haar, or several joined by '+' (module docstring)
     angles: tuple[float, ...] = (0, 90, -90)  # degrees (counter-clockwise) the photo is turned
-    max_side: int = 480  # photos are searched at this long side at most
-    min_probability: float = 0.9  # mtcnn: a face from this probability on
-    min_confidence: float = 0.7  # yunet: a face from this confidence on (0..1)
-    min_neighbors: int = 5  # haar: cascade hits that must agree (higher: fewer false faces, more missed)
-    min_face: float = 0.08  # haar: smallest face side searched, as a fraction of the photo's short side
-    margin: float = 0.25  # each detected box grows by this fraction of its longer side on every side
+    max_side: Annotated[int, Range(32, 8192)] = 480  # photos are searched at this long side at most
+    min_probability: Probability = 0.9  # mtcnn: a face from this probability on
+    min_confidence: Probability = 0.7  # yunet: a face from this confidence on (0..1)
+    min_neighbors: PositiveInt = 5  # haar: cascade hits that must agree (higher: fewer false faces, more missed)
+    min_face: Annotated[float, Range(0, 1, open_lo=True)] = 0.08  # haar: smallest face side searched, as a fraction of the photo's short side
+    margin: Annotated[float, Range(0, 2)] = 0.25  # each detected box grows by this fraction of its longer side on every side
     marked: str = ""  # CSV (file, face) of photos a person marked: face = yes / partial skips the photo
     reviewed: str = "builtin"  # face boxes a person drew, by pixel hash: builtin (REVIEWED), a CSV path, or "" (off)
 
     def __post_init__(self) -> None:
+        check_fields(self, "faces.")
         if self.policy not in POLICIES:
             raise SkingenError(f"faces policy must be one of {', '.join(POLICIES)}, got '{self.policy}'")
         names = self.detector.split("+")
@@ -273,8 +276,14 @@ def marked_photos(path: str) -> frozenset[str]:
         raise SkingenError(f"faces list {path}: {exc.strerror or exc}") from None
     if rows and not {"file", "face"} <= set(rows[0]):
         raise SkingenError(f"faces list {path}: needs the columns file and face (yes/partial/no)")
-    return frozenset(str(Path(r["file"].strip())) for r in rows
+    # case-folded: a list typed by hand says IMG_1.JPG for img_1.jpg (compare with is_marked)
+    return frozenset(str(Path(r["file"].strip())).casefold() for r in rows
                      if (r.get("face") or "").strip().lower() in ("yes", "partial", "true", "1"))
+
+
+def is_marked(rel: str, name: str, marked: frozenset[str]) -> bool:
+    """Whether a photo (its path relative to the input, and its file name) is in :func:`marked_photos`."""
+    return bool({rel.casefold(), name.casefold()} & marked)
 
 
 def box_touches_face(box: Box, faces: list[tuple[int, int, int, int]]) -> bool:

@@ -24,25 +24,27 @@ Known limits: lips, knuckles and sunburn are red too; the method does not know a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
+from skingen.config import Fraction, NonNegative, NonNegativeInt, Positive, Range
 from skingen.imageio import resize_image
 
 
 @dataclass(frozen=True)
 class AutoMaskConfig:
     feature: str = "a"  # "a" (CIELAB a*), "logrg" (log R/G) or "both"
-    work_size: int = 512
-    background_sigma: float = 0.06
-    z_threshold: float = 2.0
-    min_delta: float = 3.0  # in a* units (log R/G is rescaled to comparable units)
-    min_area: int = 4
-    skin_min_chroma: float = 6.0
+    work_size: Annotated[int, Range(16, 8192)] = 512
+    background_sigma: Positive = 0.06
+    z_threshold: NonNegative = 2.0
+    min_delta: NonNegative = 3.0  # in a* units (log R/G is rescaled to comparable units)
+    min_area: NonNegativeInt = 4
+    skin_min_chroma: NonNegative = 6.0
     skin_hue: tuple[float, float] = (-10.0, 80.0)
     skin_L: tuple[float, float] = (12.0, 98.0)
-    skin_min_cr: float = 132.0
-    skin_min_fraction: float = 0.05
+    skin_min_cr: Annotated[float, Range(0, 255)] = 132.0
+    skin_min_fraction: Fraction = 0.05
 
 
 def _lab(image: np.ndarray) -> np.ndarray:

@@ -42,17 +42,18 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable
 
 import numpy as np
 
-from skingen.config import to_dict
+from skingen.config import NonNegativeInt, PositiveInt, Range, to_dict
 from skingen.data.crops import CropConfig, QualityConfig, centred_box, lesion_boxes, quality_problem
 from skingen.data.manifest import SPLITS, read_manifest, write_manifest
 from skingen.data.neardup import NEAR_DUP_BITS, NEAR_DUP_MAD
 from skingen.data.neardup import fingerprint as _fingerprint
 from skingen.data.neardup import near_duplicate_pairs as _near_duplicate_pairs
-from skingen.data.faces import FaceConfig, box_touches_face, detect_faces, marked_photos, reviewed_faces
+from skingen.data.faces import (FaceConfig, box_touches_face, detect_faces, is_marked, marked_photos,
+                                reviewed_faces)
 from skingen.data.masks import AutoMaskConfig, auto_lesion_mask, coloured_mask, resize_mask, skin_mask
 from skingen.data.sources import CsvColumns, Photo, Skipped, discover, printable
 from skingen.errors import SkingenError
@@ -64,13 +65,13 @@ from skingen.workers import process_pool
 
 @dataclass(frozen=True)
 class PrepareConfig:
-    size: int = 256
+    size: Annotated[int, Range(16, 4096)] = 256
     split: tuple[float, ...] = (0.8, 0.1, 0.1)  # train, val, test
-    seed: int = 0
+    seed: NonNegativeInt = 0
     auto_mask: bool = False
-    near_dup_bits: int = NEAR_DUP_BITS  # perceptual-hash Hamming distance (of 64 bits)
-    near_dup_mad: float = NEAR_DUP_MAD  # mean abs difference of 16x16 RGB thumbnails, 0..255
-    max_pixels: int = MAX_PIXELS  # larger images are skipped from their header, never decoded
+    near_dup_bits: Annotated[int, Range(0, 64)] = NEAR_DUP_BITS  # perceptual-hash Hamming distance (of 64 bits)
+    near_dup_mad: Annotated[float, Range(0, 255)] = NEAR_DUP_MAD  # mean abs difference of 16x16 RGB thumbnails, 0..255
+    max_pixels: PositiveInt = MAX_PIXELS  # larger images are skipped from their header, never decoded
     crop: CropConfig = field(default_factory=CropConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     auto: AutoMaskConfig = field(default_factory=AutoMaskConfig)
@@ -141,7 +142,7 @@ def _process(index: int, photo: Photo, cfg: PrepareConfig, staging: Path) -> _Ph
         if not boxes:
             box = centred_box(h, w)
             boxes = [(box, float(lesion[box[1]:box[1] + box[2], box[0]:box[0] + box[2]].mean()) if lesion is not None else 0.0)]
-        if cfg.faces.marked and {photo.rel, photo.path.name} & marked_photos(cfg.faces.marked):
+        if cfg.faces.marked and is_marked(str(photo.rel), photo.path.name, marked_photos(cfg.faces.marked)):
             res.skip = f"marked as showing a face in {cfg.faces.marked}"
             return res
         faces = detect_faces(image, cfg.faces) if cfg.faces.policy != "keep" else []

@@ -64,8 +64,9 @@ def load_synthetic(text: str, name: str | None = None) -> SyntheticSet:
         if not (r.get("label") or "").strip():
             raise SkingenError(f"{folder / MANIFEST}: image {r['id']} has no label; give the set's class as "
                                f"{folder}:LABEL")
-        if (r.get("origin") or "synthetic") != "synthetic":  # an empty origin cell counts as synthetic
+        if (r.get("origin") or "synthetic") != "synthetic":
             raise SkingenError(f"{folder / MANIFEST}: image {r['id']} has origin '{r['origin']}', not synthetic")
+        r["origin"] = "synthetic"  # an empty or missing origin counts as synthetic, and is recorded so
     return SyntheticSet(name or folder.name, folder, rows)
 
 

@@ -21,13 +21,14 @@ one-process batches (:mod:`skingen.generation.parallel`), so their files are byt
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from skingen.config import NonNegativeInt, PositiveInt, from_dict
 from skingen.data.manifest import write_manifest
 from skingen.data.datasheet import write_datasheet
 from skingen.errors import SkingenError
@@ -51,11 +52,11 @@ class InpaintConfig:
     #: the :class:`~skingen.inpaint.iterative.IterativeParams` fields given; the others come from the checkpoint's
     #: recorded ``run_params`` (a shipped model's measured settings), else IterativeParams' defaults
     params: dict[str, Any] = field(default_factory=dict)
-    runs: int = 1                       #: runs per source crop
-    n: int | None = None                #: use only the first n crops of the split (None: all)
-    seed: int = 0                       #: seed of the first run (run j of crop i gets seed + i*runs + j)
-    solver_steps: int | None = None     #: the denoiser's sampling steps per region (None: its own)
-    batch: int = 16                     #: runs processed together (windows per network call)
+    runs: PositiveInt = 1                       #: runs per source crop
+    n: PositiveInt | None = None                #: use only the first n crops of the split (None: all)
+    seed: NonNegativeInt = 0                       #: seed of the first run (run j of crop i gets seed + i*runs + j)
+    solver_steps: PositiveInt | None = None     #: the denoiser's sampling steps per region (None: its own)
+    batch: PositiveInt = 16                     #: runs processed together (windows per network call)
     ema: bool = True                    #: the weights' moving average (False: the trained weights)
     precision: str = "fp32"             #: fp32 | bf16 | fp16 (GPU)
     backend: str = "auto"               #: :data:`~skingen.generation.inpaint_backends.BACKENDS`
@@ -65,11 +66,7 @@ class InpaintConfig:
     def __post_init__(self) -> None:
         if self.runs < 1 or self.batch < 1 or (self.n is not None and self.n < 1):
             raise SkingenError("--runs, --batch and --n must be at least 1")
-        unknown = sorted(set(self.params) - {f.name for f in fields(IterativeParams)})
-        if unknown:
-            raise SkingenError(f"unknown inpainting parameter '{unknown[0]}' (valid: "
-                               f"{', '.join(f.name for f in fields(IterativeParams))})")
-        IterativeParams(**self.params)  # a bad value is an error before any model is loaded
+        from_dict(IterativeParams, self.params, "params.")  # unknown keys, types, ranges: before any model loads
 
 
 @dataclass
@@ -123,7 +120,7 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, cfg:
     loaded = load_filler(run, device=procs.device, ema=cfg.ema, solver_steps=cfg.solver_steps,
                          backend=cfg.backend, precision=cfg.precision, sd=cfg.sd)
     filler, family, checkpoint = loaded.filler, loaded.family, loaded.checkpoint
-    params = IterativeParams(**{**loaded.run_params, **cfg.params})
+    params = from_dict(IterativeParams, {**loaded.run_params, **cfg.params}, "params.")
     solver_steps = loaded.settings.get("solver_steps", filler.evaluations)  # sd: evaluations count guidance too
     parents = source_dataset(source, loaded.size)
     if loaded.size is None:  # a backend that works at any size gets the crops' own (the first's, so all stack)

@@ -29,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from skingen.config import to_dict
+from skingen.config import Fraction, NonNegative, PositiveInt, to_dict
 from skingen.data.layouts import LayoutParams, make_layout
 from skingen.data.datasheet import write_datasheet
 from skingen.data.manifest import write_manifest
@@ -52,14 +52,14 @@ class SampleConfig:
     """How ``skingen sample`` makes its images (its options; the run, the output folder and the seeds are the
     job itself). None = the model's own default."""
 
-    batch: int = 16                     #: images per model call
+    batch: PositiveInt = 16                     #: images per model call
     source: str | None = None           #: ``--from``: vary the crops of DATA[:split] instead of sampling from scratch
-    strength: float | None = None       #: with ``source``: how far to move from the real crop
+    strength: Fraction | None = None       #: with ``source``: how far to move from the real crop
     label: str | None = None            #: class of label-conditional models; None = the classes in turn by seed
     masks: str | None = None            #: mask-conditioned models: masks of DATA[:split] (None: the run's train split)
     layouts: LayoutParams | None = None  #: mask-conditioned models: synthesised layouts instead of masks
-    guidance: float | None = None       #: classifier-free guidance scale (dermdiff)
-    solver_steps: int | None = None     #: solver steps of diffusion models
+    guidance: NonNegative | None = None       #: classifier-free guidance scale (dermdiff)
+    solver_steps: PositiveInt | None = None     #: solver steps of diffusion models
     ema: bool = True                    #: the weights' moving average (False: the trained weights)
     precision: str = "fp32"             #: fp32 | bf16 | fp16 (GPU), :func:`autocast_for`
     shard: str | None = None            #: ``K/N``: only job K of N (:mod:`skingen.generation.parallel`)

@@ -18,11 +18,12 @@ back after every step, whatever the filler returns, so they never change.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Annotated, Callable
 
 import numpy as np
 import torch
 
+from skingen.config import NonNegative, Positive, PositiveInt, Range, check_fields
 from skingen.errors import SkingenError
 from skingen.inpaint.regions import (PLACEMENTS, SHAPES, Region, check_choice, edit_counts, plan_regions, region_side,
                                      torch_rand, window_box)
@@ -49,30 +50,32 @@ class IterativeParams:
     """Parameters of one iterative-inpainting run. Region sizes ≤ 1 are fractions of the image side, larger are
     px; a feather ≤ 1 is a fraction of each region's side, larger is px."""
 
-    steps: int = 10                     #: regions per run (at most; coverage or the cap may end it sooner)
+    steps: PositiveInt = 10                     #: regions per run (at most; coverage or the cap may end it sooner)
     # the defaults are the measured winners at 256 px (README: seam A/B and Inception KID on the measles test crops)
     shape: str = "blob"                 #: box | blob | mixed
-    size: float = 0.1875                #: region side at the first step (48 px of 256)
-    size_end: float | None = None       #: region side at the last step (linear in between); None = constant
+    size: Positive = 0.1875                #: region side at the first step (48 px of 256)
+    size_end: Positive | None = None       #: region side at the last step (linear in between); None = constant
     placement: str = "least-covered"    #: random | least-covered
-    coverage: float | None = None       #: end the run once this fraction of pixels has been repainted
-    repeat_cap: int | None = None       #: never repaint a pixel more than this many times
-    context: float | None = 2.0         #: window side / region side; None = denoise the whole image
-    feather: float = 0.125              #: how far a fill fades in from the region's border (0 = hard edge; 6 of 48 px)
+    coverage: Annotated[float, Range(0, 1, open_lo=True)] | None = None       #: end the run once this fraction of pixels has been repainted
+    repeat_cap: PositiveInt | None = None       #: never repaint a pixel more than this many times
+    context: Annotated[float, Range(1, None)] | None = 2.0         #: window side / region side; None = denoise the whole image
+    feather: NonNegative = 0.125              #: how far a fill fades in from the region's border (0 = hard edge; 6 of 48 px)
 
     def __post_init__(self) -> None:
+        check_fields(self)
         check_choice("region shape", self.shape, SHAPES)
         check_choice("placement", self.placement, PLACEMENTS)
-        if self.steps < 1:
-            raise SkingenError(f"steps must be at least 1, got {self.steps}")
-        if self.context is not None and self.context < 1:
-            raise SkingenError(f"context must be at least 1 (window side / region side), got {self.context}")
-        if self.feather < 0:
-            raise SkingenError(f"feather must be >= 0 (a fraction of the region side, or px if > 1), got {self.feather}")
+        if 0.5 < self.feather <= 1:  # a fade longer than half the side never reaches full strength at the centre
+            raise SkingenError(f"feather must be at most 0.5 as a fraction of the region side (or px if > 1), "
+                               f"got {self.feather}")
 
     def plan(self, image_size: int, seed: int) -> list[Region]:
         """The regions of the run with ``seed`` on an ``image_size`` px image."""
         end = None if self.size_end is None else region_side(self.size_end, image_size)
+        smallest = min(region_side(self.size, image_size), end or image_size)
+        if feather_px(self.feather, smallest) > smallest / 2:
+            raise SkingenError(f"feather {self.feather:g} px is more than half the {smallest} px region side: the fill "
+                               f"would never reach full strength (use at most {smallest // 2} px, or a fraction <= 0.5)")
         return plan_regions(image_size, self.steps, torch_rand(torch.Generator().manual_seed(int(seed))),
                             shape=self.shape, side_start=region_side(self.size, image_size), side_end=end,
                             placement=self.placement, coverage=self.coverage, cap=self.repeat_cap)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import typing
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Annotated, Any, Callable, ClassVar
 
 import torch
 from torch import nn
 
+from skingen.config import Positive, PositiveInt, Range
 from skingen.errors import SkingenError
 
 CONDITION_FIELDS = ("labels", "lesion", "coloured", "source", "keep")
@@ -206,13 +207,13 @@ class GenerativeModel(nn.Module):
 class UNetDiffusionConfig:
     """The settings every :class:`UNetDiffusionModel` shares: its UNet and its noise schedule."""
 
-    size: int = 256
+    size: Annotated[int, Range(8, 4096)] = 256
     widths: tuple[int, ...] = (64, 128, 256, 256)   #: UNet channels per resolution level, full size first
-    layers_per_block: int = 2
+    layers_per_block: PositiveInt = 2
     attention: tuple[bool, ...] = ()                 #: per level; empty = the lowest two levels (if >= 3 levels)
-    timesteps: int = 1000                            #: training diffusion steps
+    timesteps: Annotated[int, Range(2, None)] = 1000                            #: training diffusion steps
     beta_schedule: str = "squaredcos_cap_v2"         #: linear | scaled_linear | squaredcos_cap_v2
-    lr: float = 2e-4                                 #: AdamW learning rate of the UNet
+    lr: Positive = 2e-4                                 #: AdamW learning rate of the UNet
 
 
 class UNetDiffusionModel(GenerativeModel):

@@ -9,11 +9,12 @@ image*: encode it, move z by ``strength``·ε, decode — augmentation around re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import nn
 
+from skingen.config import Fraction, NonNegative, Positive, PositiveInt, Range
 from skingen.errors import SkingenError
 from skingen.models.base import Condition, GenerativeModel, StepContext
 from skingen.nn.blocks import ConvDecoder, ConvEncoder, Discriminator, check_size
@@ -23,20 +24,20 @@ from skingen.seeding import seeded_normal
 
 @dataclass(frozen=True)
 class CVAEConfig:
-    size: int = 256
-    latent: int = 128
-    channels: int = 32              #: width at full resolution (doubles per halving)
-    max_channels: int = 512
-    hidden: int = 512               #: dense layer between the conv body and the μ / log σ² heads
-    beta: float = 1.0               #: weight of the KL term
-    lr: float = 5e-4
+    size: Annotated[int, Range(8, 4096)] = 256
+    latent: PositiveInt = 128
+    channels: PositiveInt = 32              #: width at full resolution (doubles per halving)
+    max_channels: PositiveInt = 512
+    hidden: PositiveInt = 512               #: dense layer between the conv body and the μ / log σ² heads
+    beta: NonNegative = 1.0               #: weight of the KL term
+    lr: Positive = 5e-4
     label_column: str | None = None  #: manifest column to condition on (e.g. label, ita_category)
     labels: tuple[str, ...] = ()    #: filled by the training loop from the data: class names, index order
-    label_dim: int = 16             #: size of the label embedding
-    adv_weight: float = 0.0         #: weight of the adversarial term (0 = plain VAE)
-    d_channels: int = 32
-    lr_d: float = 2e-4
-    strength: float = 0.5           #: default perturbation for vary-a-real-image sampling
+    label_dim: PositiveInt = 16             #: size of the label embedding
+    adv_weight: NonNegative = 0.0         #: weight of the adversarial term (0 = plain VAE)
+    d_channels: PositiveInt = 32
+    lr_d: Positive = 2e-4
+    strength: Fraction = 0.5           #: default perturbation for vary-a-real-image sampling
 
 
 class VAE(nn.Module):

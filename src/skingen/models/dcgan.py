@@ -8,10 +8,11 @@ label smoothing, DiffAugment, spectral norm and the R1 penalty.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 
+from skingen.config import Fraction, NonNegative, Positive, PositiveInt, Range
 from skingen.models.base import Condition, GenerativeModel, StepContext
 from skingen.nn.blocks import ConvDecoder, Discriminator, check_size
 from skingen.nn.gan import check_augments, d_loss, d_stats, diff_augment, g_loss, gan_optimizers, r1_penalty
@@ -20,18 +21,18 @@ from skingen.seeding import seeded_normal
 
 @dataclass(frozen=True)
 class DCGANConfig:
-    size: int = 256                 #: output size in px (power of two)
-    latent: int = 128
-    g_channels: int = 32            #: generator width at full resolution (doubles per halving)
-    d_channels: int = 32
-    max_channels: int = 512
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
+    size: Annotated[int, Range(8, 4096)] = 256                 #: output size in px (power of two)
+    latent: PositiveInt = 128
+    g_channels: PositiveInt = 32            #: generator width at full resolution (doubles per halving)
+    d_channels: PositiveInt = 32
+    max_channels: PositiveInt = 512
+    lr_g: Positive = 2e-4
+    lr_d: Positive = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
-    real_target: float = 0.9        #: one-sided label smoothing
+    real_target: Fraction = 0.9        #: one-sided label smoothing
     diffaugment: tuple[str, ...] = ("color", "translation", "cutout")
     spectral_norm: bool = True
-    r1_gamma: float = 0.0           #: weight of the R1 penalty (0 = off)
+    r1_gamma: NonNegative = 0.0           #: weight of the R1 penalty (0 = off)
     labels: tuple[str, ...] = ()    #: unused by dcgan; kept so every config can record its classes
 
 

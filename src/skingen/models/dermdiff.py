@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 
+from skingen.config import Fraction, NonNegative, PositiveInt, Range
 from skingen.diffusion import Diffusion
 from skingen.errors import SkingenError
 from skingen.models.base import Condition, StepContext, UNetDiffusionConfig, UNetDiffusionModel
@@ -43,13 +44,13 @@ NO_MASKS = ("dermdiff needs coloured masks but the data has none: prepare it wit
 
 @dataclass(frozen=True)
 class DermDiffConfig(UNetDiffusionConfig):
-    dropout: float = 0.0                             #: UNet ResNet-block dropout (regularises on a few hundred crops)
+    dropout: Annotated[float, Range(0, 1, open_hi=True)] = 0.0                             #: UNet ResNet-block dropout (regularises on a few hundred crops)
     prediction: str = "v_prediction"                 #: epsilon | v_prediction (what the network predicts)
-    snr_gamma: float = 0.0                           #: Min-SNR-γ loss weighting; 0 = plain MSE
+    snr_gamma: NonNegative = 0.0                           #: Min-SNR-γ loss weighting; 0 = plain MSE
     clip_x0: bool = True                             #: clip the solver's x0 estimates to [-1, 1] (vital for epsilon)
-    cond_drop: float = 0.1                           #: training fraction with the null condition (for guidance)
-    guidance: float = 2.0                            #: default guidance scale w at sampling (1 = plain conditional)
-    solver_steps: int = 20                           #: default DPM-Solver++ steps per image
+    cond_drop: Fraction = 0.1                           #: training fraction with the null condition (for guidance)
+    guidance: NonNegative = 2.0                            #: default guidance scale w at sampling (1 = plain conditional)
+    solver_steps: PositiveInt = 20                           #: default DPM-Solver++ steps per image
 
 
 class DermDiff(UNetDiffusionModel):

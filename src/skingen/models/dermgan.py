@@ -20,11 +20,12 @@ little in the plain L1 — the earlier DermGAN's blur was worst there).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import nn
 
+from skingen.config import Fraction, NonNegative, NonNegativeInt, Positive, PositiveInt, Range
 from skingen.errors import SkingenError
 from skingen.models.base import Condition, GenerativeModel, StepContext
 from skingen.nn.blocks import DownBlock, PatchDiscriminator, UpBlock, check_size, width
@@ -37,20 +38,20 @@ PAIR_AUGMENTS = ("translation", "cutout")
 
 @dataclass(frozen=True)
 class DermGANConfig:
-    size: int = 256                 #: output size in px (power of two)
-    latent: int = 64                #: z injected at the bottleneck (diversity)
-    g_channels: int = 32            #: generator width at full resolution (doubles per halving)
-    d_channels: int = 64
-    max_channels: int = 512
-    d_layers: int = 3               #: PatchGAN stride-2 layers (3: 70 px patches)
-    g_dropout: float = 0.0          #: dropout in the decoder's three lowest levels (training only)
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
+    size: Annotated[int, Range(8, 4096)] = 256                 #: output size in px (power of two)
+    latent: NonNegativeInt = 64                #: z injected at the bottleneck (diversity)
+    g_channels: PositiveInt = 32            #: generator width at full resolution (doubles per halving)
+    d_channels: PositiveInt = 64
+    max_channels: PositiveInt = 512
+    d_layers: PositiveInt = 3               #: PatchGAN stride-2 layers (3: 70 px patches)
+    g_dropout: Annotated[float, Range(0, 1, open_hi=True)] = 0.0          #: dropout in the decoder's three lowest levels (training only)
+    lr_g: Positive = 2e-4
+    lr_d: Positive = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
-    real_target: float = 0.9        #: one-sided label smoothing
-    l1_weight: float = 100.0        #: Pix2Pix's λ
-    lesion_weight: float = 100.0    #: extra L1 over the lesion pixels
-    diversity_weight: float = 0.0   #: mode-seeking term (0 = off; costs a second generator pass)
+    real_target: Fraction = 0.9        #: one-sided label smoothing
+    l1_weight: NonNegative = 100.0        #: Pix2Pix's λ
+    lesion_weight: NonNegative = 100.0    #: extra L1 over the lesion pixels
+    diversity_weight: NonNegative = 0.0   #: mode-seeking term (0 = off; costs a second generator pass)
     diffaugment: tuple[str, ...] = ("translation", "cutout")
     spectral_norm: bool = True
     labels: tuple[str, ...] = ()    #: unused; kept so every config can record its classes

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 
+from skingen.config import Fraction, NonNegative, PositiveInt, Range, from_dict
 from skingen.diffusion import Diffusion
 from skingen.errors import SkingenError
 from skingen.inpaint.iterative import RegionFiller, IterativeParams, run_iterative
@@ -35,14 +36,14 @@ from skingen.seeding import seeded_normal
 
 @dataclass(frozen=True)
 class InpaintModelConfig(UNetDiffusionConfig):
-    solver_steps: int = 10                           #: DPM-Solver++ steps (= network evaluations) per inpainting
-    region_min: float = 0.125                        #: training region side, fraction of the image side
-    region_max: float = 0.5
+    solver_steps: PositiveInt = 10                           #: DPM-Solver++ steps (= network evaluations) per inpainting
+    region_min: Annotated[float, Range(0, 1, open_lo=True)] = 0.125                        #: training region side, fraction of the image side
+    region_max: Annotated[float, Range(0, 1, open_lo=True)] = 0.5
     region_shapes: tuple[str, ...] = ("box", "blob")
-    window_prob: float = 0.5                         #: fraction of training batches cut to the context window
-    context: float = 2.0                             #: training window side / region side
-    kept_weight: float = 0.1                         #: loss weight of kept pixels relative to repainted ones
-    null_prob: float = 0.0                           #: fraction of training windows with nothing kept (keep = 0):
+    window_prob: Fraction = 0.5                         #: fraction of training batches cut to the context window
+    context: Annotated[float, Range(1, None)] = 2.0                             #: training window side / region side
+    kept_weight: NonNegative = 0.1                         #: loss weight of kept pixels relative to repainted ones
+    null_prob: Fraction = 0.0                           #: fraction of training windows with nothing kept (keep = 0):
                                                      #: the network then also denoises unconditionally (RePaint)
 
 
@@ -173,7 +174,7 @@ class InpaintModel(UNetDiffusionModel):
         if cond.keep is not None and cond.source is None:
             raise SkingenError("inpaint: 'keep' needs a 'source' image to keep pixels from")
         if cond.source is not None and cond.keep is None:
-            params = IterativeParams(**options.get("params", {}))
+            params = from_dict(IterativeParams, options.get("params", {}), "params.")
             runs = run_iterative(self.region_filler(steps), cond.source.float().cpu(), list(seeds), params)
             return torch.stack([r.image for r in runs]).to(self.device)
         source = cond.source if cond.source is not None else torch.zeros(len(seeds), 3, size, size)

@@ -16,14 +16,14 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Annotated, Any, Callable, Iterator
 
 import numpy as np
 import torch
 
 from skingen.checkpoint import (intact_checkpoints, list_checkpoints, load_checkpoint, read_config, resolve_checkpoint,
                                 save_checkpoint)
-from skingen.config import from_dict, load_config, to_dict
+from skingen.config import Fraction, NonNegativeInt, PositiveInt, Range, from_dict, load_config, to_dict
 from skingen.data.manifest import manifest_sha256
 from skingen.errors import SkingenError
 from skingen.imageio import from_tensor, write_image
@@ -41,19 +41,19 @@ MIXED_PRECISIONS = ("no", "fp16", "bf16")
 
 @dataclass(frozen=True)
 class GeneratorTrainConfig:
-    images: int = 200_000           #: duration in images seen (all processes together)
-    batch: int = 32                 #: images per step per process
-    seed: int = 0
+    images: PositiveInt = 200_000           #: duration in images seen (all processes together)
+    batch: PositiveInt = 32                 #: images per step per process
+    seed: NonNegativeInt = 0
     split: str = "train"
     flip: bool = True               #: random horizontal flips
     cache: bool = True              #: decode the data set once and keep it in memory
-    workers: int = 0                #: DataLoader worker processes (0 = in the main process; fine with cache)
+    workers: Annotated[int, Range(0, 64)] = 0                #: DataLoader worker processes (0 = in the main process; fine with cache)
     mixed_precision: str = "no"     #: no | fp16 | bf16 (GPU)
-    ema_decay: float = 0.999
-    tick: int = 2_000               #: images between status lines / stats records
-    snapshot: int = 20_000          #: images between checkpoints and sample grids
-    keep_last: int = 3              #: checkpoints kept
-    grid: int = 16                  #: images in the fixed-seed sample grid
+    ema_decay: Fraction = 0.999
+    tick: PositiveInt = 2_000               #: images between status lines / stats records
+    snapshot: PositiveInt = 20_000          #: images between checkpoints and sample grids
+    keep_last: PositiveInt = 3              #: checkpoints kept
+    grid: Annotated[int, Range(1, 256)] = 16                  #: images in the fixed-seed sample grid
 
 
 def run_config_class(family: str) -> type:
