@@ -42,12 +42,18 @@ class Range:
         low_bad = self.lo is not None and (value <= self.lo if self.open_lo else value < self.lo)
         high_bad = self.hi is not None and (value >= self.hi if self.open_hi else value > self.hi)
         if low_bad or high_bad:
-            raise SkingenError(f"config key '{key}' must be {self}, got {value:.6g}")
+            raise SkingenError(f"config key '{key}' must be {self}, got {_show(value)}")
 
     def __str__(self) -> str:
         lo = None if self.lo is None else f"{'>' if self.open_lo else '>='} {self.lo:g}"
         hi = None if self.hi is None else f"{'<' if self.open_hi else '<='} {self.hi:g}"
         return " and ".join(t for t in (lo, hi) if t) or "any number"
+
+
+def _show(value: Any) -> str:
+    """A value for an error line: a 400-digit number is cut, not printed (nor turned into a float)."""
+    text = repr(value)
+    return text if len(text) <= 24 else f"{text[:12]}... ({len(text)} characters)"
 
 
 Fraction = Annotated[float, Range(0, 1)]                  #: a share, 0..1
@@ -78,15 +84,29 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
         return from_dict(typ, value, prefix=f"{key}.")
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise SkingenError(f"config key '{key}' expects a list, got {value!r}")
+            raise SkingenError(f"config key '{key}' expects a list, got {_show(value)}")
         args = typing.get_args(typ)
-        item = args[0] if args else Any
-        return tuple(_coerce(v, item, key) for v in value)
+        if len(args) == 2 and args[1] is Ellipsis or not args:
+            return tuple(_coerce(v, args[0] if args else Any, key) for v in value)
+        if len(value) != len(args):  # a fixed-length tuple, e.g. a (min, max) range
+            raise SkingenError(f"config key '{key}' expects a list of {len(args)} values, got {_show(value)}")
+        return tuple(_coerce(v, a, key) for v, a in zip(value, args))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SkingenError(f"config key '{key}' expects a mapping, got {_show(value)}")
+        return value
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(typ) if a is not type(None)]
         if value is None:
             return None
-        return _coerce(value, args[0], key) if len(args) == 1 else value
+        if len(args) == 1:
+            return _coerce(value, args[0], key)
+        for a in args:  # e.g. bool | str: the first type the value is (no conversion between them)
+            base = typing.get_args(a)[0] if typing.get_origin(a) is Annotated else a
+            if isinstance(value, typing.get_origin(base) or base):
+                return _coerce(value, a, key)
+        raise SkingenError(f"config key '{key}' expects {' or '.join(getattr(a, '__name__', str(a)) for a in args)}, "
+                           f"got {_show(value)}")
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value) if abs(value) < 1e300 else math.inf  # float() of a 400-digit int raises
     if typ is float and isinstance(value, str):
@@ -99,9 +119,9 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
         # YAML 1.1 reads no/yes/on/off as booleans: train.mixed_precision=no arrives as False
         hint = f" (YAML reads no/yes/on/off as true/false: quote the text, e.g. {key}='no')" \
             if typ is str and isinstance(value, bool) else ""
-        raise SkingenError(f"config key '{key}' expects {typ.__name__}, got {value!r}{hint}")
+        raise SkingenError(f"config key '{key}' expects {typ.__name__}, got {_show(value)}{hint}")
     if typ is float and not math.isfinite(value):
-        raise SkingenError(f"config key '{key}' must be a finite number, got {value!r}")
+        raise SkingenError(f"config key '{key}' must be a finite number, got {_show(value)}")
     return value
 
 

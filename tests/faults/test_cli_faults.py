@@ -13,7 +13,7 @@ from tests.faults.conftest import assert_one_line_error
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("text", ["2e-4", "2E-4", "1e3", "+.5", "-3.0e-2", "1_000.5"])
+@pytest.mark.parametrize("text", ["2e-4", "2E-4", "1e3", "+.5", "+3.0e-2", "1_000.5"])
 def test_floats_in_every_spelling_python_or_yaml_accepts(tmp_path, text):
     # before: "config key 'model.lr_g' expects float, got '2e-4'"
     from skingen.train.loop import resolve_config
@@ -23,6 +23,8 @@ def test_floats_in_every_spelling_python_or_yaml_accepts(tmp_path, text):
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_text(f"model:\n  lr_g: {text}\n")
     assert resolve_config("dcgan", cfg_file).model.lr_g == expected
+    with pytest.raises(SkingenError, match="'model.lr_g' must be > 0"):  # parsed, then refused by its range
+        resolve_config("dcgan", None, [f"model.lr_g=-{text.lstrip('+')}"])
 
 
 def test_set_float_on_the_command_line(tmp_path):

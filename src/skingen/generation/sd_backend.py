@@ -25,10 +25,12 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 
+from skingen.config import NonNegative, Range, check_fields
 from skingen.errors import SkingenError
 from skingen.inpaint.iterative import RegionFiller
 from skingen.generation.sample_folder import AUTOCAST_DTYPES
@@ -51,24 +53,19 @@ class SDOptions:
 
     prompts: dict[str, str] = field(default_factory=dict)
     negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
-    guidance: float = 7.5           #: classifier-free guidance scale (> 1 doubles the UNet evaluations)
-    solver_steps: int = 20          #: DPM-Solver++ steps per region (before --strength)
-    strength: float = 1.0           #: 1 = the region starts from pure noise; < 1 keeps some of its content
-    resolution: int | None = None   #: side windows are resized to; None = the pipeline's native one
+    guidance: NonNegative = 7.5     #: classifier-free guidance scale (> 1 doubles the UNet evaluations)
+    solver_steps: Annotated[int, Range(1, 10_000)] = 20  #: DPM-Solver++ steps per region (before --strength)
+    strength: Annotated[float, Range(0, 1, open_lo=True)] = 1.0  #: 1 = the region starts from pure noise; < 1 keeps some
+    resolution: Annotated[int, Range(8, 8192)] | None = None  #: side windows are resized to; None = the pipeline's own
     attention: str = "sdpa"         #: sdpa (PyTorch's fused attention) | slicing (less memory, slower)
     cpu_offload: bool = False       #: diffusers' enable_model_cpu_offload (a GPU with little memory)
 
     def __post_init__(self) -> None:
+        check_fields(self, "sd.")
         if self.attention not in ATTENTION:
             raise SkingenError(f"attention must be one of {', '.join(ATTENTION)}, got '{self.attention}'")
-        if not 0 < self.strength <= 1:
-            raise SkingenError(f"strength must be in (0, 1], got {self.strength}")
-        if self.solver_steps < 1 or int(self.solver_steps * self.strength) < 1:
+        if int(self.solver_steps * self.strength) < 1:
             raise SkingenError(f"{self.solver_steps} solver steps at strength {self.strength} leave no denoising step")
-        if self.guidance < 0:
-            raise SkingenError(f"guidance must be at least 0, got {self.guidance}")
-        if self.resolution is not None and self.resolution < 8:
-            raise SkingenError(f"resolution must be at least 8 px, got {self.resolution}")
 
     def prompt_for(self, label: str) -> str:
         """The prompt for a crop of class ``label``: its override, the override for all, the table, the default."""
