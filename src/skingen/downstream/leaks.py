@@ -23,7 +23,7 @@ from skingen.errors import SkingenError
 _CACHE: dict[tuple[str, int, int], tuple[int, np.ndarray]] = {}  # (path, size, mtime) -> (pHash, thumbnail)
 
 
-def _fingerprints(paths: list[Path]) -> Fingerprints:
+def cached_fingerprints(paths: list[Path]) -> Fingerprints:
     """Fingerprints of image files, remembered per (path, size, mtime) for this process (a study checks
     several synthetic sets against one real data folder)."""
     from skingen.imageio import read_image
@@ -76,13 +76,13 @@ def check_content(real: Path, real_rows: list[dict[str, str]], folder: Path, row
         return []
     held_pics, held_crops = pictures(real, held)
     split_of = {picture_of(real, r)[0]: r["split"] for r in held}
-    held_fp = _fingerprints(held_pics)
+    held_fp = cached_fingerprints(held_pics)
     notes = [f"{held_crops} held-out photo(s) of {real} not found, their crops compared instead"] if held_crops else []
     for what, data, up_rows in upstream:
         pics, crops = pictures(data, up_rows)
         if crops:
             notes.append(f"{crops} photo(s) of {data} not found, their crops compared instead")
-        for mine, theirs in _fingerprints(pics).matches(held_fp):
+        for mine, theirs in cached_fingerprints(pics).matches(held_fp):
             raise SkingenError(f"{folder}: {what} {mine} is a near-duplicate of {split_of[Path(theirs)]} picture "
                                f"{theirs} of {real} (perceptual hash and thumbnail, the rule prepare groups photos "
                                "by), whatever their ids say; its images may reproduce held-out data")

@@ -172,15 +172,17 @@ def run_gate(folder: Path, rows: list[dict[str, str]], real: Path, train: str | 
 def _refuse_transformed_copies(folder: Path, synth: ImageSet, held: list[Path]) -> None:
     """A synthetic image that is a held-out image mirrored, turned, shifted by a few pixels or re-encoded is an
     error (:func:`skingen.data.neardup.transformed_copies`); the feature-space rule below misses those."""
-    from skingen.data.neardup import fingerprint_files, transformed_copies
+    from skingen.data.neardup import transformed_copies
+    from skingen.downstream.leaks import cached_fingerprints  # held-out pictures: fingerprinted once per process
     from skingen.imageio import read_image
 
     copies = transformed_copies([read_image(p) for p in synth.paths], [str(p) for p in synth.paths],
-                                fingerprint_files(held))
+                                cached_fingerprints(held))
     if copies:
         mine, theirs = copies[0]
+        count = len({m for m, _ in copies})
         raise SkingenError(f"{mine} is a near-copy of held-out image {theirs} (the same picture flipped, turned, "
-                           f"shifted or re-encoded: perceptual hash and thumbnail); {len({m for m, _ in copies})} synthetic image(s) of "
+                           f"shifted or re-encoded: perceptual hash and thumbnail); {count} synthetic image(s) of "
                            f"{folder} copy val/test images: refusing them in any training set")
 
 
