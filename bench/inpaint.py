@@ -56,7 +56,7 @@ def measure(backend: str, data: str, n: int, runs: int, params: IterativeParams,
     results = run_iterative(loaded.filler, sources, list(range(len(sources))), params, batch=batch)
     sync()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    q1, median, q3 = np.nanpercentile([seam_score(r.frames[0], r.image, r.regions) for r in results], [25, 50, 75])
+    q1, median, q3 = np.nanpercentile([seam_score(r.source, r.image, r.regions) for r in results], [25, 50, 75])
     k = len(results)
     return {"backend": backend, "images": k, "wall_s_per_image": round(wall / k, 2), "cpu_s_per_image": round(cpu / k, 2),
             "evaluations_per_image": round(sum(r.evaluations for r in results) / k),

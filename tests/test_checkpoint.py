@@ -38,3 +38,34 @@ def test_train_state_rejects_pickled_objects(tmp_path):
     torch.save({"module": torch.nn.Linear(2, 2)}, tmp_path / "step-000001" / "train_state.pt")
     with pytest.raises(Exception):
         load_checkpoint(tmp_path / "step-000001")
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+def test_weights_with_nan_are_refused_by_the_one_weights_reader(tmp_path, suffix):
+    # issue 29: NaN tensors in `downstream --weights` trained a NaN network without a word
+    import torch
+    from safetensors.torch import save_file
+
+    from skingen.nn.classifiers import ResNet18
+
+    state = {k: v.clone() for k, v in ResNet18(2).net.state_dict().items()}
+    state["conv1.weight"][0, 0, 0, 0] = float("nan")
+    path = tmp_path / f"resnet18{suffix}"
+    save_file(state, str(path)) if suffix == ".safetensors" else torch.save(state, path)
+    with pytest.raises(SkingenError, match=r"resnet18.*not finite.*conv1.weight"):
+        ResNet18(2, weights=path)
+
+
+def test_a_weights_file_of_something_else_is_one_line(tmp_path):
+    import torch
+
+    from skingen.checkpoint import read_state_dict
+
+    torch.save([1, 2, 3], tmp_path / "list.pt")
+    (tmp_path / "text.pt").write_text("not weights")
+    with pytest.raises(SkingenError, match="list.pt: not a ResNet-18 weights state dict"):
+        read_state_dict(tmp_path / "list.pt", "ResNet-18 weights")
+    with pytest.raises(SkingenError, match="text.pt: not a readable ResNet-18 weights file"):
+        read_state_dict(tmp_path / "text.pt", "ResNet-18 weights")
+    with pytest.raises(SkingenError, match="ResNet-18 weights file not found"):
+        read_state_dict(tmp_path / "none.pt", "ResNet-18 weights")

@@ -4,6 +4,7 @@ finite is always refused."""
 
 import dataclasses
 import math
+import types
 import typing
 
 import pytest
@@ -79,3 +80,18 @@ def test_a_hostile_value_is_a_config_or_one_clear_error(cname, key, typ, text):
     for rule in ranges(typ):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             rule.check(value, key)  # raises if a value outside the declared range got through
+
+
+def _number_type(typ) -> type | None:
+    """int or float when ``typ`` is a (possibly optional, possibly annotated) number, else None."""
+    args = [a for a in typing.get_args(typ) if a is not type(None)]
+    if typing.get_origin(typ) in (typing.Union, types.UnionType) and len(args) == 1:
+        typ = args[0]
+    base = typing.get_args(typ)[0] if typing.get_origin(typ) is typing.Annotated else typ
+    return base if base in (int, float) else None
+
+
+def test_every_numeric_key_declares_its_range():
+    # a key without a range takes 99999999999 px or a negative seed and fails deep inside the work (issue 29)
+    missing = [f"{cname}:{key}" for cname, key, typ in CASES if _number_type(typ) and not ranges(typ)]
+    assert not missing, f"declare a Range for: {', '.join(missing)}"

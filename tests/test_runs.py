@@ -45,3 +45,52 @@ def test_write_csv_columns_first_then_first_seen_keys(tmp_path):
     assert (tmp_path / "t.csv").read_text().splitlines() == ["a,b,c", ",1,", ",2,x"]
     write_csv(tmp_path / "empty.csv", [], columns=("a", "b"))
     assert (tmp_path / "empty.csv").read_text().splitlines() == ["a,b"]
+
+
+DAMAGED_JSON = {
+    "truncated": b'{"model": "dcgan", "seeds": "0-',
+    "binary": b"\x89PNG\r\n\x1a\n\x00\x00",
+    "a list": b"[1, 2, 3]",
+    "nested": b"[" * 100_000 + b"]" * 100_000,
+    "empty": b"",
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGED_JSON, ids=list(DAMAGED_JSON))
+def test_read_json_turns_any_damage_into_one_line_naming_the_file(tmp_path, damage):
+    from skingen.errors import SkingenError
+    from skingen.runs import read_json
+
+    path = tmp_path / "sample.json"
+    path.write_bytes(DAMAGED_JSON[damage])
+    with pytest.raises(SkingenError, match="sample.json") as err:
+        read_json(path)
+    assert "\n" not in str(err.value)
+    with pytest.raises(SkingenError, match="not found"):
+        read_json(tmp_path / "missing.json")
+
+
+DAMAGED_CSV = {
+    "NUL byte": b"id,image,split\na\x00,b.png,train\n",
+    "not UTF-8": b"id,image,split\n\xe9t\xe9,b.png,train\n",
+    "huge field": b'id,image,split\n"' + b"x" * 200_000 + b'",b.png,train\n',
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGED_CSV, ids=list(DAMAGED_CSV))
+def test_read_csv_turns_any_damage_into_one_line_naming_the_file(tmp_path, damage):
+    from skingen.data.manifest import read_manifest
+    from skingen.errors import SkingenError
+
+    (tmp_path / "manifest.csv").write_bytes(DAMAGED_CSV[damage])
+    with pytest.raises(SkingenError, match="manifest.csv") as err:
+        read_manifest(tmp_path)  # before: csv.Error / UnicodeDecodeError tracebacks
+    assert "\n" not in str(err.value)
+
+
+def test_read_csv_reads_a_spreadsheet_bom(tmp_path):
+    from skingen.runs import read_csv
+
+    (tmp_path / "faces.csv").write_bytes("\ufefffile,face\nIMG_1.JPG,yes\n".encode())
+    assert read_csv(tmp_path / "faces.csv", encoding="utf-8-sig") == (["file", "face"],
+                                                                       [{"file": "IMG_1.JPG", "face": "yes"}])

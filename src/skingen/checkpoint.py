@@ -13,14 +13,13 @@ checksums existed load with the finiteness check only.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from skingen.errors import SkingenError
-from skingen.runs import atomic_write_text, file_sha256, write_json
+from skingen.runs import atomic_write_text, file_sha256, read_json, write_json
 
 LATEST = "latest"
 SHA_KEY = "sha256"
@@ -104,7 +103,7 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu", train_state: bo
         if sums is not None:
             verify_file(ckpt / name, sums[name])
         if name.endswith(".safetensors"):
-            weights[name[: -len(".safetensors")]] = _load_weights(ckpt / name, map_location)
+            weights[name[: -len(".safetensors")]] = read_state_dict(ckpt / name, "checkpoint", map_location)
     state = None
     if train_state and (ckpt / "train_state.pt").is_file():  # listed but missing: verify_file said so
         state = _load_train_state(ckpt / "train_state.pt", map_location)
@@ -112,13 +111,8 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu", train_state: bo
 
 
 def read_config(ckpt: Path) -> dict[str, Any]:
-    try:
-        config = json.loads((ckpt / "config.json").read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise SkingenError(f"{ckpt / 'config.json'}: not valid JSON") from None
-    except OSError as exc:
-        raise SkingenError(f"{ckpt / 'config.json'}: cannot read ({exc.strerror or exc})") from None
-    if not isinstance(config, dict) or not isinstance(config.get(SHA_KEY, {}), dict):
+    config = read_json(ckpt / "config.json")
+    if not isinstance(config.get(SHA_KEY, {}), dict):
         raise SkingenError(f"{ckpt / 'config.json'}: not a checkpoint description (expected a JSON object)")
     return config
 
@@ -131,19 +125,32 @@ def verify_file(path: Path, expected: str) -> None:
         raise SkingenError(f"{path}: damaged (its sha256 differs from the one recorded in config.json)")
 
 
-def _load_weights(path: Path, map_location: str) -> dict[str, Any]:
+def read_state_dict(path: str | Path, what: str, map_location: str = "cpu") -> dict[str, Any]:
+    """The tensors in a weights file (``.safetensors``, else ``torch.load(weights_only=True)``): one reader for
+    checkpoints and for the ImageNet / Inception weights users pass. Missing, damaged, not a dict of tensors,
+    or a NaN / inf in a float tensor: one line naming the file and ``what`` it should be."""
     import torch
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
 
+    path = Path(path)
+    if not path.is_file():
+        raise SkingenError(f"{what} file not found: {path}")
     try:
-        state = load_file(str(path), device=map_location)
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise SkingenError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0]})") from None
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path), device=map_location)
+        else:
+            state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # truncated zip, pickle of something else, bad header, ...: all one message
+        text = str(exc).strip()
+        raise SkingenError(f"{path}: not a readable {what} file ({exc.__class__.__name__}: "
+                           f"{text.splitlines()[0][:160] if text else 'no message'})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise SkingenError(f"{path}: not a {what} state dict (expected a dict of tensors)")
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
-        raise SkingenError(f"{path}: weights are not finite (NaN or inf) in {len(bad)} tensor(s), e.g. {bad[0]}; "
-                           f"this checkpoint cannot make images")
+        raise SkingenError(f"{path}: {what} weights are not finite (NaN or inf) in {len(bad)} tensor(s), e.g. "
+                           f"{bad[0]}")
     return state
 
 

@@ -21,6 +21,8 @@ from typing import Annotated, Any, TypeVar
 
 import yaml
 
+from skingen.seeding import MAX_SEED
+
 from skingen.errors import SkingenError
 
 T = TypeVar("T")
@@ -62,6 +64,7 @@ Positive = Annotated[float, Range(0, None, open_lo=True)]
 NonNegative = Annotated[float, Range(0, None)]
 PositiveInt = Annotated[int, Range(1, None)]
 NonNegativeInt = Annotated[int, Range(0, None)]
+Seed = Annotated[int, Range(0, MAX_SEED)]                 #: a seed
 
 
 def _field_types(cls: type) -> dict[str, Any]:
@@ -173,31 +176,45 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
-def with_options(overrides: list[str], **given: object) -> list[str]:
-    """Config overrides from a command's options: the ``--set`` ones, then one ``key=value`` per named option
-    the user gave (None = not given, so a ``--config`` file's value stays), which therefore wins; ``__`` in a
-    key is a dot (``train__size=64`` -> ``train.size=64``)."""
-    return [*overrides, *(f"{k.replace('__', '.')}={v}" for k, v in given.items() if v is not None)]
+def with_options(overrides: list[str], **given: object) -> list[str | tuple[list[str], Any]]:
+    """Config overrides from a command's options: the ``--set`` ones (``key=value`` text, read as YAML), then one
+    ``(keys, value)`` pair per named option the user gave (None = not given, so a ``--config`` file's value stays),
+    which therefore wins. An option's value stays as typed: ``--faces off`` is the text 'off', never YAML's False.
+    ``__`` in a key is a dot (``train__size=64`` -> ``train.size``); paths become text."""
+    typed = [(k.split("__"), str(v) if isinstance(v, Path) else v) for k, v in given.items() if v is not None]
+    return [*overrides, *typed]
 
 
-def yaml_list(text: str | None) -> str | None:
-    """``'a, b'`` -> ``'[a,b]'`` (a YAML list for an override); None stays None."""
-    return None if text is None else "[" + ",".join(t.strip() for t in text.split(",")) + "]"
+def comma_list(text: str | None) -> list[str] | None:
+    """``'a, b'`` -> ``['a', 'b']`` (an option's comma list, empty items dropped); None stays None."""
+    return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
 
 
 def parse_floats(text: str, what: str) -> list[float]:
-    """``'0.1,0.5'`` -> ``[0.1, 0.5]``; a one-line error naming the option ``what`` otherwise."""
+    """``'0.1,0.5'`` -> ``[0.1, 0.5]`` (finite numbers); a one-line error naming the option ``what`` otherwise."""
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise SkingenError(f"{what}: expected comma-separated numbers, got '{text}'") from None
+    if not all(math.isfinite(v) for v in values):
+        raise SkingenError(f"{what}: expected finite numbers, got '{text}'")
+    return values
 
 
-def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None,
+def parse_counts(text: str, what: str, most: int = 1_000_000) -> list[int]:
+    """``'1,8'`` -> ``[1, 8]``: whole numbers 1..``most``; a one-line error naming the option ``what`` otherwise."""
+    values = parse_floats(text, what)
+    if not values or any(v != int(v) or not 1 <= v <= most for v in values):
+        raise SkingenError(f"{what}: expected whole numbers 1..{most:,}, got '{text}'")
+    return [int(v) for v in values]
+
+
+def load_config(cls: type[T], path: str | Path | None = None,
+                overrides: list[str | tuple[list[str], Any]] | None = None,
                 base: dict[str, Any] | None = None) -> T:
     """Resolve a config: dataclass defaults, then ``base`` (typed values: a model being fine-tuned, or the options of
     a command that takes no ``--config``, as ``sample`` and ``inpaint``), then the YAML file at ``path``, then
-    ``overrides``."""
+    ``overrides`` (``key=value`` text, or the ``(keys, value)`` pairs of :func:`with_options`)."""
     data: dict[str, Any] = to_dict(cls())
     if base:
         _merge(data, base)
@@ -212,8 +229,8 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
         if not isinstance(loaded, dict):
             raise SkingenError(f"{path}: expected a mapping of config keys at the top level")
         _merge(data, loaded)
-    for text in overrides or []:
-        keys, value = parse_override(text)
+    for override in overrides or []:
+        keys, value = parse_override(override) if isinstance(override, str) else override
         _merge(data, _nest(keys, value))
     return from_dict(cls, data)
 

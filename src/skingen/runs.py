@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import platform
@@ -153,10 +154,59 @@ class JsonlWriter:
         self.close()
 
 
+def _read_text(path: Path, encoding: str = "utf-8") -> str:
+    """The text of a project file; a missing, unreadable or non-UTF-8 file is one line naming it."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SkingenError(f"{path}: not found") from None
+    except OSError as exc:
+        raise SkingenError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1  # guessing another encoding could silently misname files
+        raise SkingenError(f"{path}: line {line} is not UTF-8 (byte 0x{raw[exc.start]:02x}); save it as UTF-8 (e.g. "
+                           f"'CSV UTF-8' in a spreadsheet program)") from None
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """The JSON object in a file skingen reads (``sample.json``, a checkpoint's ``config.json``, a pipeline's
+    ``model_index.json``, ...): any damage (missing, unreadable, not UTF-8, not JSON, not an object) is one line
+    naming the file. Checking the object's keys is the caller's part."""
+    path = Path(path)
+    try:
+        obj = json.loads(_read_text(path))
+    except json.JSONDecodeError as exc:
+        raise SkingenError(f"{path}: damaged (not valid JSON: {exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise SkingenError(f"{path}: damaged (JSON nested too deeply)") from None
+    if not isinstance(obj, dict):
+        raise SkingenError(f"{path}: damaged (expected a JSON object, found {type(obj).__name__})")
+    return obj
+
+
+def read_csv(path: str | Path, encoding: str = "utf-8") -> tuple[list[str], list[dict[str, str]]]:
+    """(header, rows) of a CSV file skingen reads (manifests, face lists, labels): any damage (missing,
+    unreadable, not UTF-8, NUL bytes, an unclosed quote, a huge field) is one line naming the file and line.
+    ``encoding="utf-8-sig"`` for files people save from spreadsheets (a BOM)."""
+    path = Path(path)
+    text = _read_text(path, encoding)
+    if "\x00" in text:  # Python >= 3.11 reads NUL bytes as text; in a CSV they mean a binary file
+        raise SkingenError(f"{path}: damaged CSV at line {text[:text.index(chr(0))].count(chr(10)) + 1} (a NUL byte: "
+                           f"a binary file?)")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise SkingenError(f"{path}: damaged CSV at line {reader.line_num} ({exc})") from None
+    return list(reader.fieldnames or []), rows
+
+
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Read a JSON-lines file; a torn last line (interrupted write) is ignored."""
     records = []
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    lines = _read_text(Path(path)).splitlines()
     for i, line in enumerate(lines):
         if not line.strip():
             continue

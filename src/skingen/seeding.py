@@ -15,6 +15,7 @@ import numpy as np
 from skingen.errors import SkingenError
 
 MAX_SEEDS = 1_000_000  #: seeds per call: a million images is days of sampling; more is a typo
+MAX_SEED = 2**32 - 1  #: the largest seed (numpy's legacy seeding, and so many tools, take 32 bits)
 
 
 
@@ -26,7 +27,7 @@ def parse_seeds(text: str) -> list[int]:
     for part in str(text).replace(" ", "").split(","):
         if not part:
             continue
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part, re.ASCII)  # not other scripts' digits
         if m is None:
             raise SkingenError(f"cannot parse seed list '{text}' (expected non-negative seeds like 0-63,100)")
         a = int(m.group(1))
@@ -37,6 +38,8 @@ def parse_seeds(text: str) -> list[int]:
         if count > MAX_SEEDS:
             raise SkingenError(f"seed list '{text}' names more than {MAX_SEEDS:,} seeds; give at most "
                                f"{MAX_SEEDS:,} seeds per call (split the work into several calls)")
+        if b > MAX_SEED:
+            raise SkingenError(f"seed {b} in '{part}' is above the largest seed, {MAX_SEED:,}")
         seeds.extend(range(a, b + 1))
     if not seeds:
         raise SkingenError(f"seed list '{text}' is empty")
@@ -47,8 +50,8 @@ def seeds_of(n: int | None, seeds: str | None) -> list[int]:
     """The seeds of ``--n N`` (``0..N-1``) or ``--seeds LIST``; exactly one must be given."""
     if (n is None) == (seeds is None):
         raise SkingenError("give exactly one of --n N or --seeds LIST")
-    if n is not None and n < 1:
-        raise SkingenError("--n must be at least 1")
+    if n is not None and not 1 <= n <= MAX_SEEDS:
+        raise SkingenError(f"--n must be 1..{MAX_SEEDS:,} (split more images into several calls), got {n}")
     return list(range(n)) if n is not None else parse_seeds(seeds)
 
 

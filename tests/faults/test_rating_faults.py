@@ -115,10 +115,10 @@ def test_forwarded_for_is_used_behind_a_named_proxy(make_study, monkeypatch):
 
 
 def test_lock_out_says_when_it_ends_and_then_lets_the_right_code_in(make_study):
-    from skingen.rating.app import CodeGuard
+    from skingen.rating.guards import AddressLimit
 
     now = [1000.0]
-    guard = CodeGuard(limit=3, window=600, clock=lambda: now[0])
+    guard = AddressLimit(3, 600, "wrong codes", "then the right code lets you in", clock=lambda: now[0])
     client = TestClient(create_app(make_study(), access_code="right", guard=guard), base_url=LOCAL)
     for _ in range(3):
         assert client.post("/api/session", json={"access_code": "wrong"}).status_code == 403
@@ -141,9 +141,13 @@ def test_empty_raters_are_left_out_of_the_report_and_expire(make_study):
     q = S.next_question(study, rater)
     S.record_answer(study, rater, 0, q["item"], "real" if q["mode"] == "single" else "left",
                     3 if q["mode"] == "single" else None, 900)
-    report = build_report(study)
+    report = build_report(study, min_answers=1)
     assert [r["rater"] for r in report.raters] == [rater.label]
     assert any("4 rater session(s) without an answer" in n for n in report.notes)
+    # issue 29: by default a rater counts from 5 answers; one answer is a probe, left out and said so
+    report = build_report(study)
+    assert report.raters == [] and report.answers == [] and report.summary == []
+    assert any("1 rater(s) with fewer than 5 answers (1 answers in all) left out" in n for n in report.notes)
     assert S.expire_empty_raters(study, older_than=0) == 4
     with connect(study) as con:
         assert con.execute("SELECT COUNT(*) FROM raters").fetchone()[0] == 1

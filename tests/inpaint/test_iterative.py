@@ -99,10 +99,22 @@ def test_frames_costs_and_early_end():
         assert run.evaluations == len(run.regions)
 
 
+def test_frames_of_large_crops_are_shrunk_but_source_and_image_are_whole():
+    # issue 29: a 4096 px crop kept 11 full-size float frames (2.2 GB) and drew a 49,152 px wide strip
+    from skingen.inpaint.iterative import FRAME_SIDE
+
+    src = torch.rand(1, 3, FRAME_SIDE + 88, FRAME_SIDE + 88) * 2 - 1
+    (run,) = run_iterative(local_mean(), src, [0], IterativeParams(steps=3, size=0.25))
+    assert all(f.shape == (3, FRAME_SIDE, FRAME_SIDE) for f in run.frames) and len(run.frames) == 4
+    assert torch.equal(run.source, src[0]) and run.image.shape == src[0].shape
+    outside = ~torch.from_numpy(run.edit_map.numpy() > 0)
+    assert torch.equal(run.image[:, outside], src[0][:, outside])  # kept pixels are the source's, at full size
+
+
 def test_bad_parameters_are_clear_errors():
     with pytest.raises(SkingenError, match="region shape must be one of"):
         IterativeParams(shape="circle")
-    with pytest.raises(SkingenError, match="'context' must be >= 1, got 0.5"):
+    with pytest.raises(SkingenError, match="'context' must be >= 1 and <= 1000, got 0.5"):
         IterativeParams(context=0.5)
     for feather in (float("nan"), 0.75):  # NaN painted black; a fade longer than half the side never reaches 1
         with pytest.raises(SkingenError, match="feather"):

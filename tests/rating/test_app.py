@@ -188,18 +188,22 @@ def test_access_code(study):
     assert client.post("/api/session", json={"access_code": "open-sesame"}).status_code == 200
 
 
-def test_guessing_codes_is_cut_off(study):
-    from skingen.rating.app import CodeGuard
+def code_limit(limit: int, window: float):
+    from skingen.rating.guards import AddressLimit
 
-    client = _client(study, access_code="open-sesame", guard=CodeGuard(limit=3, window=600))
+    return AddressLimit(limit, window, "wrong codes", "then the right code lets you in")
+
+
+def test_guessing_codes_is_cut_off(study):
+    client = _client(study, access_code="open-sesame", guard=code_limit(3, 600))
     assert [client.post("/api/session", json={"access_code": f"guess{i}"}).status_code for i in range(3)] == [403] * 3
     assert client.post("/api/session", json={"access_code": "guess4"}).status_code == 429
     assert client.post("/api/session", json={"access_code": "open-sesame"}).status_code == 429  # locked out
-    other = _client(study, guard=CodeGuard(limit=2, window=600))  # resume codes count too
+    other = _client(study, guard=code_limit(2, 600))  # resume codes count too
     assert [other.post("/api/session", json={"resume_code": c}).status_code for c in ("AAAA2222", "BBBB3333")] == [404] * 2
     assert other.post("/api/session", json={"resume_code": "CCCC4444"}).status_code == 429
-    guard = CodeGuard(limit=1, window=0.05)
-    guard.failed("x")
+    guard = code_limit(1, 0.05)
+    guard.add("x")
     with pytest.raises(RatingError):
         guard.check("x")
     guard.check("y")  # per address
@@ -281,3 +285,64 @@ def test_real_photos_of_mixed_sizes_are_shown_square_at_one_size(fakes, tmp_path
     for f in files:
         with Image.open(f) as im:
             assert im.size == (24, 24) and im.mode == "RGB"
+
+
+def test_new_raters_are_limited_per_address_and_minute(study):
+    # issue 29: 4 loopback clients made 22,000 raters a minute (+61 MB of database)
+    from skingen.rating.guards import NEW_RATERS_PER_MINUTE, AddressLimit
+    from skingen.rating.store import connect
+
+    now = [0.0]
+    limit = AddressLimit(NEW_RATERS_PER_MINUTE, 60.0, "new rating sessions", "then start again", clock=lambda: now[0])
+    client = _client(study, sessions=limit)
+    with connect(study) as con:
+        before = con.execute("SELECT COUNT(*) FROM raters").fetchone()[0]
+    codes = [client.post("/api/session", json={}).status_code for _ in range(NEW_RATERS_PER_MINUTE + 3)]
+    assert codes == [200] * NEW_RATERS_PER_MINUTE + [429] * 3
+    with connect(study) as con:
+        assert con.execute("SELECT COUNT(*) FROM raters").fetchone()[0] == before + NEW_RATERS_PER_MINUTE
+    now[0] += 61
+    assert client.post("/api/session", json={}).status_code == 200  # a minute later: allowed again
+
+
+def test_connections_that_send_no_request_head_are_closed():
+    # issue 29: uvicorn's keep-alive timeout starts after a first reply, so silent connections stayed open
+    import socket
+    import threading
+
+    import uvicorn
+    from fastapi import FastAPI
+
+    from skingen.rating.guards import idle_timeout_protocol
+
+    app = FastAPI()
+    app.get("/")(lambda: {"ok": True})
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
+                                          http=idle_timeout_protocol(0.5)))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(400):
+            if server.started:
+                break
+            time.sleep(0.05)
+        silent, trickle, polite = (socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3))
+        polite.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert b"200 OK" in polite.recv(4096)
+        start = time.monotonic()
+        try:
+            for byte in b"GET / HT":  # a byte at a time: still no whole head when the deadline comes
+                trickle.sendall(bytes([byte]))
+                time.sleep(0.1)
+            assert trickle.recv(1) == b""  # closed by the server
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed by the server while it trickled
+        assert silent.recv(1) == b""
+        assert time.monotonic() - start < 15  # 0.5 s deadline; generous for a loaded CI machine
+        assert polite.recv(1) == b""  # and idle after its reply, too
+    finally:
+        server.should_exit = True
+        thread.join(5)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from skingen.config import Positive
 from skingen.data.skintone import measure_skin_tone
 from skingen.data.crops import crop_quality
 from skingen.errors import SkingenError
@@ -108,8 +109,8 @@ def fit_histogram_gmm(counts: np.ndarray, n_components: int = 3, n_samples: int 
 @dataclass(frozen=True)
 class OutlierConfig:
     method: str = "robust_z"  # "robust_z": |x - median| / (1.4826 MAD) > z;  "iqr": outside Tukey fences
-    z: float = 3.5  # Iglewicz & Hoaglin's cut-off for the modified z-score
-    iqr_k: float = 3.0  # Tukey's "far out" fences: Q1 - k IQR, Q3 + k IQR
+    z: Positive = 3.5  # Iglewicz & Hoaglin's cut-off for the modified z-score
+    iqr_k: Positive = 3.0  # Tukey's "far out" fences: Q1 - k IQR, Q3 + k IQR
 
     def __post_init__(self) -> None:
         if self.method not in ("robust_z", "iqr"):

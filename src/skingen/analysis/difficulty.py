@@ -15,24 +15,25 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Annotated, Callable
 
 import numpy as np
 
+from skingen.config import Range, Seed
 from skingen.errors import SkingenError
 from skingen.imageio import resize_image
 
 
 @dataclass(frozen=True)
 class AutoencoderConfig:
-    size: int = 64  # images are resized to size x size (area average) before training
+    size: Annotated[int, Range(8, 1024)] = 64  # images are resized to size x size (area average) before training
     channels: tuple[int, ...] = (16, 32, 64, 64)  # one stride-2 convolution each: 64 px -> 4 px
-    latent_channels: int = 8
-    epochs: int = 30
-    max_steps: int = 1000  # caps the time on large data sets (each step is one batch)
-    batch_size: int = 32
-    lr: float = 2e-3
-    seed: int = 0
+    latent_channels: Annotated[int, Range(1, 1024)] = 8
+    epochs: Annotated[int, Range(1, 100_000)] = 30
+    max_steps: Annotated[int, Range(1, 10_000_000)] = 1000  # caps the time on large data sets (each step is one batch)
+    batch_size: Annotated[int, Range(1, 4096)] = 32
+    lr: Annotated[float, Range(0, 1, open_lo=True)] = 2e-3
+    seed: Seed = 0
 
     def __post_init__(self) -> None:
         if self.size % (2 ** len(self.channels)) != 0:

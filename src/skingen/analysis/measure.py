@@ -13,20 +13,21 @@ Method (details in :mod:`skingen.analysis.colour`, :mod:`~skingen.data.skintone`
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Annotated, Callable, Iterable
 
 import numpy as np
 
+from skingen.config import Fraction, Range, Seed
 from skingen.analysis.colour import STAT_COLUMNS, OutlierConfig, fit_histogram_gmm, flag_outliers, image_stats
 from skingen.analysis.difficulty import AutoencoderConfig, DifficultyResult, resize_for_autoencoder, train_and_score
 from skingen.data.skintone import ITA_CATEGORIES, UNKNOWN, ita_category
 from skingen.errors import SkingenError
 from skingen.imageio import read_image, read_mask
+from skingen.runs import read_json
 from skingen.workers import process_pool
 
 COLOUR_SPACE_NOTE = ("CIELAB from scikit-image rgb2lab on sRGB values scaled to [0, 1], D65 white point "
@@ -37,12 +38,12 @@ Progress = Callable[[int, int, str], None]
 
 @dataclass(frozen=True)
 class AnalyzeConfig:
-    seed: int = 0
-    min_healthy_fraction: float = 0.05  # ITA needs at least this share of the crop to be healthy skin
+    seed: Seed = 0
+    min_healthy_fraction: Fraction = 0.05  # ITA needs at least this share of the crop to be healthy skin
     exclude_lesion: bool = True  # measure skin tone without the lesion (ill skin) pixels
-    gmm_components: int = 3
-    gmm_samples: int = 10000  # pixel values drawn per channel to fit each mixture (enough for 3 components)
-    sheet_images: int = 16  # images per contact sheet
+    gmm_components: Annotated[int, Range(1, 16)] = 3
+    gmm_samples: Annotated[int, Range(10, 10_000_000)] = 10000  # pixel values drawn per channel to fit each mixture (enough for 3 components)
+    sheet_images: Annotated[int, Range(1, 1024)] = 16  # images per contact sheet
     outliers: OutlierConfig = field(default_factory=OutlierConfig)
     autoencoder: AutoencoderConfig = field(default_factory=AutoencoderConfig)
 
@@ -110,12 +111,10 @@ def find_photos(data: Path, rows: list[dict[str, str]]) -> tuple[dict[str, Path]
     if not listed:
         return {}, "the manifest has no photo column values (not made by skingen prepare, or synthetic images)"
     bases: list[Path] = []
-    try:
-        info = json.loads((data / "prepare.json").read_text())
-        src = Path(info["input"])
-        bases.append(Path(info["root"]) if info.get("root") else src if src.is_dir() else src.parent)
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    info = read_json(data / "prepare.json") if (data / "prepare.json").is_file() else {}
+    if info.get("input"):
+        src = Path(str(info["input"]))
+        bases.append(Path(str(info["root"])) if info.get("root") else src if src.is_dir() else src.parent)
     found = {}
     for rel in listed:
         candidates = [Path(rel)] if Path(rel).is_absolute() else [b / rel for b in bases]

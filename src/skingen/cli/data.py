@@ -7,12 +7,12 @@ from typing import Optional
 
 import typer
 
-from skingen.config import with_options, yaml_list
+from skingen.config import comma_list, with_options
 from skingen.console import (console, default_device, default_workers, print_config, print_table, progress_bar,
                              user_errors)
 
 from skingen.cli.app import app
-from skingen.cli.options import Cpu, DryRun
+from skingen.cli.options import SEED, Cpu, DryRun, Workers
 
 
 @app.command()
@@ -36,7 +36,7 @@ def prepare(
     root: Optional[Path] = typer.Option(None, help="CSV input: folder the paths are relative to (default: the CSV's folder)."),
     config: Optional[Path] = typer.Option(None, help="YAML file with PrepareConfig keys."),
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set crop.max_per_photo=6."),
-    workers: int = typer.Option(0, help="Worker processes (default: CPU count, at most 8)."),
+    workers: Workers = 0,
     max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Skip images above this many pixels, "
                                              "checked before decoding (default: 64000000, i.e. 64 MP)."),
     faces: Optional[str] = typer.Option(None, help="Faces found by the face detector: drop-crops (drop every crop touching "
@@ -52,7 +52,7 @@ def prepare(
 
     with user_errors():
         cfg = load_config(PrepareConfig, config, with_options(
-            set_, size=size, split=yaml_list(split), seed=seed, auto_mask="true" if auto_mask else None,
+            set_, size=size, split=comma_list(split), seed=seed, auto_mask=True if auto_mask else None,
             max_pixels=max_pixels, faces__policy=faces, faces__marked=faces_list))
         if dry_run:
             print_config(cfg)
@@ -74,7 +74,7 @@ def analyze(
     no_autoencoder: bool = typer.Option(False, "--no-autoencoder", help="Skip the hard-image autoencoder (fast)."),
     config: Optional[Path] = typer.Option(None, help="YAML file with AnalyzeConfig keys."),
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set outliers.z=3 --set autoencoder.epochs=10."),
-    workers: int = typer.Option(0, help="Worker processes for the statistics (default: CPU count, at most 8)."),
+    workers: Workers = 0,
     cpu: Cpu = False,
     dry_run: DryRun = False,
 ) -> None:
@@ -102,7 +102,7 @@ def analyze(
 def demo_data(
     out: Path = typer.Argument(..., help="New folder for the demo photos, masks and truth.csv."),
     n: int = typer.Option(200, help="Number of photos."),
-    seed: int = typer.Option(0, help="Seed; the same seed gives the same photos."),
+    seed: int = typer.Option(0, **SEED, help="Seed; the same seed gives the same photos."),
 ) -> None:
     """Write procedural photos of maculopapular rash with exact masks and true skin colour."""
     from skingen.data.demo import write_demo_data
@@ -117,7 +117,7 @@ def demo(
     out: Optional[Path] = typer.Option(None, help="New folder for everything (default: the next demo_out/NNNNN-demo)."),
     n: int = typer.Option(60, help="Number of demo photos."),
     size: int = typer.Option(64, help="Crop size in px (small so the demo is fast on a CPU)."),
-    seed: int = typer.Option(0, help="Seed."),
+    seed: int = typer.Option(0, **SEED, help="Seed."),
     train_images: int = typer.Option(3000, help="Training duration of each tiny model in images (0 skips training)."),
 ) -> None:
     """Run the whole chain end to end on demo data and write an HTML summary."""

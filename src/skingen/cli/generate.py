@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from skingen.config import load_config, parse_floats, to_dict
+from skingen.config import load_config, parse_counts, to_dict
 from skingen.console import (console, default_device, is_main_process, note, print_config, progress_bar, status,
                              user_errors, warning)
 from skingen.errors import SkingenError
@@ -221,7 +221,7 @@ def plan(
 
     with user_errors():
         result = plan_job(run, n, kind, batch=batch, calibrate=calibrate, device=default_device(cpu), precision=precision,
-                          gpus=tuple(int(g) for g in parse_floats(gpus, "--gpus")), source=from_, solver_steps=solver_steps,
+                          gpus=tuple(parse_counts(gpus, "--gpus", most=4096)), source=from_, solver_steps=solver_steps,
                           region=_given(steps=steps, shape=shape, size=region_size, context=context), runs=runs,
                           masks=masks, layouts=layout_options(layouts, None, None, []), guidance=guidance)
         if json_out is not None:

@@ -6,10 +6,15 @@ from typing import Annotated, Optional
 
 import typer
 
+from skingen.seeding import MAX_SEED
+
 #: where a trained model may be given (what ``registry.load_model`` reads)
 MODEL_PLACES = "run folder, its checkpoints/ folder, one checkpoint folder or a shipped model's name (measles-inpaint)"
 
 Cpu = Annotated[bool, typer.Option("--cpu", help="Run on the CPU even when a GPU is available.")]
+Workers = Annotated[int, typer.Option(min=0, max=64, help="Worker processes (default: CPU count, at most 8).")]
+#: ``typer.Option(0, **SEED, help=...)``: the range of every --seed option that is not a config key
+SEED = {"min": 0, "max": MAX_SEED}
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the resolved config and stop.")]
 
 # generation: sample, inpaint, plan

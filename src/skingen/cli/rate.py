@@ -67,8 +67,11 @@ def rate_serve(
                   f"(answers are saved as they come; serve again to continue)", highlight=False)
     import uvicorn
 
+    from skingen.rating.guards import idle_timeout_protocol
+
     # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: only with a named proxy here
-    uvicorn.run(app_, host=host, port=port, log_level="warning", proxy_headers=forwarded_allow_ips is not None,
+    uvicorn.run(app_, host=host, port=port, log_level="warning", http=idle_timeout_protocol(),
+                proxy_headers=forwarded_allow_ips is not None,
                 forwarded_allow_ips=forwarded_allow_ips, server_header=False,
                 ssl_certfile=str(ssl_certfile) if https else None, ssl_keyfile=str(ssl_keyfile) if https else None)
 
@@ -77,14 +80,17 @@ def rate_serve(
 def rate_report(
     study: Path = typer.Argument(..., help="Study folder (from `skingen rate serve`)."),
     out: Path = typer.Option(..., "--out", help="New report folder (must not exist or be empty)."),
-    top: int = typer.Option(8, min=1, help="Most mistaken images shown of each kind."),
+    top: int = typer.Option(8, min=1, max=10_000, help="Most mistaken images shown of each kind."),
+    min_answers: Optional[int] = typer.Option(None, "--min-answers", min=1, max=100_000, help="Answers a rater needs "
+                                              "to count (raters with fewer are left out of every table, and the report "
+                                              "says so) (default: 5)."),
 ) -> None:
     """Raters' accuracy (Wilson 95%, binomial test vs 50%), fooling rates, Likert means, agreement, per skin tone."""
     from skingen.rating.report import console_rows, write_report
-    from skingen.rating.results import build_report
+    from skingen.rating.results import MIN_ANSWERS, build_report
 
     with user_errors():
-        report = build_report(study, top=top)
+        report = build_report(study, top=top, min_answers=min_answers or MIN_ANSWERS)
         path = write_report(report, out)
     for text in report.notes:
         note(text)

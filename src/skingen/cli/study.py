@@ -7,12 +7,12 @@ from typing import Optional
 
 import typer
 
-from skingen.config import parse_floats, with_options, yaml_list
+from skingen.config import comma_list, parse_floats, with_options
 from skingen.console import (console, default_device, note, print_config, print_table, progress_bar, status,
                              user_errors)
 
 from skingen.cli.app import app
-from skingen.cli.options import Cpu, DryRun
+from skingen.cli.options import SEED, Cpu, DryRun
 
 
 @app.command()
@@ -45,7 +45,7 @@ def evaluate(
 
     with user_errors():
         cfg = load_config(EvaluateConfig, config, with_options(
-            set_, metrics=yaml_list(metrics), features=yaml_list(features), inception_mode=inception_mode,
+            set_, metrics=comma_list(metrics), features=comma_list(features), inception_mode=inception_mode,
             size=size, seed=seed, floor__set=floor))
         check_new_folder(out, hint="choose a new --out for the report")
         with progress_bar("evaluate") as progress:
@@ -68,7 +68,7 @@ def augment(
     ratio: Optional[float] = typer.Option(None, help="Synthetic images per real train image of the classes they cover (default: all of them)."),
     balance: str = typer.Option("none", help="none (seeded random choice), label or skin-tone (fill the smallest classes / "
                                 "ITA categories first)."),
-    seed: int = typer.Option(0, help="Seed for choosing the synthetic images."),
+    seed: int = typer.Option(0, **SEED, help="Seed for choosing the synthetic images."),
     train: Optional[str] = typer.Option(None, "--train", help="The generator's training data DATA[:split] for the memorisation "
                                         "gate, for synthetic sets whose run cannot be found (default split: train)."),
     allow_memorised: bool = typer.Option(False, "--allow-memorised", help="Keep near-copies of training images "
@@ -119,9 +119,9 @@ def downstream(
 
     with user_errors():
         cfg = load_config(StudyConfig, config, with_options(
-            set_, fractions=yaml_list(fractions and ",".join(map(str, parse_floats(fractions, "--fractions")))),
-            ratios=yaml_list(ratios and ",".join(map(str, parse_floats(ratios, "--ratios")))), seeds=seeds,
-            classical="false" if no_classical else None, classes=yaml_list(classes), train__arch=classifier,
+            set_, fractions=fractions and parse_floats(fractions, "--fractions"),
+            ratios=ratios and parse_floats(ratios, "--ratios"), seeds=seeds,
+            classical=False if no_classical else None, classes=comma_list(classes), train__arch=classifier,
             train__size=size, train__weights=weights))
         if dry_run:
             print_config(cfg)

@@ -18,6 +18,7 @@ import numpy as np
 from skingen.data.manifest import MANIFEST, SPLITS, manifest_sha256, read_manifest
 from skingen.errors import SkingenError
 from skingen.imageio import image_size, is_image_file, read_image, resize_image
+from skingen.runs import read_json
 
 SPEED_COLUMN = "seconds_per_image"
 SAMPLE_JSON = "sample.json"
@@ -187,10 +188,7 @@ def seconds_per_image(images: ImageSet) -> tuple[float | None, str]:
         return float(np.mean(values)), f"{MANIFEST} column {SPEED_COLUMN} ({len(values)} rows)"
     meta = images.root / SAMPLE_JSON
     if meta.is_file():
-        try:
-            value = json.loads(meta.read_text()).get(SPEED_COLUMN)
-        except (json.JSONDecodeError, AttributeError):
-            raise SkingenError(f"{meta}: not a JSON object") from None
+        value = read_json(meta).get(SPEED_COLUMN)
         if isinstance(value, (int, float)):
             return float(value), f"{SAMPLE_JSON}"
     return None, f"no {SPEED_COLUMN} in {MANIFEST} or {SAMPLE_JSON}"

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from skingen.config import Fraction, Positive
 from skingen.errors import SkingenError
 
 
@@ -39,10 +40,10 @@ class LayoutParams:
 
     ita: tuple[float, float] = (-30.0, 60.0)            #: healthy-skin ITA in degrees (see data/skintone.py)
     coverage: tuple[float, float] = (0.03, 0.13)        #: lesion fraction (10th-90th percentile of the measles crops)
-    confluence: float = 0.3                              #: share of the coverage made of confluent patches
+    confluence: Fraction = 0.3                              #: share of the coverage made of confluent patches
     macule_radius: tuple[float, float] = (0.008, 0.025)  #: macule radius (at least 1 px)
     patch_radius: tuple[float, float] = (0.04, 0.1)     #: radius of a confluent patch (a cluster of macules)
-    spread: float = 0.3                                  #: s.d. of lesion positions around the centre (>= 1: anywhere)
+    spread: Positive = 0.3                                  #: s.d. of lesion positions around the centre (>= 1: anywhere)
     skin_b: tuple[float, float] = (12.0, 20.0)           #: healthy-skin b*
     skin_a: tuple[float, float] = (8.0, 16.0)            #: healthy-skin a*
     lesion_delta: tuple[float, float, float] = (-6.6, 9.1, 2.2)  #: lesion − healthy colour in CIELAB
@@ -67,7 +68,7 @@ class LayoutParams:
 def layout_options(layouts: bool, ita: str | None, coverage: str | None, extra: list[str]):
     """The ``--layouts``, ``--ita``, ``--coverage`` and ``--layout KEY=VALUE`` options of ``sample`` / ``plan`` ->
     LayoutParams (None without ``--layouts``)."""
-    from skingen.config import load_config, with_options, yaml_list
+    from skingen.config import comma_list, load_config, with_options
     from skingen.data.skintone import ita_range
 
     if not layouts:
@@ -77,7 +78,7 @@ def layout_options(layouts: bool, ita: str | None, coverage: str | None, extra: 
     if coverage is not None and ".." not in coverage:
         raise SkingenError(f"--coverage '{coverage}' must be MIN..MAX, e.g. 0.05..0.2")
     return load_config(LayoutParams, None, with_options(
-        extra, ita=ita and str(list(ita_range(ita))), coverage=yaml_list(coverage and coverage.replace("..", ","))))
+        extra, ita=ita and list(ita_range(ita)), coverage=comma_list(coverage and coverage.replace("..", ","))))
 
 
 @dataclass

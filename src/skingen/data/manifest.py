@@ -7,12 +7,11 @@ kept as they are when a manifest is rewritten.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from pathlib import Path
 
 from skingen.errors import SkingenError
-from skingen.runs import write_csv
+from skingen.runs import read_csv, write_csv
 
 MANIFEST = "manifest.csv"
 CORE_COLUMNS = ("id", "image", "lesion", "coloured", "label", "source_id", "split", "origin",
@@ -27,13 +26,11 @@ def read_manifest(folder: str | Path, required: tuple[str, ...] = ("id", "image"
     path = Path(folder) / MANIFEST
     if not path.is_file():
         raise SkingenError(f"no {MANIFEST} in {folder} (run `skingen prepare` first)")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        rows = list(reader)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing and rows:
-            raise SkingenError(f"{path}: missing column(s) {', '.join(missing)}")
-        return rows
+    header, rows = read_csv(path)
+    missing = [c for c in required if c not in header]
+    if missing and rows:
+        raise SkingenError(f"{path}: missing column(s) {', '.join(missing)}")
+    return rows
 
 
 def write_manifest(folder: str | Path, rows: list[dict[str, object]]) -> Path:

@@ -292,9 +292,12 @@ def prepare(src: str | Path, out: str | Path, cfg: PrepareConfig = PrepareConfig
                              Path(root) if root is not None else None,
                              {"splits_from": str(Path(splits_from).resolve()) if splits_from is not None else None,
                               "splits_from_unmatched": unmatched})
-            if report.photos_used == 0:
+            if report.photos_used == 0:  # the reasons go in the error: no report is printed after it
+                reasons = Counter(s.reason for s in report.skipped).most_common()
+                said = "; ".join(f"{n} x {reason}" for reason, n in reasons[:3])
+                more = f"; {len(reasons) - 3} other reason(s)" if len(reasons) > 3 else ""
                 raise SkingenError(f"nothing usable in {src}: {len(photos)} photo(s) found, "
-                                   f"{len(report.skipped)} file(s) skipped (see the reasons above)")
+                                   f"{len(report.skipped)} file(s) skipped: {said or 'no reason recorded'}{more}")
     except OSError as exc:  # the output side (inputs never raise here: _process turns them into skips)
         raise output_error(exc, out) from None
     report.out = out

@@ -7,13 +7,13 @@ Read from what ``skingen train``, ``sample`` and ``inpaint`` write: the run's ``
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from pathlib import Path
 
 from skingen.data.manifest import MANIFEST, read_manifest
 from skingen.data.imagesets import parse_data_spec
 from skingen.run_folder import RunFolder
+from skingen.runs import read_json
 
 
 def run_training_data(checkpoint: str | Path) -> tuple[Path | None, str | None, str]:
@@ -36,13 +36,10 @@ def condition_sources(folder: Path, rows: list[dict[str, str]]) -> list[Path]:
         meta = folder / name
         if not meta.is_file():
             continue
-        try:
-            info = json.loads(meta.read_text())
-        except json.JSONDecodeError:
-            continue
+        info = read_json(meta)  # damaged: an error, not a leak check that silently misses a source
         for k in keys:
             if info.get(k):
-                out.append(parse_data_spec(info[k])[0])
+                out.append(parse_data_spec(str(info[k]))[0])
     if not out and any(r.get("parent_id") for r in rows) and any(r.get("condition") == "data" for r in rows):
         for ckpt in {r.get("checkpoint", "") for r in rows} - {""}:  # sample's default --masks: the run's data
             data, _, _ = run_training_data(ckpt)
@@ -57,13 +54,10 @@ def _photo_base(data: str) -> Path | None:
     meta = Path(data) / "prepare.json"
     if not meta.is_file():
         return None
-    try:
-        info = json.loads(meta.read_text())
-    except json.JSONDecodeError:
-        return None
+    info = read_json(meta)
     if info.get("root"):
-        return Path(info["root"])
-    src = Path(info.get("input") or "")
+        return Path(str(info["root"]))
+    src = Path(str(info.get("input") or ""))
     return src if src.is_dir() else src.parent if str(src) else None
 
 

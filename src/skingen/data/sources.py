@@ -16,8 +16,6 @@ suffixes such as ``_mask``, ``_lesion``, ``_segmentation`` are ignored).
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from pathlib import Path
 
 from skingen.errors import SkingenError
 from skingen.imageio import is_image_file
+from skingen.runs import read_csv
 
 _MASK_SUFFIX = re.compile(r"(_|-)(mask|masks|lesion|segmentation|seg|contour|label)$", re.IGNORECASE)
 
@@ -154,20 +153,11 @@ def _from_folder(src: Path, label: str) -> tuple[list[Photo], list[Skipped]]:
 
 
 def _from_csv(path: Path, cols: CsvColumns, root: Path) -> tuple[list[Photo], list[Skipped]]:
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:  # guessing another encoding could silently misname the photos
-        line = raw[: exc.start].count(b"\n") + 1
-        raise SkingenError(f"{path}: line {line} is not UTF-8 (byte 0x{raw[exc.start]:02x}); save the CSV as "
-                           f"UTF-8 (e.g. 'CSV UTF-8' in a spreadsheet program)") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames or []
+    header, rows = read_csv(path, encoding="utf-8-sig")
     label_col = cols.label if cols.label != CsvColumns.label else None  # the default may be absent
     for name in (cols.image, cols.group, cols.exclude, cols.split, label_col):
         if name is not None and name not in header:
             raise SkingenError(f"{path}: no column '{name}' (columns: {', '.join(header)})")
-    rows = list(reader)
     photos, skipped = [], []
     for i, row in enumerate(rows, start=2):
         rel = (row.get(cols.image) or "").strip()

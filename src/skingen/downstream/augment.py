@@ -182,8 +182,8 @@ def augment(real: str | Path, synthetic: list[str], out: str | Path, ratio: floa
     real = Path(real)
     if balance not in BALANCE:
         raise SkingenError(f"--balance must be one of {', '.join(BALANCE)}, got '{balance}'")
-    if ratio is not None and ratio < 0:
-        raise SkingenError(f"--ratio must be >= 0, got {ratio}")
+    if ratio is not None and not 0 <= ratio <= 1e6:  # NaN fails this too
+        raise SkingenError(f"--ratio must be 0..1e6 synthetic images per real one, got {ratio}")
     real_rows = read_manifest(real, required=("id", "image", "split", "label", "source_id"))
     sets = [load_synthetic(s) for s in synthetic]
     for s in sets:

@@ -23,11 +23,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable
 
 import numpy as np
 import torch
 
+from skingen.config import Range
 from skingen.data.datasets import ManifestDataset
 from skingen.downstream.augment import SyntheticSet, check_leakage, load_synthetic, select_synthetic
 from skingen.downstream.probe import ProbeFeatures, is_probe, make_probe_extractor, train_probe
@@ -42,7 +43,7 @@ from skingen.seeding import numpy_rng
 @dataclass(frozen=True)
 class StudyConfig:
     fractions: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0)
-    seeds: int = 5
+    seeds: Annotated[int, Range(1, 1000)] = 5
     ratios: tuple[float, ...] = (0, 1, 3, 10)
     classical: bool = True  # include the classical-augmentation arms
     combined: bool = True  # with classical: also the real+classical+SET@R arms (synthetic and classical together)
@@ -50,20 +51,16 @@ class StudyConfig:
     # Side (fraction of the image side) of a bottom-left square filled with mid-grey in every image, real and
     # synthetic: hides a watermark there (DermNet's sits at about x 9-27%, y 68-92% of a 640x480 photo,
     # x 0-19% of its centred square crop); 0 = off.
-    blank_corner: float = 0.0
-    n_boot: int = 1000  # bootstrap resamples for the confidence intervals
+    blank_corner: Annotated[float, Range(0, 1, open_hi=True)] = 0.0
+    n_boot: Annotated[int, Range(1, 1_000_000)] = 1000  # bootstrap resamples for the confidence intervals
     feature_cache: bool = True  # probes: keep features in the evaluate feature cache ($SKINGEN_CACHE_DIR)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
         if not self.fractions or any(not 0 < f <= 1 for f in self.fractions):
             raise SkingenError(f"fractions must be in (0, 1], got {list(self.fractions)}")
-        if self.seeds < 1:
-            raise SkingenError(f"seeds must be at least 1, got {self.seeds}")
         if any(r < 0 for r in self.ratios):
             raise SkingenError(f"ratios must be >= 0, got {list(self.ratios)}")
-        if not 0 <= self.blank_corner < 1:
-            raise SkingenError(f"blank_corner must be in [0, 1), got {self.blank_corner}")
 
 
 @dataclass(frozen=True)

@@ -57,12 +57,13 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Annotated, Callable
 
 import numpy as np
 import torch
 from torch import nn
 
+from skingen.config import Fraction, NonNegativeInt, PositiveInt, Range
 from skingen.nn.classifiers import ARCHS, PRETRAINED, ClassifierSpec, build_classifier, parameter_groups
 from skingen.downstream.probe import PREFIX, PROBES, augmented_view, is_probe, probe_name
 from skingen.stats import balanced_accuracy
@@ -86,21 +87,21 @@ RECIPES = {
 class TrainConfig:
     """``None`` = the architecture's recipe (module docstring); :meth:`resolved` fills them in."""
     arch: str = "small-cnn"
-    size: int | None = None  # px: 64 from scratch, 224 for the fine-tune, 128 for the probes (they resize inside)
-    images: int | None = None  # training images seen by every arm (a cap when early stopping)
-    batch: int = 32
-    lr: float | None = None  # peak learning rate of the head (of everything when training from scratch)
-    backbone_lr: float | None = None  # peak learning rate of the rest of the network
-    weight_decay: float | None = None
-    eval_every: int | None = None  # images between validation checks (model selection, early stopping)
-    label_smoothing: float | None = None
-    patience: int | None = None  # checks without a better val score before stopping; 0 = never stop early
-    warmup: float | None = None  # share of the steps spent warming up the learning rate
-    freeze: int | None = None  # efficientnet-lite0: leading MBConv blocks kept frozen (with the stem)
+    size: Annotated[int, Range(16, 1024)] | None = None  # px: 64 from scratch, 224 for the fine-tune, 128 for the probes (they resize inside)
+    images: PositiveInt | None = None  # training images seen by every arm (a cap when early stopping)
+    batch: Annotated[int, Range(1, 4096)] = 32
+    lr: Annotated[float, Range(0, 1, open_lo=True)] | None = None  # peak learning rate of the head (of everything when training from scratch)
+    backbone_lr: Annotated[float, Range(0, 1)] | None = None  # peak learning rate of the rest of the network
+    weight_decay: Annotated[float, Range(0, 1)] | None = None
+    eval_every: PositiveInt | None = None  # images between validation checks (model selection, early stopping)
+    label_smoothing: Annotated[float, Range(0, 1, open_hi=True)] | None = None
+    patience: NonNegativeInt | None = None  # checks without a better val score before stopping; 0 = never stop early
+    warmup: Fraction | None = None  # share of the steps spent warming up the learning rate
+    freeze: NonNegativeInt | None = None  # efficientnet-lite0: leading MBConv blocks kept frozen (with the stem)
     probe_init: bool | None = None  # start the new head from a linear probe on the frozen features (LP-FT)
     bn_stats: str | None = None  # "train": batch norm uses batch statistics in training; "frozen": ImageNet ones
     weights: str | None = None  # ImageNet state dict: resnet18 (else from scratch); efficientnet-lite0 (else shipped)
-    views: int = 4  # classical views per training image for the classical arms (probes; fine-tunes with a frozen prefix)
+    views: Annotated[int, Range(1, 64)] = 4  # classical views per training image for the classical arms (probes; fine-tunes with a frozen prefix)
     select: str | None = None  # "val": keep the best checkpoint on val (early stopping); "last": train the whole budget
     schedule: str | None = None  # after the warm-up: "cosine" annealing to 0, or "constant"
     dihedral: bool | None = None  # train on the 8 right-angle rotations / flips of every image (one drawn per step)

@@ -10,10 +10,13 @@ smaller images use the first scales only (weights renormalised to sum 1), record
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from dataclasses import dataclass
 
 import numpy as np
 
+from skingen.config import Range
 from skingen.errors import SkingenError
 from skingen.seeding import numpy_rng
 
@@ -23,7 +26,7 @@ KERNEL = 11
 
 @dataclass(frozen=True)
 class DiversityConfig:
-    pairs: int = 200  # MS-SSIM costs ~0.1 s per 256 px pair on a CPU core; the std error of the mean is ~0.01
+    pairs: Annotated[int, Range(1, 1_000_000)] = 200  # MS-SSIM costs ~0.1 s per 256 px pair on a CPU core; the std error of the mean is ~0.01
 
 
 def ms_ssim_betas(size: int, kernel: int = KERNEL) -> tuple[float, ...]:

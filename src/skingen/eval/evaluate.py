@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Annotated, Callable
 
 import numpy as np
 
+from skingen.config import Range, Seed
 from skingen.errors import SkingenError
 from skingen.eval.cache import FeatureCache
 from skingen.eval.diversity import DiversityConfig, ms_ssim_diversity
@@ -46,9 +47,9 @@ class EvaluateConfig:
     # order matters: the first available one is the main table's (colour before pixels: see README)
     features: tuple[str, ...] = ("inception", "efficientnet-lite0", "colour", "pixels")
     inception_mode: str = "legacy-tf"  # or "clean" (see eval/features.py)
-    size: int = 0  # evaluation size in px; 0 = the real set's image size
-    batch_size: int = 32
-    seed: int = 0
+    size: Annotated[int, Range(0, 4096)] = 0  # evaluation size in px; 0 = the real set's image size
+    batch_size: Annotated[int, Range(1, 4096)] = 32
+    seed: Seed = 0
     kid: KidConfig = field(default_factory=KidConfig)
     prdc: PrdcConfig = field(default_factory=PrdcConfig)
     swd: SwdConfig = field(default_factory=SwdConfig)

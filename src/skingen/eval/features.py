@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from skingen.checkpoint import read_state_dict
 from skingen.errors import SkingenError
 from skingen.runs import file_sha256
 
@@ -70,9 +71,11 @@ class FeatureExtractor:
 
 
 class PixelExtractor(FeatureExtractor):
+    MAX_SIDE = 256  #: 256 x 256 x 3 = 196,608 features an image already; FID needs a D x D covariance
+
     def __init__(self, side: int = 16):
-        if side < 1:
-            raise SkingenError(f"pixels:{side}: the side must be a positive number of pixels")
+        if not 1 <= side <= self.MAX_SIDE:
+            raise SkingenError(f"pixels:{side}: the side must be 1..{self.MAX_SIDE} pixels")
         self.side = side
         self.name = f"pixels{side}"
 
@@ -218,7 +221,7 @@ def load_inception_state_dict(path: str | Path) -> dict:
                 warnings.simplefilter("ignore", FutureWarning)
                 scripted = torch.jit.load(str(path), map_location="cpu")
             return torch_fidelity_state_dict(scripted.state_dict())
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = read_state_dict(path, "Inception weights")
     except SkingenError:
         raise
     except Exception as exc:

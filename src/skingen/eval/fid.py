@@ -7,19 +7,22 @@ one parent has its own estimator (on torch-fidelity's kernel and subsets). Input
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from skingen.config import Range
 from skingen.errors import SkingenError
 
 
 @dataclass(frozen=True)
 class KidConfig:
-    subsets: int = 100
-    subset_size: int = 1000  # reduced to the smaller set's size when that is smaller (and said so)
-    degree: int = 3
+    subsets: Annotated[int, Range(1, 100_000)] = 100
+    subset_size: Annotated[int, Range(2, 10_000_000)] = 1000  # reduced to the smaller set's size when that is smaller (and said so)
+    degree: Annotated[int, Range(1, 10)] = 3
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,13 @@ the spread) over draws. A synthetic set is indistinguishable from real at this N
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from dataclasses import dataclass
 
 import numpy as np
 
+from skingen.config import Range
 from skingen.errors import SkingenError
 from skingen.eval.fid import KidConfig, frechet_distance, kernel_distance
 from skingen.data.imagesets import ImageSet, open_data
@@ -26,7 +29,7 @@ AUTO, NONE = "auto", "none"
 @dataclass(frozen=True)
 class FloorConfig:
     set: str = AUTO  # auto | none | DATA[:split] of real images that are not in the reference set
-    draws: int = 3  # draws of N floor images per N (one when N >= the floor set's size)
+    draws: Annotated[int, Range(1, 1000)] = 3  # draws of N floor images per N (one when N >= the floor set's size)
 
     def __post_init__(self) -> None:
         if self.draws < 1:

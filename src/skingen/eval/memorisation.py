@@ -11,19 +11,22 @@ second neighbour, a ratio near 1, and is missed. Distances are Euclidean in a fe
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
+from skingen.config import Range
 from skingen.errors import SkingenError
 
 
 @dataclass(frozen=True)
 class MemorisationConfig:
     features: str = "pixels:64"
-    ratio: float = 1 / 3
-    sheet_pairs: int = 16  # closest pairs shown on the contact sheet
+    ratio: Annotated[float, Range(0, 1, open_lo=True)] = 1 / 3
+    sheet_pairs: Annotated[int, Range(0, 1024)] = 16  # closest pairs shown on the contact sheet
 
 
 @dataclass(frozen=True)

@@ -6,18 +6,21 @@ equivalent. Inputs: real ``float [N,D]``, fake ``float [M,D]``.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import contextlib
 import io
 from dataclasses import dataclass
 
 import numpy as np
 
+from skingen.config import Range
 from skingen.errors import SkingenError
 
 
 @dataclass(frozen=True)
 class PrdcConfig:
-    k: int = 5  # the authors' recommended neighbourhood size
+    k: Annotated[int, Range(1, 1000)] = 5  # the authors' recommended neighbourhood size
 
 
 def precision_recall_density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict:

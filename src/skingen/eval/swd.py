@@ -24,10 +24,13 @@ Sets of different sizes are compared on equal descriptor counts (the larger is s
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from dataclasses import dataclass
 
 import numpy as np
 
+from skingen.config import Range
 from skingen.errors import SkingenError
 from skingen.seeding import numpy_rng
 
@@ -36,11 +39,11 @@ NORMALISE = ("reference", "per-set")
 
 @dataclass(frozen=True)
 class SwdConfig:
-    nhood: int = 7
-    per_image: int = 128
-    repeats: int = 4
-    directions: int = 128
-    min_resolution: int = 16
+    nhood: Annotated[int, Range(1, 64)] = 7
+    per_image: Annotated[int, Range(1, 100_000)] = 128
+    repeats: Annotated[int, Range(1, 1000)] = 4
+    directions: Annotated[int, Range(1, 100_000)] = 128
+    min_resolution: Annotated[int, Range(4, 4096)] = 16
     normalise: str = "reference"
 
     def __post_init__(self) -> None:

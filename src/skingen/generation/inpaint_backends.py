@@ -19,7 +19,7 @@ Weights are never downloaded here: pass a folder you already have (e.g. a ``save
 
 from __future__ import annotations
 
-import json
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -29,6 +29,7 @@ import torch
 from skingen.diffusion import repaint, repaint_evaluations
 from skingen.errors import SkingenError
 from skingen.inpaint.iterative import RegionFiller
+from skingen.runs import read_json
 
 
 BACKENDS = ("auto", "inpaint", "repaint", "sd")
@@ -59,7 +60,7 @@ def _unet_class(path: Path) -> tuple[Path, str] | None:
     for folder in (path, path / "unet"):
         cfg = folder / "config.json"
         if cfg.is_file():
-            name = json.loads(cfg.read_text()).get("_class_name")
+            name = read_json(cfg).get("_class_name")
             if name in ("UNet2DModel", "UNet2DConditionModel"):
                 return folder, name
     return None
@@ -130,7 +131,7 @@ def _load_repaint(path: Path, unet_folder: Path, device: str, solver_steps: int 
     scheduler_config = None
     for cfg in (path / "scheduler_config.json", path / "scheduler" / "scheduler_config.json"):
         if cfg.is_file():
-            scheduler_config = json.loads(cfg.read_text())
+            scheduler_config = read_json(cfg)
             break
     size = unet.config.sample_size
     size = size if isinstance(size, int) else size[0]

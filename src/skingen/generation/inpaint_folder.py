@@ -34,7 +34,7 @@ from skingen.data.datasheet import write_datasheet
 from skingen.errors import SkingenError
 from skingen.generation.parallel import (Processes, idle_shard_note, parse_shard, shard_batches, shard_items,
                                          shared_staging)
-from skingen.imageio import from_tensor, write_image, write_mask
+from skingen.imageio import from_tensor, resize_image, write_image, write_mask
 from skingen.generation.inpaint_backends import load_filler
 from skingen.inpaint.iterative import IterativeParams, IterativeResult, derive_lesion, run_iterative
 from skingen.inpaint.seams import seam_score
@@ -166,7 +166,7 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, cfg:
                              "steps": len(result.regions), "coverage": f"{result.coverage:.4f}",
                              "max_repeat": int(result.edit_map.max()), "evaluations": result.evaluations,
                              "pixels": result.pixels,
-                             "seam_score": f"{seam_score(result.frames[0], result.image, result.regions):.4f}",
+                             "seam_score": f"{seam_score(result.source, result.image, result.regions):.4f}",
                              **extra})
             done += len(chunk)
             if progress:
@@ -200,15 +200,17 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, cfg:
 def _write_run(folder: Path, result: IterativeResult, parent_lesion: np.ndarray, parent_id: str, params: IterativeParams,
                solver_steps: int, extra: dict[str, str]) -> None:
     name = f"seed{result.seed:06d}"
+    image = from_tensor(result.image[None])[0]
     frames = list(from_tensor(torch.stack(result.frames)))
     counts = result.edit_map.numpy()
-    write_image(folder / f"{name}.png", frames[-1])
+    write_image(folder / f"{name}.png", image)
     write_image(folder / "edits" / f"{name}.png", np.minimum(counts, 255).astype(np.uint8))
-    write_mask(folder / "lesion" / f"{name}.png", derive_lesion(parent_lesion, frames[-1], counts))
+    write_mask(folder / "lesion" / f"{name}.png", derive_lesion(parent_lesion, image, counts))
     captions = ["source", *(f"step {k}" for k in range(1, len(frames))), f"edits 0-{counts.max()}"]
-    cell = max(64, counts.shape[0])
-    write_image(folder / "frames" / f"{name}.png",
-                contact_sheet([*frames, edit_map_image(counts)], captions, columns=len(captions), cell=cell))
+    side = frames[0].shape[0]  # at most FRAME_SIDE: the strip's memory is bounded too
+    shown = counts if side == counts.shape[0] else resize_image(counts.astype(np.float32), side, "nearest")
+    write_image(folder / "frames" / f"{name}.png", contact_sheet([*frames, edit_map_image(shown)], captions,
+                                                                 columns=len(captions), cell=max(64, side)))
     write_json(folder / "runs" / f"{name}.json", {
         "seed": result.seed, "parent_id": parent_id, "params": params.to_dict(), "solver_steps": solver_steps,
         "regions": [r.describe() for r in result.regions], "coverage": result.coverage,

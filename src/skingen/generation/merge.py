@@ -17,7 +17,7 @@ import numpy as np
 from skingen.data.manifest import MANIFEST, read_manifest, write_manifest
 from skingen.data.datasheet import NAME as DATASHEET, write_datasheet
 from skingen.errors import SkingenError
-from skingen.runs import staged_dir, write_json
+from skingen.runs import read_json, staged_dir, write_json
 from skingen.seeding import format_seeds, parse_seeds
 
 #: the summary file of each generator kind
@@ -39,15 +39,27 @@ class MergeReport:
 
 def read_summary(folder: Path) -> tuple[str, dict]:
     """(summary file name, its content) of a generated folder."""
-    import json
-
     if not folder.is_dir():
         raise SkingenError(f"{folder} is not a folder")
     found = [name for name in SUMMARIES if (folder / name).is_file()]
     if len(found) != 1 or not (folder / MANIFEST).is_file():
         raise SkingenError(f"{folder} is not a finished folder of `skingen sample` or `skingen inpaint` "
                            f"(needs {MANIFEST} and one of {', '.join(SUMMARIES)})")
-    return found[0], json.loads((folder / found[0]).read_text())
+    meta = read_json(folder / found[0])
+    numbers = [k for k in ("seconds_model", "seconds_total", "processes") if k in meta]
+    if not all(isinstance(meta[k], (int, float)) and not isinstance(meta[k], bool) for k in numbers) \
+            or "seconds_model" not in meta or not isinstance(meta.get("seeds", ""), str):
+        raise SkingenError(f"{folder / found[0]}: damaged (needs the numbers seconds_model, and seeds as text)")
+    return found[0], meta
+
+
+def _cell(row: dict, key: str, folder: Path, kind: type = int) -> int | float:
+    """``row[key]`` as a number (``kind``); a damaged manifest cell is one line naming the folder."""
+    try:
+        return kind(row.get(key))
+    except (ValueError, TypeError):
+        raise SkingenError(f"{folder / MANIFEST}: damaged ({key} {row.get(key)!r} of {row.get('id')} is not a "
+                           f"{'whole ' if kind is int else ''}number)") from None
 
 
 def merge_folders(out: str | Path, folders: list[str | Path]) -> MergeReport:
@@ -73,7 +85,7 @@ def merge_folders(out: str | Path, folders: list[str | Path]) -> MergeReport:
     rows_of: dict[int, dict] = {}
     for folder in folders:
         for row in read_manifest(folder, required=("id", "image", "seed")):
-            seed = int(row["seed"])
+            seed = _cell(row, "seed", folder)
             if seed in owner:
                 raise SkingenError(f"seed {seed} is in both {owner[seed]} and {folder}: shards overlap")
             owner[seed], rows_of[seed] = folder, row
@@ -95,10 +107,11 @@ def merge_folders(out: str | Path, folders: list[str | Path]) -> MergeReport:
         merged["n"] = len(rows)
     else:
         merged["images"] = len(rows)
-        merged["evaluations_per_image"] = sum(int(r["evaluations"]) for r in rows) / len(rows)
-        merged["pixels_per_image"] = sum(int(r["pixels"]) for r in rows) / len(rows)
+        merged["evaluations_per_image"] = sum(_cell(r, "evaluations", owner[s]) for s, r in zip(job, rows)) / len(rows)
+        merged["pixels_per_image"] = sum(_cell(r, "pixels", owner[s]) for s, r in zip(job, rows)) / len(rows)
         if "seam_score_median" in first:
-            seams = [float(r["seam_score"]) for r in rows if r.get("seam_score", "nan") != "nan"]
+            seams = [_cell(r, "seam_score", owner[s], float) for s, r in zip(job, rows)
+                     if r.get("seam_score", "nan") != "nan"]
             merged["seam_score_median"] = float(np.median(seams)) if seams else float("nan")
     if "warnings" in first:  # a shard's warning (e.g. a constant set) stays a warning of the whole
         merged["warnings"] = sorted({w for m in metas for w in m.get("warnings", [])})

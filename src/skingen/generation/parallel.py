@@ -44,18 +44,20 @@ class Shard:
 
 
 WHOLE = Shard()
+MAX_SHARDS = 100_000  #: more array tasks than any scheduler runs
 
 
 def parse_shard(text: str | None) -> Shard:
     """``'2/8'`` -> ``Shard(2, 8)``; None -> the whole job."""
     if text is None:
         return WHOLE
-    parts = str(text).split("/")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+    parts = [p.strip() for p in str(text).split("/")]
+    # ASCII digits only: '²'.isdigit() is True but int('²') fails, and '١' (Arabic-Indic one) is no one's K
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() for p in parts):
         raise SkingenError(f"--shard '{text}' must be K/N, e.g. 0/4 (K counts from 0)")
     index, count = int(parts[0]), int(parts[1])
-    if count < 1 or index >= count:
-        raise SkingenError(f"--shard '{text}': K must be one of 0..N-1 and N at least 1")
+    if not 1 <= count <= MAX_SHARDS or index >= count:
+        raise SkingenError(f"--shard '{text}': K must be one of 0..N-1 and N 1..{MAX_SHARDS:,}")
     return Shard(index, count)
 
 

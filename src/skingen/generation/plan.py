@@ -108,12 +108,11 @@ def plan_sample(run: str | Path, n: int, cfg: SampleConfig = SampleConfig(), cal
     made: dict[str, Any] = {}
 
     def make(out: Path, progress) -> None:
-        import json
-
         from skingen.imageio import read_image
+        from skingen.runs import read_json
 
         sample_to_folder(run, out, seeds, replace(cfg, batch=b), device=device, progress=progress)
-        made["family"] = json.loads((out / "sample.json").read_text())["model"]
+        made["family"] = read_json(out / "sample.json")["model"]  # written just above
         made["size"] = read_image(out / "seed000000.png").shape[0]
 
     head, per_batch, tail, counter = _calibrate(make, b)

@@ -21,7 +21,7 @@ black windows that get pasted into the crop.
 from __future__ import annotations
 
 import importlib.util
-import json
+
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from skingen.config import NonNegative, Range, check_fields
 from skingen.errors import SkingenError
 from skingen.inpaint.iterative import RegionFiller
+from skingen.runs import read_json
 from skingen.generation.sample_folder import AUTOCAST_DTYPES
 
 #: prompt per class label of a data folder; other labels get :data:`DEFAULT_PROMPT`
@@ -104,7 +105,8 @@ def check_inpainting_folder(path: Path) -> None:
         raise SkingenError(f"{path} is not a diffusers pipeline folder (no model_index.json): pass the folder that "
                            f"`save_pretrained` wrote (README: 'skingen inpaint' with --backend sd)")
     cfg_file = path / "unet" / "config.json"
-    cfg = json.loads(cfg_file.read_text()) if cfg_file.is_file() else {}
+    cfg = read_json(cfg_file) if cfg_file.is_file() else {}
+    read_json(path / "model_index.json")  # damaged: one line now, not a traceback inside diffusers
     if cfg.get("_class_name") != "UNet2DConditionModel":
         raise SkingenError(f"{path}: the sd backend needs a Stable Diffusion inpainting pipeline (unet/ holding a "
                            f"UNet2DConditionModel), found {cfg.get('_class_name') or 'no unet/config.json'}")
@@ -126,7 +128,7 @@ def load_sd_pipeline(path: Path, precision: str = "fp32"):
     from diffusers import AutoPipelineForInpainting
 
     kwargs = {}
-    if "safety_checker" in json.loads((path / "model_index.json").read_text()):
+    if "safety_checker" in read_json(path / "model_index.json"):
         kwargs = {"safety_checker": None, "requires_safety_checker": False}  # module docstring: why
     diffusers.utils.logging.disable_progress_bar()
     transformers.utils.logging.disable_progress_bar()

@@ -58,7 +58,7 @@ class IterativeParams:
     placement: str = "least-covered"    #: random | least-covered
     coverage: Annotated[float, Range(0, 1, open_lo=True)] | None = None       #: end the run once this fraction of pixels has been repainted
     repeat_cap: PositiveInt | None = None       #: never repaint a pixel more than this many times
-    context: Annotated[float, Range(1, None)] | None = 2.0         #: window side / region side; None = denoise the whole image
+    context: Annotated[float, Range(1, 1000)] | None = 2.0         #: window side / region side; None = denoise the whole image
     feather: NonNegative = 0.125              #: how far a fill fades in from the region's border (0 = hard edge; 6 of 48 px)
 
     def __post_init__(self) -> None:
@@ -84,23 +84,26 @@ class IterativeParams:
         return asdict(self)
 
 
+#: side of the frames kept for the strip: a 4096 px crop's 11 frames at full size took 2.2 GB (and its strip 10 GB)
+FRAME_SIDE = 512
+
+
 @dataclass
 class IterativeResult:
-    """One run. ``frames``: ``[3,H,W]`` in [-1, 1], the source then the image after each step;
-    ``edit_map``: int ``[H,W]``, how many times each pixel was repainted; ``evaluations``: network
-    evaluations spent on this image; ``pixels``: pixels passed through the network (window area, or the area it
-    is resized to, × evaluations)."""
+    """One run. ``source`` and ``image``: ``[3,S,S]`` in [-1, 1], before and after; ``frames``: the source then
+    the image after each step, exactly (``S`` <= :data:`FRAME_SIDE`) or area-shrunk to that side (larger crops:
+    frames are for the strip, memory stays bounded by the output); ``edit_map``: int ``[S,S]``, how many times
+    each pixel was repainted; ``evaluations``: network evaluations spent on this image; ``pixels``: pixels passed
+    through the network (window area, or the area it is resized to, × evaluations)."""
 
     seed: int
     regions: list[Region]
+    source: torch.Tensor
+    image: torch.Tensor | None = None
     frames: list[torch.Tensor] = field(default_factory=list)
     edit_map: torch.Tensor | None = None
     evaluations: int = 0
     pixels: int = 0
-
-    @property
-    def image(self) -> torch.Tensor:
-        return self.frames[-1]
 
     @property
     def coverage(self) -> float:
@@ -146,7 +149,8 @@ def run_iterative(filler: RegionFiller, sources: torch.Tensor, seeds: list[int],
         raise SkingenError("batch must be at least 1")
     size = sources.shape[-1]
     images = sources.detach().clone()
-    runs = [IterativeResult(int(s), params.plan(size, s), [images[i].clone()]) for i, s in enumerate(seeds)]
+    runs = [IterativeResult(int(s), params.plan(size, s), images[i].clone(), frames=[_frame(images[i])])
+            for i, s in enumerate(seeds)]
     total = max(len(r.regions) for r in runs)
     for k in range(total):
         jobs: dict[int, list[tuple[int, int, int, torch.Tensor]]] = {}  # window side -> (run, top, left, keep)
@@ -174,12 +178,20 @@ def run_iterative(filler: RegionFiller, sources: torch.Tensor, seeds: list[int],
                     runs[i].pixels += (filler.resize_to or side) ** 2 * filler.evaluations
         for i, run in enumerate(runs):
             if k < len(run.regions):
-                run.frames.append(images[i].clone())
+                run.frames.append(_frame(images[i]))
         if progress:
             progress(k + 1, total)
-    for run in runs:
+    for i, run in enumerate(runs):
+        run.image = images[i].clone()
         run.edit_map = edit_counts(run.regions, size)
     return runs
+
+
+def _frame(image: torch.Tensor) -> torch.Tensor:
+    """``image`` ``[3,S,S]`` as a strip frame: a copy, area-shrunk to :data:`FRAME_SIDE` when larger."""
+    if image.shape[-1] <= FRAME_SIDE:
+        return image.clone()
+    return torch.nn.functional.interpolate(image[None].float(), size=FRAME_SIDE, mode="area")[0].to(image.dtype)
 
 
 def derive_lesion(source_lesion: np.ndarray, output: np.ndarray, edit_map: np.ndarray) -> np.ndarray:

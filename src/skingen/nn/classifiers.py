@@ -18,15 +18,15 @@ A checkpoint folder holds ``config.json`` (architecture, labels, size, training 
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from skingen.checkpoint import read_state_dict
 from skingen.errors import SkingenError
-from skingen.runs import atomic_path, write_json
+from skingen.runs import atomic_path, read_json, write_json
 
 ARCHS = ("small-cnn", "resnet18", "efficientnet-lite0")
 PRETRAINED = ("efficientnet-lite0",)  # always start from ImageNet weights
@@ -75,12 +75,9 @@ class ResNet18(nn.Module):
         net = resnet18(weights=None)
         if weights is not None:
             path = Path(weights)
-            if not path.is_file():
-                raise SkingenError(f"ResNet-18 weights file not found: {path}")
             try:
-                state = torch.load(path, map_location="cpu", weights_only=True)
-                net.load_state_dict(state)
-            except Exception as exc:
+                net.load_state_dict(read_state_dict(path, "ResNet-18 weights"))
+            except RuntimeError as exc:  # other keys or shapes
                 raise SkingenError(f"{path}: not a torchvision ResNet-18 state dict ({exc.__class__.__name__}: "
                                    f"{str(exc).splitlines()[0][:120]})") from None
         net.fc = nn.Identity()
@@ -132,17 +129,18 @@ def save_classifier(folder: str | Path, model: nn.Module, spec: ClassifierSpec) 
 
 def load_classifier(folder: str | Path, device: str = "cpu") -> tuple[nn.Module, ClassifierSpec]:
     """Rebuild a classifier saved by :func:`save_classifier` (eval mode)."""
-    from safetensors.torch import load_file
-
     folder = Path(folder)
     cfg_path = folder / "config.json"
     if not cfg_path.is_file() or not (folder / "model.safetensors").is_file():
         raise SkingenError(f"{folder}: not a skingen classifier checkpoint (needs config.json and model.safetensors)")
-    cfg = json.loads(cfg_path.read_text())
+    cfg = read_json(cfg_path)
     if cfg.pop("kind", None) != "skingen-classifier":
         raise SkingenError(f"{cfg_path}: not a skingen classifier config")
-    spec = ClassifierSpec(arch=cfg["arch"], labels=tuple(cfg["labels"]), size=int(cfg["size"]), weights=None,
-                          extra=cfg.get("extra", {}))
+    try:
+        spec = ClassifierSpec(arch=str(cfg["arch"]), labels=tuple(map(str, cfg["labels"])), size=int(cfg["size"]),
+                              weights=None, extra=dict(cfg.get("extra", {})))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SkingenError(f"{cfg_path}: damaged (a missing or wrong key: {exc})") from None
     model = build_classifier(spec, pretrained=False)
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    model.load_state_dict(read_state_dict(folder / "model.safetensors", "classifier"))
     return model.to(device).eval(), spec

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from skingen.checkpoint import read_state_dict
 from skingen.errors import SkingenError
 
 WEIGHTS_FILENAME = "efficientnet-lite0-57934424.pth"
@@ -47,22 +48,7 @@ def weights_file() -> Path:
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """The state dict in ``path`` (tensors only: ``weights_only=True``); one-line error naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise SkingenError(f"EfficientNet-Lite0 weights file not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated zip, pickle of something else, ...: all one message
-        raise SkingenError(f"{path}: not a readable EfficientNet-Lite0 weights file "
-                           f"({exc.__class__.__name__}: {_first_line(exc)})") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise SkingenError(f"{path}: not an EfficientNet-Lite0 state dict (expected a dict of tensors)")
-    return state
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:160] if text else "no message"
+    return read_state_dict(path, "EfficientNet-Lite0 weights")
 
 
 class EfficientNetLite0(nn.Module):

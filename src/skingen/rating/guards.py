@@ -9,17 +9,49 @@ went out without the headers; a plain ASGI wrapper outside them sees every reply
 from __future__ import annotations
 
 import json
+import math
 import socket
 import struct
+import threading
+import time
 import zlib
 from pathlib import Path
 from typing import Iterable
 
 from skingen.errors import SkingenError
+from skingen.rating.session import RatingError
 
 HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
            "Content-Security-Policy": "default-src 'self'; img-src 'self'; frame-ancestors 'none'"}
 MAX_BODY = 4096  #: bytes: an answer or a session request is under 300
+NEW_RATERS_PER_MINUTE = 10  #: per client address: a lab behind one NAT starts a few raters a minute, a script thousands
+
+
+class AddressLimit:
+    """At most ``limit`` events (wrong codes, new rater sessions) per client address within ``window`` seconds;
+    past it that address is refused (429, with Retry-After) until its oldest event leaves the window. Wrong
+    codes: neither the access code nor a resume code (which opens another rater's session) can be guessed by
+    trying. New sessions: a script cannot fill the study database with empty raters."""
+
+    def __init__(self, limit: int, window: float, what: str, then: str, clock=time.monotonic):
+        self.limit, self.window, self.what, self.then, self.clock = limit, window, what, then, clock
+        self._events: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, who: str) -> None:
+        now = self.clock()
+        with self._lock:
+            recent = [t for t in self._events.get(who, []) if now - t < self.window]
+            self._events[who] = recent
+            if len(recent) >= self.limit:
+                wait = max(1, math.ceil(self.window - (now - recent[0])))
+                until = time.strftime("%H:%M:%S UTC", time.gmtime(time.time() + wait))
+                raise RatingError(429, f"too many {self.what} from this address; locked out for {wait} s more "
+                                       f"(until {until}), {self.then}", headers={"Retry-After": str(wait)})
+
+    def add(self, who: str) -> None:
+        with self._lock:
+            self._events.setdefault(who, []).append(self.clock())
 
 
 async def _send_json(send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
@@ -130,3 +162,35 @@ def pad_png(data: bytes, size: int) -> bytes:
     kind, payload = b"paDd", bytes(pad)
     chunk = struct.pack(">I", pad) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
     return data[:-12] + chunk + data[-12:]
+
+
+#: seconds a connection may take to send a whole request head, from opening or from its last reply
+HEAD_TIMEOUT = 10.0
+
+
+def idle_timeout_protocol(timeout: float = HEAD_TIMEOUT):
+    """uvicorn's h11 protocol with a deadline for each request head: a connection that sends no complete request
+    head within ``timeout`` seconds of opening (or of its last reply) is closed. Why by hand: uvicorn's
+    keep-alive timeout starts only after a first reply and restarts on every byte, so a client that opens
+    connections and sends nothing, or a byte now and then, held them open for ever; no uvicorn setting bounds it.
+    Passed as ``uvicorn.run(..., http=idle_timeout_protocol())``."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeadDeadline(H11Protocol):
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def _arm(self) -> None:
+            self.loop.call_later(timeout, self._expire, self.cycle)
+
+        def _expire(self, cycle_then) -> None:
+            # no new request head since the deadline was set (``cycle`` is replaced by each one)
+            if self.cycle is cycle_then and not self.transport.is_closing():
+                self.transport.close()
+
+    return HeadDeadline

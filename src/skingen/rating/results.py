@@ -40,12 +40,14 @@ from pathlib import Path
 
 import numpy as np
 
+from skingen.errors import SkingenError
 from skingen.stats import cluster_interval, krippendorff_alpha, mean_interval, proportion
 from skingen.rating.store import MODES, answer_rows, connect, read_definition
 
 REAL = "real"
 ALL = "all"
 LIKERT = (1.0, 5.0)  #: the rating scale
+MIN_ANSWERS = 5  #: answers a rater needs to count (fewer: a tab left open, a probe, a script)
 SUMMARY_COLUMNS = ("mode", "source", "measure", "n", "k", "value", "ci_low", "ci_high", "cluster_low", "cluster_high",
                    "p_value", "p_vs_real", "mean_confidence", "raters")
 MEASURE_NAMES = {"accuracy": "accuracy", "judged_real": "judged real", "mean_rating": "mean rating 1-5"}
@@ -251,27 +253,38 @@ def _mistaken(answers: list[dict], top: int) -> list[dict]:
     return out
 
 
-def build_report(study: str | Path, top: int = 8) -> RatingReport:
+def build_report(study: str | Path, top: int = 8, min_answers: int = MIN_ANSWERS) -> RatingReport:
     """Read the study's answers and compute every table (module docstring); a study without answers gives
-    a report that says so. Raises :class:`~skingen.errors.SkingenError` when ``study`` is not a study."""
-    
+    a report that says so. A rater counts from ``min_answers`` answers on (a session that answered once or
+    twice is a tab left open or a probe, not a rater; the notes say how many were left out). Raises
+    :class:`~skingen.errors.SkingenError` when ``study`` is not a study."""
+    if min_answers < 1:
+        raise SkingenError(f"--min-answers must be at least 1, got {min_answers}")
     study = Path(study)
     definition = read_definition(study)
     images = image_table(study)
-    answers = answer_rows(study)
+    sessions = _rater_rows(study)
+    counted = {r["rater"] for r in sessions if r["answered"] >= min_answers}
+    all_answers = answer_rows(study)
+    answers = [a for a in all_answers if a["rater"] in counted]
     for a in answers:
         a["image_path"] = images[a["image"]]["path"]
         a["partner_path"] = images[a["partner"]]["path"] if a["partner"] else None
     modes = list(definition["config"]["modes"])
     sources = [s["name"] for s in definition["sources"]]
-    sessions = _rater_rows(study)
-    raters = [r for r in sessions if r["answered"]]  # a session never answered is a probe or a tab left open
+    raters = [r for r in sessions if r["rater"] in counted]
+    few = [r for r in sessions if 0 < r["answered"] < min_answers]
     notes = []
+    if few:
+        notes.append(f"{len(few)} rater(s) with fewer than {min_answers} answers ({sum(r['answered'] for r in few)} "
+                     f"answers in all) left out of every table (rate report --min-answers sets the minimum).")
     if not answers:
-        notes.append(f"No answers yet ({len(sessions)} rater(s) started): nothing to report. Share the study's "
-                     f"address with raters (`skingen rate serve`) and run the report again.")
-    elif len(sessions) > len(raters):
-        notes.append(f"{len(sessions) - len(raters)} rater session(s) without an answer left out of every table.")
+        notes.append(f"No {'answers' if not all_answers else f'rater with {min_answers} answers'} yet ({len(sessions)} "
+                     f"rater(s) started): nothing to report. Share the study's address with raters (`skingen rate "
+                     f"serve`) and run the report again.")
+    if any(not r["answered"] for r in sessions):
+        notes.append(f"{sum(not r['answered'] for r in sessions)} rater session(s) without an answer left out of "
+                     f"every table.")
     mistaken = _mistaken(answers, top)
     for m in mistaken:
         info = images[m["token"]]

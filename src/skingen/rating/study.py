@@ -27,10 +27,11 @@ import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable
 
 import numpy as np
 
+from skingen.config import Range, Seed, check_fields
 from skingen.errors import SkingenError
 from skingen.rating.store import MODES, SCHEMA_VERSION, connect, db_path, read_definition, transaction
 
@@ -42,19 +43,16 @@ Progress = Callable[[int, int, str], None]
 @dataclass(frozen=True)
 class RatingStudyConfig:
     modes: tuple[str, ...] = MODES
-    n: int = 10  #: images (or pairs) per synthetic set and mode; see the module docstring for real ones
-    size: int | None = None  #: display size in px; None = smallest native size among the chosen images
-    seed: int = 0  #: draws the images, and with the rater's number, each rater's order
+    n: Annotated[int, Range(1, 100_000)] = 10  #: images (or pairs) per synthetic set and mode; see the module docstring for real ones
+    size: Annotated[int, Range(16, 1024)] | None = None  #: display size in px; None = smallest native size among the chosen images
+    seed: Seed = 0  #: draws the images, and with the rater's number, each rater's order
 
     def __post_init__(self) -> None:
+        check_fields(self)  # built from the options of `rate serve`, not through load_config
         bad = [m for m in self.modes if m not in MODES]
         if bad or not self.modes or len(set(self.modes)) != len(self.modes):
             raise SkingenError(f"study modes must be distinct values among {', '.join(MODES)}; got "
                                f"{', '.join(self.modes) or 'none'}")
-        if self.n < 1:
-            raise SkingenError(f"--n must be at least 1, got {self.n}")
-        if self.size is not None and not 16 <= self.size <= 1024:
-            raise SkingenError(f"--size must be 16..1024 px, got {self.size}")
 
 
 @dataclass(frozen=True)
