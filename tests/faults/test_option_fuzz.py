@@ -146,12 +146,15 @@ def _import_everything_skingen_imports() -> None:
 
 @pytest.fixture(scope="module", autouse=True)
 def count_outcomes():
-    """With $SKINGEN_FUZZ_COUNTS=FILE, write how the hostile values ended (outcome -> count) there."""
+    """With $SKINGEN_FUZZ_COUNTS=FILE, write how the hostile values ended there: outcome -> count, and the
+    accepted ones (to read for silent no-ops)."""
     yield
     if os.environ.get("SKINGEN_FUZZ_COUNTS"):
         from collections import Counter
 
-        Path(os.environ["SKINGEN_FUZZ_COUNTS"]).write_text(json.dumps(Counter(o[-1] for o in OUTCOMES)))
+        accepted = [" ".join((*path, name, repr(value))) for path, name, value, end in OUTCOMES if end in ("ok", "ran")]
+        Path(os.environ["SKINGEN_FUZZ_COUNTS"]).write_text(json.dumps(
+            {"counts": Counter(o[-1] for o in OUTCOMES), "accepted": accepted}, indent=1))
 
 
 @pytest.fixture(scope="module", autouse=True)
