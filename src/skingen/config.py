@@ -86,30 +86,42 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
             raise SkingenError(f"config key '{key}' is a section; expected a mapping, got {value!r}")
         return from_dict(typ, value, prefix=f"{key}.")
     if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise SkingenError(f"config key '{key}' expects a list, got {_show(value)}")
-        args = typing.get_args(typ)
-        if len(args) == 2 and args[1] is Ellipsis or not args:
-            return tuple(_coerce(v, args[0] if args else Any, key) for v in value)
-        if len(value) != len(args):  # a fixed-length tuple, e.g. a (min, max) range
-            raise SkingenError(f"config key '{key}' expects a list of {len(args)} values, got {_show(value)}")
-        return tuple(_coerce(v, a, key) for v, a in zip(value, args))
+        return _coerce_tuple(value, typ, key)
     if origin is dict:
         if not isinstance(value, dict):
             raise SkingenError(f"config key '{key}' expects a mapping, got {_show(value)}")
         return value
     if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(typ) if a is not type(None)]
-        if value is None:
-            return None
-        if len(args) == 1:
-            return _coerce(value, args[0], key)
-        for a in args:  # e.g. bool | str: the first type the value is (no conversion between them)
-            base = typing.get_args(a)[0] if typing.get_origin(a) is Annotated else a
-            if isinstance(value, typing.get_origin(base) or base):
-                return _coerce(value, a, key)
-        raise SkingenError(f"config key '{key}' expects {' or '.join(getattr(a, '__name__', str(a)) for a in args)}, "
-                           f"got {_show(value)}")
+        return _coerce_union(value, typ, key)
+    return _coerce_scalar(value, typ, key)
+
+
+def _coerce_tuple(value: Any, typ: Any, key: str) -> tuple:
+    if not isinstance(value, (list, tuple)):
+        raise SkingenError(f"config key '{key}' expects a list, got {_show(value)}")
+    args = typing.get_args(typ)
+    if len(args) == 2 and args[1] is Ellipsis or not args:
+        return tuple(_coerce(v, args[0] if args else Any, key) for v in value)
+    if len(value) != len(args):  # a fixed-length tuple, e.g. a (min, max) range
+        raise SkingenError(f"config key '{key}' expects a list of {len(args)} values, got {_show(value)}")
+    return tuple(_coerce(v, a, key) for v, a in zip(value, args))
+
+
+def _coerce_union(value: Any, typ: Any, key: str) -> Any:
+    args = [a for a in typing.get_args(typ) if a is not type(None)]
+    if value is None:
+        return None
+    if len(args) == 1:
+        return _coerce(value, args[0], key)
+    for a in args:  # e.g. bool | str: the first type the value is (no conversion between them)
+        base = typing.get_args(a)[0] if typing.get_origin(a) is Annotated else a
+        if isinstance(value, typing.get_origin(base) or base):
+            return _coerce(value, a, key)
+    raise SkingenError(f"config key '{key}' expects {' or '.join(getattr(a, '__name__', str(a)) for a in args)}, "
+                       f"got {_show(value)}")
+
+
+def _coerce_scalar(value: Any, typ: Any, key: str) -> Any:
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value) if abs(value) < 1e300 else math.inf  # float() of a 400-digit int raises
     if typ is float and isinstance(value, str):

@@ -97,24 +97,7 @@ def merge_folders(out: str | Path, folders: list[str | Path]) -> MergeReport:
     if extra:
         raise SkingenError(f"seeds {format_seeds(extra)} are not part of the job ({first['seeds']})")
     rows = [rows_of[s] for s in job]
-    merged = dict(first, shard=None, merged_from=[str(f.resolve()) for f in folders],
-                  processes=sum(m.get("processes", 1) for m in metas),
-                  seconds_model=sum(m["seconds_model"] for m in metas))
-    merged["seconds_per_image"] = merged["seconds_model"] / len(rows)
-    if "seconds_total" in first:
-        merged["seconds_total"] = sum(m["seconds_total"] for m in metas)
-    if kinds[0] == "sample.json":
-        merged["n"] = len(rows)
-    else:
-        merged["images"] = len(rows)
-        merged["evaluations_per_image"] = sum(_cell(r, "evaluations", owner[s]) for s, r in zip(job, rows)) / len(rows)
-        merged["pixels_per_image"] = sum(_cell(r, "pixels", owner[s]) for s, r in zip(job, rows)) / len(rows)
-        if "seam_score_median" in first:
-            seams = [_cell(r, "seam_score", owner[s], float) for s, r in zip(job, rows)
-                     if r.get("seam_score", "nan") != "nan"]
-            merged["seam_score_median"] = float(np.median(seams)) if seams else float("nan")
-    if "warnings" in first:  # a shard's warning (e.g. a constant set) stays a warning of the whole
-        merged["warnings"] = sorted({w for m in metas for w in m.get("warnings", [])})
+    merged = _merged_summary(kinds[0], folders, metas, rows, [owner[s] for s in job])
     for r in rows:
         r["seconds_per_image"] = f"{merged['seconds_per_image']:.6f}"
     files = _files(folders)
@@ -128,6 +111,32 @@ def merge_folders(out: str | Path, folders: list[str | Path]) -> MergeReport:
         write_datasheet(staging, rows, "sample" if kinds[0] == "sample.json" else "inpaint",
                         {"merged from shard folders": ", ".join(str(f) for f in folders)})
     return MergeReport(Path(out), kinds[0], len(folders), len(rows))
+
+
+def _merged_summary(kind: str, folders: list[Path], metas: tuple[dict, ...], rows: list[dict],
+                    owners: list[Path]) -> dict:
+    """The summary (``kind``: sample.json / inpaint.json) of the merged folder: the first shard's, with the
+    counts and times of all; ``owners[i]``: the shard folder row ``i`` came from."""
+    first = metas[0]
+    merged = dict(first, shard=None, merged_from=[str(f.resolve()) for f in folders],
+                  processes=sum(m.get("processes", 1) for m in metas),
+                  seconds_model=sum(m["seconds_model"] for m in metas))
+    merged["seconds_per_image"] = merged["seconds_model"] / len(rows)
+    if "seconds_total" in first:
+        merged["seconds_total"] = sum(m["seconds_total"] for m in metas)
+    if kind == "sample.json":
+        merged["n"] = len(rows)
+    else:
+        merged["images"] = len(rows)
+        merged["evaluations_per_image"] = sum(_cell(r, "evaluations", f) for r, f in zip(rows, owners)) / len(rows)
+        merged["pixels_per_image"] = sum(_cell(r, "pixels", f) for r, f in zip(rows, owners)) / len(rows)
+        if "seam_score_median" in first:
+            seams = [_cell(r, "seam_score", f, float) for r, f in zip(rows, owners)
+                     if r.get("seam_score", "nan") != "nan"]
+            merged["seam_score_median"] = float(np.median(seams)) if seams else float("nan")
+    if "warnings" in first:  # a shard's warning (e.g. a constant set) stays a warning of the whole
+        merged["warnings"] = sorted({w for m in metas for w in m.get("warnings", [])})
+    return merged
 
 
 def _files(folders: list[Path]) -> dict[Path, Path]:
