@@ -106,3 +106,64 @@ def test_the_checks_see_a_planted_upward_import_and_cycle():
     planted = {"data": {("data/x.py", "eval")}, "eval": {("eval/y.py", "data")}}
     assert upward_imports(planted) == ["data/x.py imports skingen.eval (layer 5 > 1)"]
     assert package_cycles(planted) == ["data -> eval -> data", "eval -> data -> eval"]
+
+
+def module_graph() -> dict[str, set[str]]:
+    """module -> the skingen modules it imports (``from skingen.data import masks`` names the module ``masks``
+    when it is one), every import including those inside functions; a package is its ``__init__``."""
+    modules = {".".join(("skingen",) + p.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__")
+               for p in SRC.rglob("*.py")}
+    graph: dict[str, set[str]] = defaultdict(set)
+    for file in SRC.rglob("*.py"):
+        me = ".".join(("skingen",) + file.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__")
+        for node in ast.walk(ast.parse(file.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                targets = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                           for a in node.names]
+            else:
+                continue
+            graph[me] |= {t for t in targets if t in modules and t != me}
+    return graph
+
+
+def module_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other round a circle (strongly connected, more than one)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[list[str]] = []
+
+    def connect(v: str) -> None:  # Tarjan's algorithm
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for v in list(graph):
+        if v not in index:
+            connect(v)
+    return sorted(groups)
+
+
+def test_no_module_circle():
+    # issue 30: downstream/probe.py <-> downstream/train.py imported each other (lazily, so nothing failed)
+    assert not (found := module_cycles(module_graph())), "\n".join(" <-> ".join(g) for g in found)
+
+
+def test_the_module_check_sees_a_planted_circle():
+    assert module_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

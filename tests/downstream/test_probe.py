@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from skingen.data.manifest import read_manifest
-from skingen.downstream.probe import C_GRID, ProbeFeatures, augmented_view, make_probe_extractor, train_probe
+from skingen.downstream.probe import C_GRID, ProbeFeatures, make_probe_extractor, train_probe
+from skingen.downstream.views import augmented_view
 from skingen.downstream.study import StudyConfig, load_images, run_study
 from skingen.downstream.train import TrainConfig
 from skingen.errors import SkingenError

@@ -36,6 +36,7 @@ from skingen.stats import balanced_accuracy
 from skingen.errors import SkingenError
 from skingen.eval.cache import FeatureCache
 from skingen.eval.features import FeatureExtractor, make_extractor
+from skingen.downstream.views import augmented_view
 
 PROBES = ("inception", "efficientnet-lite0")
 C_GRID = tuple(float(c) for c in np.logspace(-5, 2, 15))  # 1e-5 .. 1e2, half-decade steps
@@ -88,20 +89,6 @@ class ProbeFeatures:
         """Features ``[views, N, D]`` of ``views`` classically augmented copies of each image (module docstring)."""
         return np.stack([self.features(augmented_view(images, v, size), f"{what} (classical view {v + 1}/{views})")
                          for v in range(views)])
-
-
-def augmented_view(images: torch.Tensor, view: int, size: int) -> torch.Tensor:
-    """``uint8 [N,3,S,S]`` -> one classical-augmentation draw per image, seeded by its pixels and ``view``."""
-    from skingen.downstream.train import classical_transform
-
-    augment = classical_transform(size)
-    out = []
-    with torch.random.fork_rng(devices=[]):
-        for im in images:
-            digest = hashlib.sha256(im.numpy().tobytes() + view.to_bytes(4, "little")).digest()
-            torch.manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
-            out.append(augment(im))
-    return torch.stack(out) if out else images[:0]
 
 
 def _pixels_sha(images: torch.Tensor) -> str:

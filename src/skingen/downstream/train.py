@@ -45,7 +45,7 @@ Classical augmentation (``classical=True``) is the torchvision ``transforms.v2``
 rotation (±20°), random resized crop (scale 0.6-1), horizontal and vertical flips, colour jitter
 (brightness/contrast/saturation 0.2, hue 0.02). Drawn per image and step when the whole network trains;
 with a frozen prefix, ``views`` draws per image (seeded by its pixels, as for the probes:
-:func:`skingen.downstream.probe.augmented_view`) whose prefix outputs are computed once.
+:func:`skingen.downstream.views.augmented_view`) whose prefix outputs are computed once.
 
 Determinism: with one ``seed`` the batch order (a seeded generator) and every random transform (the
 global torch generator, seeded inside a forked RNG state so callers' state is untouched) are fixed, so a
@@ -65,7 +65,8 @@ from torch import nn
 
 from skingen.config import Fraction, NonNegativeInt, PositiveInt, Range
 from skingen.nn.classifiers import ARCHS, PRETRAINED, ClassifierSpec, build_classifier, parameter_groups
-from skingen.downstream.probe import PREFIX, PROBES, augmented_view, is_probe, probe_name
+from skingen.downstream.probe import PREFIX, PROBES, is_probe, probe_name
+from skingen.downstream.views import augmented_view, classical_transform
 from skingen.stats import balanced_accuracy
 from skingen.errors import SkingenError
 
@@ -145,19 +146,6 @@ class TrainedClassifier:
     val_balanced_accuracy: float
     best_images: int  # images seen when the kept weights were taken
     seconds: float
-
-
-def classical_transform(size: int):
-    """The classical-augmentation baseline: ``uint8 [3,S,S]`` -> ``uint8 [3,size,size]`` (module docstring)."""
-    from torchvision.transforms import v2
-
-    return v2.Compose([
-        v2.RandomRotation(20),
-        v2.RandomResizedCrop(size, scale=(0.6, 1.0), antialias=True),
-        v2.RandomHorizontalFlip(),
-        v2.RandomVerticalFlip(),
-        v2.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.02),
-    ])
 
 
 def to_unit(images: torch.Tensor) -> torch.Tensor:
