@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skingen.generation.inpaint_backends import LoadedFiller, load_filler, model_repaint_filler
+from skingen.generation.backends import LoadedFiller, load_filler
+from skingen.generation.backends.repaint import model_repaint_filler
 from skingen.inpaint.iterative import IterativeParams, run_iterative
 from skingen.inpaint.seams import seam_score
 from skingen.generation.sample_folder import source_dataset

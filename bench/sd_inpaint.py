@@ -62,7 +62,7 @@ def main() -> None:
     import torch
 
     from skingen.inpaint.iterative import IterativeParams, run_iterative
-    from skingen.generation.sd_backend import SDInpainting, SDOptions, prepare_pipeline
+    from skingen.generation.backends.sd import SDInpainting, SDOptions, prepare_pipeline
     from skingen.generation.sample_folder import AUTOCAST_DTYPES, autocast_for
 
     torch.set_num_threads(args.threads)

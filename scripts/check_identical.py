@@ -56,13 +56,19 @@ def train(model, steps: int = 5) -> dict[str, torch.Tensor]:
 
 
 def record() -> dict[str, torch.Tensor]:
-    try:  # its name and place since the issue-15 restructuring; before it, repaint_inpainter (two places)
-        from skingen.generation.inpaint_backends import repaint_filler
-    except ImportError:
+    import importlib
+
+    # where repaint_filler lived: the backends registry (issue 30), inpaint_backends (issue 15), before that
+    # repaint_inpainter in two places
+    for module, name in (("skingen.generation.backends.repaint", "repaint_filler"),
+                         ("skingen.generation.inpaint_backends", "repaint_filler"),
+                         ("skingen.generation.inpaint_backends", "repaint_inpainter"),
+                         ("skingen.inpaint.backends", "repaint_inpainter")):
         try:
-            from skingen.generation.inpaint_backends import repaint_inpainter as repaint_filler
-        except ImportError:
-            from skingen.inpaint.backends import repaint_inpainter as repaint_filler
+            repaint_filler = getattr(importlib.import_module(module), name)
+            break
+        except (ImportError, AttributeError):
+            continue
     from skingen.inpaint.iterative import run_iterative
     try:  # named RunParams before the issue-15 renames
         from skingen.inpaint.iterative import IterativeParams

@@ -5,7 +5,7 @@ import torch
 from typer.testing import CliRunner
 
 from skingen.cli import app
-from skingen.generation.inpaint_backends import load_filler
+from skingen.generation.backends import load_filler
 from skingen.inpaint.iterative import IterativeParams, run_iterative
 from skingen.nn.unet import make_unet
 

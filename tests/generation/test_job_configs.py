@@ -7,7 +7,7 @@ from skingen.data.layouts import LayoutParams
 from skingen.errors import SkingenError
 from skingen.generation.inpaint_folder import InpaintConfig
 from skingen.generation.sample_folder import SampleConfig
-from skingen.generation.sd_backend import SDOptions
+from skingen.generation.backends.sd import SDOptions
 
 
 def test_sample_config_from_typed_options_rebuilds_nested_layouts():

@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 from skingen.cli import app
 from skingen.errors import SkingenError
 from skingen.imageio import read_image
-from skingen.generation import sd_backend
-from skingen.generation.inpaint_backends import load_filler
+from skingen.generation.backends import sd as sd_backend
+from skingen.generation.backends import load_filler
 from skingen.inpaint.iterative import IterativeParams, run_iterative
 from skingen.inpaint.regions import window_box
-from skingen.generation.sd_backend import (CLASS_PROMPTS, DEFAULT_NEGATIVE_PROMPT, DEFAULT_PROMPT, SDInpainting, SDOptions,
+from skingen.generation.backends.sd import (CLASS_PROMPTS, DEFAULT_NEGATIVE_PROMPT, DEFAULT_PROMPT, SDInpainting, SDOptions,
                                         parse_prompts)
 
 runner = CliRunner()
@@ -103,7 +103,7 @@ def test_sd_same_seed_same_image_whatever_the_batch(loaded):
 
 
 def test_sd_counts_steps_after_strength_and_without_guidance(tiny_sd):
-    cut = load_filler(tiny_sd, backend="sd", sd=SDOptions(solver_steps=4, strength=0.5, guidance=1.0))
+    cut = load_filler(tiny_sd, backend="sd", options=SDOptions(solver_steps=4, strength=0.5, guidance=1.0))
     assert cut.filler.evaluations == 2 and cut.settings["denoising_steps"] == 2
     src = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     run = run_iterative(cut.filler, src, [0], IterativeParams(steps=1, size=8))[0]  # the pipeline ran what was counted
@@ -113,13 +113,13 @@ def test_sd_counts_steps_after_strength_and_without_guidance(tiny_sd):
 
 
 def test_sd_resolution_override(tiny_sd):
-    wide = load_filler(tiny_sd, backend="sd", sd=SDOptions(solver_steps=2, resolution=48))
+    wide = load_filler(tiny_sd, backend="sd", options=SDOptions(solver_steps=2, resolution=48))
     src = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     run = run_iterative(wide.filler, src, [0], IterativeParams(steps=1, size=8))[0]
     assert wide.settings["resolution"] == 48 and run.pixels == 4 * 48 * 48
     assert torch.equal(run.image[:, run.edit_map == 0], src[0][:, run.edit_map == 0])
     with pytest.raises(SkingenError, match="multiple of 4"):  # VAE factor 2 x one UNet downsampling
-        load_filler(tiny_sd, backend="sd", sd=SDOptions(resolution=30))
+        load_filler(tiny_sd, backend="sd", options=SDOptions(resolution=30))
 
 
 def test_prompts_from_the_class_table_overridable():

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from skingen.errors import SkingenError
-from skingen.generation.inpaint_backends import load_filler
+from skingen.generation.backends import load_filler
 from skingen.inpaint.iterative import IterativeParams, run_iterative
-from skingen.inpaint.opencv import opencv_filler
+from skingen.generation.backends.opencv import opencv_filler
 
 
 def stripes(size: int = 48) -> torch.Tensor:

@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from skingen.generation.inpaint_backends import load_filler
+from skingen.generation.backends import load_filler
 from skingen.inpaint.iterative import IterativeParams, run_iterative
 from skingen.registry import SHIPPED, load_model, shipped_models
 

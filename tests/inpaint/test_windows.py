@@ -9,7 +9,7 @@ import torch
 from skingen.checkpoint import load_checkpoint
 from skingen.registry import export_checkpoint
 from skingen.errors import SkingenError
-from skingen.generation.inpaint_backends import load_filler
+from skingen.generation.backends import load_filler
 from skingen.generation.inpaint_folder import InpaintConfig, inpaint_to_folder
 from skingen.inpaint.iterative import IterativeParams, RegionFiller, fade_in, feather_px, run_iterative
 from skingen.inpaint.regions import Region

@@ -26,7 +26,7 @@ def version() -> None:
 
 @app.command("list")
 def list_models() -> None:
-    """List the registered generative models."""
+    """List the registered generative models, inpainting backends and training presets."""
     from skingen.registry import models
 
     table = Table(show_header=True, caption="* required to sample")
@@ -36,6 +36,14 @@ def list_models() -> None:
         conditions = [f + ("*" if f in cls.requires else "") for f in sorted(cls.supports)]
         table.add_row(name, cls.description, ", ".join(conditions) or "none",
                       ", ".join(sorted(cls.sample_options)) or "none")
+    Console().print(table)
+    from skingen.generation.backends import backends
+
+    table = Table(show_header=True, title="inpainting backends (skingen inpaint RUN [--backend NAME])")
+    for col in ("backend", "RUN"):
+        table.add_column(col)
+    for backend in backends().values():
+        table.add_row(backend.name, backend.help)
     Console().print(table)
     from skingen.train.loop import presets
 

@@ -111,11 +111,10 @@ def sample(
 
 @app.command()
 def inpaint(
-    run: Path = typer.Argument(..., help="Run folder (or checkpoint) of an `inpaint` model or a shipped one's name "
-                               "(measles-inpaint: no training needed), a local diffusers "
-                               "folder with an unconditional UNet2DModel (then inpainted by RePaint), a local "
-                               "Stable Diffusion inpainting pipeline folder (--backend sd), or a training-free "
-                               "OpenCV method: opencv:telea, opencv:ns, opencv:shiftmap, opencv:fsr-fast, opencv:fsr-best."),
+    run: str = typer.Argument(..., help="What repaints the regions, for one of the inpainting backends (`skingen list` "
+                              "shows them all): an `inpaint` run or checkpoint or a shipped model's name "
+                              "(measles-inpaint: no training needed), a diffusers folder (RePaint, Stable "
+                              "Diffusion inpainting) or opencv:telea (training-free)."),
     from_: str = typer.Option(..., "--from", help="Source crops: DATA[:split] (default split: train)."),
     out: Path = typer.Option(..., "--out", help="New folder for the results (must not exist or be empty)."),
     runs: int = typer.Option(1, help="Runs per source crop (different seeds give different images)."),
@@ -143,9 +142,7 @@ def inpaint(
     no_ema: NoEma = False,
     precision: Precision = "fp32",
     cpu: Cpu = False,
-    backend: str = typer.Option("auto", help="auto (from RUN), inpaint, repaint (a diffusers UNet folder, or an `inpaint` "
-                                "model trained with null_prob > 0 under its null condition) or sd (a diffusers SD "
-                                "inpainting pipeline)."),
+    backend: str = typer.Option("auto", help="auto (the backend RUN names) or a backend's name (`skingen list`)."),
     prompt: list[str] = typer.Option([], help="sd: prompt for every class, or LABEL=TEXT for one (repeatable; "
                                      "default: a small per-class table)."),
     negative_prompt: Optional[str] = typer.Option(None, help="sd: negative prompt (default: drawing, cartoon, text, ...)."),
@@ -161,7 +158,7 @@ def inpaint(
     Several processes: `torchrun --nproc_per_node N -m skingen.cli inpaint ...` share the runs.
     """
     from skingen.generation.inpaint_folder import InpaintConfig, inpaint_to_folder
-    from skingen.generation.sd_backend import sd_options
+    from skingen.generation.backends.sd import sd_options
 
     with user_errors():
         sd = sd_options(prompt, negative_prompt, guidance, strength, resolution, attention, cpu_offload)

@@ -35,12 +35,12 @@ from skingen.errors import SkingenError
 from skingen.generation.parallel import (Processes, idle_shard_note, parse_shard, shard_batches, shard_items,
                                          shared_staging)
 from skingen.imageio import from_tensor, resize_image, write_image, write_mask
-from skingen.generation.inpaint_backends import load_filler
+from skingen.generation.backends import load_filler
 from skingen.inpaint.iterative import IterativeParams, IterativeResult, derive_lesion, run_iterative
 from skingen.inpaint.seams import seam_score
 from skingen.runs import write_json
 from skingen.generation.sample_folder import autocast_for, source_dataset
-from skingen.generation.sd_backend import SDOptions
+from skingen.generation.backends.sd import SDOptions
 from skingen.seeding import format_seeds
 from skingen.viz import contact_sheet
 
@@ -59,7 +59,7 @@ class InpaintConfig:
     batch: PositiveInt = 16                     #: runs processed together (windows per network call)
     ema: bool = True                    #: the weights' moving average (False: the trained weights)
     precision: str = "fp32"             #: fp32 | bf16 | fp16 (GPU)
-    backend: str = "auto"               #: :data:`~skingen.generation.inpaint_backends.BACKENDS`
+    backend: str = "auto"               #: auto or a name in :func:`~skingen.generation.backends.backends`
     sd: SDOptions | None = None         #: the sd backend's options (None: its defaults)
     shard: str | None = None            #: ``K/N``: only job K of N (:mod:`skingen.generation.parallel`)
 
@@ -109,7 +109,7 @@ def edit_map_image(counts: np.ndarray) -> np.ndarray:
 def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, cfg: InpaintConfig = InpaintConfig(),
                       device: str = "cpu", progress: Callable[[int, int], None] | None = None) -> InpaintReport:
     """``cfg.runs`` iterative-inpainting runs on each of the first ``cfg.n`` crops of ``source`` (``DATA[:split]``,
-    default split train) with the denoiser at ``run`` (:func:`~skingen.generation.inpaint_backends.load_filler`: an
+    default split train) with the denoiser at ``run`` (:func:`~skingen.generation.backends.load_filler`: an
     ``inpaint`` run, a diffusers UNet folder for RePaint, an OpenCV method, or an SD inpainting pipeline with
     backend sd); writes the new folder ``out``. ``cfg.shard`` (``"K/N"``): only that slice of the runs; under
     ``torchrun`` every process takes its share."""
@@ -118,7 +118,7 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, cfg:
     procs = Processes(device)
     progress = progress if procs.is_main else None
     loaded = load_filler(run, device=procs.device, ema=cfg.ema, solver_steps=cfg.solver_steps,
-                         backend=cfg.backend, precision=cfg.precision, sd=cfg.sd)
+                         backend=cfg.backend, precision=cfg.precision, options=cfg.sd)
     filler, family, checkpoint = loaded.filler, loaded.family, loaded.checkpoint
     params = from_dict(IterativeParams, {**loaded.run_params, **cfg.params}, "params.")
     solver_steps = loaded.settings.get("solver_steps", filler.evaluations)  # sd: evaluations count guidance too

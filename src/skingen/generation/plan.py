@@ -145,7 +145,7 @@ def plan_inpaint(run: str | Path, source: str | Path, n: int, cfg: InpaintConfig
     report = reports[0]
     if report.images < 2 * b:
         raise SkingenError(f"{source} has only {report.sources} crops; calibrating needs {2 * b} (lower --calibrate)")
-    from skingen.generation.inpaint_backends import load_filler
+    from skingen.generation.backends import load_filler
 
     loaded = load_filler(run, device="cpu")
     crops = len(source_dataset(source, loaded.size))
@@ -218,14 +218,11 @@ def plan_job(run: str | Path, n: int, kind: str = "auto", batch: int = 16, calib
 
 
 def default_kind(run: str | Path) -> str:
-    """``inpaint`` for an inpainting model or another inpainting backend (RePaint / SD folder, OpenCV), else
-    ``sample``."""
-    from skingen.generation.inpaint_backends import detect_backend
-    from skingen.registry import load_model
+    """``inpaint`` for what an inpainting backend drives (an inpainting model, a RePaint / SD folder, OpenCV), else
+    ``sample``: the one test :func:`skingen.generation.backends.inpaints`, as ``skingen inpaint`` decides."""
+    from skingen.generation.backends import inpaints
 
-    if detect_backend(Path(run)) != "inpaint":
-        return "inpaint"
-    return "inpaint" if load_model(run)[1]["config"]["family"] == "inpaint" else "sample"
+    return "inpaint" if inpaints(run) else "sample"
 
 
 def training_data_of(run: str | Path) -> str:

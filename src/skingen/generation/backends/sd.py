@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from skingen.config import NonNegative, Range, check_fields
 from skingen.errors import SkingenError
+from skingen.generation.backends import Backend, LoadedFiller, LoadRequest, diffusers_unet
 from skingen.inpaint.iterative import RegionFiller
 from skingen.runs import read_json
 from skingen.generation.sample_folder import AUTOCAST_DTYPES
@@ -229,3 +230,33 @@ class SDInpainting:
             return (out * 2 - 1).clamp(-1, 1)
 
         return RegionFiller(fill, multiple=1, evaluations=self.evaluations, resize_to=res)
+
+
+def _claims(run: str) -> bool:
+    found = diffusers_unet(Path(run))
+    return found is not None and found[1] == "UNet2DConditionModel"
+
+
+def _load(req: LoadRequest) -> LoadedFiller:
+    from dataclasses import replace
+
+    path = Path(req.run)
+    options = req.options or SDOptions()
+    if req.solver_steps is not None:
+        options = replace(options, solver_steps=req.solver_steps)
+    sd = SDInpainting.load(path, req.device, req.precision, options)
+    fillers: dict[str, RegionFiller] = {}
+
+    def for_label(label: str) -> tuple[RegionFiller, dict[str, str]]:
+        prompt = options.prompt_for(label)
+        if prompt not in fillers:
+            fillers[prompt] = sd.region_filler(prompt)
+        return fillers[prompt], {"prompt": prompt, "negative_prompt": options.negative_prompt}
+
+    return LoadedFiller(for_label("")[0], None, "sd", str(path.resolve()), for_label, sd.settings())
+
+
+BACKEND = Backend("sd", "a local diffusers Stable Diffusion inpainting pipeline folder (windows resized to its "
+                  "resolution, a text prompt per class)", claims=_claims, load=_load, order=20,
+                  options="--prompt, --negative-prompt, --guidance, --strength, --resolution, --attention and "
+                          "--cpu-offload")

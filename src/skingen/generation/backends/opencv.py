@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from skingen.errors import SkingenError
+from skingen.generation.backends import Backend, LoadedFiller
 from skingen.inpaint.iterative import RegionFiller
 
 PREFIX = "opencv:"
@@ -98,3 +99,9 @@ def opencv_filler(name: str) -> RegionFiller:
 
     # no network: 0 evaluations, so the cost columns count no pixels through a network
     return RegionFiller(fill, multiple=1, evaluations=0)
+
+
+BACKEND = Backend("opencv", "opencv:telea, opencv:ns, opencv:shiftmap, opencv:fsr-fast, opencv:fsr-best (training-free, "
+                  "at the crops' own resolution)", claims=is_opencv_name,
+                  load=lambda req: LoadedFiller(opencv_filler(req.run), None, req.run.replace(":", "-"), ""),
+                  order=10, example=lambda folder: "opencv:telea")
