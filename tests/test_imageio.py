@@ -73,3 +73,22 @@ def test_tensor_roundtrip(tmp_path):
     write_image(tmp_path / "o.png", img)
     assert np.array_equal(read_image(tmp_path / "o.png"), img)
     assert from_tensor(torch.stack([t, t])).shape == (2, 5, 7, 3)
+
+
+def test_imageio_is_the_one_reader_and_resize():
+    # issue 30: data/demo.py opened images itself; data/faces.py and data/neardup.py resized with PIL
+    import re
+    from pathlib import Path
+
+    import skingen
+
+    src = Path(skingen.__file__).parent
+    allowed = {"imageio.py": ("open", "resize"), "viz.py": ("resize",), "eval/features.py": ("resize",)}
+    found = []
+    for file in sorted(src.rglob("*.py")):
+        rel = file.relative_to(src).as_posix()
+        text = file.read_text()
+        for what, pattern in (("open", r"Image\.open\("), ("resize", r"\.(resize|thumbnail)\(\s*\(")):
+            if re.search(pattern, text) and what not in allowed.get(rel, ()):
+                found.append(f"{rel}: {what}")
+    assert not found, found

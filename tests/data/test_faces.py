@@ -54,7 +54,7 @@ def test_boxes_found_on_turned_photos_map_back(monkeypatch):
     image[10:20, 70:85] = 255  # the 'face': x 70..84, y 10..19
     monkeypatch.setattr(faces_module, "_find", _find_white)
     faces_module._MEMO.clear()
-    cfg = FaceConfig(detector="mtcnn", angles=(0, 90, -90, 180, 45), margin=0.0)
+    cfg = FaceConfig(detector="mtcnn", angles=(0, 90, -90, 180, 45), margin=0.0, max_side=100)  # searched as is
     boxes = {d.angle: d.box for d in raw_detections(image, cfg)}
     assert boxes[0] == (70, 10, 85, 20)
     for angle in (90, -90, 180):  # quarter turns map back to the same pixels (bilinear edges: +-1 px)

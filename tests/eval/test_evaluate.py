@@ -67,6 +67,20 @@ def test_evaluate_records_everything_and_ranks_planted_sets(sets, tmp_path):
     assert json.loads((tmp_path / "report" / "metrics.json").read_text())["sets"][0]["name"] == "copies"
     with pytest.raises(SkingenError, match="not empty"):
         write_report(ev, tmp_path / "report")
+    # issue 30: the report was written in place; a failure half-way left a folder that looked finished
+    import skingen.viz
+
+    def fail(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    original = skingen.viz.write_html
+    skingen.viz.write_html = fail
+    try:
+        with pytest.raises(OSError):
+            write_report(ev, tmp_path / "half")
+    finally:
+        skingen.viz.write_html = original
+    assert not (tmp_path / "half").exists() and not list(tmp_path.glob(".half*"))
 
 
 def test_results_do_not_depend_on_batch_size(sets):

@@ -21,7 +21,7 @@ import numpy as np
 
 from skingen.data.skintone import ita_category, ita_degrees
 from skingen.errors import SkingenError
-from skingen.imageio import write_image, write_mask
+from skingen.imageio import read_image, write_image, write_mask
 from skingen.runs import check_new_folder, write_csv
 from skingen.seeding import numpy_rng
 
@@ -178,7 +178,6 @@ def write_demo_data(out: str | Path, n: int = 200, seed: int = 0,
     where the rash is or would be: cropping both classes by it (``prepare --masks out/regions``) gives
     crops at the same zoom, so a detector cannot tell the classes apart by crop scale.
     ``size``: (H, W) of every photo (default random)."""
-    from PIL import Image
     from skimage.color import rgb2lab
 
     out = check_new_folder(out, "demo data")
@@ -196,7 +195,7 @@ def write_demo_data(out: str | Path, n: int = 200, seed: int = 0,
         if healthy > 0:
             write_mask(out / "regions" / f"{stem}.png", photo.lesion if photo.region is None else photo.region)
         # Measure the rendered healthy skin in the encoded file (what a user's estimator sees).
-        seen = np.asarray(Image.open(out / "images" / f"{stem}.jpg").convert("RGB"))
+        seen = read_image(out / "images" / f"{stem}.jpg")
         healthy_px = photo.skin & ~photo.lesion
         med = np.median(rgb2lab(seen[healthy_px].reshape(-1, 1, 3) / 255.0).reshape(-1, 3), axis=0)
         L, a, b = photo.skin_lab

@@ -112,13 +112,12 @@ def _search_size(image: np.ndarray, side: int) -> tuple[np.ndarray, float]:
     """``image`` scaled (down or up) to a long side of ``side`` px, and the scale. Up too: on small photos
     (~255 x 190 px, the size of many dermoscopy and atlas images) YuNet on the turned photo took the whole frame
     for a face, 18 of 60 PH2 photos (0 of 60 at 320 px or more, 0 when enlarged to 480)."""
-    from PIL import Image
+    from skingen.imageio import resize_image
 
     h, w = image.shape[:2]
     scale = side / max(h, w)
     if scale != 1.0:
-        image = np.asarray(Image.fromarray(image).resize((max(1, round(w * scale)), max(1, round(h * scale))),
-                                                          Image.BILINEAR))
+        image = resize_image(image, (max(1, round(h * scale)), max(1, round(w * scale))), "bilinear")
     return image, scale
 
 

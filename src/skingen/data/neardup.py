@@ -31,9 +31,10 @@ def fingerprint(image: np.ndarray) -> tuple[str, int, np.ndarray]:
     import imagehash
     from PIL import Image
 
-    im = Image.fromarray(image)
-    ph = int(str(imagehash.phash(im)), 16)
-    thumb = np.asarray(im.resize((16, 16), Image.BOX), dtype=np.int16)
+    from skingen.imageio import resize_image
+
+    ph = int(str(imagehash.phash(Image.fromarray(image))), 16)  # imagehash takes a PIL image
+    thumb = resize_image(image, 16, "box").astype(np.int16)
     return pixel_sha256(image), ph, thumb
 
 

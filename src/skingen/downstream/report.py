@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import csv
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from skingen.nn.classifiers import save_classifier
 from skingen.stats import METRICS, bootstrap_metrics, wilson_interval
 from skingen.downstream.study import StudyConfig, StudyResult
 from skingen.imageio import write_image
-from skingen.runs import atomic_path, environment_info, staged_dir, write_csv, write_json
+from skingen.runs import atomic_path, environment_info, read_csv, staged_dir, write_csv, write_json
 from skingen.viz import figure_to_image, html_table, write_html
 
 ONE_PANEL_ARMS = 8  # more arms than this: one lead-figure panel per synthetic set
@@ -260,8 +259,7 @@ def _write_report(result: StudyResult, cfg: StudyConfig, out: Path, data: str | 
 
 def console_rows(out: str | Path) -> tuple[list[str], list[list[str]]]:
     """The summary as text rows for the CLI's table (from ``summary.csv``; the other deltas are in the file)."""
-    with open(Path(out) / "summary.csv", newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    _, rows = read_csv(Path(out) / "summary.csv")
     header = ["arm", "fraction", "n real", "n synth"] + [_NAMES[m] for m in METRICS] + ["Δ balanced accuracy vs real"]
     text = []
     for r in rows:

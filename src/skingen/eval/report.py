@@ -8,7 +8,7 @@ import html
 import re
 from pathlib import Path
 
-from skingen.runs import atomic_write_text, check_new_folder, environment_info, write_json
+from skingen.runs import atomic_write_text, check_new_folder, environment_info, staged_dir, write_json
 
 
 def _fmt(value, spec: str) -> str:
@@ -161,12 +161,18 @@ def safe_name(name: str) -> str:
 
 
 def write_report(evaluation, out: str | Path) -> Path:
-    """Write the report files into ``out`` (new or empty); returns the path of ``report.html``."""
+    """Write the report files into ``out`` (new or empty; built under a staging name, so an interrupted report
+    leaves nothing that looks finished); returns the path of ``report.html``."""
+    out = check_new_folder(out, hint="choose a new --out for the report")
+    with staged_dir(out, "report") as staging:
+        _write_files(evaluation, staging)
+    return out / "report.html"
+
+
+def _write_files(evaluation, out: Path) -> None:
     from skingen.imageio import write_image
     from skingen.viz import html_table, write_html
 
-    out = check_new_folder(out, hint="choose a new --out for the report")
-    out.mkdir(parents=True, exist_ok=True)
     record = evaluation.record
     write_json(out / "metrics.json", {**record, "env": environment_info()})
     tables = [("Comparison", summary_table(record)), ("By feature space", feature_table(record)),
@@ -195,4 +201,3 @@ def write_report(evaluation, out: str | Path) -> Path:
     atomic_write_text(out / "report.md", "\n".join(md))
     write_html(out / "report.html", "skingen evaluate", [("Data", "", "<pre>" + html.escape(_context(record)) + "</pre>")]
                + sections)
-    return out / "report.html"
