@@ -179,3 +179,12 @@ def test_option_values_are_text_as_typed_not_yaml(tmp_path, demo_raw, tiny_data)
     res = runner.invoke(app, ["evaluate", "--real", str(tiny_data), "--fake", str(tiny_data), "--out",
                               str(tmp_path / "e"), "--features", "pixels:100000"])
     assert_one_line_error(res, "pixels:100000", "1..256")
+
+
+def test_options_of_the_other_kind_of_input_or_job_are_refused(demo_raw, trained_run, tmp_path):
+    # issue 29: the option fuzz found these accepted and silently ignored
+    res = runner.invoke(app, ["prepare", str(demo_raw / "images"), "--out", str(tmp_path / "p"),
+                              "--label-column", "diagnosis"])
+    assert_one_line_error(res, "--label-column", "apply to a CSV input")
+    res = runner.invoke(app, ["plan", str(trained_run), "--n", "4", "--shape", "box", "--cpu"])
+    assert_one_line_error(res, "--shape", "apply to inpaint plans", "sample plan")

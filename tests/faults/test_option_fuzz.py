@@ -28,7 +28,7 @@ from skingen.cli import app
 runner = CliRunner()
 
 #: seconds an accepted value may run before it is cut off
-CAP_S = 1.5
+CAP_S = 3.0
 
 HOSTILE = ("nan", "inf", "-inf", "0", "-1", "-5", "1e308", "99999999999", "", " ", "٣", "１/２", "é", "1/0",
            "0/0", "a,b", "-", "..", "\x00")
@@ -152,7 +152,8 @@ def count_outcomes():
     if os.environ.get("SKINGEN_FUZZ_COUNTS"):
         from collections import Counter
 
-        accepted = [" ".join((*path, name, repr(value))) for path, name, value, end in OUTCOMES if end in ("ok", "ran")]
+        accepted = [" ".join((*path, name, repr(value), end)) for path, name, value, end in OUTCOMES
+                    if end in ("ok", "ran")]
         Path(os.environ["SKINGEN_FUZZ_COUNTS"]).write_text(json.dumps(
             {"counts": Counter(o[-1] for o in OUTCOMES), "accepted": accepted}, indent=1))
 

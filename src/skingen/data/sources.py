@@ -117,8 +117,14 @@ def discover(src: str | Path, masks_dir: str | Path | None = None, label: str = 
     if src.is_file():
         if src.suffix.lower() != ".csv":
             raise SkingenError(f"{src}: expected a folder of photos or a .csv listing them")
+        if label:
+            raise SkingenError("--label applies to a folder of photos; a CSV gives each photo's label in its label "
+                               "column (--label-column)")
         photos, skipped = _from_csv(src, columns, Path(root) if root else src.parent)
     else:
+        if columns != CsvColumns() or root is not None:  # they would be silently ignored
+            raise SkingenError(f"--image-column, --label-column, --split-column, --group-column, --exclude-column and "
+                               f"--root apply to a CSV input; {src} is a folder")
         photos, skipped = _from_folder(src, label)
     if masks_dir is not None:
         index, mask_skips = index_masks(Path(masks_dir))
