@@ -346,3 +346,17 @@ def test_connections_that_send_no_request_head_are_closed():
     finally:
         server.should_exit = True
         thread.join(5)
+
+
+@pytest.mark.parametrize("option,value", [("--allowed-host", "a,b"), ("--allowed-host", ""), ("--access-code", ""),
+                                          ("--access-code", " code "), ("--forwarded-allow-ips", "nan")])
+def test_serve_refuses_malformed_names_and_codes(study, option, value, monkeypatch):
+    # issue 29: the option fuzz found these accepted without a word
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from skingen.cli import app
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("must not start a server"))
+    res = CliRunner().invoke(app, ["rate", "serve", "--study", str(study), option, value])
+    assert res.exit_code == 1 and option in res.output and "Traceback" not in res.output, res.output

@@ -44,11 +44,12 @@ def rate_serve(
 ) -> None:
     """Serve a blinded rating study in the browser (create it from --real and --fake on first use)."""
     from skingen.rating.app import LOOPBACK, check_host, create_app
-    from skingen.rating.guards import check_listen, served_hosts
+    from skingen.rating.guards import check_listen, check_proxies, served_hosts
     from skingen.rating.study import create_or_continue
 
     with user_errors():
         https = check_listen(port, ssl_certfile, ssl_keyfile)
+        check_proxies(forwarded_allow_ips)
         code = check_host(host, allow_remote, access_code)
         with progress_bar("study images") as progress:
             definition, created = create_or_continue(study, real, list(fake), dict(

@@ -29,7 +29,7 @@ from skingen.config import Range, Seed
 from skingen.errors import SkingenError
 from skingen.eval.cache import FeatureCache
 from skingen.eval.diversity import DiversityConfig, ms_ssim_diversity
-from skingen.eval.features import FeatureExtractor, FeaturesUnavailable, make_extractor
+from skingen.eval.features import INCEPTION_MODES, FeatureExtractor, FeaturesUnavailable, make_extractor
 from skingen.eval.fid import KidConfig, frechet_distance, kernel_distance
 from skingen.eval.floor import FloorConfig, floor_at, floor_set
 from skingen.data.imagesets import ImageSet, open_data, seconds_per_image
@@ -61,8 +61,9 @@ class EvaluateConfig:
         unknown = [m for m in self.metrics if m not in METRICS]
         if unknown or not self.metrics:
             raise SkingenError(f"unknown metric '{unknown[0] if unknown else ''}' (choose from {', '.join(METRICS)})")
-        if self.size < 0 or self.batch_size < 1:
-            raise SkingenError("size must be >= 0 (0 = the real images' size) and batch_size >= 1")
+        if self.inception_mode not in INCEPTION_MODES:  # checked here: without inception features it was ignored
+            raise SkingenError(f"unknown Inception resize mode '{self.inception_mode}' (use one of "
+                               f"{', '.join(INCEPTION_MODES)})")
 
 
 @dataclass

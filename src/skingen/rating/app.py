@@ -212,6 +212,9 @@ def check_host(host: str, allow_remote: bool, access_code: str | None) -> str | 
     (a new random one when none is given, to be handed to the raters)."""
     from skingen.errors import SkingenError
 
+    if access_code is not None and not (4 <= len(access_code) <= 128 and access_code.isprintable()
+                                        and access_code.strip() == access_code):
+        raise SkingenError("--access-code must be 4..128 printable characters without surrounding spaces")
     if host in LOOPBACK:
         return access_code
     if not allow_remote:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import socket
 import struct
 import threading
@@ -133,6 +134,18 @@ def check_listen(port: int, certfile: Path | None, keyfile: Path | None) -> bool
     return https
 
 
+def check_proxies(text: str | None) -> None:
+    """``--forwarded-allow-ips``: a comma list of proxy addresses or networks (or ``*``), else one line."""
+    import ipaddress
+
+    for item in (text.split(",") if text is not None else []):
+        try:
+            if item.strip() != "*":
+                ipaddress.ip_network(item.strip(), strict=False)
+        except ValueError:
+            raise SkingenError(f"--forwarded-allow-ips: '{item}' is not an IP address or network") from None
+
+
 def served_hosts(host: str, extra: Iterable[str] = ()) -> list[str]:
     """Host names a browser may use to reach a server listening on ``host`` (for the Host-header check that
     stops DNS rebinding): loopback names for a loopback address; for a wildcard (0.0.0.0, ::) also this
@@ -148,6 +161,9 @@ def served_hosts(host: str, extra: Iterable[str] = ()) -> list[str]:
             pass
     else:
         names = [host]
+    for name in extra:  # a Host header value: a DNS name or an address, nothing else
+        if not re.fullmatch(r"[A-Za-z0-9.\-]+|\[?[0-9A-Fa-f:.]+\]?", name):
+            raise SkingenError(f"--allowed-host '{name}' is not a host name or address (e.g. rating.example.org)")
     names = [f"[{n}]" if ":" in n and not n.startswith("[") else n for n in [*names, *extra]]
     return list(dict.fromkeys(n.lower() for n in names))
 
