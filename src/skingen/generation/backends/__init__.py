@@ -104,15 +104,9 @@ def load_filler(run: str | Path, device: str = "cpu", ema: bool = True, solver_s
         raise SkingenError(f"backend must be one of auto, {', '.join(backends())}, got '{backend}'")
     chosen = backends()[detect_backend(run) if backend == "auto" else backend]
     if options is not None and chosen.options is None:
-        owner = next(b for b in backends().values() if b.options is not None)
-        raise SkingenError(f"{owner.options} apply to --backend {owner.name} only ({run} is driven by "
-                           f"'{chosen.name}')")
+        owners = " or ".join(f"{b.options} apply to --backend {b.name}" for b in backends().values() if b.options)
+        raise SkingenError(f"{owners} only ({run} is driven by '{chosen.name}')")
     return chosen.load(LoadRequest(str(run), device, ema, solver_steps, precision, options))
-
-
-def backend_help() -> str:
-    """``name: what RUN is`` for every backend, for the CLI's help."""
-    return "; ".join(f"{b.name}: {b.help}" for b in backends().values())
 
 
 def diffusers_unet(path: Path) -> tuple[Path, str] | None:
