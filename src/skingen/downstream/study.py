@@ -28,7 +28,7 @@ from typing import Annotated, Callable
 import numpy as np
 import torch
 
-from skingen.config import Range
+from skingen.config import Range, check_fields
 from skingen.data.datasets import ManifestDataset
 from skingen.downstream.augment import SyntheticSet, check_leakage, load_synthetic, select_synthetic
 from skingen.downstream.probe import ProbeFeatures, is_probe, make_probe_extractor, train_probe
@@ -57,6 +57,7 @@ class StudyConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
+        check_fields(self)  # the ranges also when built in code (load_config checks them too)
         if not self.fractions or any(not 0 < f <= 1 for f in self.fractions):
             raise SkingenError(f"fractions must be in (0, 1], got {list(self.fractions)}")
         if any(r < 0 for r in self.ratios):

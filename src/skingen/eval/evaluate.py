@@ -25,7 +25,7 @@ from typing import Annotated, Callable
 
 import numpy as np
 
-from skingen.config import Range, Seed
+from skingen.config import Range, Seed, check_fields
 from skingen.errors import SkingenError
 from skingen.eval.cache import FeatureCache
 from skingen.eval.diversity import DiversityConfig, ms_ssim_diversity
@@ -58,6 +58,7 @@ class EvaluateConfig:
     floor: FloorConfig = field(default_factory=FloorConfig)
 
     def __post_init__(self) -> None:
+        check_fields(self)  # the ranges also when built in code (load_config checks them too)
         unknown = [m for m in self.metrics if m not in METRICS]
         if unknown or not self.metrics:
             raise SkingenError(f"unknown metric '{unknown[0] if unknown else ''}' (choose from {', '.join(METRICS)})")

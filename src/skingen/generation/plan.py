@@ -208,12 +208,12 @@ def plan_job(run: str | Path, n: int, kind: str = "auto", batch: int = 16, calib
         kind = default_kind(run)
     common = dict(calibrate=calibrate, device=device, gpus=gpus)
     # an option of the other kind of job would be silently ignored
-    given = {"inpaint": [o for o, v in (("--steps, --shape, --region-size or --context", region), ("--runs", runs))
-                         if v],
-             "sample": [o for o, v in (("--masks", masks), ("--layouts", layouts), ("--guidance", guidance)) if v]}
-    other = "sample" if kind == "inpaint" else "inpaint"
-    if kind in given and given[other]:
-        raise SkingenError(f"{' and '.join(given[other])} apply to {other} plans; {run} makes a {kind} plan")
+    sample_only = (("--masks", masks), ("--layouts", layouts), ("--guidance", guidance))
+    inpaint_only = (("--steps, --shape, --region-size or --context", region), ("--runs", runs))
+    other, wrong = ("sample", sample_only) if kind == "inpaint" else ("inpaint", inpaint_only)
+    if kind in ("inpaint", "sample") and any(v for _, v in wrong):
+        raise SkingenError(f"{' and '.join(o for o, v in wrong if v)} apply to {other} plans; {run} makes a "
+                           f"{kind} plan")
     if kind == "inpaint":  # region: the options given; the rest from the checkpoint's run_params, else the defaults
         cfg = InpaintConfig(params=dict(region or {}), solver_steps=solver_steps, batch=batch, precision=precision)
         return plan_inpaint(run, source or training_data_of(run), n, cfg, runs=runs, **common)
