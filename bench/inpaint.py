@@ -28,7 +28,7 @@ from skingen.generation.backends import LoadedFiller, load_filler
 from skingen.generation.backends.repaint import model_repaint_filler
 from skingen.inpaint.iterative import IterativeParams, run_iterative
 from skingen.inpaint.seams import seam_score
-from skingen.generation.sample_folder import source_dataset
+from skingen.generation.job import source_dataset
 
 REPAINT = {"repaint": (25, 5, 2), "repaint-published": (250, 10, 10)}  # steps, jump_length, jump_n_sample
 

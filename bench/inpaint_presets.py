@@ -30,7 +30,7 @@ def measure(size: int, context: float | None, runs: int, steps: int, solver_step
 
     from skingen.inpaint.iterative import IterativeParams, run_iterative
     from skingen.registry import build_model
-    from skingen.generation.sample_folder import autocast_for
+    from skingen.generation.job import autocast_for
     from skingen.train.loop import resolve_config
 
     cfg = resolve_config("inpaint", PRESET[size], [f"model.size={size}"])

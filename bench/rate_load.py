@@ -50,7 +50,7 @@ from table import RESULTS, print_and_save  # bench/table.py: scripts run with be
 def demo_sets(out: Path, images: int, size: int = 64) -> tuple[Path, Path]:
     """A prepared demo data folder of at least ``images`` crops (``size`` px) to serve as the real set, and the
     crops of a second one (another seed; its ``images/`` folder, no manifest, so no ``origin=real`` that
-    `rate serve` would refuse as --fake) as the synthetic set. Procedural images only, never clinical ones."""
+    `rate serve` would refuse as --synthetic) as the synthetic set. Procedural images only, never clinical ones."""
     from skingen.data.demo import write_demo_data
     from skingen.data.prepare import PrepareConfig, prepare
 
@@ -229,7 +229,7 @@ def run(work: Path, real: Path, fake: Path, raters: int, seconds: float, n: int,
     study, log = work / f"study-{raters}", work / f"server-{raters}.log"
     tally = Tally()
     doubles = round(raters * replay_share)
-    with serve(study, ["--real", str(real), "--fake", f"demo={fake}", "--n", str(n)], log) as (base, proc):
+    with serve(study, ["--real", str(real), "--synthetic", f"demo={fake}", "--n", str(n)], log) as (base, proc):
         load_before, server_cpu, client_cpu = os.getloadavg()[0], cpu_seconds(proc.pid), time.process_time()
         wall = asyncio.run(drive(base, raters, seconds, doubles, tally))
         server_cpu, client_cpu = cpu_seconds(proc.pid) - server_cpu, time.process_time() - client_cpu

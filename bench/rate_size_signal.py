@@ -1,6 +1,6 @@
 """How well does a served image's byte size alone tell real from synthetic in a rating study?
 
-Usage: python bench/rate_size_signal.py --real DATA[:split] --fake DIR [--fake DIR ...] [--n 40]
+Usage: python bench/rate_size_signal.py --real DATA[:split] --synthetic DIR [--synthetic DIR ...] [--n 40]
                                         [--out bench/results/rate_size_signal.json]
 
 For each synthetic set: a throwaway ``single``-mode study (``--n`` synthetic and ``--n`` real images, shown at
@@ -76,12 +76,12 @@ def measure(real: str, fake: str, n: int, work: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--real", required=True)
-    ap.add_argument("--fake", action="append", required=True)
+    ap.add_argument("--synthetic", action="append", required=True)
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--out", type=Path, default=RESULTS / "rate_size_signal.json")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [measure(args.real, f, args.n, Path(tmp)) for f in args.fake]
+        rows = [measure(args.real, f, args.n, Path(tmp)) for f in args.synthetic]
     print_and_save(rows, list(rows[0]), out=args.out)
 
 

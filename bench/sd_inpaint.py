@@ -63,7 +63,7 @@ def main() -> None:
 
     from skingen.inpaint.iterative import IterativeParams, run_iterative
     from skingen.generation.backends.sd import SDInpainting, SDOptions, prepare_pipeline
-    from skingen.generation.sample_folder import AUTOCAST_DTYPES, autocast_for
+    from skingen.generation.job import AUTOCAST_DTYPES, autocast_for
 
     torch.set_num_threads(args.threads)
     options = SDOptions(solver_steps=args.solver_steps, guidance=args.guidance)

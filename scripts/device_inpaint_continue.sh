@@ -24,10 +24,10 @@ python3 scripts/export_model.py "$RUN" "$W/export" --dtype fp16 && tar -C "$W" -
 # the shipped model's measured settings (blob, 48 px, feather 6) for both, 3 runs of every test crop
 for m in measles-inpaint "$W/export"; do
     name=$(basename "$m")
-    $SK inpaint "$m" --from "$DATA:test" --runs 3 --shape blob --size 0.1875 --feather 6 --batch 64 \
+    $SK inpaint "$m" --from "$DATA:test" --runs 3 --shape blob --region-size 0.1875 --feather 6 --batch 64 \
         --out "$W/fills-$name" 2>&1 | tail -n 1 | tee -a "$W/inpaint.txt"
 done
-$SK evaluate --real "$DATA:train" --fake "$W/fills-measles-inpaint" --fake "$W/fills-export" --out "$W/eval" \
+$SK evaluate --real "$DATA:train" --synthetic "$W/fills-measles-inpaint" --synthetic "$W/fills-export" --out "$W/eval" \
     --metrics fid,kid,memorisation,diversity --features inception > "$W/eval.log" 2>&1
 tail -n 40 "$W/eval.log"
 cp "$RUN/log.txt" "$W/log.txt"; cp "$RUN/stats.jsonl" "$W/stats.jsonl"

@@ -56,7 +56,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         real, fake = demo_sets(work, 6, size=128)  # --n 2: 6 images of each set
-        with serve(work / "demo-study", ["--real", str(real), "--fake", f"demo={fake}", "--n", "2"],
+        with serve(work / "demo-study", ["--real", str(real), "--synthetic", f"demo={fake}", "--n", "2"],
                    work / "server.log") as (base, _), sync_playwright() as p:
             browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport=DESKTOP)

@@ -82,3 +82,41 @@ def test_inpaint_help_shows_the_run_defaults():
                                    ("plan", "steps"): d.steps, ("plan", "context"): d.context}.items():
         shown = f"{value:g}" if isinstance(value, float) else str(value)
         assert f"[default: {shown}]" in helps[command, name], (command, name)
+
+
+def test_one_spelling_for_a_synthetic_set():
+    # issue 30: --synthetic [NAME=]DIR[:LABEL] in every command (evaluate and rate took --fake NAME=DIR, augment
+    # and downstream --synthetic DIR:LABEL)
+    from pathlib import Path
+
+    from skingen.data.imagesets import SetSpec, parse_set_spec
+
+    assert parse_set_spec("dcgan=runs/s1:measles") == SetSpec(Path("runs/s1"), "dcgan", "measles")
+    assert parse_set_spec("runs/s1") == SetSpec(Path("runs/s1"))
+    assert parse_set_spec("runs/s1:measles") == SetSpec(Path("runs/s1"), None, "measles")
+    assert parse_set_spec("a/b=c/d") == SetSpec(Path("a/b=c/d"))  # '=' inside a path is not a name
+    assert parse_set_spec("runs/x:y/z") == SetSpec(Path("runs/x:y/z"))  # nor ':' before a '/'
+
+
+def test_renamed_options_keep_their_old_name_hidden_for_one_release(tiny_data, tmp_path):
+    out = {}
+    for flag in ("--synthetic", "--fake"):
+        res = runner.invoke(app, ["evaluate", "--real", f"{tiny_data}:train", flag, f"copy={tiny_data}", "--metrics",
+                                  "diversity", "--features", "colour", "--out", str(tmp_path / flag)])
+        assert res.exit_code == 0, res.output
+        out[flag] = res.output
+    assert "--fake is deprecated" in " ".join(out["--fake"].split()) and "deprecated" not in out["--synthetic"]
+    assert "copy" in out["--synthetic"]  # NAME= names the set in the table
+    both = runner.invoke(app, ["evaluate", "--real", str(tiny_data), "--fake", str(tiny_data), "--synthetic",
+                               str(tiny_data), "--out", str(tmp_path / "both")])
+    assert both.exit_code == 1 and "give --synthetic only" in both.output
+    assert "--fake" not in runner.invoke(app, ["evaluate", "--help"]).output  # hidden
+    assert "--region-size" in runner.invoke(app, ["inpaint", "--help"]).output
+
+
+def test_training_precision_is_spelled_as_sampling_s():
+    from skingen.train.loop import resolve_config
+
+    assert resolve_config("cvae", "tiny/cvae").train.mixed_precision == "fp32"
+    assert resolve_config("cvae", "tiny/cvae", ["train.mixed_precision='no'"]).train.mixed_precision == "fp32"
+    assert resolve_config("cvae", "tiny/cvae", ["train.mixed_precision=bf16"]).train.mixed_precision == "bf16"

@@ -167,3 +167,14 @@ def test_no_module_circle():
 
 def test_the_module_check_sees_a_planted_circle():
     assert module_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_function_over_complexity_15_and_no_unused_name():
+    # issue 30: ruff's McCabe check (C901) at 15 and pyflakes (F), as configured in pyproject.toml
+    import subprocess
+    import sys
+
+    root = SRC.parent.parent
+    ruff = Path(sys.executable).parent / "ruff"
+    res = subprocess.run([str(ruff), "check", "--no-cache", str(SRC)], cwd=root, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-3000:]

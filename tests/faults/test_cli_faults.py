@@ -176,7 +176,7 @@ def test_option_values_are_text_as_typed_not_yaml(tmp_path, demo_raw, tiny_data)
     res = runner.invoke(app, ["prepare", str(demo_raw / "images"), "--out", str(tmp_path / "p"), "--faces", "off",
                               "--dry-run"])
     assert_one_line_error(res, "faces policy must be one of", "'off'")
-    res = runner.invoke(app, ["evaluate", "--real", str(tiny_data), "--fake", str(tiny_data), "--out",
+    res = runner.invoke(app, ["evaluate", "--real", str(tiny_data), "--synthetic", str(tiny_data), "--out",
                               str(tmp_path / "e"), "--features", "pixels:100000"])
     assert_one_line_error(res, "pixels:100000", "1..256")
 

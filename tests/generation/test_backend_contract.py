@@ -50,14 +50,39 @@ def test_auto_finds_the_backend_and_kept_pixels_stay_bit_exact(name, request, tm
         assert torch.equal(r.image, a.image)  # same seeds, same image
 
 
+@pytest.fixture(scope="module")
+def crops(demo_raw, tmp_path_factory):
+    """side -> a prepared data folder of the demo photos' crops at that side (made once per side)."""
+    from skingen.data.prepare import PrepareConfig, prepare
+
+    made = {}
+
+    def at(side: int):
+        if side not in made:
+            made[side] = tmp_path_factory.mktemp(f"crops{side}") / "data"
+            prepare(demo_raw / "images", made[side], PrepareConfig(size=side), masks=demo_raw / "masks",
+                    label="exanthem")
+        return made[side]
+    return at
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_inpaint_writes_the_manifest_columns(name, request, tmp_path, tiny_data):
+def test_inpaint_writes_the_crops_size_and_the_manifest_columns(name, request, tmp_path, crops):
+    from skingen.imageio import read_image
+
     run = example(name, request, tmp_path)
-    res = runner.invoke(app, ["inpaint", run, "--from", str(tiny_data), "--out", str(tmp_path / "out"), "--n", "1",
-                              "--steps", "1", "--solver-steps", "2", "--cpu"])
+    side = 2 * (B.load_filler(run).size or 24)  # crops larger than a whole-image model: it works on a shrunken copy
+    data = crops(side)
+    res = runner.invoke(app, ["inpaint", run, "--from", str(data), "--out", str(tmp_path / "out"), "--n", "1",
+                              "--steps", "2", "--region-size", "0.4", "--solver-steps", "2", "--cpu"])
     assert res.exit_code == 0, res.output
     rows = read_manifest(tmp_path / "out")
     assert len(rows) == 1 and COLUMNS <= set(rows[0]) and rows[0]["origin"] == "synthetic"
+    image, edits = read_image(tmp_path / "out" / rows[0]["image"]), read_image(tmp_path / "out" / rows[0]["edit_map"])
+    parent = read_image(data / next(r for r in read_manifest(data) if r["id"] == rows[0]["parent_id"])["image"])
+    kept = edits[..., 0] == 0
+    assert image.shape == parent.shape == (side, side, 3) and kept.any() and not kept.all()
+    assert np.array_equal(image[kept], parent[kept])  # untouched pixels bit-exact at the crop's own size
 
 
 IDENTITY = '''

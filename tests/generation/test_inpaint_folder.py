@@ -27,7 +27,7 @@ def inpaint_run(tiny_data, tmp_path_factory):
 def test_cli_inpaint_writes_runs_with_frames_edit_maps_and_manifest(inpaint_run, tiny_data, tmp_path):
     out = tmp_path / "inp"
     res = runner.invoke(app, ["inpaint", str(inpaint_run), "--from", f"{tiny_data}:val", "--n", "2", "--runs", "2",
-                              "--steps", "3", "--size", "6", "--shape", "box", "--solver-steps", "2", "--seed", "10",
+                              "--steps", "3", "--region-size", "6", "--shape", "box", "--solver-steps", "2", "--seed", "10",
                               "--out", str(out), "--cpu"])
     assert res.exit_code == 0, res.output
     assert "4 images (2 crops x 2 runs)" in res.output and "model evaluations" in res.output
@@ -40,16 +40,20 @@ def test_cli_inpaint_writes_runs_with_frames_edit_maps_and_manifest(inpaint_run,
     assert [r["parent_id"] for r in rows] == [val[0]["id"]] * 2 + [val[1]["id"]] * 2
     assert rows[0]["source_id"] == val[0]["source_id"] and {r["origin"] for r in rows} == {"synthetic"}
     images = [read_image(out / r["image"]) for r in rows]
-    assert images[0].shape == (16, 16, 3) and not np.array_equal(images[0], images[1])  # two runs, two images
-    for r in rows:
+    # the 16 px model worked on shrunken copies of the 32 px crops; the outputs are the crops' size (issue 30)
+    assert images[0].shape == (32, 32, 3) and not np.array_equal(images[0], images[1])  # two runs, two images
+    for r, image in zip(rows, images):
         info = json.loads((out / "runs" / f"seed{int(r['seed']):06d}.json").read_text())
-        counts = np.zeros((16, 16), int)
+        counts = np.zeros((32, 32), int)
         for reg in info["regions"]:
             counts[reg["top"]:reg["top"] + reg["side"], reg["left"]:reg["left"] + reg["side"]] += 1
         edits = read_image(out / r["edit_map"])[..., 0].astype(int)
-        assert (edits == counts).all() and counts.sum() == 3 * 36
+        assert (edits == counts).all() and counts.sum() == 3 * 12 * 12  # 6 px boxes at 16 px are 12 px at 32
         assert edits.max() == int(r["max_repeat"]) and info["evaluations"] == 3 * 2 == int(r["evaluations"])
-        assert read_mask(out / r["lesion"]).shape == (16, 16) and r["lesion_estimated"] == "1"
+        parent = read_image(tiny_data / next(v for v in val if v["id"] == r["parent_id"])["image"])
+        assert np.array_equal(image[edits == 0], parent[edits == 0])  # untouched pixels: the crop's own, bit-exact
+        assert not np.array_equal(image[edits > 0], parent[edits > 0])
+        assert read_mask(out / r["lesion"]).shape == (32, 32) and r["lesion_estimated"] == "1"
         strip = read_image(out / "frames" / f"seed{int(r['seed']):06d}.png")
         assert strip.shape[1] == 5 * 64  # source, 3 steps, edit map
     meta = json.loads((out / "inpaint.json").read_text())

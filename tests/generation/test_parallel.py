@@ -99,7 +99,7 @@ def test_torchrun_two_processes_inpaint_byte_identical(runs, tiny_data, tmp_path
     cfg = InpaintConfig(params={"steps": 2, "size": 6.0}, n=3, runs=2, seed=5, solver_steps=2, batch=2)
     inpaint_to_folder(runs["inpaint"], f"{tiny_data}:val", tmp_path / "one", cfg)
     torchrun("inpaint", str(runs["inpaint"]), "--from", f"{tiny_data}:val", "--crops", "3", "--runs", "2", "--seed", "5",
-             "--solver-steps", "2", "--batch", "2", "--steps", "2", "--size", "6", "--out", str(tmp_path / "two"), "--cpu")
+             "--solver-steps", "2", "--batch", "2", "--steps", "2", "--region-size", "6", "--out", str(tmp_path / "two"), "--cpu")
     assert_same_folder(tmp_path / "one", tmp_path / "two")
     assert [r["seed"] for r in manifest(tmp_path / "two")] == [str(s) for s in range(5, 11)]
 

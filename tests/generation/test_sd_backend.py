@@ -134,7 +134,7 @@ def test_prompts_from_the_class_table_overridable():
 
 def test_cli_sd_writes_prompts_cost_columns_and_keeps_pixels(tiny_sd, tiny_data, tmp_path):
     args = ["inpaint", str(tiny_sd), "--backend", "sd", "--from", f"{tiny_data}:val", "--n", "2", "--runs", "2",
-            "--steps", "2", "--size", "8", "--solver-steps", "2", "--cpu"]
+            "--steps", "2", "--region-size", "8", "--solver-steps", "2", "--cpu"]
     res = runner.invoke(app, [*args, "--out", str(tmp_path / "a")])
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, [*args, "--prompt", "exanthem=red spots", "--negative-prompt", "blue",

@@ -137,3 +137,32 @@ def test_derived_lesion_keeps_the_source_mask_outside_the_edits_and_re_estimates
     est = derive_lesion(source_lesion, output, edits)
     assert np.array_equal(est[:, :32], source_lesion[:, :32])
     assert est[macule].mean() > 0.3 and not est[:8, 32:].any()  # inside: the new macule is found, the old lesion is gone
+
+
+@pytest.mark.parametrize("big", [64, 45])  # an integer and a fractional scale of the 32 px work copy
+def test_lift_pastes_only_the_repainted_pixels_at_the_source_size(big):
+    # issue 30: a whole-image filler works on a shrunken copy; the output is the source's size, untouched pixels
+    # bit-exact, and the edit map, the regions and the strip frames agree with what was pasted
+    from skingen.inpaint.iterative import lift
+    from skingen.inpaint.regions import edit_counts
+
+    g = torch.Generator().manual_seed(0)
+    source = (torch.randint(0, 256, (3, big, big), generator=g).float() / 127.5 - 1)
+    small = torch.nn.functional.interpolate(source[None], size=32, mode="area")[0]
+    filler = RegionFiller(lambda src, keep, gens: torch.zeros_like(src) + 0.5)
+    work = run_iterative(filler, small[None], [3], IterativeParams(steps=3, size=12, shape="box", feather=0))[0]
+    out = lift(work, source)
+    index = torch.arange(big) * 32 // big
+    assert out.image.shape == source.shape and torch.equal(out.edit_map, work.edit_map[index][:, index])
+    kept = out.edit_map == 0
+    assert kept.any() and (~kept).any()
+    assert torch.equal(out.image[:, kept], source[:, kept])  # bit-exact, not close
+    # repainted pixels come from the upsampled fill: 0.5 wherever the bicubic footprint (2 work px) is all fill
+    from scipy.ndimage import binary_erosion
+
+    inner = torch.from_numpy(binary_erosion((~kept).numpy(), iterations=2 * big // 32 + 2))
+    assert inner.any() and torch.allclose(out.image[:, inner], torch.tensor(0.5), atol=1 / 127.5)
+    assert torch.equal(edit_counts(out.regions, big), out.edit_map)
+    assert len(out.frames) == 4 and torch.equal(out.frames[0], source) and torch.equal(out.frames[-1], out.image)
+    assert (out.evaluations, out.pixels) == (work.evaluations, work.pixels)  # the cost is the work copy's
+    assert lift(work, small) is work  # same size: nothing to do

@@ -44,7 +44,7 @@ def rating_sources(tiny_data, tmp_path_factory) -> tuple[Path, list[Path]]:
 @pytest.fixture
 def make_study(rating_sources, tmp_path) -> Callable[..., Path]:
     """``make_study(name="study", n=3, fakes=None, **RatingStudyConfig fields) -> study folder`` under ``tmp_path``;
-    ``fakes`` = ``--fake`` specs (default: both fake folders, so sets ``dcgan`` and ``fake_b``)."""
+    ``fakes`` = ``--synthetic`` specs (default: both fake folders, so sets ``dcgan`` and ``fake_b``)."""
     from skingen.rating.study import RatingStudyConfig, create_study, sources_from_args
 
     real, fakes = rating_sources

@@ -13,7 +13,8 @@ from skingen.console import (console, default_device, is_main_process, note, pri
 from skingen.errors import SkingenError
 
 from skingen.cli.app import app
-from skingen.cli.options import MODEL_PLACES, Batch, Cpu, DryRun, Guidance, Layouts, Masks, NoEma, Precision, Shard, SolverSteps
+from skingen.cli.options import (MODEL_PLACES, Batch, Cpu, DryRun, Guidance, Layouts, Masks, NoEma, Precision, RegionSize,
+                                 Shard, SolverSteps, renamed)
 
 
 @app.command()
@@ -41,6 +42,8 @@ def train(
     from skingen.train import loop
 
     with user_errors():
+        if any(s.replace("'", "").replace('"', "") == f"train.mixed_precision={loop.OLD_FP32}" for s in set_):
+            note(f"train.mixed_precision={loop.OLD_FP32} is deprecated and goes in the next release: use fp32")
         if resume is not None:
             images = RunFolder(resume).resume_images(model, list(set_), config, init)
             with progress_bar("train") as progress:
@@ -124,9 +127,11 @@ def inpaint(
     n: Optional[int] = typer.Option(None, "--n", "--crops", help="Use only the first N crops of the split (under torchrun "
                                     "write --crops: torchrun's parser takes --n for its own --nnodes)."),
     shape: Optional[str] = typer.Option(None, help="Region shape: box, blob or mixed [default: blob]."),
-    size: Optional[float] = typer.Option(None, help="Region side: a fraction of the image side (<= 1) or pixels (> 1) "
-                                         "[default: 0.1875]."),
-    size_end: Optional[float] = typer.Option(None, help="Region side at the last step (linear change) (default: --size)."),
+    region_size: RegionSize = None,
+    region_size_end: Optional[float] = typer.Option(None, "--region-size-end", help="Region side at the last step "
+                                                    "(linear change) (default: --region-size)."),
+    size: Optional[float] = typer.Option(None, "--size", hidden=True, help="Old name of --region-size."),
+    size_end: Optional[float] = typer.Option(None, "--size-end", hidden=True, help="Old name of --region-size-end."),
     placement: Optional[str] = typer.Option(None, help="random, or least-covered (avoids repainting the same pixels) "
                                             "[default: least-covered]."),
     coverage: Optional[float] = typer.Option(None, help="End a run once this fraction of pixels has been repainted."),
@@ -163,7 +168,9 @@ def inpaint(
     with user_errors():
         sd = sd_options(prompt, negative_prompt, guidance, strength, resolution, attention, cpu_offload)
         cfg = load_config(InpaintConfig, base=dict(
-            params=_given(steps=steps, shape=shape, size=size, size_end=size_end, placement=placement,
+            params=_given(steps=steps, shape=shape, size=renamed("--size", size, "--region-size", region_size),
+                          size_end=renamed("--size-end", size_end, "--region-size-end", region_size_end),
+                          placement=placement,
                           coverage=coverage, repeat_cap=repeat_cap, feather=feather, context=context),
             runs=runs, n=n, seed=seed, solver_steps=solver_steps, batch=batch, ema=not no_ema, precision=precision,
             backend=backend, sd=sd and to_dict(sd), shard=shard))
@@ -203,8 +210,7 @@ def plan(
     steps: Optional[int] = typer.Option(None, help="inpaint: regions per run (unset region options: the model's recorded "
                                         "settings, else the defaults shown) [default: 10]."),
     shape: Optional[str] = typer.Option(None, help="inpaint: region shape: box, blob or mixed [default: blob]."),
-    region_size: Optional[float] = typer.Option(None, "--region-size", help="inpaint: region side (fraction or px), as "
-                                                "inpaint --size [default: 0.1875]."),
+    region_size: RegionSize = None,
     context: Optional[float] = typer.Option(None, help="inpaint: window / region side (0 = the whole image) [default: 2]."),
     precision: Precision = "fp32",
     gpus: str = typer.Option("1,8", help="GPU counts to predict for (from measured GPU figures only)."),

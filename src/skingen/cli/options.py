@@ -31,5 +31,27 @@ Masks = Annotated[Optional[str], typer.Option(help="Mask-conditioned models: pai
                                               "(default: the train split of the run's own data).")]
 Layouts = Annotated[bool, typer.Option("--layouts", help="Mask-conditioned models: paint from synthesised rash "
                                        "layouts.")]
+RegionSize = Annotated[Optional[float], typer.Option("--region-size", help="inpaint: region side, a fraction of the "
+                                                     "image side (<= 1) or pixels (> 1) [default: 0.1875].")]
 Shard = Annotated[Optional[str], typer.Option(help="K/N: only job K (from 0) of N of a scheduler array, in its own "
                                               "--out folder; join the folders with `skingen merge`.")]
+
+# one spelling per concept (issue 30): a renamed option keeps its old name, hidden, for one release
+Synthetic = Annotated[list[str], typer.Option("--synthetic", help="Synthetic set: [NAME=]DIR[:LABEL] (NAME: its name "
+                                              "in reports, default the folder's; LABEL: the class of every image, for "
+                                              "augment and downstream when the manifest has none); repeat for more.")]
+OldFake = Annotated[list[str], typer.Option("--fake", hidden=True, help="Old name of --synthetic.")]
+
+
+def renamed(old: str, old_value, new: str, new_value):
+    """The value of an option given under its old name ``old`` (hidden, with a one-line deprecation note) or its
+    new one ``new``; an unset option is None or an empty list."""
+    from skingen.console import note
+    from skingen.errors import SkingenError
+
+    if old_value in (None, []):
+        return new_value
+    if new_value not in (None, []):
+        raise SkingenError(f"give {new} only ({old} is its old name)")
+    note(f"{old} is deprecated and goes in the next release: use {new}")
+    return old_value

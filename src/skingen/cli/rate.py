@@ -11,6 +11,7 @@ from rich.markup import escape
 from skingen.console import console, note, print_table, progress_bar, user_errors
 
 from skingen.cli.app import app
+from skingen.cli.options import OldFake, renamed
 
 
 rate_app = typer.Typer(no_args_is_help=True, help="Blinded human evaluation: a rating web app and its report.")
@@ -21,7 +22,9 @@ app.add_typer(rate_app, name="rate")
 def rate_serve(
     study: Path = typer.Option(..., "--study", help="Study folder: created on first use, continued afterwards."),
     real: Optional[str] = typer.Option(None, "--real", help="Real images: DATA[:split] (a prepared folder) or an image folder."),
-    fake: list[str] = typer.Option([], "--fake", help="Synthetic images: [NAME=]DIR (NAME defaults to the manifest's model); repeat for more."),
+    synthetic: list[str] = typer.Option([], "--synthetic", help="Synthetic images: [NAME=]DIR (NAME defaults to the "
+                                        "manifest's model); repeat for more."),
+    fake: OldFake = [],
     mode: list[str] = typer.Option([], "--mode", help="single (real or synthetic?), pair (which is real?), likert (how realistic?); "
                                    "repeat for several, in the order raters see them (default: all three)."),
     n: Optional[int] = typer.Option(None, "--n", help="Images (or pairs) per synthetic set and mode (default 10)."),
@@ -42,7 +45,7 @@ def rate_serve(
                                                       "addresses whose X-Forwarded-For is believed (default: none; the "
                                                       "TCP peer is the client, so the header cannot dodge the code limit)."),
 ) -> None:
-    """Serve a blinded rating study in the browser (create it from --real and --fake on first use)."""
+    """Serve a blinded rating study in the browser (create it from --real and --synthetic on first use)."""
     from skingen.rating.app import LOOPBACK, check_host, create_app
     from skingen.rating.guards import check_listen, check_proxies, served_hosts
     from skingen.rating.study import create_or_continue
@@ -52,7 +55,7 @@ def rate_serve(
         check_proxies(forwarded_allow_ips)
         code = check_host(host, allow_remote, access_code)
         with progress_bar("study images") as progress:
-            definition, created = create_or_continue(study, real, list(fake), dict(
+            definition, created = create_or_continue(study, real, renamed("--fake", fake, "--synthetic", synthetic), dict(
                 modes=mode or None, n=n, size=size, seed=seed), progress)
         app_ = create_app(study, access_code=code, https=https, hosts=served_hosts(host, allowed_host))
     counts = ", ".join(f"{m} {sum(c.values()) if m != 'pair' else sum(c.values()) // 2}"

@@ -12,13 +12,14 @@ from skingen.console import (console, default_device, note, print_config, print_
                              user_errors)
 
 from skingen.cli.app import app
-from skingen.cli.options import SEED, Cpu, DryRun
+from skingen.cli.options import SEED, Cpu, DryRun, OldFake, Synthetic, renamed
 
 
 @app.command()
 def evaluate(
     real: str = typer.Option(..., "--real", help="Prepared data folder, optionally one split (DATA or DATA:test), or a folder of real images."),
-    fake: list[Path] = typer.Option(..., "--fake", help="Folder of synthetic images (with or without manifest.csv); repeat for more."),
+    synthetic: Synthetic = [],
+    fake: OldFake = [],
     out: Path = typer.Option(..., "--out", help="New report folder (must not exist or be empty)."),
     metrics: Optional[str] = typer.Option(None, help="Comma list (default: fid,kid,prdc,swd,memorisation,diversity,speed)."),
     features: Optional[str] = typer.Option(None, help="Feature spaces for FID/KID/PRDC: inception, efficientnet-lite0, colour, pixels[:SIDE], classifier:PATH (default: inception,efficientnet-lite0,colour,pixels; the first available one fills the main table)."),
@@ -39,7 +40,7 @@ def evaluate(
     from skingen.config import load_config
     from skingen.eval.cache import FeatureCache
     from skingen.eval.evaluate import EvaluateConfig, evaluate as run_evaluate
-    from skingen.data.imagesets import open_any, open_folders
+    from skingen.data.imagesets import open_any, open_synthetic
     from skingen.eval.report import summary_caption, summary_table, write_report
     from skingen.runs import check_new_folder
 
@@ -48,8 +49,9 @@ def evaluate(
             set_, metrics=comma_list(metrics), features=comma_list(features), inception_mode=inception_mode,
             size=size, seed=seed, floor__set=floor))
         check_new_folder(out, hint="choose a new --out for the report")
+        sets = open_synthetic(renamed("--fake", fake, "--synthetic", synthetic))
         with progress_bar("evaluate") as progress:
-            result = run_evaluate(open_any(real), open_folders(list(fake)), cfg, train=open_any(train) if train else None,
+            result = run_evaluate(open_any(real), sets, cfg, train=open_any(train) if train else None,
                                   inception_weights=inception_weights, progress=progress, cache=None if no_cache else
                                   FeatureCache(cache_dir), device=default_device(cpu=False) if device == "auto" else device)
         html = write_report(result, out)
@@ -62,8 +64,7 @@ def evaluate(
 @app.command()
 def augment(
     real: Path = typer.Option(..., "--real", help="Prepared real data folder (with manifest.csv and splits)."),
-    synthetic: list[str] = typer.Option(..., "--synthetic", help="Synthetic folder from `skingen sample` (DIR, or DIR:LABEL when "
-                                        "its manifest has no label); repeat for more."),
+    synthetic: Synthetic = [],
     out: Path = typer.Option(..., "--out", help="New folder for the augmented data (must not exist or be empty)."),
     ratio: Optional[float] = typer.Option(None, help="Synthetic images per real train image of the classes they cover (default: all of them)."),
     balance: str = typer.Option("none", help="none (seeded random choice), label or skin-tone (fill the smallest classes / "
@@ -93,7 +94,7 @@ def augment(
 @app.command()
 def downstream(
     data: Path = typer.Option(..., "--data", help="Prepared real data folder with train/val/test splits and labels."),
-    synthetic: list[str] = typer.Option([], "--synthetic", help="Synthetic folder (DIR or DIR:LABEL); repeat for more."),
+    synthetic: Synthetic = [],
     out: Path = typer.Option(..., "--out", help="New report folder (must not exist or be empty)."),
     fractions: Optional[str] = typer.Option(None, help="Fractions of the real training data (default: 0.1,0.25,0.5,1.0)."),
     seeds: Optional[int] = typer.Option(None, help="Training seeds per arm and fraction (default: 5)."),

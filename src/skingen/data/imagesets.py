@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -91,6 +91,40 @@ def parse_data_spec(spec: str | Path) -> tuple[Path, str | None]:
     if sep and head and tail in SPLITS:
         return Path(head), tail
     return Path(text), None
+
+
+@dataclass(frozen=True)
+class SetSpec:
+    """A synthetic set named on the command line (``--synthetic``): ``[NAME=]DIR[:LABEL]``."""
+
+    folder: Path
+    name: str | None = None     #: ``NAME=``: the set's name in reports (default: the folder's name)
+    label: str | None = None    #: ``:LABEL``: the class of every image, for a manifest without labels
+
+
+def parse_set_spec(text: str | Path) -> SetSpec:
+    """``'dcgan=runs/s1:measles'`` -> SetSpec(Path('runs/s1'), 'dcgan', 'measles'); ``'runs/s1'`` -> its folder
+    only. A NAME holds no ``/`` and a LABEL no ``/`` (so paths with ``=`` or ``:`` in a folder name still work)."""
+    text = str(text)
+    name, sep, rest = text.partition("=")
+    if not (sep and name and rest and "/" not in name):
+        name, rest = None, text
+    head, sep, tail = rest.rpartition(":")
+    if sep and head and tail and "/" not in tail:
+        return SetSpec(Path(head), name, tail)
+    return SetSpec(Path(rest), name, None)
+
+
+def open_synthetic(specs: list[str]) -> list[ImageSet]:
+    """The sets of ``--synthetic [NAME=]DIR`` options (an image folder each; :func:`open_folders`'s names unless
+    NAME is given); a ``:LABEL`` is refused, images are not relabelled here."""
+    parsed = [parse_set_spec(s) for s in specs]
+    for s in parsed:
+        if s.label is not None:
+            raise SkingenError(f"--synthetic {s.folder}:{s.label}: a class label only applies to augment and "
+                               f"downstream")
+    named = open_folders([s.folder for s in parsed])
+    return [replace(images, name=s.name) if s.name else images for s, images in zip(parsed, named)]
 
 
 def _hash(obj: object) -> str:

@@ -119,71 +119,7 @@ def _process(index: int, photo: Photo, cfg: PrepareConfig, staging: Path) -> _Ph
     """Read one photo, choose crops, write them to ``staging``. Never raises for bad input."""
     res = _PhotoResult(index)
     try:
-        image = read_image(photo.path, cfg.max_pixels)
-        res.pixel_sha, res.phash, res.thumb = _fingerprint(image)
-        h, w = image.shape[:2]
-        min_side = math.ceil(cfg.size / cfg.crop.max_upscale)
-        if min(h, w) < min_side:
-            res.skip = (f"too small: {w}x{h} px (a {cfg.size} px crop needs a short side of at least "
-                        f"{min_side} px; upscaling is capped at {cfg.crop.max_upscale:g}x)")
-            return res
-        lesion = skin = None
-        if photo.mask is not None:
-            lesion = read_mask(photo.mask, cfg.max_pixels)
-            if lesion.shape != (h, w):
-                res.skip = f"mask {photo.mask.name} is {lesion.shape[1]}x{lesion.shape[0]} but the image is {w}x{h}"
-                return res
-            if not lesion.any():
-                res.skip = f"mask {photo.mask.name} marks no lesion (all zero); fix the mask or leave the photo out"
-                return res
-        elif cfg.auto_mask:
-            lesion, skin = auto_lesion_mask(image, cfg.auto)
-        boxes = lesion_boxes(lesion, min_side, cfg.crop) if lesion is not None else []
-        if not boxes:
-            box = centred_box(h, w)
-            boxes = [(box, float(lesion[box[1]:box[1] + box[2], box[0]:box[0] + box[2]].mean()) if lesion is not None else 0.0)]
-        if cfg.faces.marked and is_marked(str(photo.rel), photo.path.name, marked_photos(cfg.faces.marked)):
-            res.skip = f"marked as showing a face in {cfg.faces.marked}"
-            return res
-        faces = detect_faces(image, cfg.faces) if cfg.faces.policy != "keep" else []
-        drawn = reviewed_faces(res.pixel_sha, cfg.faces) if cfg.faces.policy != "keep" else []
-        res.faces = len(faces) + len(drawn)
-        if res.faces and cfg.faces.policy == "drop-photos":
-            res.skip = (f"shows a face ({len(faces)} detected, {len(drawn)} marked by a person; "
-                        "faces policy drop-photos)")
-            return res
-        stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in photo.path.stem)[:40]
-        for k, ((x0, y0, s), _) in enumerate(boxes):
-            # never let a face into the crops (skingen.data.faces)
-            touched = next((what for found, what in ((faces, "a detected face"), (drawn, "a face marked by a person "
-                            "(faces.reviewed)")) if box_touches_face((x0, y0, s), found)), None)
-            if touched:
-                res.dropped.append("face")
-                res.notes.append(f"crop {x0},{y0},{x0 + s},{y0 + s} dropped: it intersects {touched}")
-                continue
-            crop = resize_image(image[y0:y0 + s, x0:x0 + s], cfg.size, "lanczos")
-            problem = quality_problem(crop, cfg.quality)
-            if problem:
-                res.dropped.append(problem.split(" (")[0])
-                continue
-            cid = f"{index:05d}-{stem}-{k}"
-            row = {"id": cid, "image": f"images/{cid}.png", "label": photo.label, "source_id": photo.source_id,
-                   "origin": "real", "crop_box": f"{x0},{y0},{x0 + s},{y0 + s}", "photo": photo.rel}
-            try:
-                write_image(staging / row["image"], crop)
-                row["sha256"] = file_sha256(staging / row["image"])
-                if lesion is not None:
-                    les = resize_mask(lesion[y0:y0 + s, x0:x0 + s], (cfg.size, cfg.size))
-                    crop_skin = resize_mask(skin[y0:y0 + s, x0:x0 + s], (cfg.size, cfg.size)) if skin is not None else skin_mask(crop, cfg.auto)
-                    row["lesion"], row["coloured"] = f"lesion/{cid}.png", f"coloured/{cid}.png"
-                    row["lesion_fraction"] = f"{les.mean():.4f}"
-                    write_mask(staging / row["lesion"], les)
-                    write_image(staging / row["coloured"], coloured_mask(crop, les, crop_skin))
-            except OSError as exc:
-                raise _OutputFailed(exc.errno, exc.strerror, exc.filename or str(staging)) from None
-            res.rows.append(row)
-        if not res.rows:
-            res.skip = f"all {len(boxes)} crop(s) dropped: {', '.join(sorted(set(res.dropped)))}"
+        _crop_photo(res, photo, cfg, staging)
     except _OutputFailed:
         raise
     except SkingenError as exc:
@@ -191,6 +127,94 @@ def _process(index: int, photo: Photo, cfg: PrepareConfig, staging: Path) -> _Ph
     except Exception as exc:  # one bad photo must not stop the others; report it by name
         res.skip = f"unexpected error: {type(exc).__name__}: {exc}"
     return res
+
+
+def _crop_photo(res: _PhotoResult, photo: Photo, cfg: PrepareConfig, staging: Path) -> None:
+    """:func:`_process`'s work: the photo's crops into ``res.rows`` (or why none, ``res.skip``)."""
+    image = read_image(photo.path, cfg.max_pixels)
+    res.pixel_sha, res.phash, res.thumb = _fingerprint(image)
+    h, w = image.shape[:2]
+    min_side = math.ceil(cfg.size / cfg.crop.max_upscale)
+    if min(h, w) < min_side:
+        res.skip = (f"too small: {w}x{h} px (a {cfg.size} px crop needs a short side of at least "
+                    f"{min_side} px; upscaling is capped at {cfg.crop.max_upscale:g}x)")
+        return
+    lesion, skin, res.skip = _masks_of(photo, image, cfg)
+    if res.skip:
+        return
+    boxes = lesion_boxes(lesion, min_side, cfg.crop) if lesion is not None else []
+    if not boxes:
+        box = centred_box(h, w)
+        boxes = [(box, float(lesion[box[1]:box[1] + box[2], box[0]:box[0] + box[2]].mean()) if lesion is not None else 0.0)]
+    if cfg.faces.marked and is_marked(str(photo.rel), photo.path.name, marked_photos(cfg.faces.marked)):
+        res.skip = f"marked as showing a face in {cfg.faces.marked}"
+        return
+    faces = detect_faces(image, cfg.faces) if cfg.faces.policy != "keep" else []
+    drawn = reviewed_faces(res.pixel_sha, cfg.faces) if cfg.faces.policy != "keep" else []
+    res.faces = len(faces) + len(drawn)
+    if res.faces and cfg.faces.policy == "drop-photos":
+        res.skip = (f"shows a face ({len(faces)} detected, {len(drawn)} marked by a person; "
+                    "faces policy drop-photos)")
+        return
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in photo.path.stem)[:40]
+    for k, ((x0, y0, s), _) in enumerate(boxes):
+        # never let a face into the crops (skingen.data.faces)
+        touched = next((what for found, what in ((faces, "a detected face"), (drawn, "a face marked by a person "
+                        "(faces.reviewed)")) if box_touches_face((x0, y0, s), found)), None)
+        if touched:
+            res.dropped.append("face")
+            res.notes.append(f"crop {x0},{y0},{x0 + s},{y0 + s} dropped: it intersects {touched}")
+            continue
+        crop = resize_image(image[y0:y0 + s, x0:x0 + s], cfg.size, "lanczos")
+        problem = quality_problem(crop, cfg.quality)
+        if problem:
+            res.dropped.append(problem.split(" (")[0])
+            continue
+        cid = f"{res.index:05d}-{stem}-{k}"
+        row = {"id": cid, "image": f"images/{cid}.png", "label": photo.label, "source_id": photo.source_id,
+               "origin": "real", "crop_box": f"{x0},{y0},{x0 + s},{y0 + s}", "photo": photo.rel}
+        masks = None if lesion is None else tuple(None if m is None else m[y0:y0 + s, x0:x0 + s] for m in (lesion, skin))
+        res.rows.append(_write_crop(staging, row, crop, masks, cfg))
+    if not res.rows:
+        res.skip = f"all {len(boxes)} crop(s) dropped: {', '.join(sorted(set(res.dropped)))}"
+
+
+def _masks_of(photo: Photo, image: np.ndarray, cfg: PrepareConfig) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
+    """(lesion, skin, why the photo is skipped): its given mask (checked against the image), the auto masks
+    (``--auto-mask``; skin None with a given mask), or none."""
+    h, w = image.shape[:2]
+    if photo.mask is not None:
+        lesion = read_mask(photo.mask, cfg.max_pixels)
+        if lesion.shape != (h, w):
+            return None, None, f"mask {photo.mask.name} is {lesion.shape[1]}x{lesion.shape[0]} but the image is {w}x{h}"
+        if not lesion.any():
+            return None, None, f"mask {photo.mask.name} marks no lesion (all zero); fix the mask or leave the photo out"
+        return lesion, None, None
+    if cfg.auto_mask:
+        lesion, skin = auto_lesion_mask(image, cfg.auto)
+        return lesion, skin, None
+    return None, None, None
+
+
+def _write_crop(staging: Path, row: dict[str, str], crop: np.ndarray,
+                masks: tuple[np.ndarray, np.ndarray | None] | None, cfg: PrepareConfig) -> dict[str, str]:
+    """Write the crop of ``row`` and, with ``masks`` (its lesion and skin at the photo's resolution), its lesion and
+    coloured masks; the row with their paths."""
+    cid = row["id"]
+    try:
+        write_image(staging / row["image"], crop)
+        row["sha256"] = file_sha256(staging / row["image"])
+        if masks is not None:
+            lesion, skin = masks
+            les = resize_mask(lesion, (cfg.size, cfg.size))
+            crop_skin = resize_mask(skin, (cfg.size, cfg.size)) if skin is not None else skin_mask(crop, cfg.auto)
+            row["lesion"], row["coloured"] = f"lesion/{cid}.png", f"coloured/{cid}.png"
+            row["lesion_fraction"] = f"{les.mean():.4f}"
+            write_mask(staging / row["lesion"], les)
+            write_image(staging / row["coloured"], coloured_mask(crop, les, crop_skin))
+    except OSError as exc:
+        raise _OutputFailed(exc.errno, exc.strerror, exc.filename or str(staging)) from None
+    return row
 
 
 class _UnionFind:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from skingen.data.imagesets import parse_set_spec
 from skingen.data.manifest import MANIFEST, SPLITS, read_manifest, write_manifest
 from skingen.downstream.leaks import check_content
 from skingen.data.datasheet import write_datasheet
@@ -44,17 +45,11 @@ class SyntheticSet:
     notes: list[str] = field(default_factory=list)
 
 
-def parse_synthetic_arg(text: str) -> tuple[Path, str | None]:
-    """``DIR`` or ``DIR:LABEL`` (LABEL for sets whose manifest has no label, e.g. an unconditional
-    generator of one class)."""
-    head, sep, tail = str(text).rpartition(":")
-    if sep and tail and "/" not in tail and head:
-        return Path(head), tail
-    return Path(text), None
-
-
 def load_synthetic(text: str, name: str | None = None) -> SyntheticSet:
-    folder, label = parse_synthetic_arg(text)
+    """The set of ``--synthetic [NAME=]DIR[:LABEL]`` (:func:`~skingen.data.imagesets.parse_set_spec`), its rows
+    checked: every image labelled (LABEL relabels them all) and synthetic."""
+    spec = parse_set_spec(text)
+    folder, label = spec.folder, spec.label
     rows = read_manifest(folder, required=("id", "image"))
     if not rows:
         raise SkingenError(f"{folder / MANIFEST}: no images")
@@ -67,7 +62,7 @@ def load_synthetic(text: str, name: str | None = None) -> SyntheticSet:
         if (r.get("origin") or "synthetic") != "synthetic":
             raise SkingenError(f"{folder / MANIFEST}: image {r['id']} has origin '{r['origin']}', not synthetic")
         r["origin"] = "synthetic"  # an empty or missing origin counts as synthetic, and is recorded so
-    return SyntheticSet(name or folder.name, folder, rows)
+    return SyntheticSet(name or spec.name or folder.name, folder, rows)
 
 
 def _generator_groups(checkpoint: str) -> tuple[set[str] | None, str]:
@@ -184,6 +179,8 @@ def augment(real: str | Path, synthetic: list[str], out: str | Path, ratio: floa
         raise SkingenError(f"--balance must be one of {', '.join(BALANCE)}, got '{balance}'")
     if ratio is not None and not 0 <= ratio <= 1e6:  # NaN fails this too
         raise SkingenError(f"--ratio must be 0..1e6 synthetic images per real one, got {ratio}")
+    if not synthetic:
+        raise SkingenError("give at least one --synthetic set")
     real_rows = read_manifest(real, required=("id", "image", "split", "label", "source_id"))
     sets = [load_synthetic(s) for s in synthetic]
     for s in sets:

@@ -182,6 +182,70 @@ def run_study(data: str | Path, synthetic: list[str], cfg: StudyConfig = StudyCo
     t0 = time.perf_counter()
     cfg = replace(cfg, train=cfg.train.resolved())
     data = Path(data)
+    rows, labels = _study_rows(data, cfg)
+    sets = [load_synthetic(s) for s in synthetic]
+    names = [s.name for s in sets]
+    if len(set(names)) != len(names):
+        raise SkingenError(f"synthetic sets need distinct folder names, got {names}")
+    for s in sets:
+        check_leakage(rows, s, data)
+    size = cfg.train.size
+    split_rows = {s: [r for r in rows if r["split"] == s] for s in ("train", "val", "test")}
+    train_all, val, test = (load_images(data, split_rows[s], labels, size, cfg.blank_corner)
+                            for s in ("train", "val", "test"))
+    synth_images = {s.name: load_images(s.folder, s.rows, labels, size, cfg.blank_corner) for s in sets}
+    arms = arms_for(cfg, names)
+    probe = is_probe(cfg.train.arch)
+    feature_seconds = 0.0
+    if probe:
+        feature_seconds = _probe_features(cfg, device, progress, {"train": train_all, "val": val, "test": test},
+                                          synth_images)
+    total = len(arms) * len(cfg.fractions) * cfg.seeds
+    runs, probs = [], {}
+    best, best_run, done = None, {}, 0
+    for fraction in cfg.fractions:
+        for seed in range(cfg.seeds):
+            real = train_all.subset(fraction_indices(train_all.rows, fraction, seed))
+            trained_sets: dict[tuple, tuple[str, TrainedClassifier, np.ndarray]] = {}
+            for arm in arms:
+                idx, ratio_actual = ([], 0.0) if not arm.synthetic else \
+                    _synthetic_for(synth_images[arm.synthetic], real, arm.ratio, seed, labels)
+                # a set too small for two ratios gives them the same images: train once, report both
+                key = (arm.classical, arm.synthetic, tuple(idx))
+                if key not in trained_sets:
+                    part = synth_images[arm.synthetic].subset(idx) if arm.synthetic else None
+                    trained, p = _train_arm(arm, real, part, val, test, labels, cfg, seed, device, probe)
+                    trained_sets[key] = (arm.name, trained, p)
+                    same_as = ""
+                else:
+                    same_as, trained, p = trained_sets[key]
+                probs.setdefault((arm.name, fraction), []).append(p)
+                record = {"arm": arm.name, "classical": arm.classical, "synthetic": arm.synthetic,
+                          "ratio": arm.ratio, "ratio_actual": round(ratio_actual, 4), "fraction": fraction,
+                          "seed": seed, "n_real": len(real.y), "n_synthetic": len(idx), "same_as": same_as,
+                          "val_balanced_accuracy": round(trained.val_balanced_accuracy, 4),
+                          "best_images": getattr(trained, "best_images", 0), "probe_C": getattr(trained, "C", ""),
+                          "seconds": round(trained.seconds, 2) if not same_as else 0.0,
+                          **{f"test_{k}": round(v, 4) for k, v in metric_values(test.y.numpy(), p).items()}}
+                runs.append(record)
+                if not probe and (best is None or trained.val_balanced_accuracy > best.val_balanced_accuracy):
+                    best, best_run = trained, record
+                done += 1
+                if log:
+                    log(f"[{done}/{total}] {arm.name} fraction {fraction:g} seed {seed}: {len(real.y)} real + "
+                        f"{len(idx)} synthetic, val BA {trained.val_balanced_accuracy:.3f}, test BA "
+                        f"{record['test_balanced_accuracy']:.3f}, "
+                        + (f"same images as {same_as}" if same_as else f"{trained.seconds:.0f} s"))
+                if progress:
+                    progress(done, total, f"{arm.name} f={fraction:g} seed {seed}")
+    stacked = {k: np.stack(v) for k, v in probs.items()}
+    return StudyResult(labels, arms, runs, stacked, test, best, best_run, sets, time.perf_counter() - t0, feature_seconds,
+                       config=cfg, data=str(data))
+
+
+def _study_rows(data: Path, cfg: StudyConfig) -> tuple[list[dict[str, str]], tuple[str, ...]]:
+    """The rows of ``data`` in the study (``cfg.classes``) and its class names, checked: every image labelled,
+    at least two classes, a train and a test split."""
     ds = ManifestDataset(data, split=None)
     rows = ds.rows
     if cfg.classes:
@@ -197,78 +261,33 @@ def run_study(data: str | Path, synthetic: list[str], cfg: StudyConfig = StudyCo
     for split in ("train", "test"):
         if not any(r["split"] == split for r in rows):
             raise SkingenError(f"{data}: no images in the {split} split")
-    sets = [load_synthetic(s) for s in synthetic]
-    names = [s.name for s in sets]
-    if len(set(names)) != len(names):
-        raise SkingenError(f"synthetic sets need distinct folder names, got {names}")
-    for s in sets:
-        check_leakage(rows, s, data)
-    size = cfg.train.size
-    split_rows = {s: [r for r in rows if r["split"] == s] for s in ("train", "val", "test")}
-    train_all, val, test = (load_images(data, split_rows[s], labels, size, cfg.blank_corner)
-                            for s in ("train", "val", "test"))
-    synth_images = {s.name: load_images(s.folder, s.rows, labels, size, cfg.blank_corner) for s in sets}
-    arms = arms_for(cfg, names)
-    probe = is_probe(cfg.train.arch)
-    if probe and cfg.classical and cfg.train.views < 1:
+    return rows, labels
+
+
+def _probe_features(cfg: StudyConfig, device: str, progress, real: dict[str, Images], synth: dict[str, Images]
+                    ) -> float:
+    """Frozen features of every image (``.f``) and of the classical arms' augmented views (``.views``), computed
+    once (and cached); the seconds they took."""
+    if cfg.classical and cfg.train.views < 1:
         raise SkingenError("a probe's classical arms train on augmented views: set train.views >= 1 or --no-classical")
-    feature_seconds = 0.0
+    fx = ProbeFeatures(make_probe_extractor(cfg.train.arch, device), FeatureCache() if cfg.feature_cache else None,
+                       progress=progress)
+    for what, imgs in (*real.items(), *synth.items()):
+        imgs.f = fx.features(imgs.x, what)
+        if cfg.classical and (what == "train" or (cfg.combined and what in synth)):
+            imgs.views = fx.views(imgs.x, cfg.train.views, cfg.train.size, what)
+    return fx.seconds
+
+
+def _train_arm(arm: Arm, real: Images, synth: Images | None, val: Images, test: Images, labels: tuple[str, ...],
+               cfg: StudyConfig, seed: int, device: str, probe: bool) -> tuple[TrainedClassifier, np.ndarray]:
+    """One arm's classifier on ``real`` + ``synth`` (its chosen synthetic images) and its test probabilities."""
     if probe:
-        fx = ProbeFeatures(make_probe_extractor(cfg.train.arch, device), FeatureCache() if cfg.feature_cache else None,
-                           progress=progress)
-        for what, imgs in (("train", train_all), ("val", val), ("test", test), *synth_images.items()):
-            imgs.f = fx.features(imgs.x, what)
-            if cfg.classical and (what == "train" or (cfg.combined and what in names)):
-                imgs.views = fx.views(imgs.x, cfg.train.views, size, what)
-        feature_seconds = fx.seconds
-    total = len(arms) * len(cfg.fractions) * cfg.seeds
-    runs, probs = [], {}
-    best, best_run, done = None, {}, 0
-    for fraction in cfg.fractions:
-        for seed in range(cfg.seeds):
-            real = train_all.subset(fraction_indices(train_all.rows, fraction, seed))
-            trained_sets: dict[tuple, tuple[str, TrainedClassifier, np.ndarray]] = {}
-            for arm in arms:
-                x, y, idx, ratio_actual = real.x, real.y, [], 0.0
-                if arm.synthetic:
-                    syn = synth_images[arm.synthetic]
-                    idx, ratio_actual = _synthetic_for(syn, real, arm.ratio, seed, labels)
-                    part = syn.subset(idx)
-                    x, y = torch.cat([real.x, part.x]), torch.cat([real.y, part.y])
-                # a set too small for two ratios gives them the same images: train once, report both
-                key = (arm.classical, arm.synthetic, tuple(idx))
-                same_as, trained, p = trained_sets.get(key, ("", None, None))
-                if trained is None and probe:
-                    trained = _fit_probe(real, syn.subset(idx) if arm.synthetic else None, val, arm.classical, len(labels))
-                    p = trained.predict(test.f)
-                    trained_sets[key] = (arm.name, trained, p)
-                elif trained is None:
-                    trained = train_classifier(x, y, val.x, val.y, labels, cfg.train, seed, classical=arm.classical,
-                                               device=device)
-                    p = predict(trained.model, test.x, device=device, tta=bool(cfg.train.tta))
-                    trained_sets[key] = (arm.name, trained, p)
-                probs.setdefault((arm.name, fraction), []).append(p)
-                n_syn = len(idx)
-                record = {"arm": arm.name, "classical": arm.classical, "synthetic": arm.synthetic,
-                          "ratio": arm.ratio, "ratio_actual": round(ratio_actual, 4), "fraction": fraction,
-                          "seed": seed, "n_real": len(real.y), "n_synthetic": n_syn, "same_as": same_as,
-                          "val_balanced_accuracy": round(trained.val_balanced_accuracy, 4),
-                          "best_images": getattr(trained, "best_images", 0), "probe_C": getattr(trained, "C", ""),
-                          "seconds": round(trained.seconds, 2) if not same_as else 0.0,
-                          **{f"test_{k}": round(v, 4) for k, v in metric_values(test.y.numpy(), p).items()}}
-                runs.append(record)
-                if not probe and (best is None or trained.val_balanced_accuracy > best.val_balanced_accuracy):
-                    best, best_run = trained, record
-                done += 1
-                if log:
-                    log(f"[{done}/{total}] {arm.name} fraction {fraction:g} seed {seed}: {len(real.y)} real + {n_syn} "
-                        f"synthetic, val BA {trained.val_balanced_accuracy:.3f}, test BA {record['test_balanced_accuracy']:.3f}, "
-                        + (f"same images as {same_as}" if same_as else f"{trained.seconds:.0f} s"))
-                if progress:
-                    progress(done, total, f"{arm.name} f={fraction:g} seed {seed}")
-    stacked = {k: np.stack(v) for k, v in probs.items()}
-    return StudyResult(labels, arms, runs, stacked, test, best, best_run, sets, time.perf_counter() - t0, feature_seconds,
-                       config=cfg, data=str(data))
+        trained = _fit_probe(real, synth, val, arm.classical, len(labels))
+        return trained, trained.predict(test.f)
+    x, y = (real.x, real.y) if synth is None else (torch.cat([real.x, synth.x]), torch.cat([real.y, synth.y]))
+    trained = train_classifier(x, y, val.x, val.y, labels, cfg.train, seed, classical=arm.classical, device=device)
+    return trained, predict(trained.model, test.x, device=device, tta=bool(cfg.train.tta))
 
 
 def _fit_probe(real: Images, synth: Images | None, val: Images, classical: bool, k: int):

@@ -196,14 +196,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, val_images: tor
             model.freeze_prefix(freeze)
         backbone, head = parameter_groups(model)
         backbone = [p for p in backbone if p.requires_grad]
-        # training views of every image: the classical arm's augmented draws, else the 8 rotations / flips, else
-        # the image itself; with a frozen prefix each view's prefix output is computed once ([V,N,...])
-        if classical and freeze:
-            view_of = [lambda x, v=v: augmented_view(x, v, cfg.size) for v in range(max(1, cfg.views))]
-        elif cfg.dihedral:
-            view_of = [lambda x, v=v: dihedral(x, v) for v in range(8)]
-        else:
-            view_of = [lambda x: x]
+        view_of = _training_views(cfg, classical, freeze)
         cached = None
         if freeze:
             cached = torch.stack([_prefix_outputs(model, view(images), freeze, device) for view in view_of])
@@ -234,12 +227,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, val_images: tor
             if cached is not None:
                 logits = model.forward_from(cached[view, idx].to(device), freeze)
             else:
-                x = images[idx]
-                if augment is not None:
-                    x = torch.stack([augment(im) for im in x])
-                elif len(view_of) > 1:
-                    x = torch.stack([view_of[v](im) for v, im in zip(view.tolist(), x)])
-                logits = model(to_unit(x).to(device))
+                logits = model(to_unit(_views(images[idx], view, view_of, augment)).to(device))
             loss = loss_fn(logits, labels[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -260,6 +248,26 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, val_images: tor
     else:
         best, best_at = _val_score(model, val_images, val_labels, k, device, cfg.tta), steps * cfg.batch
     return TrainedClassifier(model.eval(), spec, best[0], best_at, time.perf_counter() - t0)
+
+
+def _training_views(cfg: TrainConfig, classical: bool, freeze: int) -> list[Callable[[torch.Tensor], torch.Tensor]]:
+    """The training views of every image: the classical arm's augmented draws (with a frozen prefix, whose output
+    is then computed once per view, ``[V,N,...]``), else the 8 rotations / flips, else the image itself."""
+    if classical and freeze:
+        return [lambda x, v=v: augmented_view(x, v, cfg.size) for v in range(max(1, cfg.views))]
+    if cfg.dihedral:
+        return [lambda x, v=v: dihedral(x, v) for v in range(8)]
+    return [lambda x: x]
+
+
+def _views(x: torch.Tensor, view: torch.Tensor, view_of: list, augment: Callable | None) -> torch.Tensor:
+    """The batch ``x`` (``uint8 [B,3,S,S]``) as seen in training: a fresh classical augmentation, else view
+    ``view[i]`` of image ``i``."""
+    if augment is not None:
+        return torch.stack([augment(im) for im in x])
+    if len(view_of) > 1:
+        return torch.stack([view_of[v](im) for v, im in zip(view.tolist(), x)])
+    return x
 
 
 def _lr_factor(steps: int, warmup: float, schedule: str) -> Callable[[int], float]:

@@ -208,7 +208,7 @@ def evaluate(real: ImageSet, fakes: list[ImageSet], cfg: EvaluateConfig = Evalua
     t0 = time.perf_counter()
     hits0, misses0 = (cache.hits, cache.misses) if cache is not None else (0, 0)
     if not fakes:
-        raise SkingenError("nothing to evaluate: give at least one --fake folder")
+        raise SkingenError("nothing to evaluate: give at least one --synthetic folder")
     if len(real) < 2:
         raise SkingenError(f"the real set {real.label} has {len(real)} image(s); at least 2 are needed")
     notes: list[str] = []
@@ -355,11 +355,11 @@ def _kid(a, b, cfg: EvaluateConfig, name: str, mode: dict, notes: list[str], fak
     r = kernel_distance(a, b, cfg.kid, cfg.seed, parents)
     if r.note:
         notes.append(r.note)
-    if r.groups:
-        notes.append(f"{fake.name}: KID leaves pairs of one parent_id out (N={len(fake)} images of {r.groups} "
+    if r.parents:
+        notes.append(f"{fake.name}: KID leaves pairs of one parent_id out (N={len(fake)} images of {r.parents} "
                      "parents; runs of one crop are near-copies)")
     return {"value": r.mean, "std": r.std, "subset_size": r.subset_size, "subsets": r.subsets, "note": r.note,
-            "extractor": name, "mode": mode, **({"parents": r.groups} if r.groups else {})}
+            "extractor": name, "mode": mode, **({"parents": r.parents} if r.parents else {})}
 
 
 def _memorisation(run: _Run, fake: ImageSet, fake_feats: np.ndarray) -> dict:

@@ -32,7 +32,7 @@ class KidResult:
     subset_size: int
     subsets: int
     note: str = ""
-    groups: int | None = None  # groups of the second set when pairs within a group were left out, else None
+    parents: int | None = None  # parents (parent_id) of the second set when pairs of one parent were left out, else None
 
 
 def _check(a: np.ndarray, b: np.ndarray, what: str) -> None:
@@ -53,13 +53,13 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def kernel_distance(a: np.ndarray, b: np.ndarray, cfg: KidConfig = KidConfig(), seed: int = 0,
-                    groups_b: Sequence[str] | None = None) -> KidResult:
+                    parents_b: Sequence[str] | None = None) -> KidResult:
     """Unbiased MMD² with the cubic polynomial kernel, mean and std over random subsets (Bińkowski et al.).
 
-    ``groups_b``: one label per row of ``b`` (the crop each image was made from). Pairs of ``b`` with one
-    label are left out of its within-set term: several runs of one crop are near-copies, and their large
+    ``parents_b``: the ``parent_id`` of each row of ``b`` (the crop each image was made from). Pairs of ``b`` with
+    one parent are left out of its within-set term: several runs of one crop are near-copies, and their large
     kernel values would otherwise raise KID (the 109 measles test crops listed 3 times score 6.1×10⁻³ against
-    train, listed once 3.75×10⁻³). With no label shared this is torch-fidelity's KID, subset for subset."""
+    train, listed once 3.75×10⁻³). With no parent shared this is torch-fidelity's KID, subset for subset."""
     import torch
     from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 
@@ -67,26 +67,26 @@ def kernel_distance(a: np.ndarray, b: np.ndarray, cfg: KidConfig = KidConfig(), 
     size = min(cfg.subset_size, len(a), len(b))
     note = (f"KID subset size reduced from {cfg.subset_size} to {size} (the smaller set has {size} images)"
             if size < cfg.subset_size else "")
-    if groups_b is not None and len(groups_b) != len(b):
-        raise SkingenError(f"KID: {len(groups_b)} group labels for {len(b)} images")
-    if groups_b is not None and len(set(groups_b)) < len(b):
-        values = grouped_kid_subsets(np.asarray(a, np.float64), np.asarray(b, np.float64), groups_b, cfg, size, seed)
-        return KidResult(float(np.mean(values)), float(np.std(values)), size, cfg.subsets, note, len(set(groups_b)))
+    if parents_b is not None and len(parents_b) != len(b):
+        raise SkingenError(f"KID: {len(parents_b)} parent ids for {len(b)} images")
+    if parents_b is not None and len(set(parents_b)) < len(b):
+        values = grouped_kid_subsets(np.asarray(a, np.float64), np.asarray(b, np.float64), parents_b, cfg, size, seed)
+        return KidResult(float(np.mean(values)), float(np.std(values)), size, cfg.subsets, note, len(set(parents_b)))
     out = kid_features_to_metric(torch.from_numpy(np.asarray(a, np.float64)), torch.from_numpy(np.asarray(b, np.float64)),
                                  kid_subsets=cfg.subsets, kid_subset_size=size, kid_kernel_poly_degree=cfg.degree,
                                  verbose=False, rng_seed=seed)
     return KidResult(float(out[KEY_METRIC_KID_MEAN]), float(out[KEY_METRIC_KID_STD]), size, cfg.subsets, note)
 
 
-def grouped_kid_subsets(a: np.ndarray, b: np.ndarray, groups_b: Sequence[str], cfg: KidConfig, size: int,
+def grouped_kid_subsets(a: np.ndarray, b: np.ndarray, parents_b: Sequence[str], cfg: KidConfig, size: int,
                         seed: int) -> np.ndarray:
-    """``float [cfg.subsets]`` MMD² values of ``size``-image subsets, same-group pairs of ``b`` left out.
+    """``float [cfg.subsets]`` MMD² values of ``size``-image subsets, pairs of ``b`` with one parent left out.
 
     Written here because torch-fidelity's estimator has no notion of groups; the subsets are drawn exactly as
     torch-fidelity draws them, and its kernel is used, so singleton groups reproduce its numbers."""
     from torch_fidelity.metric_kid import kernel_poly
 
-    codes = np.unique(np.asarray(groups_b, dtype=object).astype(str), return_inverse=True)[1]
+    codes = np.unique(np.asarray(parents_b, dtype=object).astype(str), return_inverse=True)[1]
     kernel = {"kid_kernel_poly_degree": cfg.degree, "kid_kernel_poly_gamma": None, "kid_kernel_poly_coef0": 1}
     rng = np.random.RandomState(seed)
     values = np.zeros(cfg.subsets)
@@ -96,7 +96,7 @@ def grouped_kid_subsets(a: np.ndarray, b: np.ndarray, groups_b: Sequence[str], c
         k_aa, k_bb = kernel_poly(a[ia], a[ia], **kernel), kernel_poly(b[ib], b[ib], **kernel)
         apart = codes[ib][:, None] != codes[ib][None, :]  # also drops the diagonal
         if not apart.any():
-            raise SkingenError("KID needs images of at least 2 different groups in the synthetic set")
+            raise SkingenError("KID needs images of at least 2 different parents in the synthetic set")
         values[s] = ((k_aa.sum() - np.trace(k_aa)) / (size * (size - 1)) + k_bb[apart].mean()
                      - 2 * kernel_poly(a[ia], b[ib], **kernel).mean())
     return values

@@ -12,9 +12,10 @@ Each run has a seed (run j of source i: ``seed + i·runs + j``) and writes, name
 
 plus ``manifest.csv`` (synthetic rows: ``parent_id``, the parent's ``source_id`` so grouped splits stay
 leak-free, ``edit_map``, ``lesion`` with ``lesion_estimated=1``, cost columns, ``seam_score``
-(:mod:`skingen.inpaint.seams`); sd: ``prompt`` and ``negative_prompt``) and ``inpaint.json``. Sources are
-resized to the model's size (OpenCV and sd backends keep the crops' own). Seconds are measured around the
-inpainting only. Several processes (``torchrun``/``accelerate launch``) or ``shard="K/N"`` split the runs in
+(:mod:`skingen.inpaint.seams`); sd: ``prompt`` and ``negative_prompt``) and ``inpaint.json``. Outputs keep the
+crops' own size: a backend that works at one size (a whole-image model) repaints a shrunken copy and only the
+repainted pixels are upsampled and pasted (:func:`~skingen.inpaint.iterative.lift`; cost columns and the seam
+score are those of the full-size result). Seconds are measured around the inpainting only. Several processes (``torchrun``/``accelerate launch``) or ``shard="K/N"`` split the runs in
 one-process batches (:mod:`skingen.generation.parallel`), so their files are byte-identical to a one-process run's.
 """
 
@@ -29,18 +30,14 @@ import numpy as np
 import torch
 
 from skingen.config import NonNegativeInt, PositiveInt, from_dict
-from skingen.data.manifest import write_manifest
-from skingen.data.datasheet import write_datasheet
 from skingen.errors import SkingenError
-from skingen.generation.parallel import (Processes, idle_shard_note, parse_shard, shard_batches, shard_items,
-                                         shared_staging)
+from skingen.generation.backends import LoadedFiller, load_filler
+from skingen.generation.backends.sd import SDOptions
+from skingen.generation.job import GenerationJob, source_dataset
 from skingen.imageio import from_tensor, resize_image, write_image, write_mask
-from skingen.generation.backends import load_filler
-from skingen.inpaint.iterative import IterativeParams, IterativeResult, derive_lesion, run_iterative
+from skingen.inpaint.iterative import IterativeParams, IterativeResult, derive_lesion, lift, run_iterative
 from skingen.inpaint.seams import seam_score
 from skingen.runs import write_json
-from skingen.generation.sample_folder import autocast_for, source_dataset
-from skingen.generation.backends.sd import SDOptions
 from skingen.seeding import format_seeds
 from skingen.viz import contact_sheet
 
@@ -111,90 +108,88 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, cfg:
     """``cfg.runs`` iterative-inpainting runs on each of the first ``cfg.n`` crops of ``source`` (``DATA[:split]``,
     default split train) with the denoiser at ``run`` (:func:`~skingen.generation.backends.load_filler`: an
     ``inpaint`` run, a diffusers UNet folder for RePaint, an OpenCV method, or an SD inpainting pipeline with
-    backend sd); writes the new folder ``out``. ``cfg.shard`` (``"K/N"``): only that slice of the runs; under
-    ``torchrun`` every process takes its share."""
-    shard = parse_shard(cfg.shard)
-    autocast = autocast_for(cfg.precision, device)
-    procs = Processes(device)
-    progress = progress if procs.is_main else None
-    loaded = load_filler(run, device=procs.device, ema=cfg.ema, solver_steps=cfg.solver_steps,
+    backend sd); writes the new folder ``out`` at the crops' own size (a filler that works at one size runs on a
+    shrunken copy, :func:`~skingen.inpaint.iterative.lift`). ``cfg.shard`` (``"K/N"``): only that slice of the
+    runs; under ``torchrun`` every process takes its share (:class:`~skingen.generation.job.GenerationJob`)."""
+    job = GenerationJob(out, "inpainting", cfg.batch, cfg.shard, device, cfg.precision, progress)
+    loaded = load_filler(run, device=job.procs.device, ema=cfg.ema, solver_steps=cfg.solver_steps,
                          backend=cfg.backend, precision=cfg.precision, options=cfg.sd)
-    filler, family, checkpoint = loaded.filler, loaded.family, loaded.checkpoint
     params = from_dict(IterativeParams, {**loaded.run_params, **cfg.params}, "params.")
-    solver_steps = loaded.settings.get("solver_steps", filler.evaluations)  # sd: evaluations count guidance too
-    parents = source_dataset(source, loaded.size)
-    if loaded.size is None:  # a backend that works at any size gets the crops' own (the first's, so all stack)
-        parents = source_dataset(source, parents[0]["image"].shape[-1])
+    solver_steps = loaded.settings.get("solver_steps", loaded.filler.evaluations)  # sd: evaluations count guidance too
+    parents = source_dataset(source, None)
+    side = parents[0]["image"].shape[-1]  # every crop at the first's size, so all stack
+    parents = source_dataset(source, side)
+    work = parents if loaded.size in (None, side) else source_dataset(source, loaded.size)
     count = len(parents) if cfg.n is None else min(cfg.n, len(parents))
     jobs = [(i, cfg.seed + i * cfg.runs + j) for i in range(count) for j in range(cfg.runs)]
-    mine = shard_batches(jobs, cfg.batch, shard, procs.rank, procs.world)
-    total = len(shard_items(jobs, cfg.batch, shard))
-    rows, seconds, evaluations, pixels, done = [], 0.0, 0, 0, 0
-    with shared_staging(out, "inpainting", procs) as staging:
-        for d in ("frames", "edits", "lesion", "runs"):
-            (staging / d).mkdir(exist_ok=True)
-        for chunk in mine:
-            items = {i: parents[i] for i, _ in chunk}
-            sources = torch.stack([items[i]["image"] for i, _ in chunk])
-            by_label: dict[str, list[int]] = {}  # sd: runs of one class share a filler (its prompt)
-            for k, (i, _) in enumerate(chunk):
-                by_label.setdefault(parents.rows[i].get("label", "") if loaded.for_label else "", []).append(k)
-            results: list[IterativeResult | None] = [None] * len(chunk)
-            recorded: list[dict[str, str]] = [{}] * len(chunk)
+    rows, seconds, evaluations, pixels = [], 0.0, 0, 0
+    with job.staged(jobs, ("frames", "edits", "lesion", "runs")) as staging:
+        for chunk in job.batches():
             t = time.perf_counter()
-            for label, ks in by_label.items():
-                label_filler, extra = loaded.by_label(label)
-                with autocast:
-                    finished = run_iterative(label_filler, sources[ks], [chunk[k][1] for k in ks], params,
-                                             batch=cfg.batch)
-                for k, result in zip(ks, finished):
-                    results[k], recorded[k] = result, extra
-            if torch.device(procs.device).type == "cuda":
-                torch.cuda.synchronize(procs.device)
+            results, recorded = _inpaint_batch(loaded, work, parents, chunk, params, cfg.batch, job.autocast)
+            if torch.device(job.procs.device).type == "cuda":
+                torch.cuda.synchronize(job.procs.device)
             seconds += time.perf_counter() - t
             for (i, s), result, extra in zip(chunk, results, recorded):
                 row = parents.rows[i]
-                _write_run(staging, result, items[i]["lesion"][0].bool().numpy(), row["id"], params,
-                           solver_steps, extra)
+                _write_run(staging, result, parents[i]["lesion"][0].bool().numpy(), row["id"], params, solver_steps,
+                           extra)
                 evaluations += result.evaluations
                 pixels += result.pixels
-                rows.append({"id": f"{family}-seed{s:06d}", "image": f"seed{s:06d}.png",
-                             "lesion": f"lesion/seed{s:06d}.png", "label": row.get("label", ""),
-                             "source_id": row.get("source_id", ""), "split": "train", "origin": "synthetic",
-                             "model": family, "checkpoint": checkpoint, "seed": s, "parent_id": row["id"],
-                             "edit_map": f"edits/seed{s:06d}.png", "lesion_estimated": 1,
-                             "steps": len(result.regions), "coverage": f"{result.coverage:.4f}",
-                             "max_repeat": int(result.edit_map.max()), "evaluations": result.evaluations,
-                             "pixels": result.pixels,
-                             "seam_score": f"{seam_score(result.source, result.image, result.regions):.4f}",
-                             **extra})
-            done += len(chunk)
-            if progress:
-                progress(done, sum(map(len, mine)))  # rank 0's share under several processes
-        rows = [r for part in procs.gather(rows) for r in part]  # rank order = one-process order
-        seconds, evaluations, pixels = (sum(v) for v in zip(*procs.gather((seconds, evaluations, pixels))))
+                rows.append(_row(loaded, row, s, result, extra))
+        rows = job.gather_rows(rows)
+        seconds, evaluations, pixels = (sum(v) for v in zip(*job.gather((seconds, evaluations, pixels))))
         seams = np.array([float(r["seam_score"]) for r in rows])
-        per_image = max(total, 1)  # an idle shard (no images) reports 0 per image; merge recomputes from rows
-        report = InpaintReport(Path(out), count, total, device, seconds, evaluations / per_image, pixels / per_image,
-                               float(np.nanmedian(seams)) if not np.isnan(seams).all() else float("nan"), procs.world,
-                               "" if total else idle_shard_note(len(jobs), cfg.batch, shard))
-        if not procs.is_main:  # rank 0 writes the manifest and summary; the others wait for the rename
+        per_image = max(job.total, 1)  # an idle shard (no images) reports 0 per image; merge recomputes from rows
+        report = InpaintReport(Path(out), count, job.total, device, seconds, evaluations / per_image,
+                               pixels / per_image,
+                               float(np.nanmedian(seams)) if not np.isnan(seams).all() else float("nan"),
+                               job.procs.world, job.idle_note())
+        if not job.is_main:  # rank 0 writes the manifest and summary; the others wait for the rename
             return report
-        for r in rows:
-            r["seconds_per_image"] = f"{report.seconds_per_image:.6f}"
-        write_manifest(staging, rows)
-        write_json(staging / "inpaint.json", {
-            "model": family, "checkpoint": checkpoint, "ema": cfg.ema, "source": str(source), "sources": count,
-            "runs_per_source": cfg.runs, "images": total, "seed": cfg.seed, "params": params.to_dict(),
-            "solver_steps": solver_steps, "batch": cfg.batch, "device": device, "precision": cfg.precision,
-            "seconds_model": seconds, "seconds_per_image": report.seconds_per_image,
+        job.write(staging, rows, report.seconds_per_image, "inpaint.json", {
+            "model": loaded.family, "checkpoint": loaded.checkpoint, "ema": cfg.ema, "source": str(source),
+            "sources": count, "runs_per_source": cfg.runs, "images": job.total, "seed": cfg.seed,
+            "params": params.to_dict(), "solver_steps": solver_steps, "batch": cfg.batch, "device": device,
+            "precision": cfg.precision, "seconds_model": seconds, "seconds_per_image": report.seconds_per_image,
             "evaluations_per_image": report.evaluations_per_image, "pixels_per_image": report.pixels_per_image,
-            "seam_score_median": report.seam_median, "seeds": format_seeds([s for _, s in jobs]),
-            "shard": None if shard.count == 1 else str(shard), "processes": procs.world,
-            **({"backend": loaded.settings} if loaded.settings else {})})
-        write_datasheet(staging, rows, "inpaint", {"source crops": source, "runs per crop": cfg.runs,
-                                                   "inpainting": params.to_dict()})
+            "seam_score_median": report.seam_median, "seeds": format_seeds([s for _, s in jobs]), **job.sharding(),
+            **({"backend": loaded.settings} if loaded.settings else {})}, "inpaint",
+            {"source crops": source, "runs per crop": cfg.runs, "inpainting": params.to_dict()})
     return report
+
+
+def _inpaint_batch(loaded: LoadedFiller, work, parents, chunk: list[tuple[int, int]], params: IterativeParams,
+                   batch: int, autocast) -> tuple[list[IterativeResult], list[dict[str, str]]]:
+    """The runs of ``chunk`` ((crop, seed) pairs) on the crops of ``work`` (the filler's size), lifted to the
+    crops of ``parents`` (their own size), and each run's recorded backend fields (sd: its prompts)."""
+    sources = torch.stack([work[i]["image"] for i, _ in chunk])
+    by_label: dict[str, list[int]] = {}  # sd: runs of one class share a filler (its prompt)
+    for k, (i, _) in enumerate(chunk):
+        by_label.setdefault(parents.rows[i].get("label", "") if loaded.for_label else "", []).append(k)
+    results: list[IterativeResult | None] = [None] * len(chunk)
+    recorded: list[dict[str, str]] = [{}] * len(chunk)
+    for label, ks in by_label.items():
+        label_filler, extra = loaded.by_label(label)
+        with autocast:
+            finished = run_iterative(label_filler, sources[ks], [chunk[k][1] for k in ks], params, batch=batch)
+        for k, result in zip(ks, finished):
+            full = parents[chunk[k][0]]["image"] if work is not parents else result.source
+            results[k], recorded[k] = lift(result, full), extra
+    return results, recorded
+
+
+def _row(loaded: LoadedFiller, parent: dict[str, str], seed: int, result: IterativeResult, extra: dict[str, str]
+         ) -> dict[str, Any]:
+    """The manifest row of run ``seed`` of the crop ``parent`` (its manifest row)."""
+    return {"id": f"{loaded.family}-seed{seed:06d}", "image": f"seed{seed:06d}.png",
+            "lesion": f"lesion/seed{seed:06d}.png", "label": parent.get("label", ""),
+            "source_id": parent.get("source_id", ""), "split": "train", "origin": "synthetic",
+            "model": loaded.family, "checkpoint": loaded.checkpoint, "seed": seed, "parent_id": parent["id"],
+            "edit_map": f"edits/seed{seed:06d}.png", "lesion_estimated": 1, "steps": len(result.regions),
+            "coverage": f"{result.coverage:.4f}", "max_repeat": int(result.edit_map.max()),
+            "evaluations": result.evaluations, "pixels": result.pixels,
+            "seam_score": f"{seam_score(result.source, result.image, result.regions):.4f}", **extra}
 
 
 def _write_run(folder: Path, result: IterativeResult, parent_lesion: np.ndarray, parent_id: str, params: IterativeParams,

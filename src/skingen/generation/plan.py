@@ -129,7 +129,7 @@ def plan_inpaint(run: str | Path, source: str | Path, n: int, cfg: InpaintConfig
     """The cost of ``n`` iterative-inpainting images of the crops of ``source`` with the options ``cfg`` (``runs``
     per crop; default: as many as ``n`` needs; the calibration makes one run per crop)."""
     from skingen.generation.inpaint_folder import inpaint_to_folder
-    from skingen.generation.sample_folder import source_dataset
+    from skingen.generation.job import source_dataset
 
     if n < 1:
         raise SkingenError("--n must be at least 1")
@@ -235,9 +235,9 @@ def default_kind(run: str | Path) -> str:
 def training_data_of(run: str | Path) -> str:
     """The data folder the run was trained on (the default source crops of an inpainting plan)."""
     from skingen.registry import load_model
-    from skingen.generation.sample_folder import _training_data
+    from skingen.generation.sample_folder import training_data
 
-    return str(_training_data(load_model(run)[1]))
+    return str(training_data(load_model(run)[1]))
 
 
 def plan_table(p: Plan):

@@ -30,19 +30,15 @@ import numpy as np
 import torch
 
 from skingen.config import Fraction, NonNegative, PositiveInt, to_dict
-from skingen.data.layouts import LayoutParams, make_layout
-from skingen.data.datasheet import write_datasheet
-from skingen.data.manifest import write_manifest
-from skingen.errors import SkingenError
 from skingen.data.imagesets import parse_data_spec
-from skingen.generation.parallel import (Processes, idle_shard_note, parse_shard, shard_batches, shard_items,
-                                         shared_staging)
+from skingen.data.layouts import LayoutParams, make_layout
+from skingen.errors import SkingenError
+from skingen.generation.job import GenerationJob, source_dataset
 from skingen.generation.speed import speed_up
 from skingen.imageio import from_tensor, to_tensor, write_image, write_mask
 from skingen.models.base import Condition
 from skingen.registry import load_model
 from skingen.run_folder import RunFolder
-from skingen.runs import write_json
 from skingen.sample_checks import ConstantSetCheck
 from skingen.seeding import format_seeds
 
@@ -61,7 +57,7 @@ class SampleConfig:
     guidance: NonNegative | None = None       #: classifier-free guidance scale (dermdiff)
     solver_steps: PositiveInt | None = None     #: solver steps of diffusion models
     ema: bool = True                    #: the weights' moving average (False: the trained weights)
-    precision: str = "fp32"             #: fp32 | bf16 | fp16 (GPU), :func:`autocast_for`
+    precision: str = "fp32"             #: fp32 | bf16 | fp16 (GPU), :func:`~skingen.generation.job.autocast_for`
     shard: str | None = None            #: ``K/N``: only job K of N (:mod:`skingen.generation.parallel`)
     channels_last: bool = False         #: :func:`~skingen.generation.speed.speed_up`
     compile: bool | str = False         #: :func:`~skingen.generation.speed.speed_up`
@@ -103,125 +99,118 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], cfg: Sa
     """Write ``seed{NNNNNN}.png`` for each seed, ``manifest.csv`` (origin=synthetic) and ``sample.json`` to ``out``
     with the model at ``run``, as ``cfg`` says. ``cfg.shard`` (``"K/N"``): only that slice of the seeds (merge
     the shards' folders with ``skingen merge``). Under ``torchrun``/``accelerate launch`` every process calls
-    this and takes its share of the batches."""
+    this and takes its share of the batches (:class:`~skingen.generation.job.GenerationJob`)."""
     t0 = time.perf_counter()
-    if cfg.batch < 1:
-        raise SkingenError("--batch must be at least 1")
-    shard = parse_shard(cfg.shard)
-    autocast = autocast_for(cfg.precision, device)
-    procs = Processes(device)
-    progress = progress if procs.is_main else None
-    model, ckpt = load_model(run, ema=cfg.ema, device=procs.device)
+    job = GenerationJob(out, "samples", cfg.batch, cfg.shard, device, cfg.precision, progress)
+    model, ckpt = load_model(run, ema=cfg.ema, device=job.procs.device)
     speed_up(model, channels_last=cfg.channels_last, compile=cfg.compile)
-    family, model_cfg = ckpt["config"]["family"], model.config
-    options = cfg.model_options()
-    recorded = ckpt["config"].get("run_params")
-    if recorded and cfg.source is not None and "params" in model.sample_options:
-        # varying real crops with an inpainting model: its recorded settings (registry.export_checkpoint)
-        options = {"params": dict(recorded), **options}
-    conditions = mask_conditions(model, ckpt, cfg.masks, cfg.layouts)
-    if cfg.source is not None and "source" not in model.supports:
-        raise SkingenError(f"model '{family}' cannot vary real images (--from); it takes: "
-                           f"{', '.join(sorted(model.supports)) or 'no condition'}")
-    parents = source_dataset(cfg.source, model_cfg.size) if cfg.source is not None else None
-    if parents is None and cfg.strength is not None:
-        raise SkingenError("--strength only applies when varying real images (--from DATA)")
-    labels = list(getattr(model_cfg, "labels", ()))
-    # an unconditional model trained on one class (e.g. all "exanthem") makes images of that class
-    data_labels = ckpt["config"].get("data_labels", [])
-    default_label = data_labels[0] if not labels and len(data_labels) == 1 else ""
-    if cfg.label is not None and cfg.label not in labels:
-        raise SkingenError(f"label '{cfg.label}' unknown to this model (labels: {', '.join(labels) or 'none'})")
-    rows, seconds, done, constant = [], 0.0, 0, ConstantSetCheck()
-    mine = shard_batches(seeds, cfg.batch, shard, procs.rank, procs.world)
-    total = len(shard_items(seeds, cfg.batch, shard))
-    with shared_staging(out, "samples", procs) as staging:
-        for chunk in mine:
-            cond_fields = {}
-            if labels:  # a given label, or the classes in turn by seed
-                cond_fields["labels"] = torch.tensor([labels.index(cfg.label) if cfg.label else s % len(labels)
-                                                      for s in chunk])
-            if parents is not None:
-                items = [_parent(parents, s) for s in chunk]
-                cond_fields["source"] = torch.stack([it["image"] for it in items])
-            if conditions is not None:
-                items = [conditions(s) for s in chunk]
-                cond_fields["coloured"] = torch.stack([to_tensor(it["coloured"]) for it in items])
-                cond_fields["lesion"] = torch.stack([torch.from_numpy(it["lesion"]).float()[None] for it in items])
-            cond = Condition(**cond_fields) if cond_fields else None
+    inputs = _Inputs.of(model, ckpt, cfg)
+    rows, seconds, constant = [], 0.0, ConstantSetCheck()
+    with job.staged(seeds) as staging:
+        for chunk in job.batches():
+            cond, parents = inputs.condition(chunk)
             t = time.perf_counter()
-            with autocast:
-                images = model.sample(chunk, cond, **options).float()
+            with job.autocast:
+                images = model.sample(chunk, cond, **inputs.options).float()
             if images.device.type == "cuda":
                 torch.cuda.synchronize(images.device)
             seconds += time.perf_counter() - t
             pictures = from_tensor(images)
             constant.update(pictures)
+            labels = cond.labels if cond is not None else None
             for i, (s, img) in enumerate(zip(chunk, pictures)):
-                name = f"seed{s:06d}.png"
-                write_image(staging / name, img)
-                parent = items[i] if parents is not None or conditions is not None else None
-                row = {"id": f"{family}-seed{s:06d}", "image": name,
-                       "label": labels[int(cond_fields["labels"][i])] if labels else default_label,
-                       # a variation of a real crop (or a painting of its masks) belongs to that crop's photo:
-                       # splits stay grouped and augment can refuse children of test images
-                       "source_id": (parent or {}).get("source_id") or f"{family}-seed{s:06d}",
-                       "split": "train", "origin": "synthetic", "model": family,
-                       "checkpoint": str(ckpt["path"].resolve()), "seed": s,
-                       "parent_id": (parent or {}).get("id", "")}
-                if conditions is not None:
-                    row.update(_save_condition(staging, name, parent))
-                rows.append(row)
-            done += len(chunk)
-            if progress:
-                progress(done, sum(map(len, mine)))  # rank 0's share under several processes
-        rows = [r for part in procs.gather(rows) for r in part]  # rank order = one-process order
-        seconds = sum(procs.gather(seconds))
-        constant = ConstantSetCheck.combined(procs.gather(constant))
-        report = SampleReport(Path(out), total, cfg.batch, device, str(ckpt["path"].resolve()), seconds, 0.0,
-                              constant.warnings(), procs.world,
-                              "" if total else idle_shard_note(len(seeds), cfg.batch, shard))
-        if not procs.is_main:  # rank 0 writes the manifest and summary; the others wait for the rename
+                rows.append(inputs.write(staging, s, img, parents[i] if parents else None,
+                                         None if labels is None else int(labels[i])))
+        rows = job.gather_rows(rows)
+        seconds = sum(job.gather(seconds))
+        constant = ConstantSetCheck.combined(job.gather(constant))
+        report = SampleReport(Path(out), job.total, cfg.batch, device, inputs.checkpoint, seconds, 0.0,
+                              constant.warnings(), job.procs.world, job.idle_note())
+        if not job.is_main:  # rank 0 writes the manifest and summary; the others wait for the rename
             return report
-        for r in rows:
-            r["seconds_per_image"] = f"{report.seconds_per_image:.6f}"
-        write_manifest(staging, rows)
         report.seconds_total = time.perf_counter() - t0
-        write_json(staging / "sample.json", {
-            "model": family, "checkpoint": report.checkpoint, "ema": cfg.ema, "n": report.n, "batch": cfg.batch,
-            "device": device, "seconds_model": seconds, "seconds_total": report.seconds_total,
+        options = inputs.options
+        job.write(staging, rows, report.seconds_per_image, "sample.json", {
+            "model": inputs.family, "checkpoint": report.checkpoint, "ema": cfg.ema, "n": report.n,
+            "batch": cfg.batch, "device": device, "seconds_model": seconds, "seconds_total": report.seconds_total,
             "seconds_per_image": report.seconds_per_image, "source": str(cfg.source) if cfg.source else None,
             "strength": cfg.strength, "label": cfg.label, "precision": cfg.precision, "options": options,
             "masks": str(cfg.masks) if cfg.masks else None, "layouts": to_dict(cfg.layouts) if cfg.layouts else None,
-            "warnings": report.warnings, "seeds": format_seeds(seeds),
-            "shard": None if shard.count == 1 else str(shard), "processes": procs.world,
-            "channels_last": cfg.channels_last, "compile": cfg.compile})
-        write_datasheet(staging, rows, "sample", {
-            "masks": cfg.masks or (conditions is not None and not cfg.layouts and "the run's training data") or None,
-            "layouts": to_dict(cfg.layouts) if cfg.layouts else None, "varied crops of (--from)": cfg.source,
+            "warnings": report.warnings, "seeds": format_seeds(seeds), **job.sharding(),
+            "channels_last": cfg.channels_last, "compile": cfg.compile}, "sample", {
+            "masks": cfg.masks or (inputs.conditions is not None and not cfg.layouts and "the run's training data")
+            or None, "layouts": to_dict(cfg.layouts) if cfg.layouts else None, "varied crops of (--from)": cfg.source,
             "strength": cfg.strength, "label": cfg.label, "sampling options": options, "precision": cfg.precision})
     return report
 
 
-AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+@dataclass
+class _Inputs:
+    """What a sampling run feeds the model besides seeds, checked against the model before any image is made:
+    its options, the real crops it varies (``--from``), the masks it paints from, its labels."""
 
+    family: str
+    checkpoint: str
+    options: dict[str, Any]
+    parents: Any                                    #: ManifestDataset of ``--from``, or None
+    conditions: Callable[[int], dict] | None        #: :func:`mask_conditions`
+    labels: list[str]
+    label: str | None                               #: ``--label``, or None: the classes in turn by seed
+    default_label: str                              #: the label of an unconditional model trained on one class
 
-def autocast_for(precision: str, device: str):
-    """The autocast context for sampling at ``precision`` (fp32 | bf16 | fp16) on ``device``."""
-    if precision not in AUTOCAST_DTYPES:
-        raise SkingenError(f"precision must be one of {', '.join(AUTOCAST_DTYPES)}, got '{precision}'")
-    device_type = torch.device(device).type
-    if precision == "fp16" and device_type == "cpu":
-        raise SkingenError("fp16 sampling needs a GPU; on a CPU use bf16")
-    return torch.autocast(device_type, dtype=AUTOCAST_DTYPES[precision] or torch.float32, enabled=precision != "fp32")
+    @classmethod
+    def of(cls, model, ckpt: dict, cfg: SampleConfig) -> "_Inputs":
+        family, model_cfg = ckpt["config"]["family"], model.config
+        options = cfg.model_options()
+        recorded = ckpt["config"].get("run_params")
+        if recorded and cfg.source is not None and "params" in model.sample_options:
+            # varying real crops with an inpainting model: its recorded settings (registry.export_checkpoint)
+            options = {"params": dict(recorded), **options}
+        conditions = mask_conditions(model, ckpt, cfg.masks, cfg.layouts)
+        if cfg.source is not None and "source" not in model.supports:
+            raise SkingenError(f"model '{family}' cannot vary real images (--from); it takes: "
+                               f"{', '.join(sorted(model.supports)) or 'no condition'}")
+        parents = source_dataset(cfg.source, model_cfg.size) if cfg.source is not None else None
+        if parents is None and cfg.strength is not None:
+            raise SkingenError("--strength only applies when varying real images (--from DATA)")
+        labels = list(getattr(model_cfg, "labels", ()))
+        # an unconditional model trained on one class (e.g. all "exanthem") makes images of that class
+        data_labels = ckpt["config"].get("data_labels", [])
+        default_label = data_labels[0] if not labels and len(data_labels) == 1 else ""
+        if cfg.label is not None and cfg.label not in labels:
+            raise SkingenError(f"label '{cfg.label}' unknown to this model (labels: {', '.join(labels) or 'none'})")
+        return cls(family, str(ckpt["path"].resolve()), options, parents, conditions, labels, cfg.label,
+                   default_label)
 
+    def condition(self, chunk: list[int]) -> tuple[Condition | None, list[dict] | None]:
+        """The model's condition for the seeds of ``chunk``, and the crop (or masks) each seed varies."""
+        fields, items = {}, None
+        if self.labels:  # a given label, or the classes in turn by seed
+            fields["labels"] = torch.tensor([self.labels.index(self.label) if self.label else s % len(self.labels)
+                                             for s in chunk])
+        if self.parents is not None:
+            items = [_parent(self.parents, s) for s in chunk]
+            fields["source"] = torch.stack([it["image"] for it in items])
+        if self.conditions is not None:
+            items = [self.conditions(s) for s in chunk]
+            fields["coloured"] = torch.stack([to_tensor(it["coloured"]) for it in items])
+            fields["lesion"] = torch.stack([torch.from_numpy(it["lesion"]).float()[None] for it in items])
+        return (Condition(**fields) if fields else None), items
 
-def source_dataset(source: str | Path, size: int):
-    """The crops of ``DATA[:split]`` (default split: train), resized to ``size``."""
-    from skingen.data.datasets import ManifestDataset
-
-    folder, split = parse_data_spec(str(source))
-    return ManifestDataset(folder, split=split or "train", size=size)
+    def write(self, staging: Path, seed: int, image: np.ndarray, parent: dict | None, label: int | None) -> dict:
+        """Write the image of ``seed`` (and its condition) to ``staging``; its manifest row."""
+        name = f"seed{seed:06d}.png"
+        write_image(staging / name, image)
+        row = {"id": f"{self.family}-seed{seed:06d}", "image": name,
+               "label": self.labels[label] if label is not None else self.default_label,
+               # a variation of a real crop (or a painting of its masks) belongs to that crop's photo:
+               # splits stay grouped and augment can refuse children of test images
+               "source_id": (parent or {}).get("source_id") or f"{self.family}-seed{seed:06d}",
+               "split": "train", "origin": "synthetic", "model": self.family, "checkpoint": self.checkpoint,
+               "seed": seed, "parent_id": (parent or {}).get("id", "")}
+        if self.conditions is not None:
+            row.update(_save_condition(staging, name, parent))
+        return row
 
 
 def _parent(ds, seed: int) -> dict:
@@ -248,7 +237,7 @@ def mask_conditions(model, ckpt: dict, masks: str | Path | None, layouts: Layout
             return {"coloured": lay.coloured, "lesion": lay.lesion, "condition": "layout", "id": "", "source_id": ""}
         return layout
     if masks is None:
-        masks = _training_data(ckpt)
+        masks = training_data(ckpt)
     ds = source_dataset(masks, size)
     if not ds.rows[0].get("coloured"):
         raise SkingenError(f"{parse_data_spec(str(masks))[0]} has no coloured masks: prepare it with --masks DIR or --auto-mask")
@@ -260,7 +249,7 @@ def mask_conditions(model, ckpt: dict, masks: str | Path | None, layouts: Layout
     return from_data
 
 
-def _training_data(ckpt: dict) -> Path:
+def training_data(ckpt: dict) -> Path:
     """The data folder a run was trained on (its ``config.yaml``), for the default ``--masks``."""
     data, _ = RunFolder.of_checkpoint(ckpt["path"]).training_data()
     if not data or not Path(data).is_dir():

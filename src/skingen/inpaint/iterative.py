@@ -202,3 +202,40 @@ def derive_lesion(source_lesion: np.ndarray, output: np.ndarray, edit_map: np.nd
 
     fresh, _ = auto_lesion_mask(output)
     return np.where(edit_map > 0, fresh, source_lesion.astype(bool))
+
+
+def lift(result: IterativeResult, source: torch.Tensor) -> IterativeResult:
+    """A run made on a shrunken copy of ``source`` (``[3,S,S]`` in [-1, 1]), brought back to ``S``: the repainted
+    pixels are upsampled (bicubic) and pasted into ``source``, every other pixel stays the source's own,
+    bit-exact. How a filler that works at one size (a whole-image model) serves larger crops, as the reference
+    work ran GLIDE at 64 px and upsampled. Regions map by nearest neighbour (output pixel ``y`` shows work
+    pixel ``floor(y * s / S)``), so the lifted edit map is the work map upsampled; cost columns stay the work's."""
+    small, big = result.source.shape[-1], source.shape[-1]
+    if small == big:
+        return result
+    index = torch.arange(big) * small // big
+    regions = [_lift_region(r, small, big, index) for r in result.regions]
+    steps = [edit_counts(regions[:k], big) > 0 for k in range(len(result.frames))]
+    frames = [_frame(_paste(source, f, painted)) for f, painted in zip(result.frames, steps)]
+    edit_map = edit_counts(regions, big)
+    return IterativeResult(result.seed, regions, source.clone(), _paste(source, result.image, edit_map > 0), frames,
+                           edit_map, result.evaluations, result.pixels)
+
+
+def _lift_region(region: Region, small: int, big: int, index: torch.Tensor) -> Region:
+    """``region`` on a ``small`` image as the pixels of a ``big`` one that show it (``index``: big -> small px)."""
+    painted = region.paint(small)[index][:, index]
+    rows, cols = painted.any(1).nonzero()[:, 0], painted.any(0).nonzero()[:, 0]
+    side = int(max(rows[-1] - rows[0], cols[-1] - cols[0])) + 1  # the bounding square (1 px taller or wider
+    top, left = min(int(rows[0]), big - side), min(int(cols[0]), big - side)  # at a fractional scale)
+    return Region(top, left, side, region.kind, painted[top:top + side, left:left + side].clone())
+
+
+def _paste(source: torch.Tensor, work: torch.Tensor, painted: torch.Tensor) -> torch.Tensor:
+    """``source`` with its ``painted`` pixels (bool ``[S,S]``) taken from ``work`` (``[3,s,s]``) upsampled to ``S``."""
+    from skingen.imageio import from_tensor, resize_image, to_tensor
+
+    if not painted.any():
+        return source.clone()
+    up = to_tensor(resize_image(from_tensor(work), source.shape[-1], "bicubic")).to(source)
+    return torch.where(painted, up, source)

@@ -82,9 +82,6 @@ def create_app(study: str | Path, access_code: str | None = None, https: bool = 
     with connect(study) as con:  # every image is served padded to one size: the largest file + one chunk
         files = [study / r["file"] for r in con.execute("SELECT file FROM images")]
     served_size = max((f.stat().st_size for f in files), default=0) + 12
-    assets = resources.files("skingen.rating") / "static"
-    page = (assets / "index.html").read_text(encoding="utf-8")
-    static = {name: (assets / name).read_bytes() for name in _STATIC}
 
     @asynccontextmanager
     async def lifespan(app):
@@ -104,6 +101,17 @@ def create_app(study: str | Path, access_code: str | None = None, https: bool = 
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts or served_hosts("127.0.0.1"))
     app.add_middleware(BodyLimit, limit=max_body)
     app.add_middleware(SecurityHeaders)
+    _answer_errors(app)
+    _serve_pages(app, definition, access_code is not None)
+    _serve_rating(app, study, access_code, https, served_size,
+                  guard or AddressLimit(20, 600.0, "wrong codes", "then the right code lets you in"),
+                  sessions or AddressLimit(NEW_RATERS_PER_MINUTE, 60.0, "new rating sessions",
+                                           "then start again (or resume yours with its code)"))
+    return app
+
+
+def _answer_errors(app) -> None:
+    """Refusals, invalid requests and crashes as short JSON replies that never echo what was sent."""
 
     @app.exception_handler(RatingError)
     async def refused(request: Request, exc: RatingError):
@@ -121,17 +129,12 @@ def create_app(study: str | Path, access_code: str | None = None, https: bool = 
         # runs in Starlette's outermost error layer, outside SecurityHeaders: add the headers here
         return JSONResponse({"detail": "internal error"}, status_code=500, headers=HEADERS)
 
-    def rater_of(key: str | None) -> Rater:
-        rater = find_rater(study, rater_id=key) if key and _TOKEN.match(key) else None
-        if rater is None:
-            raise RatingError(401, "no rating session: start or resume one on the first page")
-        return rater
 
-    def question(rater: Rater) -> dict:
-        q = next_question(study, rater)
-        if not q["finished"]:
-            q["images"] = [f"/img/{t}" for t in q["images"]]
-        return q
+def _serve_pages(app, definition: dict, needs_code: bool) -> None:
+    """The page, its static files and the study's public description (no session needed)."""
+    assets = resources.files("skingen.rating") / "static"
+    page = (assets / "index.html").read_text(encoding="utf-8")
+    static = {name: (assets / name).read_bytes() for name in _STATIC}
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
@@ -149,12 +152,24 @@ def create_app(study: str | Path, access_code: str | None = None, https: bool = 
 
     @app.get("/api/study")
     def study_info() -> dict:
-        return {"name": definition["name"], "modes": definition["config"]["modes"],
-                "needs_code": access_code is not None}
+        return {"name": definition["name"], "modes": definition["config"]["modes"], "needs_code": needs_code}
 
-    guard = guard or AddressLimit(20, 600.0, "wrong codes", "then the right code lets you in")
-    sessions = sessions or AddressLimit(NEW_RATERS_PER_MINUTE, 60.0, "new rating sessions",
-                                        "then start again (or resume yours with its code)")
+
+def _serve_rating(app, study: Path, access_code: str | None, https: bool, served_size: int, guard: AddressLimit,
+                  sessions: AddressLimit) -> None:
+    """A rater's session, questions, answers and images (``served_size``: every image padded to it)."""
+
+    def rater_of(key: str | None) -> Rater:
+        rater = find_rater(study, rater_id=key) if key and _TOKEN.match(key) else None
+        if rater is None:
+            raise RatingError(401, "no rating session: start or resume one on the first page")
+        return rater
+
+    def question(rater: Rater) -> dict:
+        q = next_question(study, rater)
+        if not q["finished"]:
+            q["images"] = [f"/img/{t}" for t in q["images"]]
+        return q
 
     @app.post("/api/session")
     def open_session(body: SessionIn, request: Request) -> Response:
@@ -200,8 +215,6 @@ def create_app(study: str | Path, access_code: str | None = None, https: bool = 
             raise RatingError(404, "not found")
         # ``file`` comes from the study's own table (written as images/<token>.png), never from the request
         return Response(pad_png((study / row["file"]).read_bytes(), served_size), media_type="image/png")
-
-    return app
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

@@ -70,7 +70,7 @@ def connect(study: str | Path, create: bool = False) -> Iterator[sqlite3.Connect
     path = db_path(study)
     if not create and not path.is_file():
         raise SkingenError(f"no rating study in {study} (no {DB_NAME}); create one with `skingen rate serve "
-                           f"--real ... --fake ... --study {study}`")
+                           f"--real ... --synthetic ... --study {study}`")
     try:
         con = sqlite3.connect(path, timeout=30, isolation_level=None)  # explicit BEGIN/COMMIT below
     except sqlite3.Error as exc:

@@ -32,6 +32,7 @@ from typing import Annotated, Callable
 import numpy as np
 
 from skingen.config import Range, Seed, check_fields
+from skingen.data.imagesets import parse_set_spec
 from skingen.errors import SkingenError
 from skingen.rating.store import MODES, SCHEMA_VERSION, connect, db_path, read_definition, transaction
 
@@ -79,22 +80,18 @@ class StudyDefinition:
         return asdict(self)
 
 
-def parse_fake(spec: str) -> tuple[str | None, str]:
-    """``'NAME=DIR'`` -> (NAME, DIR); ``'DIR'`` -> (None, DIR) (the name then comes from the manifest's
-    ``model`` column, else the folder name)."""
-    name, sep, folder = spec.partition("=")
-    return (name, folder) if sep and name and "/" not in name else (None, spec)
-
-
 def sources_from_args(real: str, fakes: list[str]) -> list[Source]:
-    """The study's sources from ``--real DATA[:split]`` and ``--fake [NAME=]DIR`` options; names unique."""
+    """The study's sources from ``--real DATA[:split]`` and ``--synthetic [NAME=]DIR`` options; names unique."""
     from skingen.data.imagesets import open_any
 
     if not fakes:
-        raise SkingenError("give at least one --fake folder of synthetic images")
+        raise SkingenError("give at least one --synthetic folder of synthetic images")
     sources = [Source(REAL, str(real), "real")]
     for spec in fakes:
-        name, folder = parse_fake(spec)
+        parsed = parse_set_spec(spec)
+        if parsed.label is not None:
+            raise SkingenError(f"--synthetic {spec}: a class label only applies to augment and downstream")
+        name, folder = parsed.name, spec.partition("=")[2] if parsed.name else spec  # the folder as typed
         if name is None:
             images = open_any(folder)
             models = images.column_values("model")
@@ -103,7 +100,7 @@ def sources_from_args(real: str, fakes: list[str]) -> list[Source]:
     names = [s.name for s in sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise SkingenError(f"two sets are both called {', '.join(dupes)}; name them with --fake NAME=DIR "
+        raise SkingenError(f"two sets are both called {', '.join(dupes)}; name them with --synthetic NAME=DIR "
                            f"('{REAL}' is the real set's name)")
     return sources
 

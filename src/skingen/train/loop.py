@@ -36,7 +36,10 @@ from skingen.train.ema import make_ema
 from skingen.viz import contact_sheet
 from skingen.workers import START_METHOD
 
-MIXED_PRECISIONS = ("no", "fp16", "bf16")
+#: as ``sample --precision`` (:data:`skingen.generation.job.AUTOCAST_DTYPES`); "no" is the old spelling of fp32, kept
+#: for one release (run folders made before say it)
+MIXED_PRECISIONS = ("fp32", "bf16", "fp16")
+OLD_FP32 = "no"
 
 
 @dataclass(frozen=True)
@@ -48,12 +51,16 @@ class GeneratorTrainConfig:
     flip: bool = True               #: random horizontal flips
     cache: bool = True              #: decode the data set once and keep it in memory
     workers: Annotated[int, Range(0, 64)] = 0                #: DataLoader worker processes (0 = in the main process; fine with cache)
-    mixed_precision: str = "no"     #: no | fp16 | bf16 (GPU)
+    mixed_precision: str = "fp32"   #: fp32 | bf16 | fp16 (GPU), as ``sample --precision``
     ema_decay: Fraction = 0.999
     tick: PositiveInt = 2_000               #: images between status lines / stats records
     snapshot: PositiveInt = 20_000          #: images between checkpoints and sample grids
     keep_last: PositiveInt = 3              #: checkpoints kept
     grid: Annotated[int, Range(1, 256)] = 16                  #: images in the fixed-seed sample grid
+
+    def __post_init__(self) -> None:
+        if self.mixed_precision == OLD_FP32:
+            object.__setattr__(self, "mixed_precision", "fp32")
 
 
 def run_config_class(family: str) -> type:
@@ -197,135 +204,212 @@ def _load_init(model: GenerativeModel, ckpt: dict[str, Any]) -> None:
         raise SkingenError(f"--init {ckpt['path']}: its weights do not fit this model config ({first})") from None
 
 
+@dataclass
+class _Session:
+    """One process's training run, shared by :func:`_fit`'s named steps."""
+
+    accelerator: Any
+    family: str
+    data: Path
+    cfg: Any                                #: the resolved run config (``model`` + ``train``)
+    model: GenerativeModel
+    dataset: Any
+    data_labels: list[str]                  #: the illness classes it is trained on
+    run_dir: Path
+    log: Callable[[str], None]
+    optimizers: dict[str, Any] = field(default_factory=dict)
+    ema: Any = None
+    gen: torch.Generator | None = None      #: all training randomness (checkpointed)
+    images_seen: int = 0
+    step: int = 0
+
+    @property
+    def device(self) -> torch.device:
+        return self.accelerator.device
+
+    def say(self, line: str) -> None:
+        """A status line to the console and the run's ``log.txt`` (main process only)."""
+        if self.accelerator.is_main_process:
+            self.log(line)
+            with open(self.run_dir / "log.txt", "a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+
+
 def _fit(run_dir: Path | None, family: str, data: Path, cfg: Any, ckpt: dict[str, Any] | None,
          outdir: str | Path | None, desc: str, cpu: bool, progress: Callable[[int, int], None] | None,
          log: Callable[[str], None], init: str | Path | None = None, minutes: float | None = None) -> Path:
+    """Train (``ckpt`` None: a new run under ``outdir``) or continue ``run_dir`` from ``ckpt``: the named steps."""
     from accelerate import Accelerator
+
+    if minutes is not None and minutes <= 0:
+        raise SkingenError(f"--minutes must be positive, got {minutes}")
+    tc: GeneratorTrainConfig = cfg.train
+    accelerator = Accelerator(mixed_precision="no" if tc.mixed_precision == "fp32" else tc.mixed_precision, cpu=cpu)
+    seed_everything(tc.seed + accelerator.process_index)  # only for code we do not control; ours uses `gen`
+    s = _open(accelerator, run_dir, family, data, cfg, outdir, desc, init, log)
+    _restore_or_start(s, ckpt)
+    loader, preview = _loader(s, first=ckpt is None)
+    _train_until_done(s, loader, preview, progress, minutes)
+    accelerator.wait_for_everyone()
+    if s.images_seen < tc.images:
+        s.say(f"stopped after {minutes:g} minutes at {s.images_seen} of {tc.images} images; "
+              f"continue with --resume {s.run_dir}")
+    else:
+        s.say(f"done: {s.images_seen} images, {s.step} steps")
+    accelerator.end_training()
+    return s.run_dir
+
+
+def _open(accelerator, run_dir: Path | None, family: str, data: Path, cfg: Any, outdir: str | Path | None, desc: str,
+          init: str | Path | None, log: Callable[[str], None]) -> _Session:
+    """The data set and the model (from ``init``'s weights), and the run folder (a new one unless ``run_dir``)."""
     from accelerate.utils import broadcast_object_list
 
-    tc: GeneratorTrainConfig = cfg.train
-    accelerator = Accelerator(mixed_precision=tc.mixed_precision, cpu=cpu)
-    device, world, rank = accelerator.device, accelerator.num_processes, accelerator.process_index
-    seed_everything(tc.seed + rank)  # only for code we do not control; our own noise uses `gen` below
-
-    from skingen.data.datasets import InMemoryDataset, ManifestDataset
+    from skingen.data.datasets import ManifestDataset
 
     label_column = getattr(cfg.model, "label_column", None)
-    dataset = ManifestDataset(data, split=tc.split, size=cfg.model.size, label_column=label_column or "label")
-    data_labels = sorted({r.get("label", "") for r in dataset.rows})  # the illness classes it was trained on
+    dataset = ManifestDataset(data, split=cfg.train.split, size=cfg.model.size, label_column=label_column or "label")
+    data_labels = sorted({r.get("label", "") for r in dataset.rows})
     if label_column and not cfg.model.labels:  # the model learns the class names from the data, in index order
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, labels=tuple(dataset.labels)))
     model: GenerativeModel = model_class(family)(cfg.model)  # a bad config fails here, before any run folder
-    if minutes is not None and minutes <= 0:
-        raise SkingenError(f"--minutes must be positive, got {minutes}")
     init_ckpt = _init_checkpoint(init, family) if init is not None else None
     if init_ckpt is not None:
         _load_init(model, init_ckpt)  # before the EMA copy is made, so the average starts from these weights
     if run_dir is None:
         run_dir = Path(new_run_dir(outdir, family, data.name, desc)) if accelerator.is_main_process else None
-        run_dir = Path(broadcast_object_list([run_dir])[0]) if world > 1 else run_dir
+        run_dir = Path(broadcast_object_list([run_dir])[0]) if accelerator.num_processes > 1 else run_dir
         if accelerator.is_main_process:
             _write_run_files(run_dir, family, data, cfg, init_ckpt)
-    log_file = run_dir / "log.txt"
+    return _Session(accelerator, family, data, cfg, model, dataset, data_labels, run_dir, log)
 
-    def say(line: str) -> None:
-        if accelerator.is_main_process:
-            log(line)
-            with open(log_file, "a", encoding="utf-8") as fh:
-                fh.write(line + "\n")
 
-    model.to(device)
-    optimizers = model.make_optimizers()
-    gen = torch.Generator(device=device).manual_seed(tc.seed * 1000 + rank) if device.type == "cuda" \
+def _restore_or_start(s: _Session, ckpt: dict[str, Any] | None) -> None:
+    """Optimizers, the EMA copy and the generator, restored from ``ckpt`` when continuing; then wrapped by
+    ``accelerate`` (DDP, mixed precision)."""
+    tc, rank = s.cfg.train, s.accelerator.process_index
+    s.model.to(s.device)
+    optimizers = s.model.make_optimizers()
+    s.gen = torch.Generator(device=s.device).manual_seed(tc.seed * 1000 + rank) if s.device.type == "cuda" \
         else torch.Generator().manual_seed(tc.seed * 1000 + rank)
-    ema = make_ema(model.ema_module(), tc.ema_decay)
-    images_seen, step = 0, 0
+    s.ema = make_ema(s.model.ema_module(), tc.ema_decay)
     if ckpt is not None:
-        images_seen, step = _restore(ckpt, model, optimizers, ema, gen)
-        if images_seen >= tc.images:
-            raise SkingenError(f"{run_dir} has already seen {images_seen} images (train.images={tc.images}); "
+        s.images_seen, s.step = _restore(ckpt, s.model, optimizers, s.ema, s.gen)
+        if s.images_seen >= tc.images:
+            raise SkingenError(f"{s.run_dir} has already seen {s.images_seen} images (train.images={tc.images}); "
                                f"give a larger total to continue")
-        say(f"resumed from {ckpt['path'].name} at {images_seen} images")
-
-    for name, net in model.networks().items():
-        model.use_wrapped(name, accelerator.prepare(net))
+        s.say(f"resumed from {ckpt['path'].name} at {s.images_seen} images")
+    for name, net in s.model.networks().items():
+        s.model.use_wrapped(name, s.accelerator.prepare(net))
     names = list(optimizers)
-    prepared = accelerator.prepare(*[optimizers[k] for k in names])
-    optimizers = dict(zip(names, prepared if len(names) > 1 else [prepared]))
+    prepared = s.accelerator.prepare(*[optimizers[k] for k in names])
+    s.optimizers = dict(zip(names, prepared if len(names) > 1 else [prepared]))
 
+
+def _loader(s: _Session, first: bool):
+    """The batches from ``s.step`` on (a pure function of seed and epoch), and the fixed preview batch of the
+    sample grids (``first``: its real images are saved as ``samples/reals.png``)."""
+    from skingen.data.datasets import InMemoryDataset
+
+    tc, world = s.cfg.train, s.accelerator.num_processes
     if tc.cache:
-        dataset = InMemoryDataset(dataset)
-    collate = partial(_collate, fields=model.batch_fields)
-    preview = collate([dataset[i] for i in range(min(tc.grid, len(dataset)))])
-    preview = {k: v.to(device) if torch.is_tensor(v) else v for k, v in preview.items()}
+        s.dataset = InMemoryDataset(s.dataset)
+    collate = partial(_collate, fields=s.model.batch_fields)
+    preview = collate([s.dataset[i] for i in range(min(tc.grid, len(s.dataset)))])
+    preview = {k: v.to(s.device) if torch.is_tensor(v) else v for k, v in preview.items()}
     loader = torch.utils.data.DataLoader(
-        dataset, batch_sampler=EpochBatches(len(dataset), tc.batch, tc.seed, start=step * world),
+        s.dataset, batch_sampler=EpochBatches(len(s.dataset), tc.batch, tc.seed, start=s.step * world),
         num_workers=tc.workers, collate_fn=collate, generator=torch.Generator().manual_seed(tc.seed),
         multiprocessing_context=START_METHOD if tc.workers > 0 else None,  # never fork a torch process (workers.py)
         # page-locked batches let the host-to-GPU copy overlap compute; workers kept alive between epochs
-        pin_memory=device.type == "cuda", persistent_workers=tc.workers > 0)
-    loader = accelerator.prepare(loader)
-    if accelerator.is_main_process and ckpt is None:
-        write_image(run_dir / "samples" / "reals.png",
+        pin_memory=s.device.type == "cuda", persistent_workers=tc.workers > 0)
+    loader = s.accelerator.prepare(loader)
+    if s.accelerator.is_main_process and first:
+        write_image(s.run_dir / "samples" / "reals.png",
                     contact_sheet(list(from_tensor(preview["image"])), columns=int(np.ceil(np.sqrt(tc.grid))),
-                                  cell=max(64, cfg.model.size)))
+                                  cell=max(64, s.cfg.model.size)))
+    return loader, preview
 
+
+def _train_until_done(s: _Session, loader, preview: dict[str, Any], progress: Callable[[int, int], None] | None,
+                      minutes: float | None) -> None:
+    """Steps until ``train.images`` are seen or ``minutes`` have passed: a status line and ``stats.jsonl`` record
+    every ``tick`` images, a checkpoint and sample grid every ``snapshot`` images and at the end."""
+    tc, world = s.cfg.train, s.accelerator.num_processes
     per_step = tc.batch * world
-    say(f"{family} on {data} ({len(dataset)} {tc.split} images, {cfg.model.size} px) | {device} x{world} | "
-        f"{tc.images} images in steps of {per_step} | run {run_dir}")
-    stats_file = JsonlWriter(run_dir / "stats.jsonl") if accelerator.is_main_process else None
-    sums: dict[str, float] = {}
-    count, tick_start, tick_images = 0, time.perf_counter(), images_seen
+    s.say(f"{s.family} on {s.data} ({len(s.dataset)} {tc.split} images, {s.cfg.model.size} px) | {s.device} x{world} "
+          f"| {tc.images} images in steps of {per_step} | run {s.run_dir}")
+    stats_file = JsonlWriter(s.run_dir / "stats.jsonl") if s.accelerator.is_main_process else None
+    ticker = _Ticker(s.images_seen)
     batches = iter(loader)
     deadline = time.monotonic() + 60 * minutes if minutes is not None else None
     try:
-        while images_seen < tc.images:
-            batch = next(batches)
-            ctx = StepContext(optimizers=optimizers, backward=accelerator.backward, generator=gen, step=step,
-                              device=device)
-            if tc.flip:
-                batch = _flip(batch, ctx)
-            model.train()
-            with accelerator.autocast():
-                losses = model.train_step(batch, ctx)
-            ema.update_parameters(model.ema_module())
-            for k, v in losses.items():
-                if not np.isfinite(v):
-                    raise SkingenError(f"{k} became {v} at step {step}; lower the learning rate or try "
-                                       f"train.mixed_precision=no")
-                sums[k] = sums.get(k, 0.0) + v
-            count += 1
-            step += 1
-            before, images_seen = images_seen, images_seen + per_step
-            if progress and accelerator.is_main_process:
-                progress(min(images_seen, tc.images), tc.images)
-            out_of_time = deadline is not None and time.monotonic() >= deadline
-            if deadline is not None and world > 1:  # every process stops at the same step
-                out_of_time = bool(accelerator.reduce(torch.tensor(float(out_of_time), device=device), "max").item())
-            done = images_seen >= tc.images or out_of_time
-            if done or images_seen // tc.tick > before // tc.tick:
-                seconds = time.perf_counter() - tick_start
-                record = {"images": images_seen, "step": step, "images_per_s": (images_seen - tick_images) / seconds,
-                          "peak_memory_mb": peak_memory_mb(device), **{k: v / count for k, v in sums.items()}}
+        while s.images_seen < tc.images:
+            ticker.add(_train_step(s, next(batches)))
+            before, s.images_seen = s.images_seen, s.images_seen + per_step
+            if progress and s.accelerator.is_main_process:
+                progress(min(s.images_seen, tc.images), tc.images)
+            out_of_time = _out_of_time(s, deadline)
+            done = s.images_seen >= tc.images or out_of_time
+            if done or s.images_seen // tc.tick > before // tc.tick:
+                record = ticker.record(s)
                 if stats_file:
                     stats_file.write(record)
-                say(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
-                sums, count, tick_start, tick_images = {}, 0, time.perf_counter(), images_seen
-            if done or images_seen // tc.snapshot > before // tc.snapshot:
-                _snapshot(accelerator, run_dir, model, ema, optimizers, gen, cfg, family, images_seen, step, preview,
-                          data_labels)
+                s.say(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
+            if done or s.images_seen // tc.snapshot > before // tc.snapshot:
+                _snapshot(s, preview)
             if out_of_time:
                 break
     finally:
         if stats_file:
             stats_file.close()
-    accelerator.wait_for_everyone()
-    if images_seen < tc.images:
-        say(f"stopped after {minutes:g} minutes at {images_seen} of {tc.images} images; continue with --resume {run_dir}")
-    else:
-        say(f"done: {images_seen} images, {step} steps")
-    accelerator.end_training()
-    return run_dir
+
+
+def _train_step(s: _Session, batch: dict[str, Any]) -> dict[str, float]:
+    """One optimisation step of the model on ``batch``, the EMA update; its losses (refused when not finite)."""
+    ctx = StepContext(optimizers=s.optimizers, backward=s.accelerator.backward, generator=s.gen, step=s.step,
+                      device=s.device)
+    if s.cfg.train.flip:
+        batch = _flip(batch, ctx)
+    s.model.train()
+    with s.accelerator.autocast():
+        losses = s.model.train_step(batch, ctx)
+    s.ema.update_parameters(s.model.ema_module())
+    for k, v in losses.items():
+        if not np.isfinite(v):
+            raise SkingenError(f"{k} became {v} at step {s.step}; lower the learning rate or try "
+                               f"train.mixed_precision=fp32")
+    s.step += 1
+    return losses
+
+
+def _out_of_time(s: _Session, deadline: float | None) -> bool:
+    """Whether ``--minutes`` have passed; under several processes, whether they have for any (all stop together)."""
+    out_of_time = deadline is not None and time.monotonic() >= deadline
+    if deadline is not None and s.accelerator.num_processes > 1:
+        out_of_time = bool(s.accelerator.reduce(torch.tensor(float(out_of_time), device=s.device), "max").item())
+    return out_of_time
+
+
+class _Ticker:
+    """The running mean of each loss and the images per second since the last status line."""
+
+    def __init__(self, images_seen: int):
+        self.sums: dict[str, float] = {}
+        self.count, self.start, self.images = 0, time.perf_counter(), images_seen
+
+    def add(self, losses: dict[str, float]) -> None:
+        for k, v in losses.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        self.count += 1
+
+    def record(self, s: _Session) -> dict[str, Any]:
+        """The ``stats.jsonl`` record of the tick that ends now; starts the next."""
+        seconds = time.perf_counter() - self.start
+        record = {"images": s.images_seen, "step": s.step, "images_per_s": (s.images_seen - self.images) / seconds,
+                  "peak_memory_mb": peak_memory_mb(s.device), **{k: v / self.count for k, v in self.sums.items()}}
+        self.sums, self.count, self.start, self.images = {}, 0, time.perf_counter(), s.images_seen
+        return record
 
 
 def _write_run_files(run_dir: Path, family: str, data: Path, cfg: Any, init: dict[str, Any] | None = None) -> None:
@@ -341,24 +425,27 @@ def _write_run_files(run_dir: Path, family: str, data: Path, cfg: Any, init: dic
     write_env_json(run_dir, data=str(data.resolve()), data_manifest_sha256=manifest_sha256(data), **started)
 
 
-def _snapshot(accelerator, run_dir: Path, model: GenerativeModel, ema, optimizers, gen: torch.Generator, cfg: Any,
-              family: str, images_seen: int, step: int, preview: dict[str, Any], data_labels: list[str]) -> None:
-    accelerator.wait_for_everyone()
-    if not accelerator.is_main_process:
+def _snapshot(s: _Session, preview: dict[str, Any]) -> None:
+    """A checkpoint (weights, EMA, optimizers, generator) and the sample grid of the EMA weights on ``preview``."""
+    s.accelerator.wait_for_everyone()
+    if not s.accelerator.is_main_process:
         return
-    config = {"family": family, "model": to_dict(cfg.model), "train": to_dict(cfg.train),
-              "images_seen": images_seen, "step": step, "data_labels": data_labels}
-    train_state = {"images_seen": images_seen, "step": step, "generator": gen.get_state(),
-                   "ema_n_averaged": int(ema.n_averaged), "optimizers": {k: o.state_dict() for k, o in optimizers.items()}}
-    if accelerator.scaler is not None:
-        train_state["scaler"] = accelerator.scaler.state_dict()
-    save_checkpoint(run_dir / "checkpoints", step, config,
-                    {"model": model.state_dict(), "ema": ema.module.state_dict()}, train_state, keep_last=cfg.train.keep_last)
+    cfg, model, ema = s.cfg, s.model, s.ema
+    config = {"family": s.family, "model": to_dict(cfg.model), "train": to_dict(cfg.train),
+              "images_seen": s.images_seen, "step": s.step, "data_labels": s.data_labels}
+    train_state = {"images_seen": s.images_seen, "step": s.step, "generator": s.gen.get_state(),
+                   "ema_n_averaged": int(ema.n_averaged),
+                   "optimizers": {k: o.state_dict() for k, o in s.optimizers.items()}}
+    if s.accelerator.scaler is not None:
+        train_state["scaler"] = s.accelerator.scaler.state_dict()
+    save_checkpoint(s.run_dir / "checkpoints", s.step, config,
+                    {"model": model.state_dict(), "ema": ema.module.state_dict()}, train_state,
+                    keep_last=cfg.train.keep_last)
     # the grid comes from the EMA weights: swap them in, sample, swap back
     trained = {k: v.clone() for k, v in model.ema_module().state_dict().items()}
     model.ema_module().load_state_dict(ema.module.state_dict())
     model.eval()
-    write_image(run_dir / "samples" / f"{images_seen:09d}.png", _grid(model, preview, cfg.train.grid))
+    write_image(s.run_dir / "samples" / f"{s.images_seen:09d}.png", _grid(model, preview, cfg.train.grid))
     model.ema_module().load_state_dict(trained)
 
 

@@ -35,7 +35,7 @@ from skingen.errors import SkingenError
 from skingen.generation.backends import Backend, LoadedFiller, LoadRequest, diffusers_unet
 from skingen.inpaint.iterative import RegionFiller
 from skingen.runs import read_json
-from skingen.generation.sample_folder import AUTOCAST_DTYPES
+from skingen.generation.job import AUTOCAST_DTYPES
 
 #: prompt per class label of a data folder; other labels get :data:`DEFAULT_PROMPT`
 CLASS_PROMPTS = {
