@@ -83,13 +83,13 @@ def test_copies_of_one_image_raise_plain_kid_and_grouped_kid_removes_exactly_tha
                - 2 * _poly(y, x).mean())  # MMD² of y against the 20 distinct images
     grouped = kernel_distance(y, copies, cfg, parents_b=list(groups))
     assert grouped.mean == pytest.approx(by_hand, rel=1e-9) and grouped.std == pytest.approx(0, abs=1e-12)
-    assert grouped.groups == 20 and kernel_distance(y, y, cfg).groups is None
+    assert grouped.parents == 20 and kernel_distance(y, y, cfg).parents is None
     assert kernel_distance(y, copies, cfg).mean > by_hand + 0.1 * abs(by_hand)  # the copies' pairs inflate plain KID
 
 
 def test_grouped_kid_errors():
     a = _gauss(10, 4, 12)
-    with pytest.raises(SkingenError, match="3 group labels for 10"):
+    with pytest.raises(SkingenError, match="3 parent ids for 10"):
         kernel_distance(a, a, KidConfig(subsets=2), parents_b=["a", "b", "c"])
     with pytest.raises(SkingenError, match="at least 2 different parents"):
         kernel_distance(a, a, KidConfig(subsets=2), parents_b=["same"] * 10)
