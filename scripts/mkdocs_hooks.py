@@ -1,11 +1,12 @@
-"""mkdocs hook: the CLI reference page is generated from the code when the site is built."""
+"""mkdocs hook: pages generated from the code when the site is built (the CLI reference, the registry tables)."""
 
-MARKER = "<!-- cli-reference -->"
+MARKERS = {"<!-- cli-reference -->": "reference_markdown", "<!-- registry -->": "registry_markdown"}
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
-    if MARKER not in markdown:
-        return markdown
-    from skingen.cli.reference import reference_markdown
+    from skingen.cli import reference
 
-    return markdown.replace(MARKER, reference_markdown())
+    for marker, make in MARKERS.items():
+        if marker in markdown:
+            markdown = markdown.replace(marker, getattr(reference, make)())
+    return markdown
