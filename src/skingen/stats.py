@@ -185,28 +185,40 @@ def mean_interval(values: list[float], level: float = 0.95, bounds: tuple[float,
 
 
 def krippendorff_alpha(units: dict[object, dict[str, float]], level: str) -> tuple[float | None, str]:
-    """Krippendorff's alpha of ``{unit: {rater: value}}`` at ``level`` (``nominal`` or ``ordinal``).
+    """Krippendorff's alpha of ``{unit: {rater: value}}`` at ``level`` (``nominal`` or ``ordinal``), raters who
+    skipped a unit allowed (Krippendorff 2011, "Computing Krippendorff's alpha-reliability": the coincidence
+    matrix, then 1 - observed / expected disagreement; the ordinal metric over the observed values' ranks).
 
     Returns ``(alpha, note)``; alpha is ``None`` with the reason in ``note`` when no unit has two values
     (no two raters answered the same question) or when every value is the same (alpha is 0/0 then:
-    no variation to agree about)."""
-    import krippendorff
-
+    no variation to agree about). Written here because the ``krippendorff`` package is GPL-3.0 (skingen is MIT);
+    tests hold it to the paper's worked example."""
+    if level not in ("nominal", "ordinal"):
+        raise ValueError(f"level must be nominal or ordinal, got {level!r}")
     raters = sorted({r for answers in units.values() for r in answers})
     pairable = [u for u, answers in units.items() if len(answers) >= 2]
     if len(raters) < 2 or not pairable:
         return None, "needs 2 raters who answered the same question"
-    values = {v for u in pairable for v in units[u].values()}
+    values = sorted({v for u in pairable for v in units[u].values()})
     if len(values) < 2:
         return None, "every answer the same: alpha undefined (no variation)"
-    matrix = np.full((len(raters), len(pairable)), np.nan)
-    index = {r: i for i, r in enumerate(raters)}
-    for j, u in enumerate(pairable):
-        for r, v in units[u].items():
-            matrix[index[r], j] = v
-    alpha = krippendorff.alpha(reliability_data=matrix, level_of_measurement=level,
-                               value_domain=sorted(values))
-    return float(alpha), ""
+    index = {v: i for i, v in enumerate(values)}
+    coincidences = np.zeros((len(values), len(values)))
+    for u in pairable:  # every ordered pair of one unit's values, weighted 1 / (m_u - 1)
+        counts = np.bincount([index[v] for v in units[u].values()], minlength=len(values)).astype(float)
+        coincidences += (np.outer(counts, counts) - np.diag(counts)) / (counts.sum() - 1)
+    n_c = coincidences.sum(1)
+    n = n_c.sum()
+    if level == "nominal":
+        delta = 1.0 - np.eye(len(values))
+    else:  # squared distance in cumulative counts between the two ranks, half of each end category
+        cum = np.concatenate([[0.0], np.cumsum(n_c)])
+        lo, hi = np.minimum.outer(np.arange(len(values)), np.arange(len(values))), \
+            np.maximum.outer(np.arange(len(values)), np.arange(len(values)))
+        delta = (cum[hi + 1] - cum[lo] - (n_c[lo] + n_c[hi]) / 2) ** 2
+    observed = (coincidences * delta).sum() / n
+    expected = (np.outer(n_c, n_c) * delta).sum() / (n * (n - 1))
+    return float(1.0 - observed / expected), ""
 
 
 def cluster_interval(values, raters, units, level: float = 0.95, n_boot: int = 2000,

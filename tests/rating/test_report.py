@@ -163,6 +163,7 @@ def test_alpha_matches_coincidence_matrix_with_missing_values_and_edge_cases():
     alpha, note = krippendorff_alpha(units, "nominal")
     assert alpha == pytest.approx(by_hand, abs=1e-12) and note == ""
     assert round(alpha, 3) == 0.743  # the value Krippendorff (2011) gives for this example
+    assert round(krippendorff_alpha(units, "ordinal")[0], 3) == 0.815  # and its ordinal alpha
     assert krippendorff_alpha({0: {"a": 1.0, "b": 1.0}, 1: {"a": 0.0, "b": 0.0}}, "nominal") == (1.0, "")
     assert krippendorff_alpha({0: {"a": 1.0}, 1: {"a": 0.0}}, "nominal") == (None, "needs 2 raters who answered the same question")
     alpha, note = krippendorff_alpha({0: {"a": 1.0, "b": 1.0}, 1: {"a": 1.0, "b": 1.0}}, "nominal")

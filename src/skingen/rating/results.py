@@ -23,7 +23,7 @@ also has a crossed rater x image bootstrap interval (``cluster_low``/``cluster_h
 How often each interval covers the truth when raters and images differ: ``bench/rate_stats.py``, results in
 ``docs/rating.md``. The per-rater table shows how much raters differ.
 
-Agreement between raters: Krippendorff's alpha (the ``krippendorff`` package), which allows raters who
+Agreement between raters: Krippendorff's alpha (:func:`skingen.stats.krippendorff_alpha`), which allows raters who
 answered different subsets (stopped early = missing values): nominal on the answer *real*/*synthetic*
 (``single``), nominal on *picked the real one* (``pair``: not left/right, since each rater sees its own
 sides), ordinal on the 1-5 rating (``likert``). 1 = perfect agreement, 0 = chance level, < 0 = systematic
