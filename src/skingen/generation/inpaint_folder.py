@@ -12,11 +12,12 @@ Each run has a seed (run j of source i: ``seed + i·runs + j``) and writes, name
 
 plus ``manifest.csv`` (synthetic rows: ``parent_id``, the parent's ``source_id`` so grouped splits stay
 leak-free, ``edit_map``, ``lesion`` with ``lesion_estimated=1``, cost columns, ``seam_score``
-(:mod:`skingen.inpaint.seams`); sd: ``prompt`` and ``negative_prompt``) and ``inpaint.json``. Outputs keep the
-crops' own size: a backend that works at one size (a whole-image model) repaints a shrunken copy and only the
-repainted pixels are upsampled and pasted (:func:`~skingen.inpaint.iterative.lift`; cost columns and the seam
-score are those of the full-size result). Seconds are measured around the inpainting only. Several processes (``torchrun``/``accelerate launch``) or ``shard="K/N"`` split the runs in
-one-process batches (:mod:`skingen.generation.parallel`), so their files are byte-identical to a one-process run's.
+(:mod:`skingen.inpaint.seams`); sd: ``prompt`` and ``negative_prompt``) and ``inpaint.json``. Outputs keep
+the crops' own size: a backend that works at one size (a whole-image model) repaints a shrunken copy and only
+the repainted pixels are upsampled and pasted (:func:`~skingen.inpaint.iterative.lift`; cost columns are the
+work copy's, the seam score the full-size result's). Seconds are measured around the inpainting only. Several
+processes (``torchrun``/``accelerate launch``) or ``shard="K/N"`` split the runs in one-process batches
+(:mod:`skingen.generation.parallel`), so their files are byte-identical to a one-process run's.
 """
 
 from __future__ import annotations
