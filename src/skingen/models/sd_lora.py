@@ -79,7 +79,10 @@ def load_pipeline(folder: Path, dtype: torch.dtype = torch.float32):
     kwargs = {}
     if "safety_checker" in read_json(folder / "model_index.json"):
         kwargs = {"safety_checker": None, "requires_safety_checker": False}
+    import transformers
+
     diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*torch_dtype.*is deprecated", category=FutureWarning)
@@ -88,6 +91,7 @@ def load_pipeline(folder: Path, dtype: torch.dtype = torch.float32):
         raise SkingenError(f"{folder}: could not load the pipeline: {str(exc).splitlines()[0]}") from None
     finally:
         diffusers.utils.logging.enable_progress_bar()
+        transformers.utils.logging.enable_progress_bar()
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
