@@ -171,6 +171,7 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], cfg: Sa
                        "parent_id": (parent or {}).get("id", "")}
                 if conditions is not None:
                     row.update(_save_condition(staging, name, parent))
+                row.update(model.manifest_fields(row["label"]))
                 rows.append(row)
             done += len(chunk)
             if progress:

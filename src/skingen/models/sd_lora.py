@@ -216,6 +216,9 @@ class SDLoraModel(GenerativeModel):
         return [prompt_for(self.config.prompt, names[int(i)] if names else "")
                 for i in (labels.tolist() if labels is not None else [0] * n)]
 
+    def manifest_fields(self, label: str) -> dict[str, str]:
+        return {"prompt": prompt_for(self.config.prompt, label), "negative_prompt": self.config.negative_prompt}
+
     @torch.no_grad()
     def sample(self, seeds: list[int], cond: Condition | None = None, **options: Any) -> torch.Tensor:
         self.check_sample_args(seeds, cond, options)
