@@ -311,12 +311,7 @@ def _fit(run_dir: Path | None, pipeline: str, folder: Path, data: Path, cfg: SDL
     losses, tick_start = [], time.perf_counter()
     try:
         while step < tc.steps:
-            idx = next(batches)
-            for _ in range(world - 1):  # the other processes' batches of this step
-                next(batches)
-            items = [dataset[i] for i in idx]
-            images = torch.stack([it["image"] for it in items])
-            classes = torch.tensor([to_class[it["label"]] for it in items])
+            images, classes = _next_batch(batches, dataset, world, to_class)
             with accelerator.autocast():
                 losses.append(trainer.step(images, classes, accelerator.backward, accelerator.clip_grad_norm_))
             if not torch.isfinite(torch.tensor(losses[-1])):
@@ -325,10 +320,7 @@ def _fit(run_dir: Path | None, pipeline: str, folder: Path, data: Path, cfg: SDL
             step += 1
             if progress and accelerator.is_main_process:
                 progress(step, tc.steps)
-            out_of_time = deadline is not None and time.monotonic() >= deadline
-            if deadline is not None and world > 1:  # every process stops at the same step
-                out_of_time = bool(accelerator.reduce(torch.tensor(float(out_of_time), device=accelerator.device),
-                                                      "max").item())
+            out_of_time = _out_of_time(deadline, accelerator)
             done = step >= tc.steps or out_of_time
             if done or step % tc.tick == 0:
                 seconds = time.perf_counter() - tick_start
@@ -350,6 +342,25 @@ def _fit(run_dir: Path | None, pipeline: str, folder: Path, data: Path, cfg: SDL
         if step < tc.steps else f"done: {step} steps; LoRA in {run_dir / 'pytorch_lora_weights.safetensors'}")
     accelerator.end_training()
     return run_dir
+
+
+def _next_batch(batches, dataset, world: int, to_class: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """This process's crops ``[B,3,h,w]`` and class indices ``[B]`` of the next step (skipping the others')."""
+    idx = next(batches)
+    for _ in range(world - 1):
+        next(batches)
+    items = [dataset[i] for i in idx]
+    return torch.stack([it["image"] for it in items]), torch.tensor([to_class[it["label"]] for it in items])
+
+
+def _out_of_time(deadline: float | None, accelerator) -> bool:
+    """Whether ``--minutes`` are up; under several processes every one stops at the same step."""
+    if deadline is None:
+        return False
+    late = time.monotonic() >= deadline
+    if accelerator.num_processes > 1:
+        late = bool(accelerator.reduce(torch.tensor(float(late), device=accelerator.device), "max").item())
+    return late
 
 
 def _logger(run_dir: Path, main: bool, log: Callable[[str], None]) -> Callable[[str], None]:
