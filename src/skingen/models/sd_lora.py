@@ -46,6 +46,9 @@ def resolve_pipeline(pipeline: str | Path) -> Path:
     path = Path(pipeline)
     if path.is_dir():
         return path
+    text = str(pipeline)
+    if text.startswith(("/", ".", "~")) or text.count("/") != 1:  # a hub id is OWNER/NAME
+        raise SkingenError(f"--pipeline {pipeline}: no such folder (and not a hub id OWNER/NAME)")
     from diffusers import DiffusionPipeline
 
     try:
