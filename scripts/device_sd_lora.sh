@@ -22,16 +22,16 @@ if [ "${SETUP:-0}" = 1 ]; then source "$(dirname "$0")/device_setup.sh"; else
 SK="python3 -m skingen.cli"
 t0=$(date +%s)
 $SK train sd-lora --pipeline "$PIPE" --data "$DATA:train" --outdir "$W/runs" --set train.steps="$STEPS" \
-    --set train.batch="$BATCH" --set train.mixed_precision="$TRAIN_PRECISION" --set train.gradient_checkpointing=true \
-    --set train.tick=25 --set train.snapshot="$STEPS" 2>&1 | tee "$W/train.log" | grep -v "^\s*$" | tail -n 5
+    --set train.batch="$BATCH" --set "train.mixed_precision='$TRAIN_PRECISION'" --set train.gradient_checkpointing=true \
+    --set train.tick=25 --set train.snapshot="$STEPS" 2>&1 | tee "$W/train.log" | tail -n 5 || { echo "training failed"; exit 1; }
 t1=$(date +%s)
 RUN=$(ls -d "$W"/runs/*-sd-lora-*/ | tail -n 1)
 KIND=$(python3 -c "import yaml,sys; print(yaml.safe_load(open(sys.argv[1]))['kind'])" "$RUN/config.yaml")
 if [ "$KIND" = inpainting ]; then
     $SK inpaint "$RUN" --from "$DATA:train" --out "$W/synth" --runs 2 --precision "$GEN_PRECISION" --batch 16 \
-        2>&1 | tee "$W/generate.log" | tail -n 2
+        2>&1 | tee "$W/generate.log" | tail -n 2 || exit 1
 else
-    $SK sample "$RUN" --n "$N" --out "$W/synth" --precision "$GEN_PRECISION" --batch 16 2>&1 | tee "$W/generate.log" | tail -n 2
+    $SK sample "$RUN" --n "$N" --out "$W/synth" --precision "$GEN_PRECISION" --batch 16 2>&1 | tee "$W/generate.log" | tail -n 2 || exit 1
 fi
 t2=$(date +%s)
 # KID (Inception) of the set vs the test crops, with the real-vs-real floor from the train split; memorisation vs train
@@ -44,7 +44,7 @@ python3 - "$RUN" <<'PY' | tee "$W/timings.txt"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1] + "/stats.jsonl")]
 steady = rows[1:] or rows  # the first tick pays the warm-up
-print("train: %.3f s/step (mean of ticks after the first), peak GPU memory %.0f MB"
+print("train: %.3f s/step (mean of ticks after the first), peak memory %.0f MB (GPU when on one)"
       % (sum(r["seconds_per_step"] for r in steady) / len(steady), max(r["peak_memory_mb"] for r in rows)))
 PY
 echo "wall: train $((t1 - t0)) s, generate $((t2 - t1)) s, evaluate + gate $((t3 - t2)) s" | tee -a "$W/timings.txt"
