@@ -214,6 +214,11 @@ class SDLoraModel(GenerativeModel):
     def networks(self) -> dict[str, torch.nn.Module]:
         return {"unet": self.unet}
 
+    def describe(self) -> dict[str, Any]:
+        """Parameter counts: the pipeline's UNet (frozen) and its LoRA (what was trained)."""
+        lora = sum(p.numel() for n, p in self.unet.named_parameters() if "lora_" in n)
+        return {"unet (with LoRA)": sum(p.numel() for p in self.unet.parameters()), "LoRA": lora}
+
     def prompts(self, labels: torch.Tensor | None, n: int) -> list[str]:
         names = self.config.labels
         return [prompt_for(self.config.prompt, names[int(i)] if names else "")
