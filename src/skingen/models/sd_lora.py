@@ -34,6 +34,14 @@ DEFAULT_NEGATIVE_PROMPT = "drawing, cartoon, text, watermark, blurry, low qualit
 KINDS = {4: "text-to-image", 9: "inpainting"}    #: UNet input channels -> pipeline kind
 
 
+def need(package: str) -> None:
+    """A one-line error when ``package`` (transformers, peft) is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec(package) is None:
+        raise SkingenError(f"Stable Diffusion pipelines need the {package} package: pip install 'skingen[sd]'")
+
+
 def prompt_for(template: str, label: str) -> str:
     """The instance prompt of a crop of class ``label`` (``{label}`` in ``template`` replaced; an empty label
     reads "skin")."""
@@ -75,6 +83,7 @@ def pipeline_kind(folder: Path) -> str:
 def load_pipeline(folder: Path, dtype: torch.dtype = torch.float32):
     """The pipeline at ``folder`` (text-to-image or inpainting, by its UNet) in ``dtype``, without its safety
     checker (its false positives on skin close-ups return black images) and without progress bars."""
+    need("transformers")
     import diffusers
     from diffusers import AutoPipelineForInpainting, AutoPipelineForText2Image
 
@@ -102,6 +111,7 @@ def load_pipeline(folder: Path, dtype: torch.dtype = torch.float32):
 def attach_lora(unet, rank: int, alpha: float, seed: int = 0) -> list[torch.nn.Parameter]:
     """Freeze ``unet`` and add a LoRA adapter (``rank``, ``alpha``) on :data:`TARGET_MODULES`; its ``lora_A``
     initialisation is drawn from ``seed``. Returns the trainable LoRA parameters (fp32)."""
+    need("peft")
     from peft import LoraConfig
 
     unet.requires_grad_(False)
