@@ -124,3 +124,16 @@ def test_planted_copies_of_training_crops_are_caught_by_augments_gate(runs, tmp_
     assert kept == {r["id"] for r in rows} - planted
     with open(tmp_path / "aug" / "memorised.csv", newline="") as fh:
         assert {r["id"]: r["nearest_train_id"] for r in csv.DictReader(fh)} == {f"copy-{k}": f"r{k:02d}" for k in range(3)}
+
+
+def test_sharded_sample_merges_into_the_one_process_set(runs, tmp_path):
+    args = ["sample", str(runs["text-to-image"]), "--n", "4", "--batch", "2", "--solver-steps", "2", "--cpu"]
+    for k in (0, 1):
+        res = runner.invoke(app, [*args, "--shard", f"{k}/2", "--out", str(tmp_path / f"s{k}")])
+        assert res.exit_code == 0, res.output
+    assert runner.invoke(app, [*args, "--out", str(tmp_path / "one")]).exit_code == 0
+    res = runner.invoke(app, ["merge", str(tmp_path / "merged"), str(tmp_path / "s0"), str(tmp_path / "s1")])
+    assert res.exit_code == 0, res.output
+    for s in range(4):
+        name = f"seed{s:06d}.png"
+        assert (tmp_path / "merged" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()

@@ -117,3 +117,31 @@ def test_cli_trains_and_resumes_and_explains_bad_input(pipes, tiny_data, tmp_pat
     assert res.exit_code == 1 and "only --set train.steps=N" in res.output
     res = runner.invoke(app, ["train", "dcgan", "--pipeline", str(pipes["inpainting"]), "--data", str(tiny_data)])
     assert res.exit_code == 1 and "sd-lora only" in res.output
+
+
+def test_minutes_stop_with_a_checkpoint_that_resumes(pipes, tiny_data, tmp_path):
+    cfg = resolve_config(None, [*FAST, "train.steps=3", "train.snapshot=100"])
+    run = train_sd_lora(pipes["text-to-image"], tiny_data, cfg, outdir=tmp_path, cpu=True, minutes=1e-9)
+    assert [p.name for p in (run / "checkpoints").glob("step-*")] == ["step-000001"]
+    assert "continue with --resume" in (run / "log.txt").read_text()
+    resume_sd_lora(run, cpu=True)
+    assert (run / "checkpoints" / "step-000003").is_dir()
+
+
+@pytest.fixture
+def fresh_accelerate():
+    """accelerate keeps one mixed-precision setting per process: reset it around a test that changes it."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state()
+    yield
+    AcceleratorState._reset_state()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_bf16_and_gradient_checkpointing_train_a_fp32_lora(pipes, tiny_data, tmp_path, kind, fresh_accelerate):
+    cfg = resolve_config(None, [*FAST, "train.steps=2", "train.mixed_precision=bf16", "train.gradient_checkpointing=true"])
+    run = train_sd_lora(pipes[kind], tiny_data, cfg, outdir=tmp_path, cpu=True)
+    lora = load_file(run / LORA_FILE)
+    assert lora and all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in lora.values())
+    assert all(r["loss"] > 0 for r in read_jsonl(run / "stats.jsonl"))
