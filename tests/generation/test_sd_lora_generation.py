@@ -1,8 +1,9 @@
 """Generating from `skingen train sd-lora` runs (issue 32) on scripts/make_tiny_sd.py's tiny random pipelines:
 `sample` (text-to-image, prompts in the manifest), `inpaint` (kept pixels bit-exact), `plan` (evaluations, GPU time
-from a measured row), and augment's memorisation gate on the generated set."""
+from a measured row), `merge`, and augment's memorisation gate and `evaluate` on the generated set."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -124,6 +125,13 @@ def test_planted_copies_of_training_crops_are_caught_by_augments_gate(runs, tmp_
     assert kept == {r["id"] for r in rows} - planted
     with open(tmp_path / "aug" / "memorised.csv", newline="") as fh:
         assert {r["id"]: r["nearest_train_id"] for r in csv.DictReader(fh)} == {f"copy-{k}": f"r{k:02d}" for k in range(3)}
+    # evaluate takes the same set unchanged: KID against the test crops, memorisation against the train split
+    res = runner.invoke(app, ["evaluate", "--real", f"{real}:test", "--fake", str(out), "--out", str(tmp_path / "ev"),
+                              "--features", "pixels:8", "--metrics", "kid,memorisation", "--no-cache", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())["sets"][0]["metrics"]
+    assert (metrics["memorisation"]["flagged"], metrics["memorisation"]["n_fake"]) == (3, 9)
+    assert metrics["kid/pixels8"]["n_fake"] == 9 and np.isfinite(metrics["kid/pixels8"]["value"])
 
 
 def test_sharded_sample_merges_into_the_one_process_set(runs, tmp_path):
