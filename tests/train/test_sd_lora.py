@@ -147,3 +147,11 @@ def test_bf16_and_gradient_checkpointing_train_a_fp32_lora(pipes, tiny_data, tmp
     assert all(r["loss"] > 0 for r in read_jsonl(run / "stats.jsonl"))
     # lora.up starts at zero: nonzero after two steps means gradients reach it through the checkpointed blocks
     assert max(float(v.abs().max()) for k, v in lora.items() if ".lora.up." in k) > 0
+
+
+def test_the_instance_prompt_names_the_class():
+    from skingen.models.sd_lora import DEFAULT_PROMPT, prompt_for
+
+    assert prompt_for(DEFAULT_PROMPT, "measles") == "a close-up photo of sks measles skin rash"
+    assert prompt_for(DEFAULT_PROMPT, "") == "a close-up photo of sks skin rash"
+    assert prompt_for("{label}", "chickenpox") == "chickenpox"

@@ -43,9 +43,9 @@ def need(package: str) -> None:
 
 
 def prompt_for(template: str, label: str) -> str:
-    """The instance prompt of a crop of class ``label`` (``{label}`` in ``template`` replaced; an empty label
-    reads "skin")."""
-    return " ".join(template.replace("{label}", label or "skin").split())
+    """The instance prompt of a crop of class ``label`` (``{label}`` in ``template`` replaced; an unlabelled crop
+    leaves it out): ``prompt_for("a sks {label} rash", "measles") == "a sks measles rash"``, ``"" -> "a sks rash"``."""
+    return " ".join(template.replace("{label}", label).split())
 
 
 def resolve_pipeline(pipeline: str | Path) -> Path:
