@@ -27,10 +27,11 @@ def command_configs() -> dict[str, type]:
     from skingen.rating.study import RatingStudyConfig
     from skingen.registry import models
     from skingen.train.loop import run_config_class
+    from skingen.train.sd_lora import SDLoraRunConfig
 
     found = {c.__name__: c for c in (AnalyzeConfig, LayoutParams, PrepareConfig, StudyConfig, EvaluateConfig,
                                      InpaintConfig, SampleConfig, IterativeParams, RatingStudyConfig)}
-    found |= {f"train {name}": run_config_class(name) for name in models()}
+    found |= {f"train {name}": run_config_class(name) for name in models()} | {"train sd-lora": SDLoraRunConfig}
     return found
 
 

@@ -41,6 +41,8 @@ def build_model(name: str, config: dict[str, Any] | Any):
     return cls(config)
 
 
+SD_LORA = "sd-lora"  #: ``skingen train sd-lora`` runs (skingen.models.sd_lora): loaded here, trained outside the loop
+
 SHIPPED = Path(__file__).resolve().parent / "weights"
 
 
@@ -68,6 +70,10 @@ def load_model(path: str | Path, ema: bool = True, device: str = "cpu"):
     cfg = ckpt["config"]
     if "family" not in cfg or "model" not in cfg:
         raise SkingenError(f"{ckpt['path'] / 'config.json'} does not describe a skingen model (no 'family'/'model')")
+    if cfg["family"] == SD_LORA:  # a LoRA on a pretrained pipeline: not a loop-trained family (models.sd_lora)
+        from skingen.models.sd_lora import SDLoraModel
+
+        return SDLoraModel.from_checkpoint(ckpt, device), ckpt
     if "model" not in ckpt["weights"]:
         raise SkingenError(f"{ckpt['path'] / 'model.safetensors'}: missing from the checkpoint")
     model = build_model(cfg["family"], cfg["model"]).to(device)

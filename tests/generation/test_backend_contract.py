@@ -29,9 +29,21 @@ def sd_example(tmp_path_factory):
     return str(_make_tiny_sd()(tmp_path_factory.mktemp("sd") / "pipe"))
 
 
+@pytest.fixture(scope="module")
+def sd_lora_example(tmp_path_factory, tiny_data):
+    """A `train sd-lora` run of sd's tiny inpainting pipeline (two steps; needs peft)."""
+    pytest.importorskip("peft")
+    from tests.generation.test_sd_backend import _make_tiny_sd
+    from skingen.train.sd_lora import resolve_config, train_sd_lora
+
+    root = tmp_path_factory.mktemp("sd-lora")
+    cfg = resolve_config(None, ["train.steps=2", "train.batch=2", "train.lr=1e-2"])
+    return str(train_sd_lora(_make_tiny_sd()(root / "pipe"), tiny_data, cfg, outdir=root / "runs", cpu=True))
+
+
 def example(name: str, request, folder) -> str:
     backend = B.backends()[name]
-    return backend.example(folder) if backend.example else request.getfixturevalue(f"{name}_example")
+    return backend.example(folder) if backend.example else request.getfixturevalue(f"{name.replace('-', '_')}_example")
 
 
 @pytest.mark.parametrize("name", NAMES)

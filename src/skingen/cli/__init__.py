@@ -27,12 +27,13 @@ def version() -> None:
 @app.command("list")
 def list_models() -> None:
     """List the registered generative models, inpainting backends and training presets."""
+    from skingen.models.sd_lora import SDLoraModel
     from skingen.registry import models
 
     table = Table(show_header=True, caption="* required to sample")
     for col in ("model", "what", "conditions", "sampling options"):
         table.add_column(col)
-    for name, cls in models().items():
+    for name, cls in {**models(), SDLoraModel.name: SDLoraModel}.items():  # sd-lora: trained by its own trainer
         conditions = [f + ("*" if f in cls.requires else "") for f in sorted(cls.supports)]
         table.add_row(name, cls.description, ", ".join(conditions) or "none",
                       ", ".join(sorted(cls.sample_options)) or "none")

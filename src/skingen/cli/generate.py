@@ -31,11 +31,16 @@ def train(
                                        "config is the base, every tensor must match."),
     minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes of training with a final checkpoint "
                                             "(continue later with --resume)."),
+    pipeline: Optional[str] = typer.Option(None, help="sd-lora: the pretrained Stable Diffusion pipeline to fine-tune, "
+                                           "a local folder (save_pretrained layout) or a hub id (text-to-image or "
+                                           "inpainting)."),
     cpu: Cpu = False,
     dry_run: DryRun = False,
 ) -> None:
     """Train a generative model; every tick prints one status line, snapshots write checkpoints and grids.
 
+    `skingen train sd-lora --pipeline DIR_OR_ID --data DATA` fine-tunes a LoRA of a pretrained Stable Diffusion
+    pipeline instead (--set train.steps, train.rank, train.lr, ...; README "Fine-tune Stable Diffusion").
     Several GPUs or machines: `accelerate launch -m skingen.cli train ...`.
     """
     from skingen.run_folder import RunFolder
@@ -44,7 +49,12 @@ def train(
     with user_errors():
         if any(s.replace("'", "").replace('"', "") == f"train.mixed_precision={loop.OLD_FP32}" for s in set_):
             note(f"train.mixed_precision={loop.OLD_FP32} is deprecated and goes in the next release: use fp32")
-        if resume is not None:
+        if model == "sd-lora" or pipeline is not None:
+            run = _train_sd_lora(model, data, config, list(set_), outdir, desc, resume, init, minutes, pipeline, cpu,
+                                 dry_run)
+            if run is None:
+                return
+        elif resume is not None:
             images = RunFolder(resume).resume_images(model, list(set_), config, init)
             with progress_bar("train") as progress:
                 run = loop.resume(resume, images=images, cpu=cpu, minutes=minutes, progress=progress, log=status)
@@ -60,6 +70,33 @@ def train(
                                  progress=progress, log=status)
     if is_main_process():  # one line, not one per process, under torchrun / accelerate launch
         console.print(f"run folder: {run}")
+
+
+def _train_sd_lora(model, data, config, overrides, outdir, desc, resume, init, minutes, pipeline, cpu, dry_run):
+    """``train sd-lora``: the run folder, or None after --dry-run."""
+    from skingen.data.imagesets import parse_data_spec
+    from skingen.train import sd_lora
+
+    if model != "sd-lora":
+        raise SkingenError(f"--pipeline applies to sd-lora only, not '{model}'")
+    if init is not None:
+        raise SkingenError("--init does not apply to sd-lora (--pipeline is the starting point)")
+    if resume is not None:
+        if config is not None or pipeline is not None or data is not None:
+            raise SkingenError("--resume keeps the run's config, pipeline and data; drop --config, --pipeline, --data")
+        steps = sd_lora.resume_steps(overrides)
+        with progress_bar("train") as progress:
+            return sd_lora.resume_sd_lora(resume, steps=steps, cpu=cpu, minutes=minutes, progress=progress, log=status)
+    if pipeline is None or data is None:
+        raise SkingenError("sd-lora needs --pipeline DIR_OR_ID and --data DATA (a folder made by `skingen prepare`)")
+    folder, split = parse_data_spec(str(data))
+    cfg = sd_lora.resolve_config(config, overrides + ([f"train.split={split}"] if split else []))
+    if dry_run:
+        print_config(cfg)
+        return None
+    with progress_bar("train") as progress:
+        return sd_lora.train_sd_lora(pipeline, folder, cfg, outdir=outdir, desc=desc, cpu=cpu, minutes=minutes,
+                                     progress=progress, log=status)
 
 
 @app.command()

@@ -148,9 +148,11 @@ def plan_inpaint(run: str | Path, source: str | Path, n: int, cfg: InpaintConfig
     from skingen.generation.backends import load_filler
 
     loaded = load_filler(run, device="cpu")
-    crops = len(source_dataset(source, loaded.size))
+    parents = source_dataset(source, loaded.size)
+    crops = len(parents)
     runs = runs or math.ceil(n / crops)
-    plan = Plan("inpaint", loaded.family, loaded.size, n, b, device, cfg.precision, report.evaluations_per_image,
+    size = loaded.size or parents[0]["image"].shape[-1]  # a backend that works at any size: the crops' own
+    plan = Plan("inpaint", loaded.family, size, n, b, device, cfg.precision, report.evaluations_per_image,
                 report.pixels_per_image, startup, head, per_batch, tail, report.images)
     plan.notes.append(f"{n} images = {math.ceil(n / runs)} crops x {runs} runs (the source has {crops} crops); "
                       f"evaluations and pixels are the mean of the {report.images} calibration runs")

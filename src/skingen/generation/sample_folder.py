@@ -157,6 +157,7 @@ class _Inputs:
     labels: list[str]
     label: str | None                               #: ``--label``, or None: the classes in turn by seed
     default_label: str                              #: the label of an unconditional model trained on one class
+    manifest_fields: Callable[[str], dict[str, str]]  #: the model's own manifest columns for a label (sd-lora: prompts)
 
     @classmethod
     def of(cls, model, ckpt: dict, cfg: SampleConfig) -> "_Inputs":
@@ -180,7 +181,7 @@ class _Inputs:
         if cfg.label is not None and cfg.label not in labels:
             raise SkingenError(f"label '{cfg.label}' unknown to this model (labels: {', '.join(labels) or 'none'})")
         return cls(family, str(ckpt["path"].resolve()), options, parents, conditions, labels, cfg.label,
-                   default_label)
+                   default_label, model.manifest_fields)
 
     def condition(self, chunk: list[int]) -> tuple[Condition | None, list[dict] | None]:
         """The model's condition for the seeds of ``chunk``, and the crop (or masks) each seed varies."""
@@ -210,6 +211,7 @@ class _Inputs:
                "seed": seed, "parent_id": (parent or {}).get("id", "")}
         if self.conditions is not None:
             row.update(_save_condition(staging, name, parent))
+        row.update(self.manifest_fields(row["label"]))
         return row
 
 

@@ -153,6 +153,10 @@ class GenerativeModel(nn.Module):
     def ema_module(self) -> nn.Module:
         return getattr(self, self.ema_module_name)
 
+    def manifest_fields(self, label: str) -> dict[str, str]:
+        """Extra manifest columns of a sampled image of class ``label`` (sd-lora: its prompt); none by default."""
+        return {}
+
     # -- helpers for subclasses -----------------------------------------------------------------
     def net(self, name: str) -> nn.Module:
         return self._wrapped[name] if name in self._wrapped else getattr(self, name)

@@ -42,6 +42,11 @@ MIXED_PRECISIONS = ("fp32", "bf16", "fp16")
 OLD_FP32 = "no"
 
 
+def accelerate_precision(precision: str) -> str:
+    """``train.mixed_precision`` as accelerate spells it (its "no" is our fp32)."""
+    return "no" if precision in ("fp32", OLD_FP32) else precision
+
+
 @dataclass(frozen=True)
 class GeneratorTrainConfig:
     images: PositiveInt = 200_000           #: duration in images seen (all processes together)
@@ -244,7 +249,7 @@ def _fit(run_dir: Path | None, family: str, data: Path, cfg: Any, ckpt: dict[str
     if minutes is not None and minutes <= 0:
         raise SkingenError(f"--minutes must be positive, got {minutes}")
     tc: GeneratorTrainConfig = cfg.train
-    accelerator = Accelerator(mixed_precision="no" if tc.mixed_precision == "fp32" else tc.mixed_precision, cpu=cpu)
+    accelerator = Accelerator(mixed_precision=accelerate_precision(tc.mixed_precision), cpu=cpu)
     seed_everything(tc.seed + accelerator.process_index)  # only for code we do not control; ours uses `gen`
     s = _open(accelerator, run_dir, family, data, cfg, outdir, desc, init, log)
     _restore_or_start(s, ckpt)

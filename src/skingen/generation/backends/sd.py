@@ -21,8 +21,6 @@ black windows that get pasted into the crop.
 from __future__ import annotations
 
 import importlib.util
-
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -34,6 +32,7 @@ from skingen.config import NonNegative, Range, check_fields
 from skingen.errors import SkingenError
 from skingen.generation.backends import Backend, LoadedFiller, LoadRequest, diffusers_unet
 from skingen.inpaint.iterative import RegionFiller
+from skingen.models.sd_lora import DEFAULT_NEGATIVE_PROMPT
 from skingen.runs import read_json
 from skingen.generation.job import AUTOCAST_DTYPES
 
@@ -45,7 +44,6 @@ CLASS_PROMPTS = {
     "monkeypox": "close-up photo of a monkeypox rash, pustules on skin",
 }
 DEFAULT_PROMPT = "close-up photo of a skin rash"
-DEFAULT_NEGATIVE_PROMPT = "drawing, cartoon, text, watermark, blurry, low quality"
 ATTENTION = ("sdpa", "slicing")
 
 
@@ -122,27 +120,12 @@ def check_inpainting_folder(path: Path) -> None:
 
 
 def load_sd_pipeline(path: Path, precision: str = "fp32"):
-    """The pipeline at ``path`` with weights in ``precision``'s dtype, without its safety checker."""
-    check_inpainting_folder(path)
-    import diffusers
-    import transformers
-    from diffusers import AutoPipelineForInpainting
+    """The pipeline at ``path`` with weights in ``precision``'s dtype, without its safety checker (the loader
+    ``train sd-lora`` shares: :func:`skingen.models.sd_lora.load_pipeline`)."""
+    from skingen.models.sd_lora import load_pipeline
 
-    kwargs = {}
-    if "safety_checker" in read_json(path / "model_index.json"):
-        kwargs = {"safety_checker": None, "requires_safety_checker": False}  # module docstring: why
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():  # newer diffusers rename torch_dtype to dtype; older ones know only torch_dtype
-            warnings.filterwarnings("ignore", message=".*torch_dtype.*is deprecated", category=FutureWarning)
-            return AutoPipelineForInpainting.from_pretrained(path, torch_dtype=AUTOCAST_DTYPES.get(precision) or torch.float32,
-                                                             **kwargs)
-    except (OSError, ValueError, KeyError) as exc:
-        raise SkingenError(f"{path}: could not load the pipeline: {str(exc).splitlines()[0]}") from None
-    finally:
-        diffusers.utils.logging.enable_progress_bar()
-        transformers.utils.logging.enable_progress_bar()
+    check_inpainting_folder(path)
+    return load_pipeline(path, AUTOCAST_DTYPES.get(precision) or torch.float32)
 
 
 def prepare_pipeline(pipe, device: str, options: SDOptions):
