@@ -20,7 +20,9 @@ def test_tone_writes_a_synthetic_set_that_augment_takes(tiny_data, tmp_path):
     assert res.exit_code == 0, res.output
     rows = read_manifest(out, required=("id", "image", "parent_id", "source_id", "seed", "target_ita", "ita"))
     info = json.loads((out / "tone.json").read_text())
-    assert info["images"] == len(rows) > 0 and info["method"] == "melanin" and (out / "DATASHEET.md").is_file()
+    assert info["images"] == len(rows) > 0 and info["method"] == "melanin"
+    sheet = (out / "DATASHEET.md").read_text()
+    assert sheet.startswith("# Data sheet: toned\n") and "model: `tone-melanin`" in sheet
     parents = {r["id"]: r for r in read_manifest(tiny_data)}
     for r in rows:
         parent = parents[r["parent_id"]]

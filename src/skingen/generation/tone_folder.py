@@ -74,17 +74,20 @@ def lesion_contrast(image: np.ndarray, lesion: np.ndarray, healthy: np.ndarray) 
             float(np.median(a[lesion]) - np.median(a[healthy])))
 
 
-def tone_one(image: np.ndarray, lesion: np.ndarray, target: float, method: str) -> tuple[np.ndarray, dict]:
-    """Tone one crop (``uint8 [H,W,3]``, lesion ``bool [H,W]``) to ``target`` ITA -> (image, manifest fields)."""
+def tone_one(image: np.ndarray, lesion: np.ndarray, target: float, method: str,
+             skin: np.ndarray | None = None, before: tuple[float, float] | None = None) -> tuple[np.ndarray, dict]:
+    """Tone one crop (``uint8 [H,W,3]``, lesion ``bool [H,W]``) to ``target`` ITA -> (image, manifest fields).
+    ``skin`` (:func:`skingen.data.masks.skin_mask` of ``image``) and ``before`` (its :func:`lesion_contrast`)
+    may be passed when one crop is toned several times."""
     from skingen.data.masks import skin_mask
     from skingen.data.skintone import ita_category, measure_skin_tone
     from skingen.data.tone import tone_skin
 
-    skin = skin_mask(image)
+    skin = skin_mask(image) if skin is None else skin
     healthy = skin & ~lesion
     result = tone_skin(image, skin, healthy, target, method)
     measured = measure_skin_tone(result.image, lesion).ita
-    hb0, a0 = lesion_contrast(image, lesion, healthy)
+    hb0, a0 = lesion_contrast(image, lesion, healthy) if before is None else before
     hb1, a1 = lesion_contrast(result.image, lesion, healthy)
     return result.image, {
         "target_ita": f"{target:.2f}", "ita": f"{measured:.2f}", "ita_category": ita_category(measured),
@@ -100,6 +103,7 @@ def tone_to_folder(source: str | Path, out: str | Path, ita: tuple[float, float]
     whose healthy-skin ITA is above ``ita`` = (MIN, MAX) degrees into that band, ``per_image`` outputs each,
     by ``method`` (melanin | lab); writes the new folder ``out`` (module docstring)."""
     from skingen.data.imagesets import parse_data_spec
+    from skingen.data.masks import skin_mask
     from skingen.data.provenance import rows_of
     from skingen.data.skintone import measure_skin_tone
     from skingen.imageio import read_image, read_mask, write_image, write_mask
@@ -130,11 +134,15 @@ def tone_to_folder(source: str | Path, out: str | Path, ita: tuple[float, float]
                 skipped["ITA not measurable" if math.isnan(before) else "already in or below the band"] += 1
                 continue
             toned += 1
+            t = time.perf_counter()
+            skin = skin_mask(image)
+            contrast = lesion_contrast(image, lesion, skin & ~lesion)
+            seconds += time.perf_counter() - t
             for k in range(per_image):
                 s = seed + i * per_image + k
                 target = float(numpy_rng(s).uniform(lo, hi))
                 t = time.perf_counter()
-                result, fields = tone_one(image, lesion, target, method)
+                result, fields = tone_one(image, lesion, target, method, skin, contrast)
                 seconds += time.perf_counter() - t
                 name = f"seed{s:06d}.png"
                 write_image(staging / name, result)
