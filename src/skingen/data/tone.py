@@ -100,7 +100,7 @@ def _ita_of(rgb: np.ndarray) -> float:
     return float(ita_degrees(np.median(lab[:, 0]), np.median(lab[:, 2])))
 
 
-def _sample(mask: np.ndarray, rng_seed: int = 0) -> np.ndarray:
+def _sample(mask: np.ndarray) -> np.ndarray:
     """Flat indices of at most ``SAMPLE_PIXELS`` pixels of ``mask`` (an even subsample: deterministic)."""
     idx = np.flatnonzero(mask)
     return idx[:: max(1, len(idx) // SAMPLE_PIXELS)]
@@ -146,7 +146,7 @@ def tone_skin(image: np.ndarray, skin: np.ndarray, healthy: np.ndarray, target_i
         shift = _lab_shift_amount(flat[pick], target_ita)
         out = _shift_lab(image, weight, shift)
         amount, after = float(shift[0]), _ita_of(out.reshape(-1, 3)[pick])
-    out[~skin] = image[~skin]  # rounding can only differ where weight > 0, but keep the promise explicit
+    out[~skin] = image[~skin]  # weight is 0 there, but the sRGB round trip is not exact for black (the OD floor)
     return ToneResult(out, amount, before, after)
 
 
@@ -156,7 +156,9 @@ def _melanin_amount(pixels: np.ndarray, weight: np.ndarray, target: float, axis:
     their median ITA is ``target``; ITA falls monotonically with melanin over skin colours. -> (density, ITA)."""
     od = optical_density(pixels)
     lo, hi = 0.0, MAX_DENSITY
-    ita_of = lambda d: _ita_of(linear_to_srgb(np.exp(-(od + (d * weight)[:, None] * axis))))  # noqa: E731
+
+    def ita_of(density: float) -> float:
+        return _ita_of(linear_to_srgb(np.exp(-(od + (density * weight)[:, None] * axis))))
     if ita_of(hi) > target:  # cannot get that dark: the most there is
         return hi, ita_of(hi)
     for _ in range(steps):
