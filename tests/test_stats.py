@@ -61,3 +61,20 @@ def test_paired_delta_and_seed_averaging():
         assert same[m]["value"] == pytest.approx(mean)
         assert same[m]["low"] <= same[m]["value"] <= same[m]["high"]
     assert bootstrap_metrics(y, probs, n_boot=200, seed=3) == bootstrap_metrics(y, probs, n_boot=200, seed=3)
+
+
+def test_paired_accuracy_delta_by_hand():
+    from skingen.stats import paired_accuracy_delta
+
+    base = np.array([[1, 0, 1, 0, 1, 0, 1, 0]] * 3)  # 3 seeds, 8 images: half right
+    same = paired_accuracy_delta(base, base)
+    assert same == (0.0, 0.0, 0.0)  # identical arms: no difference on any resample
+    better = base.copy()
+    better[:, 1] = 1  # one more image right on every seed: +1/8
+    d, low, high = paired_accuracy_delta(better, base, n_boot=2000)
+    assert d == 0.125 and 0.0 <= low <= d <= high <= 0.375
+    all_right = np.ones_like(base)
+    d, low, high = paired_accuracy_delta(all_right, base, n_boot=2000)
+    assert d == 0.5 and low > 0.1  # four more images right: the interval excludes 0
+    with pytest.raises(ValueError):
+        paired_accuracy_delta(base, base[:2])

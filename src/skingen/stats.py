@@ -6,6 +6,8 @@
   averaged over its training seeds, with percentile 95% intervals from resampling the test images
   (with replacement) *and* the seeds, so the interval covers both test-set and training noise. Passing
   a second arm (``baseline``) gives the paired difference on the same resamples.
+- :func:`paired_accuracy_delta`: the same paired difference for plain accuracy on a subgroup of test images
+  (e.g. the dark-skin test group), from per-seed right/wrong.
 - :func:`proportion`, :func:`mean_interval`, :func:`cluster_interval`, :func:`krippendorff_alpha`: the
   statistics of a rating study (:mod:`skingen.rating.results`).
 
@@ -144,6 +146,31 @@ def bootstrap_metrics(y: np.ndarray, probs: np.ndarray, baseline: np.ndarray | N
             low, high = np.nanpercentile(d, [tail, 100 - tail]) if np.isfinite(d).any() else (np.nan, np.nan)
             out[f"delta_{m}"] = {"value": float(full[m][0] - full_b[m][0]), "low": float(low), "high": float(high)}
     return out
+
+
+def paired_accuracy_delta(correct: np.ndarray, baseline: np.ndarray, n_boot: int = 1000, seed: int = 0,
+                          level: float = 0.95) -> tuple[float, float, float]:
+    """Accuracy of one arm minus a baseline's on the same test images, with a percentile interval.
+
+    ``correct``, ``baseline``: ``[S,N]`` 0/1 (right / wrong) of ``S`` training seeds on ``N`` test images,
+    seeds in the same order. The test images and the seeds are resampled together for both arms (as in
+    :func:`bootstrap_metrics`), so the interval is of the paired difference. -> (difference, low, high);
+    NaNs when ``N`` is 0."""
+    from skingen.seeding import numpy_rng
+
+    a, b = np.asarray(correct, np.float64), np.asarray(baseline, np.float64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"correct {a.shape} and baseline {b.shape} must both be [seeds, images]")
+    s, n = a.shape
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    rng = numpy_rng(seed, "paired-accuracy")
+    rows = rng.integers(0, n, size=(n_boot, 1, n))
+    seeds = rng.integers(0, s, size=(n_boot, s, 1))
+    d = (a[seeds, rows] - b[seeds, rows]).mean(axis=(1, 2))
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(d, [tail, 100 - tail])
+    return float(a.mean() - b.mean()), float(low), float(high)
 
 
 def proportion(k: int, n: int, test: bool = True) -> dict:

@@ -149,3 +149,10 @@ def test_dark_vs_light_accuracy_by_hand():
     assert got["dark"]["n_test"] == 2 and got["dark"]["accuracy"] == 0.25
     assert got["light"]["n_test"] == 1 and got["light"]["accuracy"] == 1.0
     assert (got["dark"]["low"], got["dark"]["high"]) == tuple(round(v, 4) for v in wilson_interval(0, 2))
+    assert "delta_vs_real" not in got["dark"]  # real itself
+    # a second arm right on every image: +0.75 on the dark pair, +0 on the light image, paired with real
+    best = np.array([[right, wrong, right, wrong]] * 2)
+    result.probs[("all-right", 1.0)] = best
+    got = {(r["arm"], r["ita_group"]): r for r in _grouped_accuracy(result, "ita_group")}
+    assert got[("all-right", "dark")]["delta_vs_real"] == 0.75 and got[("all-right", "dark")]["delta_low"] >= 0
+    assert got[("all-right", "light")]["delta_vs_real"] == 0.0

@@ -201,6 +201,7 @@ def bases(tiny_data, demo_raw, trained_run, tmp_path_factory):
                                "--set", "train.images=8", "--set", "train.batch=4", "--outdir", f"{t}/o", "--cpu"],
         ("sample",): lambda t: ["sample", run, "--out", f"{t}/o", "--n", "1", "--batch", "1", "--cpu"],
         ("inpaint",): lambda t: ["inpaint", "opencv:telea", "--from", data, "--out", f"{t}/o", "--n", "1", "--steps", "1"],
+        ("tone",): lambda t: ["tone", data, "--ita", "-20..0", "--out", f"{t}/o", "--n", "2"],
         ("merge",): lambda t: ["merge", f"{t}/o", str(shard)],
         ("plan",): lambda t: ["plan", run, "--n", "1", "--calibrate", "1", "--cpu"],
         ("evaluate",): lambda t: ["evaluate", "--real", data, "--synthetic", str(shard), "--out", f"{t}/o", "--features",

@@ -1,4 +1,4 @@
-"""Generation commands: train, sample, inpaint, merge, plan."""
+"""Generation commands: train, sample, inpaint, tone, merge, plan."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from skingen.console import (console, default_device, is_main_process, note, pri
 from skingen.errors import SkingenError
 
 from skingen.cli.app import app
-from skingen.cli.options import (MODEL_PLACES, Batch, Cpu, DryRun, Guidance, Layouts, Masks, NoEma, Precision, RegionSize,
-                                 Shard, SolverSteps, renamed)
+from skingen.cli.options import (SEED, MODEL_PLACES, Batch, Cpu, DryRun, Guidance, Layouts, Masks, NoEma, Precision,
+                                 RegionSize, Shard, SolverSteps, renamed)
 
 
 @app.command()
@@ -215,6 +215,30 @@ def inpaint(
             report = inpaint_to_folder(run, from_, out, cfg, device=default_device(cpu), progress=progress)
     if is_main_process():
         status(report.summary(cfg.precision, cfg.runs))
+
+
+@app.command()
+def tone(
+    data: str = typer.Argument(..., help="Source crops: DATA[:split] (default split: train)."),
+    ita: str = typer.Option(..., "--ita", help="Target healthy-skin ITA band MIN..MAX in degrees (e.g. -40..10) or a "
+                            "category (tan, brown, dark, ...); crops already in or below it are skipped."),
+    out: Path = typer.Option(..., "--out", help="New folder for the toned crops (must not exist or be empty)."),
+    per_image: int = typer.Option(1, "--per-image", min=1, max=1000, help="Toned outputs per source crop (each with "
+                                  "its own target drawn from the band)."),
+    method: str = typer.Option("melanin", help="melanin (add melanin density in optical density, keep the "
+                               "haemoglobin: the rash) or lab (the naive baseline: shift L* and b*)."),
+    seed: int = typer.Option(0, **SEED, help="Seed of the first output (output k of crop i: seed + i*per_image + k)."),
+    n: Optional[int] = typer.Option(None, "--n", min=1, help="Use only the first N crops of the split."),
+) -> None:
+    """Darker skin: move the healthy skin of real crops to a target ITA, keep the rash and every non-skin pixel."""
+    from skingen.data.skintone import ita_range
+    from skingen.generation.tone_folder import tone_to_folder
+
+    with user_errors():
+        with progress_bar("tone") as progress:
+            report = tone_to_folder(data, out, ita_range(ita), per_image=per_image, method=method, seed=seed, n=n,
+                                    progress=progress)
+    status(report.summary())
 
 
 @app.command()

@@ -10,6 +10,7 @@ the command that made it. Everything is read from the set's own manifest and the
 from __future__ import annotations
 
 import hashlib
+import re
 import shlex
 import sys
 import time
@@ -97,7 +98,8 @@ def write_datasheet(folder: str | Path, rows: list[dict], kind: str, conditions:
 
     folder = Path(folder)
     synth = [r for r in rows if (r.get("origin") or "synthetic") == "synthetic"]
-    lines = [f"# Data sheet: {folder.name}", "",
+    name = re.sub(r"^\.(.+)\.partial-\d+$", r"\1", folder.name)  # written in runs.staged_dir's staging folder
+    lines = [f"# Data sheet: {name}", "",
              f"Synthetic skin images made by `skingen {kind}` (skingen {__version__}) on "
              f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}.", "",
              "## Intended use", "", INTENDED_USE, "",
@@ -119,7 +121,8 @@ def write_datasheet(folder: str | Path, rows: list[dict], kind: str, conditions:
                          f"`{manifest_sha256(data)}`")
             training.append((data, split))
     if not any(r.get("checkpoint") for r in synth):
-        lines.append("- no checkpoint recorded (images from elsewhere)")
+        models = ", ".join(f"`{m}`" for m in sorted({r.get("model", "") for r in synth} - {""}))
+        lines.append(f"- no checkpoint recorded ({'model: ' + models if models else 'images from elsewhere'})")
     lines += ["", "## Conditions", ""]
     for k, v in (conditions or {}).items():
         if v not in (None, "", [], {}):

@@ -1,7 +1,7 @@
 """Where a synthetic set came from: the generator's training data and the data its conditions were taken from.
 
 Read from what ``skingen train``, ``sample`` and ``inpaint`` write: the run's ``config.yaml`` (``data``,
-``train.split``) behind each row's ``checkpoint``, and the set's ``sample.json`` / ``inpaint.json``
+``train.split``) behind each row's ``checkpoint``, and the set's ``sample.json`` / ``inpaint.json`` / ``tone.json``
 (``source``, ``masks``). A prepared data folder's ``prepare.json`` says where its original photos are.
 """
 
@@ -30,9 +30,10 @@ def run_training_data(checkpoint: str | Path) -> tuple[Path | None, str | None, 
 
 def condition_sources(folder: Path, rows: list[dict[str, str]]) -> list[Path]:
     """Data folders the parents / conditions (``parent_id``) of a synthetic set's rows were taken from:
-    ``sample.json``'s ``source`` / ``masks`` (default: the run's training data), ``inpaint.json``'s ``source``."""
+    ``sample.json``'s ``source`` / ``masks`` (default: the run's training data), ``inpaint.json``'s and
+    ``tone.json``'s ``source``."""
     out: list[Path] = []
-    for name, keys in (("sample.json", ("source", "masks")), ("inpaint.json", ("source",))):
+    for name, keys in (("sample.json", ("source", "masks")), ("inpaint.json", ("source",)), ("tone.json", ("source",))):
         meta = folder / name
         if not meta.is_file():
             continue

@@ -3,7 +3,7 @@
 The id checks of :func:`skingen.downstream.augment.check_leakage` trust ``source_id`` and ``parent_id``; the
 same photos prepared a second time (another CSV group column, another ``--seed``) get other ids and pass
 them. Here the pictures behind a synthetic set -- the generator's training data (its run's ``config.yaml``)
-and the data its parents / conditions (``parent_id``) were taken from (``sample.json`` / ``inpaint.json``)
+and the data its parents / conditions (``parent_id``) were taken from (``sample.json`` / ``inpaint.json`` / ``tone.json``)
 -- are matched against the real data's val/test pictures by :mod:`skingen.data.neardup` (the rule
 ``prepare`` groups photos by). A picture is the original photo of a crop when ``prepare.json`` still
 leads to it (crops of one photo cut at other boxes or sizes then still match), else the crop itself.

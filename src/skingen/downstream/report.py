@@ -8,7 +8,9 @@
   ``ita_category``, from ``skingen analyze``), Wilson interval likewise;
 - ``dark_vs_light.csv``: the subgroup check: accuracy on dark (ITA < 10°: brown and dark categories) and
   light (ITA >= 10°) test images per arm and fraction, with Wilson intervals and counts (when the manifest
-  has ``ita``);
+  has ``ita``), and each arm's paired difference to ``real`` on the group (``delta_vs_real`` with a 95%
+  percentile interval over resampled test images and seeds, :func:`skingen.stats.paired_accuracy_delta`;
+  ``per_class.csv`` and ``per_skin_tone.csv`` carry it too);
 - ``balanced_accuracy.png``: the lead figure: test balanced accuracy vs fraction of real training data,
   one line per arm, 95% bootstrap bands;
 - ``predictions.npz``: test labels and every run's probabilities (recompute anything without retraining);
@@ -25,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from skingen.nn.classifiers import save_classifier
-from skingen.stats import METRICS, bootstrap_metrics, wilson_interval
+from skingen.stats import METRICS, bootstrap_metrics, paired_accuracy_delta, wilson_interval
 from skingen.downstream.study import StudyConfig, StudyResult
 from skingen.imageio import write_image
 from skingen.runs import atomic_path, environment_info, read_csv, staged_dir, write_csv, write_json
@@ -81,15 +83,22 @@ def _grouped_accuracy(result: StudyResult, key: str) -> list[dict]:
         groups = np.array([(r.get(key) or "unknown") for r in result.test.rows])
     out = []
     for (arm, fraction), p in sorted(result.probs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        correct = (p.argmax(-1) == y[None]).mean(0)  # [N]: share of seeds right on each image
+        right = p.argmax(-1) == y[None]  # [S,N]
+        correct = right.mean(0)  # [N]: share of seeds right on each image
+        base = result.probs.get(("real", fraction))
         for g in sorted(set(groups)):
             sel = groups == g
             n = int(sel.sum())
             value = float(correct[sel].mean())
             low, high = wilson_interval(round(value * n), n)
-            out.append({"arm": arm, "fraction": fraction, key if key != "label" else "class": g, "n_test": n,
-                        "recall" if key == "label" else "accuracy": round(value, 4),
-                        "low": round(low, 4), "high": round(high, 4)})
+            row = {"arm": arm, "fraction": fraction, key if key != "label" else "class": g, "n_test": n,
+                   "recall" if key == "label" else "accuracy": round(value, 4), "low": round(low, 4),
+                   "high": round(high, 4)}
+            if base is not None and base.shape == p.shape and arm != "real":  # paired with real, same seeds
+                d, d_low, d_high = paired_accuracy_delta(right[:, sel], (base.argmax(-1) == y[None])[:, sel],
+                                                         result.config.n_boot if result.config else 1000)
+                row.update(delta_vs_real=round(d, 4), delta_low=round(d_low, 4), delta_high=round(d_high, 4))
+            out.append(row)
     return out
 
 

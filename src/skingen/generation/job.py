@@ -104,11 +104,13 @@ class GenerationJob:
         return {"shard": None if self.shard.count == 1 else str(self.shard), "processes": self.procs.world}
 
     def write(self, staging: Path, rows: list[dict], seconds_per_image: float, summary_name: str,
-              summary: dict[str, Any], kind: str, datasheet: dict[str, Any]) -> None:
+              summary: dict[str, Any], kind: str, datasheet: dict[str, Any], counts: dict[str, Any] | None = None
+              ) -> None:
         """Rank 0's files: ``manifest.csv`` (each row with the job's ``seconds_per_image``), the summary JSON and
-        ``DATASHEET.md`` (``kind`` and its ``datasheet`` fields, :func:`~skingen.data.datasheet.write_datasheet`)."""
+        ``DATASHEET.md`` (``kind``, its ``datasheet`` fields and ``counts``,
+        :func:`~skingen.data.datasheet.write_datasheet`)."""
         for r in rows:
             r["seconds_per_image"] = f"{seconds_per_image:.6f}"
         write_manifest(staging, rows)
         write_json(staging / summary_name, summary)
-        write_datasheet(staging, rows, kind, datasheet)
+        write_datasheet(staging, rows, kind, datasheet, **({"counts": counts} if counts else {}))
