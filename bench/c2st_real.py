@@ -123,7 +123,7 @@ def floor_by_n(f_ref, g_ref, f_test, test, cfg) -> list[dict]:
 CONFIGS = {
     "default": C2stConfig(),
     "C=1 (weak)": C2stConfig(c=1.0),
-    "C=1e-3": C2stConfig(c=1e-3),
+    "C=1e-2": C2stConfig(c=1e-2),
     "pca32 C=1": C2stConfig(c=1.0, pca=32),
     "1 repeat": C2stConfig(repeats=1),
 }

@@ -24,6 +24,7 @@ set -euo pipefail
 S=${S:-/work/scratch/34}
 SK="env PYTHONPATH=${SRC:-$(dirname "$0")/../src} OMP_NUM_THREADS=1 nice -n 10 ${PY:-python} -m skingen.cli"
 RUNS_LEARNED=${RUNS_LEARNED:-3}
+RUNS_SHIFTMAP=${RUNS_SHIFTMAP:-10}  # issue 34 ran 3 (CPU time: 10 runs of 92 crops took ~1 h at load 11)
 cd "$S"
 step=${1:-all}
 
@@ -45,7 +46,7 @@ fi
 
 if [[ $step == generate || $step == all ]]; then
   for k in 0 1; do
-    $SK inpaint opencv:shiftmap --from data/measles128:train --runs 10 --steps 60 --coverage 0.5 --size 0.375 \
+    $SK inpaint opencv:shiftmap --from data/measles128:train --runs "$RUNS_SHIFTMAP" --steps 60 --coverage 0.5 --size 0.375 \
         --seed 0 --shard $k/2 --out synth/shiftmap-$k &
   done; wait
   $SK merge synth/shiftmap synth/shiftmap-0 synth/shiftmap-1

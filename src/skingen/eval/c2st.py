@@ -114,42 +114,54 @@ def groups_of_rows(rows: Sequence[dict], ids: Sequence[str]) -> tuple[list[str],
     return list(ids), [r.get("source_id") or "" for r in rows], [r.get("parent_id") or "" for r in rows]
 
 
-def _model(c: float, pca: int, n_train: int, dim: int):
+def _transform(x: np.ndarray, pca: int):
+    """Standardiser (and, ``pca`` > 0, that many principal components) fitted on ``x [n,D]``."""
     from sklearn.decomposition import PCA
-    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    steps = [StandardScaler()]
-    if pca:
-        steps.append(PCA(min(pca, n_train - 1, dim), random_state=0))
-    steps.append(LogisticRegression(C=c, class_weight="balanced", max_iter=300))
-    return make_pipeline(*steps)
+    if not pca:
+        return make_pipeline(StandardScaler()).fit(x)
+    return make_pipeline(StandardScaler(), PCA(min(pca, len(x) - 1, x.shape[1]), random_state=0)).fit(x)
+
+
+def _path_fits(z: np.ndarray, y: np.ndarray, cs):
+    """Class-balanced L2 logistic regressions on ``z`` for each C in ascending ``cs``, warm-started along the path."""
+    import copy
+
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(class_weight="balanced", max_iter=300, warm_start=True)
+    for c in cs:
+        model = copy.deepcopy(model).set_params(C=c).fit(z, y)
+        yield c, model
 
 
 def fit_grouped(x: np.ndarray, y: np.ndarray, groups: np.ndarray, c: float = 0.0, pca: int = 0, inner_folds: int = 3,
                 seed: int = 0):
-    """Standardise, (PCA,) class-balanced L2 logistic regression on ``x float [N,D]``, ``y int [N]``; returns the
-    fitted scikit-learn pipeline and its C. ``c`` = 0: C from :data:`C_GRID` by an inner grouped CV on these
-    rows only (AUROC for two classes, log-likelihood of the true class for more; ties: the stronger penalty)."""
+    """Standardise (and PCA, :func:`_transform`), class-balanced L2 logistic regression on ``x float [N,D]``,
+    ``y int [N]``; returns the fitted scikit-learn pipeline and its C. ``c`` = 0: C from :data:`C_GRID` by an
+    inner grouped CV on these rows only (AUROC for two classes, log-likelihood of the true class for more;
+    ties: the stronger penalty)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import StratifiedGroupKFold
+    from sklearn.pipeline import Pipeline
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         if not c:
             inner = StratifiedGroupKFold(max(2, min(inner_folds, _most_folds(y, groups))), shuffle=True,
                                          random_state=seed)
-            splits = list(inner.split(x, y, groups))
-            best = (-np.inf, C_GRID[0])
-            for cand in C_GRID:
-                p = np.zeros((len(y), int(y.max()) + 1))
-                for tr, te in splits:
-                    m = _model(cand, pca, len(tr), x.shape[1]).fit(x[tr], y[tr])
-                    p[np.ix_(te, m.classes_)] = m.predict_proba(x[te])
-                best = max(best, (_score(y, p), -cand))
-            c = -best[1]
-        return _model(c, pca, len(y), x.shape[1]).fit(x, y), c
+            p = {cand: np.zeros((len(y), int(y.max()) + 1)) for cand in C_GRID}
+            for tr, te in inner.split(x, y, groups):
+                t = _transform(x[tr], pca)
+                zte = t.transform(x[te])
+                for cand, m in _path_fits(t.transform(x[tr]), y[tr], sorted(C_GRID)):
+                    p[cand][np.ix_(te, m.classes_)] = m.predict_proba(zte)
+            c = -max((_score(y, p[cand]), -cand) for cand in C_GRID)[1]
+        t = _transform(x, pca)
+        _, model = next(_path_fits(t.transform(x), y, [c]))
+        return Pipeline(t.steps + [("logisticregression", model)]), c
 
 
 def _score(y: np.ndarray, p: np.ndarray) -> float:
