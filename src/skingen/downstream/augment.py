@@ -159,6 +159,7 @@ class AugmentReport:
     synthetic: dict[str, int]  # per set name
     checks: dict[str, str]
     memorised: dict[str, dict] = field(default_factory=dict)  # per set: checked, flagged, dropped (the gate)
+    filtered: str = ""  # what --filter kept, per set ('' without a filter)
 
     def summary(self, allow_memorised: bool) -> tuple[list[str], list[str]]:
         """The console's lines about a finished ``augment``, and its notes (training data not checked)."""
@@ -166,6 +167,7 @@ class AugmentReport:
         lines += [f"memorisation gate: {name}: {c['flagged']} of {c['checked']} near-copies of training images "
                   f"{'kept (--allow-memorised)' if allow_memorised else 'dropped'}; see {self.out / 'memorised.csv'}"
                   for name, c in self.memorised.items() if c["flagged"]]
+        lines += [f"filter: {self.filtered}"] if self.filtered else []
         return lines, [f"{name}: generator training data {check}" for name, check in self.checks.items() if check != "ok"]
 
 
@@ -230,7 +232,8 @@ def augment(real: str | Path, synthetic: list[str], out: str | Path, ratio: floa
         by_set = Counter(Path(r["synthetic_set"]).name for r in chosen)
         report = AugmentReport(Path(out), {s: sum(r["split"] == s for r in real_rows) for s in SPLITS},
                                {s.name: by_set.get(s.folder.name, 0) for s in sets},
-                               {s.name: s.generator_check for s in sets}, memorised)
+                               {s.name: s.generator_check for s in sets}, memorised,
+                               describe_filter(filter_spec, filtered) if filter_spec else "")
         write_json(staging / "augment.json", {
             "real": str(real.resolve()), "synthetic": [str(s.folder.resolve()) for s in sets], "ratio": ratio,
             "balance": balance, "seed": seed, "counts_real": report.real, "counts_synthetic": report.synthetic,
