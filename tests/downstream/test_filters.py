@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
+from skingen.data.imagesets import open_folder
 from skingen.data.manifest import read_manifest, write_manifest
 from skingen.downstream.augment import load_synthetic
 from skingen.downstream.filters import filter_sets, parse_filter
@@ -110,6 +111,7 @@ def test_augment_writes_filtered_csv_manifest_and_datasheet(data, mixed, tmp_pat
     assert all(r["filter_score"] for r in synth)
     assert "critic:0.5" in (tmp_path / "aug" / "DATASHEET.md").read_text()
     assert len(load_synthetic(str(tmp_path / "aug")).rows) == 24  # a filtered set feeds `downstream`
+    assert len(open_folder(tmp_path / "aug")) == 24  # and `evaluate --fake`: its synthetic images only
 
 
 @pytest.mark.parametrize("bad", ["critic", "critic:0", "critic:1.5", "label:2", "label:x", "best:0.3", "critic:nan"])
