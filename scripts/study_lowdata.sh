@@ -7,11 +7,12 @@
 # Synthetic measles sets, each made only from the study's measles TRAIN crops (children: parent_id = the
 # real train crop, so they join a fraction only with their parent; the leak checks run in augment/downstream):
 #   shiftmap  `opencv:shiftmap` iterative inpainting, 48 px blobs (0.375 of the side), until >= half of the crop
-#             is repainted (--coverage 0.5), 10 runs per crop (enough for ratio 10);
+#             is repainted (--coverage 0.5), 10 runs per crop (enough for ratio 10;
+#             issue 34 ran RUNS_SHIFTMAP=3: 276 images, ratio 10 under-filled);
 #   learned   the shipped learned inpainter `measles-inpaint`, same regions and coverage, RUNS_LEARNED runs per
-#             (issue 34: NOT made -- 1 run of the 92 crops had not finished its first batch of 16 after 12 min at
-#             load ~9 and was stopped; generate + filter + probe for it are the commands below, unrun)
 #             crop (CPU time: fewer runs, so its ratio-10 cells are under-filled and say so in n_synthetic);
+#             issue 34: NOT made -- 1 run of the 92 crops had not finished its first batch of 16 after 12 min at
+#             load ~9 and was stopped; its generate / filter / probe commands below did not run;
 #   each unfiltered and `augment --filter critic:0.3` (critic in efficientnet-lite0 features, fitted against the
 #   real train split only, seed 0); the filtered sets hold 30% of the images, so they cannot fill ratio 10.
 # DermGAN / DCGAN (CPU training) are not in this run: no time on the shared 2-core CPU.
