@@ -199,11 +199,15 @@ def _group_bootstrap(y: np.ndarray, s: np.ndarray, groups: np.ndarray, n_boot: i
             continue
         aucs.append(roc_auc_score(yb, s[idx]))
         accs.append(_balanced_accuracy(yb, s[idx]))
-    q = lambda v: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5)))  # noqa: E731
-    return q(aucs), q(accs)
+    return _interval(aucs), _interval(accs)
 
 
-def outer_folds(y: np.ndarray, groups: np.ndarray, folds: int, seed: int, repeat: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def _interval(values: list[float]) -> tuple[float, float]:
+    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+
+
+def outer_folds(y: np.ndarray, groups: np.ndarray, folds: int, seed: int,
+                repeat: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, held-out) index arrays of repeat ``repeat``: stratified by ``y``, every group in one fold."""
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -224,7 +228,10 @@ def c2st(real: np.ndarray, fake: np.ndarray, real_groups: tuple[Sequence[str], S
         raise SkingenError(f"c2st: features must be [N,D] of one D, got {real.shape} and {fake.shape}")
     x = np.concatenate([real, fake]).astype(np.float64)
     y = np.r_[np.zeros(len(real), int), np.ones(len(fake), int)]
-    groups = photo_groups(*(list(a) + list(b) for a, b in zip(real_groups, fake_groups)))
+    # a synthetic image's own id is its own name space (a plain folder's "0001" is not the real "0001"); its
+    # parent_id still names a real image
+    ids = list(real_groups[0]) + [f"synthetic:{i}" for i in fake_groups[0]]
+    groups = photo_groups(ids, list(real_groups[1]) + list(fake_groups[1]), list(real_groups[2]) + list(fake_groups[2]))
     folds = min(cfg.folds, _most_folds(y, groups))
     if folds < 2:
         raise SkingenError(f"c2st needs at least 2 photo groups on each side, got {len(np.unique(groups[y == 0]))} "
