@@ -87,6 +87,7 @@ def run(args) -> dict:
         if not args.quick:
             res["null"] = null_study(f_ref, ref, CONFIGS[args.main])
             res["simulated_null"] = simulated_null(ref, test)
+            res["balanced"] = balanced_floor(f_ref, ref, feats["real test"], test, CONFIGS[args.main])
             res["by_n"] = floor_by_n(f_ref, g_ref, feats["real test"], test, CONFIGS[args.main])
         out[space] = res
     return out
@@ -105,6 +106,25 @@ def null_study(f_ref, ref, cfg, draws: int = 5) -> list[dict]:
         out.append({"auroc": r.auroc, "n": [int((~b).sum()), int(b.sum())]})
         rows.append([d, int((~b).sum()), int(b.sum()), f"{r.auroc:.3f}"])
     table("null (train halves by photo): draw | N a | N b | AUROC", rows)
+    return out
+
+
+def balanced_floor(f_ref, ref, f_test, test, cfg, draws: int = 3) -> list[dict]:
+    """Imbalance check: reference crops subsampled by whole photos to about the test set's N, against the test crops."""
+    groups = np.unique(ref.groups, return_inverse=True)[1]
+    rows, out = [], []
+    for d in range(draws):
+        keep: list[int] = []
+        for photo in numpy_rng(0, "sub", d).permutation(groups.max() + 1):
+            if len(keep) >= len(test):
+                break
+            keep += list(np.flatnonzero(groups == photo))
+        keep = np.sort(keep)
+        r = c2st(f_ref[keep], f_test, groups_of_rows([ref.rows[i] for i in keep], [ref.ids[i] for i in keep]),
+                 groups_of_rows(test.rows, test.ids), cfg, d)
+        out.append({"n_ref": len(keep), "auroc": r.auroc})
+        rows.append([d, len(keep), len(test), f"{r.auroc:.3f}"])
+    table("imbalance: reference subsampled by photo: draw | N ref | N test | AUROC", rows)
     return out
 
 
