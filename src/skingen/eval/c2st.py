@@ -5,7 +5,7 @@ from the evaluate feature spaces and cache); its out-of-fold AUROC is the measur
 apart, 1 = it always can. Every image's out-of-fold P(synthetic) is its *realism score* (low = looks real),
 which ``augment --filter critic:KEEP`` ranks by.
 
-Soundness rules (each one moved the real-vs-real floor on the measles crops; README, ``evaluate``):
+Soundness rules:
 
 - **Grouped folds.** Crops of one photo are near-copies in feature space, and a synthetic image is a near-copy
   of its parent crop: a classifier that saw a photo in training recognises it in the held-out fold. Images are
@@ -14,16 +14,16 @@ Soundness rules (each one moved the real-vs-real floor on the measles crops; REA
   both. scikit-learn's ``StratifiedGroupKFold`` keeps each group in one fold.
 - **Class balance.** The classes are weighted by inverse frequency in the fit (``class_weight='balanced'``),
   accuracy is the balanced accuracy at P = 0.5, and AUROC does not depend on the class ratio.
-- **Regularisation.** Standardised features, then a strong L2 penalty (``C`` chosen on the training folds by
-  an inner grouped CV from ``c_grid``, or the single value given), optionally after a PCA fitted on the
-  training folds: with a few hundred images in 2,048 dimensions a weakly regularised fit memorises the photos
-  and its held-out scores scatter.
+- **Regularisation.** Standardised features, then an L2 penalty (``C`` chosen on the training folds by an inner
+  grouped CV from :data:`C_GRID`, or the single value given), optionally after a PCA fitted on the training folds.
 - **Repeats.** The group-to-fold assignment is drawn ``repeats`` times (seeded); each image's score is the
   mean of its out-of-fold scores, AUROC the mean over repeats.
 - **Interval.** 95% percentile bootstrap over groups (photos), not images.
 
 The floor is never assumed to be 0.5: ``evaluate`` measures real vs real (another split against the reference,
-at the synthetic set's N) with the same function, and prints it next to every set.
+at the synthetic set's N) with the same function, and prints it next to every set. On the measles crops no
+setting (folds, C, repeats, class balance) moved it systematically; its spread is set by the number of photos
+(README, ``bench/c2st_real.py``).
 """
 
 from __future__ import annotations
