@@ -126,7 +126,7 @@ def test_planted_copies_of_training_crops_are_caught_by_augments_gate(runs, tmp_
     with open(tmp_path / "aug" / "memorised.csv", newline="") as fh:
         assert {r["id"]: r["nearest_train_id"] for r in csv.DictReader(fh)} == {f"copy-{k}": f"r{k:02d}" for k in range(3)}
     # evaluate takes the same set unchanged: KID against the test crops, memorisation against the train split
-    res = runner.invoke(app, ["evaluate", "--real", f"{real}:test", "--fake", str(out), "--out", str(tmp_path / "ev"),
+    res = runner.invoke(app, ["evaluate", "--real", f"{real}:test", "--synthetic", str(out), "--out", str(tmp_path / "ev"),
                               "--features", "pixels:8", "--metrics", "kid,memorisation", "--no-cache", "--device", "cpu"])
     assert res.exit_code == 0, res.output
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())["sets"][0]["metrics"]

@@ -21,7 +21,7 @@ def evaluate(
     synthetic: Synthetic = [],
     fake: OldFake = [],
     out: Path = typer.Option(..., "--out", help="New report folder (must not exist or be empty)."),
-    metrics: Optional[str] = typer.Option(None, help="Comma list (default: fid,kid,prdc,swd,memorisation,diversity,speed)."),
+    metrics: Optional[str] = typer.Option(None, help="Comma list (default: fid,kid,prdc,swd,memorisation,diversity,speed; c2st, the critic, when named: --set c2st.features=efficientnet-lite0 etc.)."),
     features: Optional[str] = typer.Option(None, help="Feature spaces for FID/KID/PRDC: inception, efficientnet-lite0, colour, pixels[:SIDE], classifier:PATH (default: inception,efficientnet-lite0,colour,pixels; the first available one fills the main table)."),
     floor: Optional[str] = typer.Option(None, "--floor", help="Real images not in --real for the real-vs-real floor next to every FID/KID: DATA:split, or none (default: another split of --real's folder: test, or train when --real is the test split)."),
     train: Optional[str] = typer.Option(None, help="Training images for memorisation: DATA[:split] or an image folder (default: DATA:train when it exists, else --real)."),
@@ -75,15 +75,23 @@ def augment(
     allow_memorised: bool = typer.Option(False, "--allow-memorised", help="Keep near-copies of training images "
                                          "(still listed in memorised.csv; near-copies of val/test images stay refused)."),
     gate_features: str = typer.Option("inception,pixels:64", help="Feature spaces of the memorisation gate, comma-separated."),
+    filter_: Optional[str] = typer.Option(None, "--filter", help="critic:KEEP (keep the fraction KEEP of each set the critic, "
+                                          "fitted against the real train split, finds most real) or label:P (keep images "
+                                          "a real-only probe on the train split gives their own label with probability >= P)."),
+    filter_features: str = typer.Option("efficientnet-lite0", help="Feature space of --filter (an evaluate feature space)."),
 ) -> None:
     """Merge real and synthetic images into one class-per-folder data set (synthetic in train only) with provenance."""
     from skingen.downstream.augment import augment as run_augment
+    from skingen.downstream.filters import parse_filter
     from skingen.downstream.memgate import GateConfig
+    from skingen.eval.cache import FeatureCache
 
     with user_errors(), progress_bar("augment") as progress:
         gate = GateConfig(features=tuple(f.strip() for f in gate_features.split(",") if f.strip()))
+        spec = parse_filter(filter_, filter_features) if filter_ else None
         report = run_augment(real, list(synthetic), out, ratio=ratio, balance=balance, seed=seed, progress=progress,
-                             train=train, allow_memorised=allow_memorised, gate=gate)
+                             train=train, allow_memorised=allow_memorised, gate=gate, filter_spec=spec,
+                             cache=FeatureCache())
     lines, notes = report.summary(allow_memorised)
     for line in lines:
         status(line)

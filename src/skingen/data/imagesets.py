@@ -149,7 +149,8 @@ def open_data(spec: str | Path, name: str | None = None) -> ImageSet:
 
 
 def open_folder(folder: str | Path, name: str | None = None) -> ImageSet:
-    """A folder of images: its ``manifest.csv`` when there is one (e.g. from ``skingen sample``), else
+    """A folder of images: its ``manifest.csv`` when there is one (e.g. from ``skingen sample``; of an
+    ``augment`` output, its synthetic rows), else
     the image files directly inside it (or inside its ``images/`` subfolder), sorted by name."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -157,10 +158,14 @@ def open_folder(folder: str | Path, name: str | None = None) -> ImageSet:
     name = name or folder.name
     if (folder / MANIFEST).is_file():
         rows = read_manifest(folder, required=("image",))
+        augmented = (folder / "augment.json").is_file()
+        if augmented:  # an `augment` output (e.g. a filtered set): its synthetic images
+            rows = [r for r in rows if r.get("origin") == "synthetic"]
         if not rows:
             raise SkingenError(f"{folder / MANIFEST} has no rows")
         sha = manifest_sha256(folder)
-        return from_rows(name, folder, rows, None, sha, fingerprint=_hash(["manifest", sha]))
+        return from_rows(name, folder, rows, None, sha,
+                         fingerprint=_hash(["manifest", sha] + (["synthetic"] if augmented else [])))
     files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
     if not files and (folder / "images").is_dir():
         files = sorted(p for p in (folder / "images").iterdir() if p.is_file() and is_image_file(p))

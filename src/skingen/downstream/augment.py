@@ -26,10 +26,11 @@ from skingen.data.imagesets import parse_set_spec
 from skingen.data.manifest import MANIFEST, SPLITS, read_manifest, write_manifest
 from skingen.downstream.leaks import check_content
 from skingen.data.datasheet import write_datasheet
+from skingen.downstream.filters import FilterSpec, describe_filter, filter_sets
 from skingen.downstream.memgate import GateConfig, describe_gate, gate_sets, write_gate_outputs
 from skingen.data.provenance import run_training_data
 from skingen.errors import SkingenError
-from skingen.runs import environment_info, staged_dir, write_json
+from skingen.runs import environment_info, staged_dir, write_csv, write_json
 from skingen.seeding import numpy_rng
 
 BALANCE = ("none", "label", "skin-tone")
@@ -47,10 +48,13 @@ class SyntheticSet:
 
 def load_synthetic(text: str, name: str | None = None) -> SyntheticSet:
     """The set of ``--synthetic [NAME=]DIR[:LABEL]`` (:func:`~skingen.data.imagesets.parse_set_spec`), its rows
-    checked: every image labelled (LABEL relabels them all) and synthetic."""
+    checked: every image labelled (LABEL relabels them all) and synthetic; of an ``augment`` output (e.g. a filtered
+    set), its synthetic rows."""
     spec = parse_set_spec(text)
     folder, label = spec.folder, spec.label
     rows = read_manifest(folder, required=("id", "image"))
+    if (folder / "augment.json").is_file():  # an augment output (e.g. a filtered set): its synthetic rows
+        rows = [r for r in rows if r.get("origin") == "synthetic"]
     if not rows:
         raise SkingenError(f"{folder / MANIFEST}: no images")
     for r in rows:
@@ -150,6 +154,7 @@ class AugmentReport:
     synthetic: dict[str, int]  # per set name
     checks: dict[str, str]
     memorised: dict[str, dict] = field(default_factory=dict)  # per set: checked, flagged, dropped (the gate)
+    filtered: str = ""  # what --filter kept, per set ('' without a filter)
 
     def summary(self, allow_memorised: bool) -> tuple[list[str], list[str]]:
         """The console's lines about a finished ``augment``, and its notes (training data not checked)."""
@@ -157,12 +162,14 @@ class AugmentReport:
         lines += [f"memorisation gate: {name}: {c['flagged']} of {c['checked']} near-copies of training images "
                   f"{'kept (--allow-memorised)' if allow_memorised else 'dropped'}; see {self.out / 'memorised.csv'}"
                   for name, c in self.memorised.items() if c["flagged"]]
+        lines += [f"filter: {self.filtered}"] if self.filtered else []
         return lines, [f"{name}: generator training data {check}" for name, check in self.checks.items() if check != "ok"]
 
 
 def augment(real: str | Path, synthetic: list[str], out: str | Path, ratio: float | None = None,
             balance: str = "none", seed: int = 0, progress: Callable[[int, int], None] | None = None,
-            train: str | None = None, allow_memorised: bool = False, gate: GateConfig = GateConfig()) -> AugmentReport:
+            train: str | None = None, allow_memorised: bool = False, gate: GateConfig = GateConfig(),
+            filter_spec: FilterSpec | None = None, cache=None) -> AugmentReport:
     """Write ``out/<split>/<label>/<id>.<ext>`` for every real image and the chosen synthetic ones (train
     only), ``out/extra/<column>/`` for their masks and conditions, ``manifest.csv`` (every input column
     kept; ``image`` and path columns rewritten; ``synthetic_set`` names a synthetic row's folder) and
@@ -172,7 +179,9 @@ def augment(real: str | Path, synthetic: list[str], out: str | Path, ratio: floa
     images when None); ``balance``: ``none``
     (a seeded random choice), ``label`` or ``skin-tone`` (fill the smallest classes / ITA categories first).
     Every set first passes the memorisation gate (:mod:`skingen.downstream.memgate`; ``train``: the generator's
-    training data for sets without provenance; ``allow_memorised`` keeps near-copies of training images).
+    training data for sets without provenance; ``allow_memorised`` keeps near-copies of training images), then
+    the ``filter_spec`` (:mod:`skingen.downstream.filters`; every image's score in ``filtered.csv``; ``cache``: the
+    evaluate feature cache).
     """
     real = Path(real)
     if balance not in BALANCE:
@@ -186,6 +195,7 @@ def augment(real: str | Path, synthetic: list[str], out: str | Path, ratio: floa
     for s in sets:
         check_leakage(real_rows, s, real)
     gated = gate_sets(sets, real, train, allow_memorised, gate, progress)
+    filtered = filter_sets(sets, real, real_rows, filter_spec, seed, cache) if filter_spec is not None else []
     pool = [{**r, "synthetic_set": str(s.folder)} for s in sets for r in s.rows]
     ids = Counter(r["id"] for r in real_rows + pool)
     if any(n > 1 for n in ids.values()):
@@ -214,19 +224,25 @@ def augment(real: str | Path, synthetic: list[str], out: str | Path, ratio: floa
                 progress(i + 1, len(items))
         write_manifest(staging, rows_out)
         memorised = write_gate_outputs(staging, gated, allow_memorised)
+        if filter_spec is not None:
+            write_csv(staging / "filtered.csv", filtered)
         by_set = Counter(Path(r["synthetic_set"]).name for r in chosen)
         report = AugmentReport(Path(out), {s: sum(r["split"] == s for r in real_rows) for s in SPLITS},
                                {s.name: by_set.get(s.folder.name, 0) for s in sets},
-                               {s.name: s.generator_check for s in sets}, memorised)
+                               {s.name: s.generator_check for s in sets}, memorised,
+                               describe_filter(filter_spec, filtered) if filter_spec else "")
         write_json(staging / "augment.json", {
             "real": str(real.resolve()), "synthetic": [str(s.folder.resolve()) for s in sets], "ratio": ratio,
             "balance": balance, "seed": seed, "counts_real": report.real, "counts_synthetic": report.synthetic,
             "synthetic_requested": total, "synthetic_per_key": {k or "all": v for k, v in counts.items()},
             "generator_checks": report.checks, "memorisation_gate": memorised, "allow_memorised": allow_memorised,
             "gate_features": list(gate.features), "notes": [n for s in sets for n in s.notes],
+            "filter": filter_spec.describe() if filter_spec else None,
+            "filter_kept": {s.name: len(s.rows) for s in sets} if filter_spec else None,
             "env": environment_info()})
         write_datasheet(staging, rows_out, "augment", {"real data": str(real.resolve()), "ratio": ratio, "balance": balance,
-                                                       "synthetic sets": [str(s.folder) for s in sets]},
+                                                       "synthetic sets": [str(s.folder) for s in sets],
+                                                       "filter": describe_filter(filter_spec, filtered)},
                         describe_gate(memorised, allow_memorised, gate), {"real images": report.real})
     return report
 

@@ -61,3 +61,19 @@ class FeatureCache:
         path, text = self._path(key)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, features=features, key=np.array(text))
+
+
+def cached_features(images, extractor, size: int, cache: FeatureCache | None, batch_size: int = 32) -> np.ndarray:
+    """``float32 [N,D]`` features of an :class:`~skingen.data.imagesets.ImageSet` at ``size`` px in one loaded
+    extractor, read from ``cache`` when there (keyed by the set's fingerprint, which must not be empty)."""
+    if cache is not None and not images.fingerprint:
+        raise ValueError("cached_features: the image set has no fingerprint to key the cache by")
+    key = FeatureCache.key(images.fingerprint, len(images), size, extractor.describe())
+    hit = cache.get(key) if cache is not None else None
+    if hit is not None:
+        return hit
+    parts = [extractor(batch) for _, batch in images.batches(size, batch_size)]
+    feats = np.concatenate(parts).astype(np.float32)
+    if cache is not None:
+        cache.put(key, feats)
+    return feats

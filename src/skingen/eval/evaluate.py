@@ -11,7 +11,10 @@ the real set's and the training set's features come from the on-disk cache when 
   else the real set itself; or the ``train`` set given), with the closest pairs as a contact sheet;
 - ``diversity``: mean MS-SSIM over random pairs, for each synthetic set and for the real set (and between
   images of one parent crop, for sets made with several runs per crop);
-- ``speed``: seconds per image recorded by ``skingen sample``.
+- ``speed``: seconds per image recorded by ``skingen sample``;
+- ``c2st`` (only when asked for): the critic, a classifier two-sample test in one feature space
+  (``eval/c2st.py``), AUROC with its real-vs-real floor at the set's N; every image's out-of-fold
+  P(synthetic) goes to ``c2st_scores.csv``.
 
 A metric that cannot be computed for one set (e.g. too few images) is recorded with its error and a
 note; the others go on. Library code: returns an :class:`Evaluation`, never prints.
@@ -27,23 +30,27 @@ import numpy as np
 
 from skingen.config import Range, Seed, check_fields
 from skingen.errors import SkingenError
+from skingen.eval.c2st import C2stConfig, c2st, groups_of_rows
 from skingen.eval.cache import FeatureCache
 from skingen.eval.diversity import DiversityConfig, ms_ssim_diversity
 from skingen.eval.features import INCEPTION_MODES, FeatureExtractor, FeaturesUnavailable, make_extractor
 from skingen.eval.fid import KidConfig, frechet_distance, kernel_distance
 from skingen.eval.floor import FloorConfig, floor_at, floor_set
 from skingen.data.imagesets import ImageSet, open_data, seconds_per_image
+from skingen.seeding import numpy_rng
 from skingen.eval.memorisation import MemorisationConfig, closest_pairs_sheet, memorisation
 from skingen.eval.prdc import PrdcConfig, precision_recall_density_coverage
 from skingen.eval.swd import SwdConfig, SwdDescriptors, relative_to_floor, swd
 
-METRICS = ("fid", "kid", "prdc", "swd", "memorisation", "diversity", "speed")
-FEATURE_METRICS = ("fid", "kid", "prdc")
+METRICS = ("fid", "kid", "prdc", "swd", "memorisation", "diversity", "speed", "c2st")
+DEFAULT_METRICS = METRICS[:-1]  # c2st fits 25+ classifiers per set: asked for by name
+FEATURE_METRICS = ("fid", "kid", "prdc", "c2st")
+FLOOR_METRICS = {"fid", "kid", "c2st"}
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    metrics: tuple[str, ...] = METRICS
+    metrics: tuple[str, ...] = DEFAULT_METRICS
     # order matters: the first available one is the main table's (colour before pixels: see README)
     features: tuple[str, ...] = ("inception", "efficientnet-lite0", "colour", "pixels")
     inception_mode: str = "legacy-tf"  # or "clean" (see eval/features.py)
@@ -56,6 +63,7 @@ class EvaluateConfig:
     memorisation: MemorisationConfig = field(default_factory=MemorisationConfig)
     diversity: DiversityConfig = field(default_factory=DiversityConfig)
     floor: FloorConfig = field(default_factory=FloorConfig)
+    c2st: C2stConfig = field(default_factory=C2stConfig)
 
     def __post_init__(self) -> None:
         check_fields(self)  # the ranges also when built in code (load_config checks them too)
@@ -74,6 +82,7 @@ class Evaluation:
     record: dict
     sheets: dict[str, np.ndarray]
     notes: list[str]
+    tables: dict[str, list[dict]] = field(default_factory=dict)  # file name -> rows (c2st_scores.csv)
 
 
 class _Progress:
@@ -198,6 +207,8 @@ class _Run:
     floors: dict = field(default_factory=dict)  # (extractor, N) -> floor_at(...)
     floor_swd: dict | None = None
     sheets: dict[str, np.ndarray] = field(default_factory=dict)
+    c2st_floors: dict = field(default_factory=dict)  # N -> C2stResult of floor vs reference
+    c2st_rows: list[dict] = field(default_factory=list)
 
 
 def evaluate(real: ImageSet, fakes: list[ImageSet], cfg: EvaluateConfig = EvaluateConfig(), *,
@@ -217,7 +228,7 @@ def evaluate(real: ImageSet, fakes: list[ImageSet], cfg: EvaluateConfig = Evalua
     train = (train or default_train_set(real)) if memo_ex else None
     want_swd = "swd" in cfg.metrics
     floor = None
-    if want_swd or (metric_ex and {"fid", "kid"} & set(cfg.metrics)):
+    if want_swd or (metric_ex and FLOOR_METRICS & set(cfg.metrics)):
         floor, floor_note = floor_set(real, cfg.floor)
         notes += [floor_note] if floor_note else []
     # the floor set is often the training split: read it once for both
@@ -264,7 +275,7 @@ def evaluate(real: ImageSet, fakes: list[ImageSet], cfg: EvaluateConfig = Evalua
     record["seconds"] = round(time.perf_counter() - t0, 2)
     if cache is not None:
         record["cache"] = {"dir": str(cache.root), "hits": cache.hits - hits0, "misses": cache.misses - misses0}
-    return Evaluation(record, run.sheets, record["notes"])
+    return Evaluation(record, run.sheets, record["notes"], {"c2st_scores.csv": run.c2st_rows} if run.c2st_rows else {})
 
 
 def _measure(run: _Run, fake: ImageSet) -> dict[str, dict]:
@@ -295,6 +306,8 @@ def _measure(run: _Run, fake: ImageSet) -> dict[str, dict]:
         if "prdc" in cfg.metrics:
             measure(f"prdc/{ex.name}", lambda: {**precision_recall_density_coverage(a, b, cfg.prdc.k),
                                                 "extractor": ex.name, "mode": mode})
+    if "c2st" in cfg.metrics:
+        measure("c2st", lambda: _c2st(run, fake, feats))
     if "swd" in cfg.metrics:
         measure("swd", lambda: _swd(run, desc))
     if run.memo_ex is not None:
@@ -305,6 +318,36 @@ def _measure(run: _Run, fake: ImageSet) -> dict[str, dict]:
         value, source = seconds_per_image(fake)
         metrics["speed"] = {"seconds_per_image": value, "source": source}
     return metrics
+
+
+def _c2st(run: _Run, fake: ImageSet, feats: dict) -> dict:
+    """The critic of ``fake`` against the reference, its real-vs-real floor at the same N, and the scores' rows."""
+    cfg, name = run.cfg.c2st, run.cfg.c2st.features
+    if name not in feats:
+        raise SkingenError(f"c2st reads {name} features: add {name} to --features (available: {', '.join(feats)})")
+    real = run.real
+    r = c2st(run.real_feats[name], feats[name], groups_of_rows(real.rows, real.ids), groups_of_rows(fake.rows, fake.ids),
+             cfg, run.cfg.seed)
+    for i, (image_id, score) in enumerate(zip(list(real.ids) + list(fake.ids), r.scores)):
+        run.c2st_rows.append({"set": fake.name, "id": image_id, "origin": "synthetic" if r.labels[i] else "real",
+                              "group": int(r.groups[i]), "p_synthetic": round(float(score), 6)})
+    return {**r.record(), "extractor": name, "floor": _c2st_floor(run, name, len(fake))}
+
+
+def _c2st_floor(run: _Run, name: str, n: int) -> dict | None:
+    """The critic of ``n`` real floor images (first ``n`` of a seeded permutation) against the reference."""
+    if run.floor is None or name not in run.floor_feats:
+        return None
+    n = min(n, len(run.floor))
+    if n not in run.c2st_floors:
+        pick = np.sort(numpy_rng(run.cfg.seed, "c2st-floor").permutation(len(run.floor))[:n])
+        floor = run.floor
+        rows = [floor.rows[i] for i in pick]
+        run.c2st_floors[n] = c2st(run.real_feats[name], run.floor_feats[name][pick],
+                                  groups_of_rows(run.real.rows, run.real.ids),
+                                  groups_of_rows(rows, [floor.ids[i] for i in pick]), run.cfg.c2st, run.cfg.seed)
+    f = run.c2st_floors[n]
+    return {"auroc": f.auroc, "auroc_ci": list(f.auroc_ci), "accuracy": f.accuracy, "n": n, "set": run.floor.label}
 
 
 def _floor_info(run: _Run) -> dict | None:

@@ -8,7 +8,7 @@ import html
 import re
 from pathlib import Path
 
-from skingen.runs import atomic_write_text, check_new_folder, environment_info, staged_dir, write_json
+from skingen.runs import atomic_write_text, check_new_folder, environment_info, staged_dir, write_csv, write_json
 
 
 def _fmt(value, spec: str) -> str:
@@ -135,6 +135,24 @@ def swd_table(record: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def c2st_table(record: dict) -> tuple[list[str], list[list[str]]]:
+    """The critic (classifier two-sample test) of every set next to its real-vs-real floor at the same N."""
+    header = ["set", "features", "N synthetic", "N real", "AUROC [95% CI]", "balanced accuracy [95% CI]",
+              "floor AUROC (real vs real, same N)", "photo groups"]
+    rows = []
+    for s in record["sets"]:
+        c = _get(s["metrics"], "c2st")
+        if not c:
+            continue
+        floor = c.get("floor") or {}
+        rows.append([s["name"], c["extractor"], str(c["n_fake"]), str(c["n_real"]),
+                     f"{c['auroc']:.3f} [{c['auroc_ci'][0]:.3f}, {c['auroc_ci'][1]:.3f}]",
+                     f"{c['accuracy']:.3f} [{c['accuracy_ci'][0]:.3f}, {c['accuracy_ci'][1]:.3f}]",
+                     f"{floor['auroc']:.3f} [{floor['auroc_ci'][0]:.3f}, {floor['auroc_ci'][1]:.3f}] (N={floor['n']})"
+                     if floor else "n/a", str(c["groups"])])
+    return header, rows
+
+
 def _markdown(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -177,6 +195,10 @@ def _write_files(evaluation, out: Path) -> None:
     write_json(out / "metrics.json", {**record, "env": environment_info()})
     tables = [("Comparison", summary_table(record)), ("By feature space", feature_table(record)),
               ("SWD per pyramid level", swd_table(record))]
+    if any(_get(s["metrics"], "c2st") for s in record["sets"]):
+        tables.append(("Critic (C2ST)", c2st_table(record)))
+    for name, rows in getattr(evaluation, "tables", {}).items():
+        write_csv(out / name, rows)
     spaces = [n for n in record["extractors"] if n != "memorisation"]
     captions = {"Comparison": summary_caption(record),
                 "By feature space": "What each space is blind to: " + "; ".join(
@@ -184,7 +206,10 @@ def _write_files(evaluation, out: Path) -> None:
                 "SWD per pyramid level": "Laplacian-pyramid levels, finest first. Sets are ranked by the level furthest "
                                          "above the real-vs-real floor's same level (worst ÷ floor): a mean can trade a "
                                          "worse level for a better one, and a raw maximum is the 16 px residual level "
-                                         "for every set, real ones included."}
+                                         "for every set, real ones included.",
+                "Critic (C2ST)": "Logistic regression telling the set from the real images, grouped folds (no photo or "
+                                 "parent on both sides), out-of-fold AUROC (0.5 = cannot tell); read it against the "
+                                 "floor, real images of another split at the same N. Scores: c2st_scores.csv."}
     notes = "\n".join(f"- {n}" for n in record["notes"]) or "- none"
     md = [f"# skingen evaluate\n\n{_context(record)}\n"]
     md += [f"## {title}\n\n" + (f"{captions[title]}\n\n" if title in captions else "") + f"{_markdown(*t)}\n"

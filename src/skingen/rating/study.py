@@ -139,7 +139,7 @@ def create_study(study: str | Path, sources: list[Source], cfg: RatingStudyConfi
         wrong = "real" if s.truth == "synthetic" else "synthetic"
         if any(r.get("origin") == wrong for r in sets[s.name].rows):
             raise SkingenError(f"{s.spec} holds {wrong} images (manifest origin={wrong}) but was given as "
-                               f"{'--fake' if s.truth == 'synthetic' else '--real'}")
+                               f"{'--synthetic' if s.truth == 'synthetic' else '--real'}")
     n_fake = sum(s.truth == "synthetic" for s in sources)
     rng = np.random.default_rng(cfg.seed)
     drawn: dict[str, dict[str, list[int]]] = {}
@@ -242,7 +242,7 @@ def create_or_continue(study: str | Path, real: str | None, fakes: list[str], op
         saved = read_definition(study)
         if (real is not None or fakes) and [[s.name, s.spec] for s in sources_from_args(real or "", fakes)] != \
                 [[s["name"], s["spec"]] for s in saved["sources"]]:
-            raise SkingenError(f"{study} is a study of other image sets; continue it without --real/--fake, "
+            raise SkingenError(f"{study} is a study of other image sets; continue it without --real/--synthetic, "
                                f"or give a new --study")
         differ = [k for k, v in options.items() if (tuple(saved["config"][k]) if k == "modes" else saved["config"][k]) != v]
         if differ:
@@ -250,6 +250,6 @@ def create_or_continue(study: str | Path, real: str | None, fakes: list[str], op
                                f"without them, or give a new --study")
         return saved, False
     if real is None or not fakes:
-        raise SkingenError(f"no study in {study} yet: give --real DATA[:split] and --fake DIR to create it")
+        raise SkingenError(f"no study in {study} yet: give --real DATA[:split] and --synthetic DIR to create it")
     create_study(study, sources_from_args(real, fakes), RatingStudyConfig(**options), progress)
     return read_definition(study), True
