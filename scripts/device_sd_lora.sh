@@ -37,7 +37,7 @@ t2=$(date +%s)
 # KID (Inception) of the set vs the test crops, with the real-vs-real floor from the train split; memorisation vs train
 $SK evaluate --real "$DATA:test" --synthetic "$W/synth" --floor "$DATA:train" --metrics kid,fid,memorisation \
     --features inception --out "$W/eval" 2>&1 | tee "$W/eval.log" | tail -n 20
-# augment's memorisation gate (near-copies of training crops are dropped; README "Fine-tune Stable Diffusion")
+# augment's memorisation gate (near-copies of training crops are dropped; docs/sd-lora.md)
 $SK augment --real "$DATA" --synthetic "$W/synth" --out "$W/aug" 2>&1 | tee "$W/augment.log" | tail -n 6
 t3=$(date +%s)
 python3 - "$RUN" <<'PY' | tee "$W/timings.txt"

@@ -4,7 +4,7 @@
 
 Rows are ``--n`` crops (parents) that every folder inpainted, evenly spaced over their sorted ids; each
 folder shows its first run (lowest seed) of that crop at the crops' own resolution, and a last column the
-first folder's edit map (white = repainted). The README's strip cannot ship in the repository (the
+first folder's edit map (white = repainted). The documentation's strip cannot ship in the repository (the
 measles crops are third-party images of unknown licence), so this makes it on your machine.
 """
 

@@ -40,7 +40,7 @@ def train(
     """Train a generative model; every tick prints one status line, snapshots write checkpoints and grids.
 
     `skingen train sd-lora --pipeline DIR_OR_ID --data DATA` fine-tunes a LoRA of a pretrained Stable Diffusion
-    pipeline instead (--set train.steps, train.rank, train.lr, ...; README "Fine-tune Stable Diffusion").
+    pipeline instead (--set train.steps, train.rank, train.lr, ...; docs/sd-lora.md).
     Several GPUs or machines: `accelerate launch -m skingen.cli train ...`.
     """
     from skingen.run_folder import RunFolder

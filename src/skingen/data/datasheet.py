@@ -146,7 +146,7 @@ def write_datasheet(folder: str | Path, rows: list[dict], kind: str, conditions:
         sources.append(f"`{data}` ({how})")
     lines += _spread_table(columns)
     lines += ["", "Healthy-skin ITA (skin detection minus the lesion mask), categories of "
-              "`skingen.data.skintone`; a spread, not per-image truth (README, `skingen analyze`). "
+              "`skingen.data.skintone`; a spread, not per-image truth (docs/data.md, `skingen analyze`). "
               + (f"Training set: {', '.join(sources)}." if sources else "No training set found to compare with.")
               + (f" At most {MAX_ITA_IMAGES} images per column are measured." if len(synth) > MAX_ITA_IMAGES else "")]
     path = folder / NAME

@@ -15,7 +15,7 @@ consistently and no per-image ICA can swap the axes):
   implementations of the method) -- absorption falling from blue to red, as melanin's. The spectral law
   ``mu_a ~ lambda^-3.46`` (Jacques 1998) at the sRGB primaries' peak wavelengths (R 610, G 545, B 465 nm)
   gives the steeper (0.321, 0.473, 0.820); a camera's broad bands flatten it, and on the study's light train
-  crops the steep axis painted over-saturated orange skin (README, ``skingen tone``).
+  crops the steep axis painted over-saturated orange skin (docs/tone.md).
 - ``HAEMOGLOBIN``: the haemoglobin axis of ICA-based skin separations (green ~ blue >> red, the Q-bands of
   oxy-haemoglobin near 540-580 nm), normalised: (0.247, 0.710, 0.659).
 

@@ -23,7 +23,7 @@ Soundness rules:
 The floor is never assumed to be 0.5: ``evaluate`` measures real vs real (another split against the reference,
 at the synthetic set's N) with the same function, and prints it next to every set. On the measles crops no
 setting (folds, C, repeats, class balance) moved it systematically; its spread is set by the number of photos
-(README, ``bench/c2st_real.py``).
+(docs/critic.md, ``bench/c2st_real.py``).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 @dataclass(frozen=True)
 class C2stConfig:
     features: str = "inception"  # the evaluate feature space the critic reads (must be one of --features)
-    folds: Annotated[int, Range(2, 20)] = 2  # 5x2 CV: as sound as 5-fold on simulated nulls (README), half the fits
+    folds: Annotated[int, Range(2, 20)] = 2  # 5x2 CV: as sound as 5-fold on simulated nulls (docs/critic.md), half the fits
     repeats: Annotated[int, Range(1, 100)] = 5  # shuffles of the group-to-fold assignment
     c: Annotated[float, Range(0, 1e6)] = 0.0  # inverse L2 strength; 0 = chosen by inner grouped CV from C_GRID
     inner_folds: Annotated[int, Range(2, 10)] = 3

@@ -51,7 +51,7 @@ FLOOR_METRICS = {"fid", "kid", "c2st"}
 @dataclass(frozen=True)
 class EvaluateConfig:
     metrics: tuple[str, ...] = DEFAULT_METRICS
-    # order matters: the first available one is the main table's (colour before pixels: see README)
+    # order matters: the first available one is the main table's (colour before pixels: see docs/evaluation.md)
     features: tuple[str, ...] = ("inception", "efficientnet-lite0", "colour", "pixels")
     inception_mode: str = "legacy-tf"  # or "clean" (see eval/features.py)
     size: Annotated[int, Range(0, 4096)] = 0  # evaluation size in px; 0 = the real set's image size

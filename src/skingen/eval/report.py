@@ -30,7 +30,7 @@ def _floor_text(entry: dict, scale: float = 1.0, spec: str = ".4g") -> str:
     return text + (f" (N={floor['n']})" if floor["n"] != entry.get("n_fake") else "")
 
 
-# What each feature space cannot see (measured on the measles crops: README, `skingen evaluate`)
+# What each feature space cannot see (measured on the measles crops: docs/evaluation.md)
 BLIND_SPOTS = {
     "inception": "ImageNet object features at 299 px; sees blur, texture and a change of source; FID is biased upwards "
                  "at small N (read it against the floor)",

@@ -180,7 +180,7 @@ def relative_to_floor(result: dict, floor: dict) -> dict:
     The summary that ranks sets. A maximum cannot be lowered by trading one level against another (a mean
     can), and dividing by the floor puts the levels on one scale: real crops differ most from each other
     in the 16 px low-pass residual (whole-crop colour and layout), so a raw maximum is that level for every
-    set and ignores the fine levels where blur and a change of source show (README, measured)."""
+    set and ignores the fine levels where blur and a change of source show (docs/evaluation.md, measured)."""
     ratios = {res: value / max(floor["levels"][res], 1e-12) for res, value in result["levels"].items()}
     worst = max(ratios, key=ratios.get)
     return {"vs_floor": ratios, "worst_vs_floor": ratios[worst], "worst_vs_floor_level": worst}

@@ -51,7 +51,7 @@ class IterativeParams:
     px; a feather ≤ 1 is a fraction of each region's side, larger is px."""
 
     steps: PositiveInt = 10                     #: regions per run (at most; coverage or the cap may end it sooner)
-    # the defaults are the measured winners at 256 px (README: seam A/B and Inception KID on the measles test crops)
+    # the defaults are the measured winners at 256 px (docs/inpainting.md: seam A/B and Inception KID on the measles test crops)
     shape: str = "blob"                 #: box | blob | mixed
     size: Positive = 0.1875                #: region side at the first step (48 px of 256)
     size_end: Positive | None = None       #: region side at the last step (linear in between); None = constant

@@ -102,7 +102,7 @@ def check_inpainting_folder(path: Path) -> None:
     """One-line errors for a folder that is not a diffusers inpainting pipeline (read from configs only)."""
     if not (path / "model_index.json").is_file():
         raise SkingenError(f"{path} is not a diffusers pipeline folder (no model_index.json): pass the folder that "
-                           f"`save_pretrained` wrote (README: 'skingen inpaint' with --backend sd)")
+                           f"`save_pretrained` wrote (docs/inpainting.md: pretrained Stable Diffusion inpainting)")
     cfg_file = path / "unet" / "config.json"
     cfg = read_json(cfg_file) if cfg_file.is_file() else {}
     read_json(path / "model_index.json")  # damaged: one line now, not a traceback inside diffusers
