@@ -75,7 +75,7 @@ def test_inpaint_help_shows_the_run_defaults():
     commands = typer.main.get_command(app).commands
     helps = {(c, p.name): p.help for c in ("inpaint", "plan") for p in commands[c].params}
     d = IterativeParams()
-    for (command, name), value in {("inpaint", "shape"): d.shape, ("inpaint", "size"): d.size,
+    for (command, name), value in {("inpaint", "shape"): d.shape, ("inpaint", "region_size"): d.size,
                                    ("inpaint", "feather"): d.feather, ("inpaint", "steps"): d.steps,
                                    ("inpaint", "context"): d.context, ("inpaint", "placement"): d.placement,
                                    ("plan", "shape"): d.shape, ("plan", "region_size"): d.size,
