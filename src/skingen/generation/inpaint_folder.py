@@ -120,20 +120,22 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, cfg:
     parents = source_dataset(source, None)
     side = parents[0]["image"].shape[-1]  # every crop at the first's size, so all stack
     parents = source_dataset(source, side)
-    work = parents if loaded.size in (None, side) else source_dataset(source, loaded.size)
+    work = None if loaded.size in (None, side) else source_dataset(source, loaded.size)  # the filler's copies
     count = len(parents) if cfg.n is None else min(cfg.n, len(parents))
     jobs = [(i, cfg.seed + i * cfg.runs + j) for i in range(count) for j in range(cfg.runs)]
     rows, seconds, evaluations, pixels = [], 0.0, 0, 0
     with job.staged(jobs, ("frames", "edits", "lesion", "runs")) as staging:
         for chunk in job.batches():
             t = time.perf_counter()
-            results, recorded = _inpaint_batch(loaded, work, parents, chunk, params, cfg.batch, job.autocast)
+            items = {i: parents[i] for i, _ in chunk}  # each crop read once per batch (its runs share it)
+            results, recorded = _inpaint_batch(loaded, work, items, parents.rows, chunk, params, cfg.batch,
+                                               job.autocast)
             if torch.device(job.procs.device).type == "cuda":
                 torch.cuda.synchronize(job.procs.device)
             seconds += time.perf_counter() - t
             for (i, s), result, extra in zip(chunk, results, recorded):
                 row = parents.rows[i]
-                _write_run(staging, result, parents[i]["lesion"][0].bool().numpy(), row["id"], params, solver_steps,
+                _write_run(staging, result, items[i]["lesion"][0].bool().numpy(), row["id"], params, solver_steps,
                            extra)
                 evaluations += result.evaluations
                 pixels += result.pixels
@@ -160,14 +162,17 @@ def inpaint_to_folder(run: str | Path, source: str | Path, out: str | Path, cfg:
     return report
 
 
-def _inpaint_batch(loaded: LoadedFiller, work, parents, chunk: list[tuple[int, int]], params: IterativeParams,
+def _inpaint_batch(loaded: LoadedFiller, work, items: dict[int, dict], rows: list[dict[str, str]],
+                   chunk: list[tuple[int, int]], params: IterativeParams,
                    batch: int, autocast) -> tuple[list[IterativeResult], list[dict[str, str]]]:
-    """The runs of ``chunk`` ((crop, seed) pairs) on the crops of ``work`` (the filler's size), lifted to the
-    crops of ``parents`` (their own size), and each run's recorded backend fields (sd: its prompts)."""
-    sources = torch.stack([work[i]["image"] for i, _ in chunk])
+    """The runs of ``chunk`` ((crop, seed) pairs) of the crops ``items`` (crop index -> item at its own size,
+    ``rows`` their manifest rows), made on ``work``'s copies at the filler's size when it has one (else on the
+    crops) and lifted back; and each run's recorded backend fields (sd: its prompts)."""
+    at_work = {i: (work[i] if work is not None else items[i])["image"] for i in items}
+    sources = torch.stack([at_work[i] for i, _ in chunk])
     by_label: dict[str, list[int]] = {}  # sd: runs of one class share a filler (its prompt)
     for k, (i, _) in enumerate(chunk):
-        by_label.setdefault(parents.rows[i].get("label", "") if loaded.for_label else "", []).append(k)
+        by_label.setdefault(rows[i].get("label", "") if loaded.for_label else "", []).append(k)
     results: list[IterativeResult | None] = [None] * len(chunk)
     recorded: list[dict[str, str]] = [{}] * len(chunk)
     for label, ks in by_label.items():
@@ -175,8 +180,7 @@ def _inpaint_batch(loaded: LoadedFiller, work, parents, chunk: list[tuple[int, i
         with autocast:
             finished = run_iterative(label_filler, sources[ks], [chunk[k][1] for k in ks], params, batch=batch)
         for k, result in zip(ks, finished):
-            full = parents[chunk[k][0]]["image"] if work is not parents else result.source
-            results[k], recorded[k] = lift(result, full), extra
+            results[k], recorded[k] = lift(result, items[chunk[k][0]]["image"]), extra  # same size: unchanged
     return results, recorded
 
 

@@ -47,6 +47,16 @@ def accelerate_precision(precision: str) -> str:
     return "no" if precision in ("fp32", OLD_FP32) else precision
 
 
+def set_precision(config) -> None:
+    """A training config's ``mixed_precision`` in the one spelling (the old "no" read as fp32), checked; for the
+    ``__post_init__`` of every trainer's frozen config."""
+    if config.mixed_precision == OLD_FP32:
+        object.__setattr__(config, "mixed_precision", "fp32")
+    if config.mixed_precision not in MIXED_PRECISIONS:
+        raise SkingenError(f"train.mixed_precision must be one of {', '.join(MIXED_PRECISIONS)}, "
+                           f"got {config.mixed_precision!r}")
+
+
 @dataclass(frozen=True)
 class GeneratorTrainConfig:
     images: PositiveInt = 200_000           #: duration in images seen (all processes together)
@@ -64,8 +74,7 @@ class GeneratorTrainConfig:
     grid: Annotated[int, Range(1, 256)] = 16                  #: images in the fixed-seed sample grid
 
     def __post_init__(self) -> None:
-        if self.mixed_precision == OLD_FP32:
-            object.__setattr__(self, "mixed_precision", "fp32")
+        set_precision(self)
 
 
 def run_config_class(family: str) -> type:
@@ -102,8 +111,6 @@ def resolve_config(family: str, config: str | Path | None = None, overrides: lis
     and ``train:``) < ``--set`` overrides."""
     base = {"model": _init_config(init, family)["model"]} if init is not None else None
     cfg = load_config(run_config_class(family), preset_path(config) if config is not None else None, overrides, base)
-    if cfg.train.mixed_precision not in MIXED_PRECISIONS:
-        raise SkingenError(f"train.mixed_precision must be one of {', '.join(MIXED_PRECISIONS)}")
     if cfg.train.batch < 1 or cfg.train.images < 1 or cfg.train.tick < 1 or cfg.train.snapshot < 1:
         raise SkingenError("train.batch, train.images, train.tick and train.snapshot must be positive")
     return cfg

@@ -41,7 +41,7 @@ from skingen.models.sd_lora import (DEFAULT_PROMPT, FAMILY, SDLoraConfig, attach
                                     lora_state, pipeline_kind, prompt_for, resolve_pipeline, save_diffusers_lora)
 from skingen.run_folder import RunFolder
 from skingen.runs import JsonlWriter, atomic_write_text, new_run_dir, peak_memory_mb, read_jsonl, write_env_json
-from skingen.train.loop import MIXED_PRECISIONS, OLD_FP32, EpochBatches, accelerate_precision
+from skingen.train.loop import EpochBatches, accelerate_precision, set_precision
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -75,10 +75,7 @@ class SDLoraTrainConfig:
     keep_last: PositiveInt = 3      #: checkpoints kept
 
     def __post_init__(self) -> None:
-        if self.mixed_precision == OLD_FP32:  # the old spelling, kept for one release
-            object.__setattr__(self, "mixed_precision", "fp32")
-        if self.mixed_precision not in MIXED_PRECISIONS:
-            raise SkingenError(f"train.mixed_precision must be one of {', '.join(MIXED_PRECISIONS)}")
+        set_precision(self)
         if not self.region_min <= self.region_max:
             raise SkingenError(f"need train.region_min <= train.region_max, got {self.region_min}, {self.region_max}")
         if not self.region_shapes:
