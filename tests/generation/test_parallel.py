@@ -95,6 +95,21 @@ def test_torchrun_two_processes_sample_byte_identical(runs, tmp_path):
     assert not list(tmp_path.glob(".two*"))  # no staging left behind
 
 
+def test_torchrun_job_destroys_its_process_group(runs, tmp_path):
+    """A gloo group left to interpreter exit can abort a process after its work succeeded (SIGABRT,
+    "terminate called without an active exception": CI, stop 37), so the job closes it when it is done."""
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import torch.distributed as dist\n"
+        "from skingen.generation.sample_folder import SampleConfig, sample_to_folder\n"
+        f"sample_to_folder({str(runs['dermgan'])!r}, {str(tmp_path / 'out')!r}, list(range(4)), SampleConfig(batch=2))\n"
+        "print('group alive:', dist.is_initialized())\n")
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          str(script)], env=env(), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.count("group alive: False") == 2, res.stdout
+
+
 def test_torchrun_two_processes_inpaint_byte_identical(runs, tiny_data, tmp_path):
     cfg = InpaintConfig(params={"steps": 2, "size": 6.0}, n=3, runs=2, seed=5, solver_steps=2, batch=2)
     inpaint_to_folder(runs["inpaint"], f"{tiny_data}:val", tmp_path / "one", cfg)

@@ -148,6 +148,15 @@ class Processes:
 
             dist.barrier()
 
+    def close(self) -> None:
+        """Destroy the process group (a no-op for one process). Call when the collectives are done: a gloo group
+        left to interpreter exit can abort the process (SIGABRT, "terminate called without an active
+        exception") after its work succeeded, as ``accelerator.end_training()`` avoids for training."""
+        if self.world > 1:
+            from accelerate import PartialState
+
+            PartialState().destroy_process_group()
+
 
 @contextmanager
 def terminate_cleanly() -> Iterator[None]:
