@@ -15,6 +15,19 @@ def pytest_configure(config):
     torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache_dir(tmp_path_factory):
+    """Features and trained classifiers that tests cache go to a folder of this test session, never to the
+    user's cache (a test that wants its own, empty one sets SKINGEN_CACHE_DIR itself)."""
+    before = os.environ.get("SKINGEN_CACHE_DIR")
+    os.environ["SKINGEN_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if before is None:
+        os.environ.pop("SKINGEN_CACHE_DIR", None)
+    else:
+        os.environ["SKINGEN_CACHE_DIR"] = before
+
+
 def shared_data() -> Path:
     """../shared/data (or $SKINGEN_SHARED_DATA). Skips when absent, fails when CI says it must exist."""
     path = Path(os.environ.get("SKINGEN_SHARED_DATA", REPO.parent / "shared" / "data"))

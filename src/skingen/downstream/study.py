@@ -31,6 +31,7 @@ import torch
 from skingen.config import Range, check_fields
 from skingen.data.datasets import ManifestDataset
 from skingen.downstream.augment import SyntheticSet, check_leakage, load_synthetic, select_synthetic
+from skingen.downstream.cells import ClassifierCells
 from skingen.downstream.probe import ProbeFeatures, is_probe, make_probe_extractor, train_probe
 from skingen.stats import metric_values
 from skingen.downstream.train import TrainConfig, TrainedClassifier, predict, train_classifier
@@ -54,6 +55,9 @@ class StudyConfig:
     blank_corner: Annotated[float, Range(0, 1, open_hi=True)] = 0.0
     n_boot: Annotated[int, Range(1, 1_000_000)] = 1000  # bootstrap resamples for the confidence intervals
     feature_cache: bool = True  # probes: keep features in the evaluate feature cache ($SKINGEN_CACHE_DIR)
+    # trained classifiers: keep each finished one there too, so a stopped study, run again, trains only the
+    # missing ones (:mod:`skingen.downstream.cells`)
+    classifier_cache: bool = True
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
@@ -203,6 +207,7 @@ def run_study(data: str | Path, synthetic: list[str], cfg: StudyConfig = StudyCo
     total = len(arms) * len(cfg.fractions) * cfg.seeds
     runs, probs = [], {}
     best, best_run, done = None, {}, 0
+    cells = ClassifierCells() if cfg.classifier_cache and not probe else None
     for fraction in cfg.fractions:
         for seed in range(cfg.seeds):
             real = train_all.subset(fraction_indices(train_all.rows, fraction, seed))
@@ -214,11 +219,13 @@ def run_study(data: str | Path, synthetic: list[str], cfg: StudyConfig = StudyCo
                 key = (arm.classical, arm.synthetic, tuple(idx))
                 if key not in trained_sets:
                     part = synth_images[arm.synthetic].subset(idx) if arm.synthetic else None
-                    trained, p = _train_arm(arm, real, part, val, test, labels, cfg, seed, device, probe)
+                    trained, p, reused = _train_arm(arm, real, part, val, test, labels, cfg, seed, device, probe,
+                                                    cells)
                     trained_sets[key] = (arm.name, trained, p)
-                    same_as = ""
+                    same_as, note = "", f"{trained.seconds:.0f} s" + (" (an earlier run's, from the cache)" if reused else "")
                 else:
                     same_as, trained, p = trained_sets[key]
+                    note = f"same images as {same_as}"
                 probs.setdefault((arm.name, fraction), []).append(p)
                 record = {"arm": arm.name, "classical": arm.classical, "synthetic": arm.synthetic,
                           "ratio": arm.ratio, "ratio_actual": round(ratio_actual, 4), "fraction": fraction,
@@ -234,8 +241,7 @@ def run_study(data: str | Path, synthetic: list[str], cfg: StudyConfig = StudyCo
                 if log:
                     log(f"[{done}/{total}] {arm.name} fraction {fraction:g} seed {seed}: {len(real.y)} real + "
                         f"{len(idx)} synthetic, val BA {trained.val_balanced_accuracy:.3f}, test BA "
-                        f"{record['test_balanced_accuracy']:.3f}, "
-                        + (f"same images as {same_as}" if same_as else f"{trained.seconds:.0f} s"))
+                        f"{record['test_balanced_accuracy']:.3f}, {note}")
                 if progress:
                     progress(done, total, f"{arm.name} f={fraction:g} seed {seed}")
     stacked = {k: np.stack(v) for k, v in probs.items()}
@@ -280,14 +286,23 @@ def _probe_features(cfg: StudyConfig, device: str, progress, real: dict[str, Ima
 
 
 def _train_arm(arm: Arm, real: Images, synth: Images | None, val: Images, test: Images, labels: tuple[str, ...],
-               cfg: StudyConfig, seed: int, device: str, probe: bool) -> tuple[TrainedClassifier, np.ndarray]:
-    """One arm's classifier on ``real`` + ``synth`` (its chosen synthetic images) and its test probabilities."""
+               cfg: StudyConfig, seed: int, device: str, probe: bool, cells: ClassifierCells | None
+               ) -> tuple[TrainedClassifier, np.ndarray, bool]:
+    """One arm's classifier on ``real`` + ``synth`` (its chosen synthetic images), its test probabilities and
+    whether it came from ``cells`` (trained by an earlier, stopped run of the study)."""
     if probe:
         trained = _fit_probe(real, synth, val, arm.classical, len(labels))
-        return trained, trained.predict(test.f)
+        return trained, trained.predict(test.f), False
     x, y = (real.x, real.y) if synth is None else (torch.cat([real.x, synth.x]), torch.cat([real.y, synth.y]))
+    key = cells.key(x, y, val.x, val.y, test.x, labels, cfg.train, seed, arm.classical, device) if cells else None
+    stored = cells.get(key, device) if cells else None
+    if stored:
+        return (*stored, True)
     trained = train_classifier(x, y, val.x, val.y, labels, cfg.train, seed, classical=arm.classical, device=device)
-    return trained, predict(trained.model, test.x, device=device, tta=bool(cfg.train.tta))
+    p = predict(trained.model, test.x, device=device, tta=bool(cfg.train.tta))
+    if cells:
+        cells.put(key, trained, p)
+    return trained, p, False
 
 
 def _fit_probe(real: Images, synth: Images | None, val: Images, classical: bool, k: int):
