@@ -112,3 +112,35 @@ def test_a_set_without_provenance_needs_train(real, tmp_path):
     synth = synthetic(tmp_path / "orphan", {"a": texture(3000)})
     with pytest.raises(SkingenError, match="give them with --train DATA"):
         augment(real, [str(synth)], tmp_path / "out", gate=PIXELS)
+
+
+def children(folder, parents: dict[str, str], images: dict[str, np.ndarray]):
+    """A set made from real train crops, as inpaint and tone write it: each row names its parent."""
+    synthetic(folder, images)
+    rows = read_manifest(folder)
+    for r in rows:
+        r.update(parent_id=parents[r["id"]], model="opencv:shiftmap")
+    write_manifest(folder, rows)
+    return folder
+
+
+def test_a_set_made_from_train_crops_keeps_its_children_and_drops_copies_of_other_photos(real, tmp_path):
+    """An inpainted or toned crop is near its parent by design: kept and listed (own_parent = 1), no --train
+    needed; an image that copies another photo than its parent is still dropped."""
+    train = {r["id"]: read_image(real / r["image"]) for r in read_manifest(real) if r["split"] == "train"}
+    rng = np.random.default_rng(0)
+    kids = {f"kid-{k}": np.clip(train[k].astype(int) + rng.integers(-6, 7, train[k].shape), 0, 255).astype(np.uint8)
+            for k in ("r01", "r04", "r09")}
+    parents = {f"kid-{k}": k for k in ("r01", "r04", "r09")} | {"cuckoo": "r02"}
+    synth = children(tmp_path / "tone", parents, kids | {"cuckoo": train["r13"]})  # says r02, copies r13
+    report = augment(real, [str(synth)], tmp_path / "aug", gate=PIXELS)
+    kept = {r["id"] for r in read_manifest(tmp_path / "aug") if r["origin"] == "synthetic"}
+    assert kept == set(kids)
+    gate = report.memorised["tone"]
+    assert (gate["checked"], gate["flagged"], gate["dropped"], gate["own_parent"]) == (4, 1, 1, 3)
+    with open(tmp_path / "aug" / "memorised.csv", newline="") as fh:
+        listed = {r["id"]: r for r in csv.DictReader(fh)}
+    assert {k: (r["nearest_train_id"], r["own_parent"], r["kept"]) for k, r in listed.items()} == {
+        "kid-r01": ("r01", "1", "1"), "kid-r04": ("r04", "1", "1"), "kid-r09": ("r09", "1", "1"),
+        "cuckoo": ("r13", "0", "0")}
+    assert "3 near their own parent's photo (made from it: kept)" in (tmp_path / "aug" / "DATASHEET.md").read_text()

@@ -37,10 +37,10 @@ def test_tone_writes_a_synthetic_set_that_augment_takes(tiny_data, tmp_path):
     assert again.exit_code == 0
     assert all((tmp_path / "b" / r["image"]).read_bytes() == (out / r["image"]).read_bytes() for r in rows)  # seeded
 
-    report = augment(tiny_data, [str(out)], tmp_path / "aug", train=str(tiny_data), allow_memorised=True,
-                     gate=GateConfig(features=("pixels:64",)))
+    report = augment(tiny_data, [str(out)], tmp_path / "aug", gate=GateConfig(features=("pixels:64",)))
     synth = [r for r in read_manifest(tmp_path / "aug") if r["origin"] == "synthetic"]
-    assert len(synth) == len(rows) == sum(report.synthetic.values())
+    assert len(synth) == len(rows) == sum(report.synthetic.values())  # near their own parents: none dropped
+    assert report.memorised[out.name]["flagged"] == 0
     assert {r["parent_id"] for r in synth} == {r["parent_id"] for r in rows}
     assert {r["model"] for r in synth} == {"tone-melanin"} and all(r["split"] == "train" for r in synth)
 

@@ -71,7 +71,8 @@ def augment(
                                 "ITA categories first)."),
     seed: int = typer.Option(0, **SEED, help="Seed for choosing the synthetic images."),
     train: Optional[str] = typer.Option(None, "--train", help="The generator's training data DATA[:split] for the memorisation "
-                                        "gate, for synthetic sets whose run cannot be found (default split: train)."),
+                                        "gate, for synthetic sets whose run cannot be found (default split: train; a set made from "
+                                        "--real's train crops, e.g. by inpaint or tone, is compared with them without it)."),
     allow_memorised: bool = typer.Option(False, "--allow-memorised", help="Keep near-copies of training images "
                                          "(still listed in memorised.csv; near-copies of val/test images stay refused)."),
     gate_features: str = typer.Option("inception,pixels:64", help="Feature spaces of the memorisation gate, comma-separated."),

@@ -162,6 +162,9 @@ class AugmentReport:
         lines += [f"memorisation gate: {name}: {c['flagged']} of {c['checked']} near-copies of training images "
                   f"{'kept (--allow-memorised)' if allow_memorised else 'dropped'}; see {self.out / 'memorised.csv'}"
                   for name, c in self.memorised.items() if c["flagged"]]
+        lines += [f"memorisation gate: {name}: {c['own_parent']} of {c['checked']} near their own parent's photo "
+                  f"(made from it: kept, listed in {self.out / 'memorised.csv'})"
+                  for name, c in self.memorised.items() if c.get("own_parent")]
         lines += [f"filter: {self.filtered}"] if self.filtered else []
         return lines, [f"{name}: generator training data {check}" for name, check in self.checks.items() if check != "ok"]
 

@@ -9,6 +9,11 @@ Before a synthetic image joins an augmented set it is compared with
   pixels) -- the rule ``skingen evaluate`` uses (:func:`skingen.eval.memorisation.memorisation`). Near-copies
   are dropped (kept with ``allow_memorised``, and then counted as kept), listed in ``memorised.csv`` and
   shown next to their training image in ``memorised.png``.
+  A set made *from* real train crops (``inpaint``, ``tone``: each row names its ``parent_id``, and the leakage
+  checks have made sure the parents are train crops of the real data) is compared with the real **train**
+  split as well. An image whose nearest training image is a crop of its own parent's photo is what such a
+  set is by design (its parent, partly repainted or recoloured): it is listed with ``own_parent`` = 1 and
+  kept; a near-copy of any *other* photo is dropped as above.
 - the real data's **val/test** images, by the same rule and by the near-duplicate rule of ``prepare`` under the 8
   flips and quarter turns (:func:`skingen.data.neardup.transformed_copies`: mirrored, turned, shifted and
   re-encoded copies): a copy of a held-out image is always an error naming both files, whatever the provenance
@@ -48,15 +53,18 @@ class GateResult:
     features: list[dict]  # describe() of each feature space
     flagged: list[dict[str, str]] = field(default_factory=list)  # rows of memorised.csv
     sheet: np.ndarray | None = None  # uint8 [H,W,3] contact sheet of the flagged pairs, or None
+    own_parent: list[dict[str, str]] = field(default_factory=list)  # near their own parent's photo: kept
 
     @property
     def flagged_ids(self) -> set[str]:
         return {r["id"] for r in self.flagged}
 
 
-def training_reference(folder: Path, rows: list[dict[str, str]], train: str | None) -> list[ImageSet]:
-    """The image sets a synthetic set's generator was trained on: from its runs' provenance, else ``train``
-    (``DATA[:split]``, default split ``train``); a clear error when neither is there."""
+def training_reference(folder: Path, rows: list[dict[str, str]], train: str | None, real: Path | None = None
+                       ) -> list[ImageSet]:
+    """The image sets a synthetic set was made from: its runs' training data (provenance), else ``train``
+    (``DATA[:split]``, default split ``train``); plus ``real``'s train split when rows name a ``parent_id``
+    (made from those crops); a clear error when no generator's training data is there."""
     found, problems = [], []
     for ckpt in sorted({r.get("checkpoint", "") for r in rows} - {""}):
         data, split, why = run_training_data(ckpt)
@@ -64,14 +72,15 @@ def training_reference(folder: Path, rows: list[dict[str, str]], train: str | No
             problems.append(why)
         else:
             found.append(f"{data}:{split}" if split else str(data))
-    if not found or problems:
+    parents = [f"{real}:train"] if real is not None and any(r.get("parent_id") for r in rows) else []
+    if problems or not (found or parents):
         if train is None:
             why = "; ".join(sorted(set(problems))) or "no checkpoint recorded"
             raise SkingenError(f"{folder}: the memorisation gate cannot find the generator's training images ({why}); "
                                "give them with --train DATA[:split]")
         data, split = parse_data_spec(train)
         found = [f"{data}:{split or 'train'}"]
-    return [open_data(spec) for spec in dict.fromkeys(found)]
+    return [open_data(spec) for spec in dict.fromkeys(found + parents)]
 
 
 def _features(images: ImageSet, extractor, size: int, batch: int, cache, advance: Callable[[int], None]) -> np.ndarray:
@@ -126,7 +135,7 @@ def run_gate(folder: Path, rows: list[dict[str, str]], real: Path, train: str | 
     from skingen.imageio import image_size
 
     synth = from_rows(folder.name, folder, rows)
-    refs = training_reference(folder, rows, train)
+    refs = training_reference(folder, rows, train, real)
     held = [open_data(f"{real}:{s}") for s in ("val", "test") if _has_split(real, s)]
     extractors = extractors if extractors is not None else load_extractors(cfg)
     size = min(image_size(synth.paths[0])) if len(synth) else 64
@@ -139,6 +148,7 @@ def run_gate(folder: Path, rows: list[dict[str, str]], real: Path, train: str | 
             progress(done[0], total)
 
     t_paths, t_ids, t_groups = _concat(refs)
+    parent_group = _parent_groups(rows, t_ids, t_groups)
     h_paths, h_ids, h_groups = _concat(held)
     _refuse_transformed_copies(folder, synth, h_paths)
     flagged_by: dict[int, dict[str, str]] = {}
@@ -160,13 +170,22 @@ def run_gate(folder: Path, rows: list[dict[str, str]], real: Path, train: str | 
             j = int(res.nearest[i])
             row = flagged_by.setdefault(int(i), {
                 "set": folder.name, "id": synth.ids[i], "image": str(synth.paths[i]),
-                "nearest_train_id": t_ids[j], "nearest_train_image": str(t_paths[j])})
+                "nearest_train_id": t_ids[j], "nearest_train_image": str(t_paths[j]), "own_parent": 1})
             row[f"ratio_{ex.name}"] = f"{res.ratio[i]:.4f}"
+            if parent_group[i] != t_groups[j]:  # near a photo it was not made from (in any feature space)
+                row["own_parent"] = 0
+    near = [flagged_by[i] for i in sorted(flagged_by)]
     result = GateResult(folder.name, len(synth), [s.label for s in refs], [ex.describe() for ex in extractors],
-                        [flagged_by[i] for i in sorted(flagged_by)])
+                        [r for r in near if not r["own_parent"]], own_parent=[r for r in near if r["own_parent"]])
     if result.flagged:
         result.sheet = _sheet(result.flagged[:cfg.sheet_pairs], size)
     return result
+
+
+def _parent_groups(rows: list[dict[str, str]], ref_ids: list[str], ref_groups: list[str]) -> list[str | None]:
+    """Per synthetic row: the photo group of its ``parent_id`` among the reference images (None: no parent)."""
+    group_of = dict(zip(ref_ids, ref_groups))
+    return [group_of.get(r.get("parent_id") or "") for r in rows]
 
 
 def _refuse_transformed_copies(folder: Path, synth: ImageSet, held: list[Path]) -> None:
@@ -228,9 +247,10 @@ def write_gate_outputs(out: Path, results: list[GateResult], allow_memorised: bo
     from skingen.imageio import write_image
     from skingen.runs import write_csv
 
-    rows = [{**r, "kept": int(allow_memorised)} for res in results for r in res.flagged]
+    rows = [{**r, "kept": int(allow_memorised or r["own_parent"])} for res in results
+            for r in res.flagged + res.own_parent]
     columns = ["set", "id", "image", "nearest_train_id", "nearest_train_image",
-               *sorted({k for r in rows for k in r if k.startswith("ratio_")}), "kept"]
+               *sorted({k for r in rows for k in r if k.startswith("ratio_")}), "own_parent", "kept"]
     write_csv(out / "memorised.csv", rows, columns)
     sheets = [res.sheet for res in results if res.sheet is not None]
     if sheets:
@@ -239,7 +259,7 @@ def write_gate_outputs(out: Path, results: list[GateResult], allow_memorised: bo
             [np.pad(s, ((0, 8), (0, width - s.shape[1]), (0, 0)), constant_values=255) for s in sheets]))
     return {res.set_name: {"checked": res.checked, "flagged": len(res.flagged),
                            "dropped": 0 if allow_memorised else len(res.flagged),
-                           "kept": len(res.flagged) if allow_memorised else 0,
+                           "kept": len(res.flagged) if allow_memorised else 0, "own_parent": len(res.own_parent),
                            "share": round(len(res.flagged) / res.checked, 4) if res.checked else 0.0,
                            "reference": res.reference, "features": [f.get("name") for f in res.features]}
             for res in results}
@@ -250,6 +270,8 @@ def describe_gate(counts: dict[str, dict], allow_memorised: bool, cfg: GateConfi
     per_set = "; ".join(f"{name}: {c['flagged']} of {c['checked']} ({100 * c['share']:.1f}%) near-copies of "
                         f"training images, {c['kept'] if allow_memorised else c['dropped']} "
                         f"{'KEPT (--allow-memorised)' if allow_memorised else 'dropped'}"
+                        + (f", and {c['own_parent']} near their own parent's photo (made from it: kept)"
+                           if c.get("own_parent") else "")
                         for name, c in counts.items())
     return (f"Memorisation gate ({' + '.join(cfg.features)}; nearest training image closer than "
             f"{cfg.ratio:.2f} x the nearest other photo): {per_set or 'no synthetic set'}. "
