@@ -144,3 +144,26 @@ def test_a_set_made_from_train_crops_keeps_its_children_and_drops_copies_of_othe
         "kid-r01": ("r01", "1", "1"), "kid-r04": ("r04", "1", "1"), "kid-r09": ("r09", "1", "1"),
         "cuckoo": ("r13", "0", "0")}
     assert "3 near their own parent's photo (made from it: kept)" in (tmp_path / "aug" / "DATASHEET.md").read_text()
+
+
+def test_a_loose_hash_pair_is_a_copy_only_when_the_pictures_align(tmp_path):
+    """The shift-tolerant pair (hash within 24 bits, thumbnails within 8) also joins crops of nearly featureless
+    skin of different photos; aligning the pictures tells a shifted copy (residual 0) from another photo."""
+    from skingen.data.neardup import Fingerprints, aligned_residual, fingerprint, transformed_copies
+
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(3)
+    base = np.array([205.0, 160.0, 140.0]) + 12 * gaussian_filter(rng.normal(0, 1, (64, 64, 3)), (6, 6, 0))
+    mine = np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)      # flat skin, fine grain
+    other = np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)     # same layout, other grain
+    shifted = np.ascontiguousarray(np.pad(mine, ((3, 0), (3, 0), (0, 0)), mode="edge")[:-3, :-3])
+    assert aligned_residual(shifted, mine)[0] < 1.0 < 4.0 < aligned_residual(other, mine)[0]
+
+    _, ph, th = fingerprint(mine)
+    loose = ph ^ 0b1111_1111_1111  # 12 bits away: past prepare's rule (10), within the loose one (24)
+    for name, picture in (("other", other), ("shifted", shifted)):
+        write_image(tmp_path / f"{name}.png", picture)
+        ref = Fingerprints((str(tmp_path / f"{name}.png"),), np.array([loose], np.uint64), th[None])
+        found = transformed_copies([mine], ["mine"], ref)
+        assert found == ([] if name == "other" else [("mine", str(tmp_path / "shifted.png"))]), name
