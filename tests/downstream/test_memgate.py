@@ -144,6 +144,8 @@ def test_a_set_made_from_train_crops_keeps_its_children_and_drops_copies_of_othe
         "kid-r01": ("r01", "1", "1"), "kid-r04": ("r04", "1", "1"), "kid-r09": ("r09", "1", "1"),
         "cuckoo": ("r13", "0", "0")}
     assert "3 near their own parent's photo (made from it: kept)" in (tmp_path / "aug" / "DATASHEET.md").read_text()
+    named_twice = augment(real, [str(synth)], tmp_path / "aug2", train=f"{real}/../real:train", gate=PIXELS)
+    assert named_twice.memorised["tone"] == gate  # --train naming the same crops another way changes nothing
 
 
 def test_a_loose_hash_pair_is_a_copy_only_when_the_pictures_align(tmp_path):

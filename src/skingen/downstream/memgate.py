@@ -71,15 +71,17 @@ def training_reference(folder: Path, rows: list[dict[str, str]], train: str | No
         if data is None:
             problems.append(why)
         else:
-            found.append(f"{data}:{split}" if split else str(data))
-    parents = [f"{real}:train"] if real is not None and any(r.get("parent_id") for r in rows) else []
-    if problems or not (found or parents):
-        if train is None:
+            found.append(f"{Path(data).resolve()}:{split}" if split else str(Path(data).resolve()))
+    # resolved paths: the same folder named two ways is one reference (so a parent's photo has one group)
+    parents = [f"{Path(real).resolve()}:train"] if real is not None and any(r.get("parent_id") for r in rows) else []
+    if problems or not found:
+        if train is not None:
+            data, split = parse_data_spec(train)
+            found = [f"{Path(data).resolve()}:{split or 'train'}"]
+        elif problems or not parents:  # a generator's data is unknown; a parent-only set needs none
             why = "; ".join(sorted(set(problems))) or "no checkpoint recorded"
             raise SkingenError(f"{folder}: the memorisation gate cannot find the generator's training images ({why}); "
                                "give them with --train DATA[:split]")
-        data, split = parse_data_spec(train)
-        found = [f"{data}:{split or 'train'}"]
     return [open_data(spec) for spec in dict.fromkeys(found + parents)]
 
 
