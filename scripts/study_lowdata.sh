@@ -49,12 +49,12 @@ fi
 
 if [[ $step == generate || $step == all ]]; then
   for k in 0 1; do
-    $SK inpaint opencv:shiftmap --from data/measles128:train --runs "$RUNS_SHIFTMAP" --steps 60 --coverage 0.5 --size 0.375 \
+    $SK inpaint opencv:shiftmap --from data/measles128:train --runs "$RUNS_SHIFTMAP" --steps 60 --coverage 0.5 --region-size 0.375 \
         --seed 0 --shard $k/2 --out synth/shiftmap-$k &
   done; wait
   $SK merge synth/shiftmap synth/shiftmap-0 synth/shiftmap-1
   $SK inpaint measles-inpaint --from data/measles128:train --runs "$RUNS_LEARNED" --steps 60 --coverage 0.5 \
-      --size 0.375 --seed 0 --out synth/learned
+      --region-size 0.375 --seed 0 --out synth/learned
 fi
 
 if [[ $step == filter || $step == all ]]; then

@@ -59,6 +59,15 @@ def synthetic(folder, images: dict[str, np.ndarray]):
     return folder
 
 
+def kept_synthetic(aug) -> set[str]:
+    return {r["id"] for r in read_manifest(aug) if r["origin"] == "synthetic"}
+
+
+def memorised_rows(aug) -> dict[str, dict]:
+    with open(aug / "memorised.csv", newline="") as fh:
+        return {r["id"]: r for r in csv.DictReader(fh)}
+
+
 def test_copies_of_training_crops_are_dropped_and_genuine_samples_kept(real, tmp_path):
     train = {r["id"]: read_image(real / r["image"]) for r in read_manifest(real) if r["split"] == "train"}
     copies = {f"exact-{k}": train[k] for k in ("r00", "r05", "r11")}
@@ -66,12 +75,10 @@ def test_copies_of_training_crops_are_dropped_and_genuine_samples_kept(real, tmp
     genuine = {f"genuine-{i}": texture(1000 + i) for i in range(8)}
     synth = synthetic(tmp_path / "synth", copies | genuine)
     report = augment(real, [str(synth)], tmp_path / "aug", train=str(real), gate=PIXELS)
-    kept = {r["id"] for r in read_manifest(tmp_path / "aug") if r["origin"] == "synthetic"}
-    assert kept == set(genuine)
+    assert kept_synthetic(tmp_path / "aug") == set(genuine)
     gate = report.memorised["synth"]
     assert (gate["checked"], gate["flagged"], gate["dropped"], gate["kept"]) == (14, 6, 6, 0)
-    with open(tmp_path / "aug" / "memorised.csv", newline="") as fh:
-        flagged = {r["id"]: r for r in csv.DictReader(fh)}
+    flagged = memorised_rows(tmp_path / "aug")
     assert set(flagged) == set(copies)
     for name, row in flagged.items():  # each copy is traced to the crop it copies
         assert row["nearest_train_id"] == name.split("-")[1] and float(row["ratio_pixels64"]) < 1 / 3
@@ -82,7 +89,7 @@ def test_copies_of_training_crops_are_dropped_and_genuine_samples_kept(real, tmp
     assert "synth: 6 of 14 (42.9%) near-copies of training images, 6 dropped" in sheet
 
     report = augment(real, [str(synth)], tmp_path / "aug2", train=str(real), gate=PIXELS, allow_memorised=True)
-    assert {r["id"] for r in read_manifest(tmp_path / "aug2") if r["origin"] == "synthetic"} == set(copies | genuine)
+    assert kept_synthetic(tmp_path / "aug2") == set(copies | genuine)
     assert report.memorised["synth"]["kept"] == 6 and report.memorised["synth"]["dropped"] == 0
 
 
@@ -134,12 +141,10 @@ def test_a_set_made_from_train_crops_keeps_its_children_and_drops_copies_of_othe
     parents = {f"kid-{k}": k for k in ("r01", "r04", "r09")} | {"cuckoo": "r02"}
     synth = children(tmp_path / "tone", parents, kids | {"cuckoo": train["r13"]})  # says r02, copies r13
     report = augment(real, [str(synth)], tmp_path / "aug", gate=PIXELS)
-    kept = {r["id"] for r in read_manifest(tmp_path / "aug") if r["origin"] == "synthetic"}
-    assert kept == set(kids)
+    assert kept_synthetic(tmp_path / "aug") == set(kids)
     gate = report.memorised["tone"]
     assert (gate["checked"], gate["flagged"], gate["dropped"], gate["own_parent"]) == (4, 1, 1, 3)
-    with open(tmp_path / "aug" / "memorised.csv", newline="") as fh:
-        listed = {r["id"]: r for r in csv.DictReader(fh)}
+    listed = memorised_rows(tmp_path / "aug")
     assert {k: (r["nearest_train_id"], r["own_parent"], r["kept"]) for k, r in listed.items()} == {
         "kid-r01": ("r01", "1", "1"), "kid-r04": ("r04", "1", "1"), "kid-r09": ("r09", "1", "1"),
         "cuckoo": ("r13", "0", "0")}
