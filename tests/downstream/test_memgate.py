@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from skingen.data.manifest import read_manifest, write_manifest
-from skingen.downstream.augment import augment
+from skingen.downstream.augment import NO_GENERATOR, augment
 from skingen.downstream.memgate import GateConfig
 from skingen.errors import SkingenError
 from skingen.imageio import read_image, write_image
@@ -76,6 +76,7 @@ def test_copies_of_training_crops_are_dropped_and_genuine_samples_kept(real, tmp
     synth = synthetic(tmp_path / "synth", copies | genuine)
     report = augment(real, [str(synth)], tmp_path / "aug", train=str(real), gate=PIXELS)
     assert kept_synthetic(tmp_path / "aug") == set(genuine)
+    assert report.summary(False)[1] == ["synth: generator training data unverified: no checkpoint recorded"]
     gate = report.memorised["synth"]
     assert (gate["checked"], gate["flagged"], gate["dropped"], gate["kept"]) == (14, 6, 6, 0)
     flagged = memorised_rows(tmp_path / "aug")
@@ -149,6 +150,7 @@ def test_a_set_made_from_train_crops_keeps_its_children_and_drops_copies_of_othe
         "kid-r01": ("r01", "1", "1"), "kid-r04": ("r04", "1", "1"), "kid-r09": ("r09", "1", "1"),
         "cuckoo": ("r13", "0", "0")}
     assert "3 near their own parent's photo (made from it: kept)" in (tmp_path / "aug" / "DATASHEET.md").read_text()
+    assert report.checks["tone"] == NO_GENERATOR and report.summary(False)[1] == []  # nothing to verify, no note
     named_twice = augment(real, [str(synth)], tmp_path / "aug2", train=f"{real}/../real:train", gate=PIXELS)
     assert named_twice.memorised["tone"] == gate  # --train naming the same crops another way changes nothing
 

@@ -37,12 +37,17 @@ BALANCE = ("none", "label", "skin-tone")
 PATH_COLUMNS = ("lesion", "coloured", "edit_map", "condition")  # files that travel with an image
 
 
+# inpaint (training-free backends) and tone sets: every row has a parent and no checkpoint, so there is no
+# generator whose training data could hold val/test photos (the parents are checked like any other source)
+NO_GENERATOR = "not applicable (no trained generator recorded: each image is made from its train parent)"
+
+
 @dataclass
 class SyntheticSet:
     name: str
     folder: Path
     rows: list[dict[str, str]]
-    generator_check: str = ""  # "ok", or why the generator's training data could not be checked
+    generator_check: str = ""  # "ok", NO_GENERATOR, or why the generator's training data could not be checked
     notes: list[str] = field(default_factory=list)
 
 
@@ -113,11 +118,13 @@ def check_leakage(real_rows: list[dict[str, str]], synth: SyntheticSet, real: st
                                f"held out here ({n_test} test, {len(leaked) - n_test} val; e.g. {', '.join(leaked[:3])}); "
                                "its images may reproduce them. Train the generator on this data's train split "
                                "(prepare its photos with --splits-from this data folder)")
-    if not any(r.get("checkpoint") for r in synth.rows):
+    derived = not any(r.get("checkpoint") for r in synth.rows) and all(r.get("parent_id") for r in synth.rows)
+    if not any(r.get("checkpoint") for r in synth.rows) and not derived:
         problems.append("no checkpoint recorded")
     if real is not None:
         synth.notes += check_content(Path(real), real_rows, synth.folder, synth.rows)
-    synth.generator_check = "ok" if not problems else "unverified: " + "; ".join(sorted(set(problems)))
+    synth.generator_check = (NO_GENERATOR if derived else "ok" if not problems else
+                             "unverified: " + "; ".join(sorted(set(problems))))
 
 
 def water_fill(current: dict[str, int], available: dict[str, int], total: int) -> dict[str, int]:
@@ -166,7 +173,8 @@ class AugmentReport:
                   f"(made from it: kept, listed in {self.out / 'memorised.csv'})"
                   for name, c in self.memorised.items() if c.get("own_parent")]
         lines += [f"filter: {self.filtered}"] if self.filtered else []
-        return lines, [f"{name}: generator training data {check}" for name, check in self.checks.items() if check != "ok"]
+        return lines, [f"{name}: generator training data {check}" for name, check in self.checks.items()
+                       if check not in ("ok", NO_GENERATOR)]
 
 
 def augment(real: str | Path, synthetic: list[str], out: str | Path, ratio: float | None = None,
