@@ -118,8 +118,9 @@ def check_leakage(real_rows: list[dict[str, str]], synth: SyntheticSet, real: st
                                f"held out here ({n_test} test, {len(leaked) - n_test} val; e.g. {', '.join(leaked[:3])}); "
                                "its images may reproduce them. Train the generator on this data's train split "
                                "(prepare its photos with --splits-from this data folder)")
-    derived = not any(r.get("checkpoint") for r in synth.rows) and all(r.get("parent_id") for r in synth.rows)
-    if not any(r.get("checkpoint") for r in synth.rows) and not derived:
+    no_checkpoint = not any(r.get("checkpoint") for r in synth.rows)
+    derived = no_checkpoint and all(r.get("parent_id") for r in synth.rows)
+    if no_checkpoint and not derived:
         problems.append("no checkpoint recorded")
     if real is not None:
         synth.notes += check_content(Path(real), real_rows, synth.folder, synth.rows)

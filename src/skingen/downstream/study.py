@@ -222,7 +222,8 @@ def run_study(data: str | Path, synthetic: list[str], cfg: StudyConfig = StudyCo
                     trained, p, reused = _train_arm(arm, real, part, val, test, labels, cfg, seed, device, probe,
                                                     cells)
                     trained_sets[key] = (arm.name, trained, p)
-                    same_as, note = "", f"{trained.seconds:.0f} s" + (" (an earlier run's, from the cache)" if reused else "")
+                    same_as = ""
+                    note = f"{trained.seconds:.0f} s" + (" (an earlier run's, from the cache)" if reused else "")
                 else:
                     same_as, trained, p = trained_sets[key]
                     note = f"same images as {same_as}"
