@@ -11,8 +11,9 @@
 #             issue 34 ran RUNS_SHIFTMAP=3: 276 images, ratio 10 under-filled);
 #   learned   the shipped learned inpainter `measles-inpaint`, same regions and coverage, RUNS_LEARNED runs per
 #             crop (CPU time: fewer runs, so its ratio-10 cells are under-filled and say so in n_synthetic);
-#             issue 34: NOT made -- 1 run of the 92 crops had not finished its first batch of 16 after 12 min at
-#             load ~9 and was stopped; its generate / filter / probe commands below did not run;
+#             stop 36: 1 run of the 92 crops had not finished its first batch of 16 after 12 min at load ~9 and
+#             was stopped; stop 38 made it with RUNS_LEARNED=1 (92 images, 39 s each at half a core), then ran its
+#             filter, critic and probe steps (reports/probe-grid-learned, reports/c2st-learned);
 #   each unfiltered and `augment --filter critic:0.3` (critic in efficientnet-lite0 features, fitted against the
 #   real train split only, seed 0); the filtered sets hold 30% of the images, so they cannot fill ratio 10.
 # DermGAN / DCGAN (CPU training) are not in this run: no time on the shared 2-core CPU.
@@ -20,9 +21,9 @@
 # real + classical arm, --set combined=false. Reported: the delta vs real with its 95% bootstrap interval per
 # set x fraction x ratio, next to each set's C2ST AUROC (evaluate --metrics c2st vs the real train crops,
 # efficientnet-lite0, with the real-vs-real floor). Test is read once, by `downstream`, at the end.
-# The fine-tune cells (224 px, 5 seeds, fractions 0.1 and 1, ratio 3) are NOT run here (6-15 min per classifier
-# on this CPU); the command is below, the filtered set for it to be picked by val balanced accuracy of the
-# probe grid (never test).
+# The fine-tune cells (224 px, 5 seeds, fractions 0.1 and 1, ratio 3): the command is below, the filtered set picked
+# by val balanced accuracy of the probe grid (never test): FILTERED=synth/shiftmap-critic0.3 (stop 38; 2-10 CPU min
+# per classifier here; every finished classifier is kept in the classifier cache, so a stopped run continues).
 set -euo pipefail
 S=${S:-/work/scratch/34}
 SK="env PYTHONPATH=${SRC:-$(dirname "$0")/../src} OMP_NUM_THREADS=1 nice -n 10 ${PY:-python} -m skingen.cli"
