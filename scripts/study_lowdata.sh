@@ -16,7 +16,8 @@
 #             filter, critic and probe steps (reports/probe-grid-learned, reports/c2st-learned);
 #   each unfiltered and `augment --filter critic:0.3` (critic in efficientnet-lite0 features, fitted against the
 #   real train split only, seed 0); the filtered sets hold 30% of the images, so they cannot fill ratio 10.
-# DermGAN / DCGAN (CPU training) are not in this run: no time on the shared 2-core CPU.
+# DCGAN (stop 38, step `dcgan`): dcgan-64 trained on the measles TRAIN crops only, 920 samples, critic:0.3,
+# its critic AUROC and probe grid. DermGAN (needs lesion masks of the study's crops) is not in this run.
 # Grid: EfficientNet-Lite0 linear probe (C on val), fractions 0.05/0.1/0.25/1, ratios 0(real)/1/3/10, 10 seeds,
 # real + classical arm, --set combined=false. Reported: the delta vs real with its 95% bootstrap interval per
 # set x fraction x ratio, next to each set's C2ST AUROC (evaluate --metrics c2st vs the real train crops,
@@ -77,6 +78,19 @@ if [[ $step == probe || $step == all ]]; then
       --fractions 0.05,0.1,0.25,1 --ratios 0,1,3,10 --seeds 10 --set combined=false \
       --synthetic synth/shiftmap:measles --synthetic synth/shiftmap-critic0.3 \
       --synthetic synth/learned:measles --synthetic synth/learned-critic0.3 --out reports/probe-grid
+fi
+
+if [[ $step == dcgan ]]; then  # stop 38; 60,000 images seen took 24 min on one busy core
+  $SK train dcgan --data data/measles128 --config dcgan-64 --outdir runs --cpu
+  RUN=$(ls -d runs/*-dcgan-* | tail -1)
+  $SK sample "$RUN" --n 920 --out synth/dcgan
+  $SK augment --real data/multiclass --synthetic synth/dcgan:measles --out synth/dcgan-critic0.3 --filter critic:0.3 \
+      --filter-features efficientnet-lite0 --gate-features pixels:64 --seed 0
+  $SK evaluate --real data/measles128:train --synthetic synth/dcgan --synthetic synth/dcgan-critic0.3 --out reports/c2st-dcgan \
+      --metrics c2st --features efficientnet-lite0 --floor data/measles128:test --set c2st.features=efficientnet-lite0
+  $SK downstream --data data/multiclass --classes measles,chickenpox,monkeypox --classifier probe:efficientnet-lite0 \
+      --fractions 0.05,0.1,0.25,1 --ratios 0,1,3,10 --seeds 10 --set combined=false \
+      --synthetic synth/dcgan:measles --synthetic synth/dcgan-critic0.3 --out reports/probe-grid-dcgan
 fi
 
 if [[ $step == finetune ]]; then  # not run in issue 34 (CPU time); FILTERED = the filtered set picked on val
