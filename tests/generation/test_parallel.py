@@ -95,19 +95,25 @@ def test_torchrun_two_processes_sample_byte_identical(runs, tmp_path):
     assert not list(tmp_path.glob(".two*"))  # no staging left behind
 
 
-def test_torchrun_job_destroys_its_process_group(runs, tmp_path):
-    """A gloo group left to interpreter exit can abort a process after its work succeeded (SIGABRT,
-    "terminate called without an active exception": CI, stop 37), so the job closes it when it is done."""
+def test_torchrun_jobs_share_a_group_that_is_destroyed_at_exit(runs, tmp_path):
+    """A gloo group left to interpreter finalisation can abort a process after its work succeeded (SIGABRT,
+    "terminate called without an active exception": CI, stop 37): it is destroyed at exit, while Python is
+    whole; until then a process may run several jobs."""
     script = tmp_path / "job.py"
     script.write_text(
-        "import torch.distributed as dist\n"
+        "import atexit, os\nimport torch.distributed as dist\n"
         "from skingen.generation.sample_folder import SampleConfig, sample_to_folder\n"
-        f"sample_to_folder({str(runs['dermgan'])!r}, {str(tmp_path / 'out')!r}, list(range(4)), SampleConfig(batch=2))\n"
-        "print('group alive:', dist.is_initialized())\n")
+        f"for out in ('a', 'b'):\n"
+        f"    sample_to_folder({str(runs['dermgan'])!r}, {str(tmp_path)!r} + '/' + out, list(range(4)), SampleConfig(batch=2))\n"
+        "seen = [dist.is_initialized()]\n"
+        "atexit._run_exitfuncs()\n"
+        f"open({str(tmp_path)!r} + '/rank' + os.environ['RANK'], 'w').write(str(seen + [dist.is_initialized()]))\n")
     res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                           str(script)], env=env(), capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert res.stdout.count("group alive: False") == 2, res.stdout
+    for rank in (0, 1):  # the group lives through both jobs and is gone after the exit functions
+        assert (tmp_path / f"rank{rank}").read_text() == "[True, False]"
+    assert_same_folder(tmp_path / "a", tmp_path / "b")
 
 
 def test_torchrun_two_processes_inpaint_byte_identical(runs, tiny_data, tmp_path):

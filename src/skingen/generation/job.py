@@ -73,13 +73,10 @@ class GenerationJob:
         self.items = items
         self.mine = shard_batches(items, self.batch, self.shard, self.procs.rank, self.procs.world)
         self.total = len(shard_items(items, self.batch, self.shard))
-        try:
-            with shared_staging(self.out, self.what, self.procs) as staging:
-                for d in subfolders:
-                    (staging / d).mkdir(exist_ok=True)
-                yield staging
-        finally:
-            self.procs.close()  # every collective of the job is inside this block
+        with shared_staging(self.out, self.what, self.procs) as staging:
+            for d in subfolders:
+                (staging / d).mkdir(exist_ok=True)
+            yield staging
 
     def batches(self) -> Iterator[list[Any]]:
         """This process's batches, reporting progress after each (rank 0's share under several processes)."""

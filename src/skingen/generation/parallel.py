@@ -19,6 +19,7 @@ into place, so a finished folder never holds half-written images.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 from contextlib import ExitStack, contextmanager
@@ -115,6 +116,8 @@ class Processes:
 
             state = PartialState(cpu=device == "cpu")
             self.world, self.rank = state.num_processes, state.process_index
+            atexit.unregister(_destroy_process_group)  # one entry however many jobs the process runs
+            atexit.register(_destroy_process_group)
             if device != "cpu":
                 self.device = str(state.device)
 
@@ -148,14 +151,15 @@ class Processes:
 
             dist.barrier()
 
-    def close(self) -> None:
-        """Destroy the process group (a no-op for one process). Call when the collectives are done: a gloo group
-        left to interpreter exit can abort the process (SIGABRT, "terminate called without an active
-        exception") after its work succeeded, as ``accelerator.end_training()`` avoids for training."""
-        if self.world > 1:
-            from accelerate import PartialState
 
-            PartialState().destroy_process_group()
+def _destroy_process_group() -> None:
+    """At interpreter exit, while Python is still whole: a gloo group left to finalisation can abort a process
+    whose work succeeded (SIGABRT, "terminate called without an active exception": CI, stop 37). Training
+    calls ``accelerator.end_training()``; generation keeps the group for the process's later jobs."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 @contextmanager
