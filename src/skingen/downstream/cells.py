@@ -20,6 +20,7 @@ import hashlib
 import json
 import shutil
 from dataclasses import asdict
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ from skingen.runs import read_json, write_json
 FORMAT = 1
 
 
+@lru_cache(maxsize=1)  # the modules are imported once per process: read their files once
 def _code_fingerprint() -> str:
     """sha256 of the modules whose code decides a trained classifier."""
     from skingen.downstream import probe, train, views
