@@ -8,7 +8,8 @@
 # real train crop, so they join a fraction only with their parent; the leak checks run in augment/downstream):
 #   shiftmap  `opencv:shiftmap` iterative inpainting, 48 px blobs (0.375 of the side), until >= half of the crop
 #             is repainted (--coverage 0.5), 10 runs per crop (enough for ratio 10;
-#             issue 34 ran RUNS_SHIFTMAP=3: 276 images, ratio 10 under-filled);
+#             stops 36-38 ran RUNS_SHIFTMAP=3 (276 images, ratio 10 under-filled) into synth/shiftmap; stop 39 ran
+#             the 10 runs (920 images) as step `shiftmap10`, with its own filter, critic and probe grid);
 #   learned   the shipped learned inpainter `measles-inpaint`, same regions and coverage, RUNS_LEARNED runs per
 #             crop (CPU time: fewer runs, so its ratio-10 cells are under-filled and say so in n_synthetic);
 #             stop 36: 1 run of the 92 crops had not finished its first batch of 16 after 12 min at load ~9 and
@@ -17,7 +18,10 @@
 #   each unfiltered and `augment --filter critic:0.3` (critic in efficientnet-lite0 features, fitted against the
 #   real train split only, seed 0); the filtered sets hold 30% of the images, so they cannot fill ratio 10.
 # DCGAN (stop 38, step `dcgan`): dcgan-64 trained on the measles TRAIN crops only, 920 samples, critic:0.3,
-# its critic AUROC and probe grid. DermGAN (needs lesion masks of the study's crops) is not in this run.
+# its critic AUROC and probe grid. DermGAN (stop 39, step `dermgan`): dermgan-64 trained on lesion-masked measles
+# crops of the photos that are train here AND in issue 31's tone study (one generator serves both studies
+# leak-free), 920 images painted from the masks of its 82 train crops (children of those photos: their photo
+# group joins a fraction with its real crops), critic:0.3, its critic AUROC and probe grid.
 # Grid: EfficientNet-Lite0 linear probe (C on val), fractions 0.05/0.1/0.25/1, ratios 0(real)/1/3/10, 10 seeds,
 # real + classical arm, --set combined=false. Reported: the delta vs real with its 95% bootstrap interval per
 # set x fraction x ratio, next to each set's C2ST AUROC (evaluate --metrics c2st vs the real train crops,
@@ -29,7 +33,7 @@ set -euo pipefail
 S=${S:-/work/scratch/34}
 SK="env PYTHONPATH=${SRC:-$(dirname "$0")/../src} OMP_NUM_THREADS=1 nice -n 10 ${PY:-python} -m skingen.cli"
 RUNS_LEARNED=${RUNS_LEARNED:-3}
-RUNS_SHIFTMAP=${RUNS_SHIFTMAP:-10}  # issue 34 ran 3 (CPU time: 10 runs of 92 crops took ~1 h at load 11)
+RUNS_SHIFTMAP=${RUNS_SHIFTMAP:-10}  # stops 36-38 ran 3 (CPU time); stop 39 ran 10 (step shiftmap10)
 cd "$S"
 step=${1:-all}
 
@@ -93,7 +97,55 @@ if [[ $step == dcgan ]]; then  # stop 38; 60,000 images seen took 24 min on one 
       --synthetic synth/dcgan:measles --synthetic synth/dcgan-critic0.3 --out reports/probe-grid-dcgan
 fi
 
-if [[ $step == finetune ]]; then  # not run in issue 34 (CPU time); FILTERED = the filtered set picked on val
+if [[ $step == shiftmap10 ]]; then  # stop 39: 10 runs per crop, two shards on two cores (~40 min each)
+  for k in 0 1; do
+    $SK inpaint opencv:shiftmap --from data/measles128:train --runs 10 --steps 60 --coverage 0.5 --region-size 0.375 \
+        --seed 0 --shard $k/2 --out synth/shiftmap10-$k &
+  done; wait
+  $SK merge synth/shiftmap10 synth/shiftmap10-0 synth/shiftmap10-1
+  $SK augment --real data/multiclass --synthetic synth/shiftmap10 --out synth/shiftmap10-critic0.3 --filter critic:0.3 \
+      --filter-features efficientnet-lite0 --gate-features pixels:64 --train data/measles128:train --allow-memorised --seed 0
+  $SK evaluate --real data/measles128:train --synthetic synth/shiftmap10 --synthetic synth/shiftmap10-critic0.3 \
+      --out reports/c2st-shiftmap10 --metrics c2st --features efficientnet-lite0 --floor data/measles128:test \
+      --set c2st.features=efficientnet-lite0
+  $SK downstream --data data/multiclass --classes measles,chickenpox,monkeypox --classifier probe:efficientnet-lite0 \
+      --fractions 0.05,0.1,0.25,1 --ratios 0,1,3,10 --seeds 10 --set combined=false \
+      --synthetic synth/shiftmap10:measles --synthetic synth/shiftmap10-critic0.3 --out reports/probe-grid-shiftmap10
+fi
+
+if [[ $step == dermgan ]]; then  # stop 39: 56,000 images seen, ~45 min on one shared core; TONE_STUDY = issue 31's data
+  python - "${TONE_STUDY:?issue 31\'s 256 px auto-mask data folder}" <<'PY'
+import csv, os, sys
+study = sys.argv[1]
+ours = list(csv.DictReader(open("data/multiclass/manifest.csv")))
+theirs = list(csv.DictReader(open(f"{study}/manifest.csv")))
+photo_splits, group_splits = {}, {}
+for r in ours:
+    photo_splits.setdefault(r["photo"], set()).add(r["split"])
+    group_splits.setdefault(r["source_id"], set()).add(r["split"])
+keep = [r for r in theirs if r["label"] == "measles" and r["split"] == "train" and photo_splits.get(r["photo"]) == {"train"}
+        and group_splits.get(r["source_id"], {"train"}) == {"train"}]
+os.makedirs("data/measles-train-both", exist_ok=True)
+for d in ("images", "lesion", "coloured"):
+    if not os.path.exists(f"data/measles-train-both/{d}"):
+        os.symlink(os.path.abspath(f"{study}/{d}"), f"data/measles-train-both/{d}")
+w = csv.DictWriter(open("data/measles-train-both/manifest.csv", "w", newline=""), fieldnames=theirs[0].keys())
+w.writeheader(); w.writerows(keep)
+PY
+  $SK train dermgan --data data/measles-train-both --config dermgan-64 --set train.images=56000 --outdir runs --cpu
+  RUN=$(ls -d runs/*-dermgan-* | tail -1)
+  $SK sample "$RUN" --n 920 --out synth/dermgan
+  $SK augment --real data/multiclass --synthetic synth/dermgan:measles --out synth/dermgan-critic0.3 --filter critic:0.3 \
+      --filter-features efficientnet-lite0 --gate-features pixels:64 --seed 0
+  $SK evaluate --real data/measles128:train --synthetic synth/dermgan --synthetic synth/dermgan-critic0.3 \
+      --out reports/c2st-dermgan --metrics c2st --features efficientnet-lite0 --floor data/measles128:test \
+      --set c2st.features=efficientnet-lite0
+  $SK downstream --data data/multiclass --classes measles,chickenpox,monkeypox --classifier probe:efficientnet-lite0 \
+      --fractions 0.05,0.1,0.25,1 --ratios 0,1,3,10 --seeds 10 --set combined=false \
+      --synthetic synth/dermgan:measles --synthetic synth/dermgan-critic0.3 --out reports/probe-grid-dermgan
+fi
+
+if [[ $step == finetune ]]; then  # stop 38-39 (2-13 CPU min per classifier); FILTERED = the filtered set picked on val
   $SK downstream --data data/multiclass --classes measles,chickenpox,monkeypox --classifier efficientnet-lite0 \
       --size 224 --fractions 0.1,1 --ratios 0,3 --seeds 5 --set combined=false \
       --synthetic "${FILTERED:?pick on val}" --out reports/finetune

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from skingen.cli import app
 from skingen.errors import SkingenError
-from skingen.data.layouts import LayoutParams, make_layout
+from skingen.data.layouts import TONE_MARGIN, LayoutParams, make_layout, tone_range_warning
 from skingen.imageio import read_image, read_mask
 from skingen.generation.sample_folder import SampleConfig, sample_to_folder
 from tests.conftest import fast, tiny_runs
@@ -155,3 +155,27 @@ def test_cli_layouts_options(runs, tmp_path):
                       (["--layouts", "--layout", "bogus=1"], "unknown config key 'bogus'")]:
         res = runner.invoke(app, ["sample", str(runs["dermgan"]), "--n", "1", "--out", str(tmp_path / "e"), *args])
         assert res.exit_code == 1 and msg in res.output and "Traceback" not in res.output, (args, res.output)
+
+
+def test_tone_range_warning_names_the_trained_range_only_beyond_the_margin():
+    trained = np.array([10.0, 20.0, 30.0, np.nan])
+    assert tone_range_warning((0.0, 40.0), trained) is None          # within TONE_MARGIN of 10..30
+    assert tone_range_warning((-60.0, -30.0), np.array([np.nan])) is None  # nothing to compare with
+    low = tone_range_warning((-30.0, 15.0), trained)
+    assert low and "-30..15" in low and "span 10..30 (1 of 3 in the asked range)" in low
+    assert "span 10..30 (0 of 3" in tone_range_warning((41.0, 60.0), trained)
+
+
+def test_layouts_beyond_the_training_tones_warn_in_the_report_and_sample_json(runs, tiny_data, tmp_path):
+    from skingen.data.skintone import coloured_mask_ita
+
+    train = [r for r in rows(tiny_data) if r["split"] == "train"]
+    tones = [coloured_mask_ita(read_image(tiny_data / r["coloured"]), read_mask(tiny_data / r["lesion"])) for r in train]
+    lo, hi = min(tones), max(tones)
+    near = sample_to_folder(runs["dermgan"], tmp_path / "near", [0], SampleConfig(layouts=LayoutParams(ita=(lo, hi))))
+    assert not any("training masks" in w for w in near.warnings)
+    beyond = (max(-90.0, lo - 45.0), lo - TONE_MARGIN - 5.0)
+    far = sample_to_folder(runs["dermgan"], tmp_path / "far", [0], SampleConfig(layouts=LayoutParams(ita=beyond)))
+    assert [w for w in far.warnings if f"span {lo:.0f}..{hi:.0f} (0 of {len(tones)}" in w]
+    assert far.warnings == json.loads((tmp_path / "far" / "sample.json").read_text())["warnings"]
+    assert far.warnings[0] in (tmp_path / "far" / "DATASHEET.md").read_text()

@@ -65,6 +65,28 @@ class LayoutParams:
             raise SkingenError("layout skin_b must be positive (ITA needs b* > 0)")
 
 
+#: degrees that ``--layouts`` may ask beyond the training masks' healthy-skin tones before ``sample`` warns:
+#: a DermDiff trained with tones down to -62 degrees reached -59 for -61 targets (and -70..-50 at guidance 2);
+#: one trained on tones of 6..82 degrees painted +16 for -31 targets (docs/tone.md)
+TONE_MARGIN = 10.0
+
+
+def tone_range_warning(ita: tuple[float, float], trained: np.ndarray) -> str | None:
+    """The warning for layouts of healthy-skin ITA range ``ita`` (degrees) painted by a model whose training masks
+    had the tones ``trained`` (``float [N]`` degrees, NaN ignored), or None when the range lies within
+    :data:`TONE_MARGIN` of the trained tones' minimum and maximum."""
+    tones = trained[np.isfinite(trained)]
+    if not len(tones):
+        return None
+    lo, hi = float(tones.min()), float(tones.max())
+    if ita[0] >= lo - TONE_MARGIN and ita[1] <= hi + TONE_MARGIN:
+        return None
+    inside = int(((tones >= ita[0]) & (tones <= ita[1])).sum())
+    return (f"--layouts ask for healthy-skin ITA {ita[0]:g}..{ita[1]:g} degrees, but the run's training masks span "
+            f"{lo:.0f}..{hi:.0f} ({inside} of {len(tones)} in the asked range): beyond them the model extrapolates "
+            f"and may paint the tones it saw instead (docs/tone.md); train on crops that include the tones you ask for")
+
+
 def layout_options(layouts: bool, ita: str | None, coverage: str | None, extra: list[str]):
     """The ``--layouts``, ``--ita``, ``--coverage`` and ``--layout KEY=VALUE`` options of ``sample`` / ``plan`` ->
     LayoutParams (None without ``--layouts``)."""

@@ -34,6 +34,16 @@ def ita_degrees(L: np.ndarray | float, b: np.ndarray | float) -> np.ndarray | fl
     return float(out) if np.ndim(out) == 0 else out
 
 
+def coloured_mask_ita(coloured: np.ndarray, lesion: np.ndarray) -> float:
+    """Healthy-skin ITA in degrees of a coloured mask ``uint8 [H,W,3]`` (:func:`skingen.data.masks.coloured_mask`,
+    a synthesised layout): its median colour outside the lesion ``bool [H,W]`` (all pixels if the lesion is all)."""
+    from skimage.color import rgb2lab
+
+    healthy = coloured[~lesion] if (~lesion).any() else coloured.reshape(-1, 3)
+    L, _, b = rgb2lab(np.median(healthy, 0)[None, None].astype(np.float64) / 255.0)[0, 0]
+    return float(ita_degrees(L, b))
+
+
 def ita_category(ita: float) -> str:
     """Six ITA categories: very light > 55, light 41-55, intermediate 28-41, tan 10-28, brown -30-10,
     dark < -30; ``'unknown'`` for NaN (not measurable)."""

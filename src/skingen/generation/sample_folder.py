@@ -11,7 +11,8 @@ condition is saved next to each image (``coloured/``, ``lesion/``, as in a prepa
 manifest records it (``coloured``, ``lesion``, ``lesion_fraction``, ``condition`` = data | layout and
 ``condition_ita``, the healthy-skin ITA of the coloured mask), so the output is itself a data folder.
 The seconds per image are measured around the model only (not file writing) and saved. A set whose images
-are all one flat colour, or all identical, is a warning (``warnings`` in ``sample.json``, and the console).
+are all one flat colour, or all identical, is a warning (``warnings`` in ``sample.json``, and the console), and so are
+layouts that ask for skin tones well beyond those of the run's training masks (:func:`layout_tone_warnings`).
 Several processes (``torchrun``/``accelerate launch``) or ``shard="K/N"`` split the seeds in one-process
 batches (:mod:`skingen.generation.parallel`), so their files are byte-identical to a one-process run's.
 ``precision="bf16"`` runs the networks under autocast (2.2x faster batched at 256 px on a 2-core CPU with
@@ -31,11 +32,13 @@ import torch
 
 from skingen.config import Fraction, NonNegative, PositiveInt, to_dict
 from skingen.data.imagesets import parse_data_spec
-from skingen.data.layouts import LayoutParams, make_layout
+from skingen.data.layouts import LayoutParams, make_layout, tone_range_warning
+from skingen.data.manifest import read_manifest
+from skingen.data.skintone import coloured_mask_ita
 from skingen.errors import SkingenError
 from skingen.generation.job import GenerationJob, source_dataset
 from skingen.generation.speed import speed_up
-from skingen.imageio import from_tensor, to_tensor, write_image, write_mask
+from skingen.imageio import from_tensor, read_image, read_mask, to_tensor, write_image, write_mask
 from skingen.models.base import Condition
 from skingen.registry import load_model
 from skingen.run_folder import RunFolder
@@ -125,7 +128,7 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], cfg: Sa
         seconds = sum(job.gather(seconds))
         constant = ConstantSetCheck.combined(job.gather(constant))
         report = SampleReport(Path(out), job.total, cfg.batch, device, inputs.checkpoint, seconds, 0.0,
-                              constant.warnings(), job.procs.world, job.idle_note())
+                              inputs.warnings + constant.warnings(), job.procs.world, job.idle_note())
         if not job.is_main:  # rank 0 writes the manifest and summary; the others wait for the rename
             return report
         report.seconds_total = time.perf_counter() - t0
@@ -140,7 +143,8 @@ def sample_to_folder(run: str | Path, out: str | Path, seeds: list[int], cfg: Sa
             "channels_last": cfg.channels_last, "compile": cfg.compile}, "sample", {
             "masks": cfg.masks or (inputs.conditions is not None and not cfg.layouts and "the run's training data")
             or None, "layouts": to_dict(cfg.layouts) if cfg.layouts else None, "varied crops of (--from)": cfg.source,
-            "strength": cfg.strength, "label": cfg.label, "sampling options": options, "precision": cfg.precision})
+            "strength": cfg.strength, "label": cfg.label, "sampling options": options, "precision": cfg.precision,
+            "warnings": report.warnings})
     return report
 
 
@@ -158,6 +162,7 @@ class _Inputs:
     label: str | None                               #: ``--label``, or None: the classes in turn by seed
     default_label: str                              #: the label of an unconditional model trained on one class
     manifest_fields: Callable[[str], dict[str, str]]  #: the model's own manifest columns for a label (sd-lora: prompts)
+    warnings: list[str]                             #: about the inputs, e.g. :func:`layout_tone_warnings`
 
     @classmethod
     def of(cls, model, ckpt: dict, cfg: SampleConfig) -> "_Inputs":
@@ -181,7 +186,7 @@ class _Inputs:
         if cfg.label is not None and cfg.label not in labels:
             raise SkingenError(f"label '{cfg.label}' unknown to this model (labels: {', '.join(labels) or 'none'})")
         return cls(family, str(ckpt["path"].resolve()), options, parents, conditions, labels, cfg.label,
-                   default_label, model.manifest_fields)
+                   default_label, model.manifest_fields, layout_tone_warnings(ckpt, cfg.layouts))
 
     def condition(self, chunk: list[int]) -> tuple[Condition | None, list[dict] | None]:
         """The model's condition for the seeds of ``chunk``, and the crop (or masks) each seed varies."""
@@ -262,13 +267,31 @@ def training_data(ckpt: dict) -> Path:
 
 def _save_condition(staging: Path, name: str, item: dict) -> dict:
     """Write the condition of image ``name`` next to it; the manifest fields that describe it."""
-    from skimage.color import rgb2lab
-
-    from skingen.data.skintone import ita_degrees
-
     write_image(staging / "coloured" / name, item["coloured"])
     write_mask(staging / "lesion" / name, item["lesion"])
-    healthy = item["coloured"][~item["lesion"]] if (~item["lesion"]).any() else item["coloured"].reshape(-1, 3)
-    L, _, b = rgb2lab(np.median(healthy, 0)[None, None].astype(np.float64) / 255.0)[0, 0]
     return {"coloured": f"coloured/{name}", "lesion": f"lesion/{name}", "condition": item["condition"],
-            "lesion_fraction": f"{item['lesion'].mean():.4f}", "condition_ita": f"{float(ita_degrees(L, b)):.2f}"}
+            "lesion_fraction": f"{item['lesion'].mean():.4f}",
+            "condition_ita": f"{coloured_mask_ita(item['coloured'], item['lesion']):.2f}"}
+
+
+def layout_tone_warnings(ckpt: dict, layouts: LayoutParams | None) -> list[str]:
+    """A warning when ``--layouts`` ask for healthy-skin tones beyond those of the run's training masks by more
+    than :data:`~skingen.data.layouts.TONE_MARGIN` degrees: there a mask-conditioned model extrapolates, and one
+    trained on light skin only paints light skin whatever the layout says (docs/tone.md). Empty when the
+    layouts stay near the training tones, or when the training data is gone (nothing to compare with)."""
+    if layouts is None:
+        return []
+    data, _ = RunFolder.of_checkpoint(ckpt["path"]).training_data()
+    if not data or not (Path(data) / "manifest.csv").is_file():
+        return []
+    warning = tone_range_warning(layouts.ita, _training_tones(Path(data)))
+    return [warning] if warning else []
+
+
+def _training_tones(data: Path, at_most: int = 500) -> np.ndarray:
+    """Healthy-skin ITA (degrees) of the coloured masks of ``data``'s train split, at most ``at_most`` of them
+    (evenly spaced, ~1 s at 256 px: a range check needs no more)."""
+    rows = [r for r in read_manifest(data, required=("id", "split")) if r["split"] == "train" and r.get("coloured")]
+    rows = rows[::max(1, -(-len(rows) // at_most))]
+    return np.array([coloured_mask_ita(read_image(data / r["coloured"]), read_mask(data / r["lesion"]))
+                     for r in rows], dtype=np.float64)
