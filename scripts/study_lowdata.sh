@@ -37,6 +37,19 @@ RUNS_SHIFTMAP=${RUNS_SHIFTMAP:-10}  # stops 36-38 ran 3 (CPU time); stop 39 ran 
 cd "$S"
 step=${1:-all}
 
+# a generated set synth/$1: its critic:0.3 filtered copy, both sets' critic AUROC, and their probe grid
+# ($2...: extra augment options)
+filter_critic_grid() {
+  local set=$1; shift
+  $SK augment --real data/multiclass --synthetic synth/$set:measles --out synth/$set-critic0.3 --filter critic:0.3 \
+      --filter-features efficientnet-lite0 --gate-features pixels:64 --seed 0 "$@"
+  $SK evaluate --real data/measles128:train --synthetic synth/$set --synthetic synth/$set-critic0.3 --out reports/c2st-$set \
+      --metrics c2st --features efficientnet-lite0 --floor data/measles128:test --set c2st.features=efficientnet-lite0
+  $SK downstream --data data/multiclass --classes measles,chickenpox,monkeypox --classifier probe:efficientnet-lite0 \
+      --fractions 0.05,0.1,0.25,1 --ratios 0,1,3,10 --seeds 10 --set combined=false \
+      --synthetic synth/$set:measles --synthetic synth/$set-critic0.3 --out reports/probe-grid-$set
+}
+
 if [[ $step == data || $step == all ]]; then
   $SK prepare three.csv --root ../shared/data --image-column path --group-column near_dup_group \
       --split-column suggested_split --size 128 --out data/multiclass       # three.csv: the 3 classes' rows of labels.csv
@@ -88,33 +101,20 @@ if [[ $step == dcgan ]]; then  # stop 38; 60,000 images seen took 24 min on one 
   $SK train dcgan --data data/measles128 --config dcgan-64 --outdir runs --cpu
   RUN=$(ls -d runs/*-dcgan-* | tail -1)
   $SK sample "$RUN" --n 920 --out synth/dcgan
-  $SK augment --real data/multiclass --synthetic synth/dcgan:measles --out synth/dcgan-critic0.3 --filter critic:0.3 \
-      --filter-features efficientnet-lite0 --gate-features pixels:64 --seed 0
-  $SK evaluate --real data/measles128:train --synthetic synth/dcgan --synthetic synth/dcgan-critic0.3 --out reports/c2st-dcgan \
-      --metrics c2st --features efficientnet-lite0 --floor data/measles128:test --set c2st.features=efficientnet-lite0
-  $SK downstream --data data/multiclass --classes measles,chickenpox,monkeypox --classifier probe:efficientnet-lite0 \
-      --fractions 0.05,0.1,0.25,1 --ratios 0,1,3,10 --seeds 10 --set combined=false \
-      --synthetic synth/dcgan:measles --synthetic synth/dcgan-critic0.3 --out reports/probe-grid-dcgan
+  filter_critic_grid dcgan
 fi
 
-if [[ $step == shiftmap10 ]]; then  # stop 39: 10 runs per crop, two shards on two cores (~40 min each)
+if [[ $step == shiftmap10 ]]; then  # stop 39: 10 runs per crop, two shards on two cores (~12 min each here)
   for k in 0 1; do
     $SK inpaint opencv:shiftmap --from data/measles128:train --runs 10 --steps 60 --coverage 0.5 --region-size 0.375 \
         --seed 0 --shard $k/2 --out synth/shiftmap10-$k &
   done; wait
   $SK merge synth/shiftmap10 synth/shiftmap10-0 synth/shiftmap10-1
-  $SK augment --real data/multiclass --synthetic synth/shiftmap10 --out synth/shiftmap10-critic0.3 --filter critic:0.3 \
-      --filter-features efficientnet-lite0 --gate-features pixels:64 --train data/measles128:train --allow-memorised --seed 0
-  $SK evaluate --real data/measles128:train --synthetic synth/shiftmap10 --synthetic synth/shiftmap10-critic0.3 \
-      --out reports/c2st-shiftmap10 --metrics c2st --features efficientnet-lite0 --floor data/measles128:test \
-      --set c2st.features=efficientnet-lite0
-  $SK downstream --data data/multiclass --classes measles,chickenpox,monkeypox --classifier probe:efficientnet-lite0 \
-      --fractions 0.05,0.1,0.25,1 --ratios 0,1,3,10 --seeds 10 --set combined=false \
-      --synthetic synth/shiftmap10:measles --synthetic synth/shiftmap10-critic0.3 --out reports/probe-grid-shiftmap10
+  filter_critic_grid shiftmap10 --train data/measles128:train --allow-memorised  # children near their parents: listed, kept
 fi
 
 if [[ $step == dermgan ]]; then  # stop 39: 56,000 images seen, ~45 min on one shared core; TONE_STUDY = issue 31's data
-  python - "${TONE_STUDY:?issue 31\'s 256 px auto-mask data folder}" <<'PY'
+  python - "${TONE_STUDY:?the tone study data folder (issue 31: 256 px auto-mask crops)}" <<'PY'
 import csv, os, sys
 study = sys.argv[1]
 ours = list(csv.DictReader(open("data/multiclass/manifest.csv")))
@@ -135,14 +135,7 @@ PY
   $SK train dermgan --data data/measles-train-both --config dermgan-64 --set train.images=56000 --outdir runs --cpu
   RUN=$(ls -d runs/*-dermgan-* | tail -1)
   $SK sample "$RUN" --n 920 --out synth/dermgan
-  $SK augment --real data/multiclass --synthetic synth/dermgan:measles --out synth/dermgan-critic0.3 --filter critic:0.3 \
-      --filter-features efficientnet-lite0 --gate-features pixels:64 --seed 0
-  $SK evaluate --real data/measles128:train --synthetic synth/dermgan --synthetic synth/dermgan-critic0.3 \
-      --out reports/c2st-dermgan --metrics c2st --features efficientnet-lite0 --floor data/measles128:test \
-      --set c2st.features=efficientnet-lite0
-  $SK downstream --data data/multiclass --classes measles,chickenpox,monkeypox --classifier probe:efficientnet-lite0 \
-      --fractions 0.05,0.1,0.25,1 --ratios 0,1,3,10 --seeds 10 --set combined=false \
-      --synthetic synth/dermgan:measles --synthetic synth/dermgan-critic0.3 --out reports/probe-grid-dermgan
+  filter_critic_grid dermgan
 fi
 
 if [[ $step == finetune ]]; then  # stop 38-39 (2-13 CPU min per classifier); FILTERED = the filtered set picked on val
