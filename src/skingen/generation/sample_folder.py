@@ -284,11 +284,11 @@ def layout_tone_warnings(ckpt: dict, layouts: LayoutParams | None) -> list[str]:
     data, _ = RunFolder.of_checkpoint(ckpt["path"]).training_data()
     if not data or not (Path(data) / "manifest.csv").is_file():
         return []
-    warning = tone_range_warning(layouts.ita, _training_tones(Path(data)))
+    warning = tone_range_warning(layouts.ita, training_tones(Path(data)))
     return [warning] if warning else []
 
 
-def _training_tones(data: Path, at_most: int = 500) -> np.ndarray:
+def training_tones(data: Path, at_most: int = 500) -> np.ndarray:
     """Healthy-skin ITA (degrees) of the coloured masks of ``data``'s train split, at most ``at_most`` of them
     (evenly spaced, ~1 s at 256 px: a range check needs no more)."""
     rows = [r for r in read_manifest(data, required=("id", "split")) if r["split"] == "train" and r.get("coloured")]
