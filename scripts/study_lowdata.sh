@@ -34,6 +34,7 @@ S=${S:-/work/scratch/34}
 SK="env PYTHONPATH=${SRC:-$(dirname "$0")/../src} OMP_NUM_THREADS=1 nice -n 10 ${PY:-python} -m skingen.cli"
 RUNS_LEARNED=${RUNS_LEARNED:-3}
 RUNS_SHIFTMAP=${RUNS_SHIFTMAP:-10}  # stops 36-38 ran 3 (CPU time); stop 39 ran 10 (step shiftmap10)
+HERE="$(cd "$(dirname "$0")" && pwd)"
 cd "$S"
 step=${1:-all}
 
@@ -114,24 +115,19 @@ if [[ $step == shiftmap10 ]]; then  # stop 39: 10 runs per crop, two shards on t
 fi
 
 if [[ $step == dermgan ]]; then  # stop 39: 56,000 images seen, ~45 min on one shared core; TONE_STUDY = issue 31's data
-  python - "${TONE_STUDY:?the tone study data folder (issue 31: 256 px auto-mask crops)}" <<'PY'
-import csv, os, sys
-study = sys.argv[1]
+  python - "${TONE_STUDY:?the tone study data folder (issue 31: 256 px auto-mask crops)}" <<'PY' |  # the ids to keep
+import csv, sys
 ours = list(csv.DictReader(open("data/multiclass/manifest.csv")))
-theirs = list(csv.DictReader(open(f"{study}/manifest.csv")))
 photo_splits, group_splits = {}, {}
 for r in ours:
     photo_splits.setdefault(r["photo"], set()).add(r["split"])
     group_splits.setdefault(r["source_id"], set()).add(r["split"])
-keep = [r for r in theirs if r["label"] == "measles" and r["split"] == "train" and photo_splits.get(r["photo"]) == {"train"}
-        and group_splits.get(r["source_id"], {"train"}) == {"train"}]
-os.makedirs("data/measles-train-both", exist_ok=True)
-for d in ("images", "lesion", "coloured"):
-    if not os.path.exists(f"data/measles-train-both/{d}"):
-        os.symlink(os.path.abspath(f"{study}/{d}"), f"data/measles-train-both/{d}")
-w = csv.DictWriter(open("data/measles-train-both/manifest.csv", "w", newline=""), fieldnames=theirs[0].keys())
-w.writeheader(); w.writerows(keep)
+for r in csv.DictReader(open(f"{sys.argv[1]}/manifest.csv")):
+    if r["label"] == "measles" and r["split"] == "train" and photo_splits.get(r["photo"]) == {"train"} \
+            and group_splits.get(r["source_id"], {"train"}) == {"train"}:
+        print(r["id"])
 PY
+  python "$HERE/subset_data.py" "$TONE_STUDY" data/measles-train-both
   $SK train dermgan --data data/measles-train-both --config dermgan-64 --set train.images=56000 --outdir runs --cpu
   RUN=$(ls -d runs/*-dermgan-* | tail -1)
   $SK sample "$RUN" --n 920 --out synth/dermgan

@@ -20,6 +20,7 @@ set -euo pipefail
 S=${S:-/work/scratch/issue31}
 SK="env PYTHONPATH=${SRC:-$(dirname "$0")/../src} OMP_NUM_THREADS=${THREADS:-1} nice -n 10 ${PY:-python} -m skingen.cli"
 BENCH="$(cd "$(dirname "$0")/.." && pwd)/bench"
+HERE="$(cd "$(dirname "$0")" && pwd)"
 cd "$S"
 step=${1:-all}
 
@@ -53,17 +54,11 @@ fi
 
 if [[ $step == dermdiff ]]; then  # stop 39: ~28 min of training each on one core
   RUNS=${RUNS:?the low-data study folder holding data/measles-train-both}
-  python - "$RUNS/data/measles-train-both" <<'PY'
-import csv, os, sys
-src = sys.argv[1]
-rows = list(csv.DictReader(open(f"{src}/manifest.csv")))
-light = [r for r in rows if r["ita"] not in ("", "nan") and float(r["ita"]) >= 10]
-os.makedirs("measles-train-light", exist_ok=True)
-for d in ("images", "lesion", "coloured"):
-    if not os.path.exists(f"measles-train-light/{d}"):
-        os.symlink(os.path.realpath(f"{src}/{d}"), f"measles-train-light/{d}")
-w = csv.DictWriter(open("measles-train-light/manifest.csv", "w", newline=""), fieldnames=rows[0].keys())
-w.writeheader(); w.writerows(light)
+  python - "$RUNS/data/measles-train-both" <<'PY' | python "$HERE/subset_data.py" "$RUNS/data/measles-train-both" measles-train-light
+import csv, sys
+for r in csv.DictReader(open(f"{sys.argv[1]}/manifest.csv")):
+    if r["ita"] not in ("", "nan") and float(r["ita"]) >= 10:
+        print(r["id"])
 PY
   for data in "$RUNS/data/measles-train-both" measles-train-light; do
     $SK train dermdiff --data "$data" --config dermdiff-64 --outdir runs-dermdiff --cpu
