@@ -65,9 +65,9 @@ class LayoutParams:
             raise SkingenError("layout skin_b must be positive (ITA needs b* > 0)")
 
 
-#: degrees that ``--layouts`` may ask beyond the training masks' healthy-skin tones before ``sample`` warns:
-#: a DermDiff trained with tones down to -62 degrees reached -59 for -61 targets (and -70..-50 at guidance 2);
-#: one trained on tones of 6..82 degrees painted +16 for -31 targets (docs/tone.md)
+#: degrees that ``--layouts`` may ask beyond the training masks' healthy-skin tones before ``sample`` warns. Measured
+#: (docs/tone.md): a DermDiff whose masks reached -62 painted -59 for -61 targets, one whose masks spanned 6..82 painted
+#: +16 for -31 targets; where between the two the limit lies is not measured, so 10 is a guess on the safe side
 TONE_MARGIN = 10.0
 
 
