@@ -31,16 +31,18 @@ def main() -> None:
     from skingen.data.layouts import LayoutParams
     from skingen.data.manifest import read_manifest
     from skingen.data.skintone import ita_range, measure_skin_tone
-    from skingen.generation.sample_folder import SampleConfig, sample_to_folder, training_tones
+    from skingen.errors import SkingenError
+    from skingen.generation.sample_folder import SampleConfig, sample_to_folder, training_data, training_tones
     from skingen.imageio import read_image, read_mask
     from skingen.registry import load_model
-    from skingen.run_folder import RunFolder
 
     console = Console()
     _, ckpt = load_model(args.run, device="cpu")
-    data, _ = RunFolder.of_checkpoint(ckpt["path"]).training_data()
-    if data and Path(data).is_dir():
-        tones = training_tones(Path(data))
+    try:
+        tones = training_tones(training_data(ckpt))
+    except SkingenError:  # the run's training data is gone: no range to print
+        pass
+    else:
         console.print(f"training masks' healthy-skin ITA: {np.nanmin(tones):.0f}..{np.nanmax(tones):.0f} degrees, "
                       f"{np.mean(tones < 10):.0%} below 10 (N = {len(tones)})")
     layouts = LayoutParams(ita=tuple(ita_range(args.ita)))

@@ -281,10 +281,11 @@ def layout_tone_warnings(ckpt: dict, layouts: LayoutParams | None) -> list[str]:
     layouts stay near the training tones, or when the training data is gone (nothing to compare with)."""
     if layouts is None:
         return []
-    data, _ = RunFolder.of_checkpoint(ckpt["path"]).training_data()
-    if not data or not (Path(data) / "manifest.csv").is_file():
+    try:
+        data = training_data(ckpt)
+    except SkingenError:
         return []
-    warning = tone_range_warning(layouts.ita, training_tones(Path(data)))
+    warning = tone_range_warning(layouts.ita, training_tones(data))
     return [warning] if warning else []
 
 
