@@ -16,6 +16,12 @@ import tempfile
 from pathlib import Path
 
 
+def _median(values, where) -> str:
+    import numpy as np
+
+    return f"{np.median(values[where]):.1f}" if where.any() else "-"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path)
@@ -64,11 +70,8 @@ def main() -> None:
             ok = np.isfinite(painted)
             slope = np.polyfit(asked[ok], painted[ok], 1)[0] if ok.sum() > 1 else float("nan")
             dark, light = ok & (asked < 10), ok & (asked >= 10)
-
-            def med(a, m):
-                return f"{np.median(a[m]):.1f}" if m.any() else "-"
             table.add_row("-" if w is None else f"{w:g}", f"{slope:.2f}", f"{np.mean(np.abs(painted[ok] - asked[ok]) <= 8):.0%}",
-                          med(asked, dark), med(painted, dark), med(asked, light), med(painted, light))
+                          _median(asked, dark), _median(painted, dark), _median(asked, light), _median(painted, light))
     console.print(table)
 
 

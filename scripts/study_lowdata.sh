@@ -56,7 +56,7 @@ if [[ $step == data || $step == all ]]; then
       --split-column suggested_split --size 128 --out data/multiclass       # three.csv: the 3 classes' rows of labels.csv
   $SK analyze data/multiclass --out analysis/multiclass
   # the measles rows as their own data folder (same images, same ids) for `inpaint --from`
-  python - <<'PY'
+  ${PY:-python} - <<'PY'
 import csv, os
 rows = list(csv.DictReader(open("data/multiclass/manifest.csv")))
 os.makedirs("data/measles128", exist_ok=True)
@@ -115,7 +115,7 @@ if [[ $step == shiftmap10 ]]; then  # stop 39: 10 runs per crop, two shards on t
 fi
 
 if [[ $step == dermgan ]]; then  # stop 39: 56,000 images seen, ~45 min on one shared core; TONE_STUDY = issue 31's data
-  python - "${TONE_STUDY:?the tone study data folder (issue 31: 256 px auto-mask crops)}" <<'PY' |  # the ids to keep
+  ${PY:-python} - "${TONE_STUDY:?the tone study data folder (issue 31: 256 px auto-mask crops)}" <<'PY' |  # the ids to keep
 import csv, sys
 ours = list(csv.DictReader(open("data/multiclass/manifest.csv")))
 photo_splits, group_splits = {}, {}
@@ -127,7 +127,7 @@ for r in csv.DictReader(open(f"{sys.argv[1]}/manifest.csv")):
             and group_splits.get(r["source_id"], {"train"}) == {"train"}:
         print(r["id"])
 PY
-  python "$HERE/subset_data.py" "$TONE_STUDY" data/measles-train-both
+  ${PY:-python} "$HERE/subset_data.py" "$TONE_STUDY" data/measles-train-both
   $SK train dermgan --data data/measles-train-both --config dermgan-64 --set train.images=56000 --outdir runs --cpu
   RUN=$(ls -d runs/*-dermgan-* | tail -1)
   $SK sample "$RUN" --n 920 --out synth/dermgan

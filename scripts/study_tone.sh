@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 31: darker skin — the study as it ran (stops 36-39), design fixed before any test number was read.
+# Issue 31: darker skin — the study as it ran (stops 36-40), design fixed before any test number was read.
 #
 # Data: measles / chickenpox / monkeypox of ../shared/data/multiclass (three.csv: their rows of labels.csv),
 # suggested_split (val carved from train group-safely), 256 px auto-mask crops, one per photo, faces kept (the face
@@ -46,7 +46,7 @@ if [[ $step == probe || $step == all ]]; then
       --ratios 1 --set combined=false --cpu --out ds-probe-dermgan
 fi
 
-if [[ $step == finetune || $step == all ]]; then  # stop 39: THREADS=2 on the 2-core machine
+if [[ $step == finetune || $step == all ]]; then  # stops 37-40: THREADS=2 on the 2-core machine
   $SK downstream --data study542 --synthetic tone-melanin --synthetic dermgan-dark:measles \
       --classes measles,chickenpox,monkeypox --classifier efficientnet-lite0 --size 224 --fractions 0.25,1 \
       --ratios 1 --seeds 5 --set combined=false --cpu --out ds-ft224-dermgan
@@ -54,7 +54,7 @@ fi
 
 if [[ $step == dermdiff ]]; then  # stop 39: ~28 min of training each on one core
   RUNS=${RUNS:?the low-data study folder holding data/measles-train-both}
-  python - "$RUNS/data/measles-train-both" <<'PY' | python "$HERE/subset_data.py" "$RUNS/data/measles-train-both" measles-train-light
+  ${PY:-python} - "$RUNS/data/measles-train-both" <<'PY' | ${PY:-python} "$HERE/subset_data.py" "$RUNS/data/measles-train-both" measles-train-light
 import csv, sys
 for r in csv.DictReader(open(f"{sys.argv[1]}/manifest.csv")):
     if r["ita"] not in ("", "nan") and float(r["ita"]) >= 10:

@@ -18,6 +18,8 @@ def main() -> None:
         reader = csv.DictReader(f)
         rows = [r for r in reader if r["id"] in ids]
         fields = reader.fieldnames
+    if (out / "manifest.csv").exists():
+        sys.exit(f"{out} already holds a data folder; not overwriting it")
     out.mkdir(parents=True, exist_ok=True)
     for d in ("images", "lesion", "coloured"):
         if (src / d).is_dir() and not (out / d).exists():
